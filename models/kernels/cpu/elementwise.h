@@ -1,0 +1,38 @@
+// File: models/kernels/cpu/elementwise.h
+//
+// Small fused elementwise kernels (OpenMP over elements/rows).
+#ifndef MODELS_KERNELS_CPU_ELEMENTWISE_H_
+#define MODELS_KERNELS_CPU_ELEMENTWISE_H_
+
+#include <cstdint>
+
+namespace hs::kernels::cpu {
+
+// Add: out[i] = a[i] + b[i]. `out` may alias `a` or `b`.
+void Add(float* out, const float* a, const float* b, int64_t n);
+
+// AddInPlace: y[i] += x[i].
+void AddInPlace(float* y, const float* x, int64_t n);
+
+// Axpy: y[i] += alpha * x[i].
+void Axpy(float* y, float alpha, const float* x, int64_t n);
+
+// Scale: x[i] *= alpha.
+void Scale(float* x, float alpha, int64_t n);
+
+// CopyColumns: dst[r, 0:cols] = src[r, 0:cols] for r < rows, with row
+// strides (in elements). Used to split/concat column ranges, e.g. MLA's
+// kv_a output [N, kv_lora + rope] into its two parts.
+void CopyColumns(float* dst, int64_t dst_stride, const float* src,
+                 int64_t src_stride, int64_t rows, int64_t cols);
+
+// AddColumns: dst[r, 0:cols] += src[r, 0:cols] (strided as CopyColumns).
+void AddColumns(float* dst, int64_t dst_stride, const float* src,
+                int64_t src_stride, int64_t rows, int64_t cols);
+
+// SumSquares: sum of x[i]^2 in double (gradient-norm clipping).
+double SumSquares(const float* x, int64_t n);
+
+}  // namespace hs::kernels::cpu
+
+#endif  // MODELS_KERNELS_CPU_ELEMENTWISE_H_

@@ -1,0 +1,39 @@
+// File: models/kernels/cpu/gemm.h
+//
+// fp32 GEMM on the CPU through OpenBLAS (cblas_sgemm, OpenMP build), and
+// the Linear-layer shapes built on it. Row-major throughout.
+// Legend: N = rows (tokens), I = in features, O = out features.
+// Accumulation rule: forward outputs are overwritten (=); weight and input
+// gradients accumulate (+=), as in llm.c, so a residual branch and a
+// recomputed block can add into the same buffer.
+#ifndef MODELS_KERNELS_CPU_GEMM_H_
+#define MODELS_KERNELS_CPU_GEMM_H_
+
+#include <cstdint>
+
+namespace hs::kernels::cpu {
+
+// Gemm: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.
+// op(A) = A^T when trans_a (then A is stored [K,M] with leading dim lda).
+void Gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          float alpha, const float* A, int64_t lda, const float* B,
+          int64_t ldb, float beta, float* C, int64_t ldc);
+
+// LinearForward: out[N,O] = inp[N,I] @ weight[O,I]^T (HF nn.Linear layout,
+// no bias: DeepSeek-V2 has none).
+void LinearForward(float* out, const float* inp, const float* weight,
+                   int64_t N, int64_t I, int64_t O);
+
+// LinearBackwardInput: dinp[N,I] += dout[N,O] @ weight[O,I].
+void LinearBackwardInput(float* dinp, const float* dout, const float* weight,
+                         int64_t N, int64_t I, int64_t O);
+
+// LinearBackwardWeight: dweight[O,I] += dout[N,O]^T @ inp[N,I].
+// Kept separate from the input gradient so a zero-bubble pipeline can
+// schedule it later.
+void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
+                          int64_t N, int64_t I, int64_t O);
+
+}  // namespace hs::kernels::cpu
+
+#endif  // MODELS_KERNELS_CPU_GEMM_H_

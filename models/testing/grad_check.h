@@ -34,6 +34,7 @@ struct GradCheckResult {
   bool ok = true;
   int64_t checked = 0;
   int64_t failed = 0;
+  int64_t skipped = 0;        // loss returned NaN for a perturbation
   double max_abs_err = 0;
   double max_rel_err = 0;
   std::string report;         // one line per failure (first 10) + summary
@@ -43,7 +44,9 @@ struct GradCheckResult {
 //
 // `loss` recomputes the forward from scratch and returns the scalar loss;
 // it must read `x` (which this function perturbs in place and restores).
-// `grad` holds the analytic dLoss/dx for the unperturbed x.
+// `grad` holds the analytic dLoss/dx for the unperturbed x. A loss that
+// returns NaN declines that perturbation (e.g. it changed an MoE routing
+// decision); more than a quarter declined fails the check.
 GradCheckResult CheckGradient(const std::string& name,
                               const std::function<double()>& loss, float* x,
                               const float* grad, int64_t n,

@@ -1,0 +1,108 @@
+// File: haiscale/train/step_log.cc — see step_log.h.
+#include "haiscale/train/step_log.h"
+
+#include <cerrno>
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "haiscale/status.h"
+
+namespace hs::train {
+
+std::string FormatDuration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  int64_t t = int64_t(s + 0.5);
+  if (t >= 3600) return absl::StrFormat("%dh%02dm", t / 3600, (t / 60) % 60);
+  if (t >= 60) return absl::StrFormat("%dm%02ds", t / 60, t % 60);
+  return absl::StrFormat("%ds", t);
+}
+
+namespace {
+
+std::string Si(double v) {
+  if (v >= 1e6) return absl::StrFormat("%.2fM", v / 1e6);
+  if (v >= 1e3) return absl::StrFormat("%.1fK", v / 1e3);
+  return absl::StrFormat("%.0f", v);
+}
+
+// JSON has no NaN/inf: write null so the file stays parseable.
+std::string Num(double v) {
+  if (!std::isfinite(v)) return "null";
+  return absl::StrFormat("%.9g", v);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StepLog>> StepLog::Open(const std::string& path,
+                                                       bool live) {
+  std::unique_ptr<StepLog> log(new StepLog());
+  log->live_ = live;
+  log->path_ = path;
+  if (!path.empty()) {
+    log->jsonl_ = std::fopen(path.c_str(), "a");
+    if (log->jsonl_ == nullptr) return ErrnoToStatus(errno, "opening " + path);
+  }
+  return log;
+}
+
+StepLog::~StepLog() {
+  Finish();
+  if (jsonl_ != nullptr) std::fclose(jsonl_);
+}
+
+std::string StepLog::FormatLine(const StepMetrics& m) {
+  int width = int(absl::StrFormat("%d", m.total_steps).size());
+  std::string line = absl::StrFormat(
+      "step %*d/%d | loss %.4f | aux %.4f | lr %.2e | gnorm %.3f | %s | %s tok/s | "
+      "%.1f GFLOP/s | MFU %.1f%%",
+      width, m.step, m.total_steps, m.loss, m.aux_loss, m.lr, m.grad_norm,
+      m.step_seconds >= 1 ? absl::StrFormat("%.2f s", m.step_seconds)
+                          : absl::StrFormat("%.0f ms", m.step_seconds * 1e3),
+      Si(m.tokens_per_s), m.gflops, 100 * m.mfu);
+  if (m.max_expert_load > 0) line += absl::StrFormat(" | load %.2f", m.max_expert_load);
+  line += " | ETA " + FormatDuration(m.eta_seconds);
+  return line;
+}
+
+std::string StepLog::FormatJson(const StepMetrics& m) {
+  return absl::StrFormat(
+      "{\"step\": %d, \"loss\": %s, \"aux_loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
+      "\"tokens_per_s\": %s, \"step_seconds\": %s, \"gflops\": %s, \"mfu\": %s, "
+      "\"max_expert_load\": %s}",
+      m.step, Num(m.loss), Num(m.aux_loss), Num(m.lr), Num(m.grad_norm), Num(m.tokens_per_s),
+      Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load));
+}
+
+absl::Status StepLog::Log(const StepMetrics& m, bool print) {
+  if (jsonl_ != nullptr) {
+    std::string rec = FormatJson(m) + "\n";
+    if (std::fwrite(rec.data(), 1, rec.size(), jsonl_) != rec.size() ||
+        std::fflush(jsonl_) != 0) {
+      return ErrnoToStatus(errno, "appending to " + path_);
+    }
+  }
+  if (live_) {
+    // \r + clear-to-end-of-line keeps one line updating in place.
+    std::fprintf(stdout, "\r\033[K%s", FormatLine(m).c_str());
+    line_open_ = true;
+    if (print) {
+      std::fputc('\n', stdout);
+      line_open_ = false;
+    }
+    std::fflush(stdout);
+  } else if (print) {
+    std::fprintf(stdout, "%s\n", FormatLine(m).c_str());
+    std::fflush(stdout);
+  }
+  return absl::OkStatus();
+}
+
+void StepLog::Finish() {
+  if (line_open_) {
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    line_open_ = false;
+  }
+}
+
+}  // namespace hs::train

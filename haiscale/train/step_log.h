@@ -1,0 +1,68 @@
+// File: haiscale/train/step_log.h
+//
+// Per-step reporting of `hai train`: a live progress line on a terminal
+// (rewritten in place), plain fixed-column lines otherwise, and one JSON
+// object per step appended to <output_dir>/metrics.jsonl.
+//
+//   step   12/300 | loss 4.1235 | aux 0.0101 | lr 3.00e-03 | gnorm 1.234 |
+//   412 ms | 9.9K tok/s | 31.2 GFLOP/s | MFU 10.6% | ETA 1m58s
+#ifndef HAISCALE_TRAIN_STEP_LOG_H_
+#define HAISCALE_TRAIN_STEP_LOG_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hs::train {
+
+struct StepMetrics {
+  int64_t step = 0;          // 1-based for display and JSON
+  int64_t total_steps = 0;
+  double loss = 0;           // mean next-token cross-entropy
+  double aux_loss = 0;       // sum of MoE balance losses
+  double lr = 0;
+  double grad_norm = 0;      // before clipping
+  double step_seconds = 0;
+  double tokens_per_s = 0;
+  double gflops = 0;         // achieved model FLOP/s (training FLOPs)
+  double mfu = 0;            // gflops / peak
+  double eta_seconds = 0;
+  double max_expert_load = 0;  // max/mean tokens per routed expert (0: dense)
+};
+
+class StepLog {
+ public:
+  // Open(jsonl_path, live): live = rewrite one line on a terminal.
+  // An empty path writes no JSONL.
+  static absl::StatusOr<std::unique_ptr<StepLog>> Open(const std::string& jsonl_path,
+                                                       bool live);
+  ~StepLog();
+
+  // Log(m, print): appends JSON (every step) and prints when `print`.
+  absl::Status Log(const StepMetrics& m, bool print);
+  // Finish(): ends a live line with a newline.
+  void Finish();
+
+  // FormatLine(m): the human-readable line (no newline).
+  static std::string FormatLine(const StepMetrics& m);
+  // FormatJson(m): the JSONL record (no newline).
+  static std::string FormatJson(const StepMetrics& m);
+
+ private:
+  StepLog() = default;
+  FILE* jsonl_ = nullptr;
+  std::string path_;
+  bool live_ = false;
+  bool line_open_ = false;
+};
+
+// FormatDuration(seconds): "1h02m", "3m05s", "42s".
+std::string FormatDuration(double seconds);
+
+}  // namespace hs::train
+
+#endif  // HAISCALE_TRAIN_STEP_LOG_H_

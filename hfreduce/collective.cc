@@ -1,0 +1,296 @@
+// File: hfreduce/collective.cc — the per-rank hierarchical schedule; see
+// collective.h for the picture.
+#include "hfreduce/collective.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/dtype.h"
+#include "haiscale/status.h"
+#include "hfreduce/reduce_kernels.h"
+
+namespace hs::hfreduce {
+
+// Shared-memory layout of the node segment's caller area.
+struct Engine::Control {
+  std::atomic<uint32_t> abort;  // 0, or 1 once a rank raised abort
+  int32_t abort_rank;
+  char abort_msg[248];
+};
+struct alignas(128) Engine::RankControl {
+  std::atomic<uint64_t> in;   // chunks copied into this rank's slot
+  std::atomic<uint64_t> red;  // chunks whose slice this rank finalised
+  std::atomic<uint64_t> out;  // chunks this rank copied out
+  OpDesc desc;                // the call this rank is in (set before `in`)
+};
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory counters must be lock free");
+
+namespace {
+
+constexpr int64_t kAlignUnits = 16;  // slice borders: 64 B of f32
+constexpr int64_t kPage = 4096;
+
+int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+int64_t ControlBytes(int local_size) {
+  return RoundUp(256 + 128 * local_size, kPage);
+}
+
+// How a call maps onto units of the schedule.
+struct Geometry {
+  bool raw = false;       // byte OR (AllGather, Broadcast) vs f32 sum
+  int64_t in_size = 1;    // bytes per unit in slots
+  int64_t acc_size = 1;   // bytes per unit in acc
+  int64_t units = 0;      // total units of the (virtual) input
+  int64_t chunk = 0;      // units per chunk
+  int64_t nchunks = 1;
+};
+
+}  // namespace
+
+int64_t Engine::SegmentBytes(const EngineConfig& c) {
+  return ControlBytes(c.local_size) +
+         c.depth * RoundUp((c.local_size + 2) * c.slot_bytes, kPage);
+}
+
+Engine::Engine(const EngineConfig& config, void* area, Transport* rail,
+               const std::atomic<bool>* abort)
+    : config_(config),
+      area_(static_cast<char*>(area)),
+      control_(static_cast<Control*>(area)),
+      rail_(rail),
+      abort_(abort) {
+  static_assert(sizeof(Control) <= 256 && sizeof(RankControl) == 128);
+  buffers_ = area_ + ControlBytes(config_.local_size);
+  buffer_stride_ = RoundUp((config_.local_size + 2) * config_.slot_bytes, kPage);
+  tree_ = std::make_unique<TreeAllReduce>(rail_, config_.tree);
+}
+
+Engine::RankControl& Engine::Rank(int l) const {
+  return *reinterpret_cast<RankControl*>(area_ + 256 + 128 * l);
+}
+
+char* Engine::Slot(int buffer, int l) const {
+  return buffers_ + buffer * buffer_stride_ + l * config_.slot_bytes;
+}
+
+// The acc area is two slots wide: f32 sums of a bf16 chunk need 2x.
+char* Engine::Acc(int buffer) const {
+  return buffers_ + buffer * buffer_stride_ +
+         config_.local_size * config_.slot_bytes;
+}
+
+void Engine::RaiseNodeAbort(const std::string& reason) {
+  uint32_t expected = 0;
+  if (control_->abort.load() != 0) return;
+  // Claim with a CAS so only one rank writes the message.
+  if (control_->abort.compare_exchange_strong(expected, 2)) {
+    control_->abort_rank = config_.rank;
+    std::snprintf(control_->abort_msg, sizeof(control_->abort_msg), "%s",
+                  reason.c_str());
+    control_->abort.store(1, std::memory_order_release);
+  }
+}
+
+std::string Engine::NodeAbortReason() const {
+  if (control_->abort.load(std::memory_order_acquire) != 1) return "";
+  return absl::StrCat("hfreduce: aborted by rank ", control_->abort_rank,
+                      " on this node: ", control_->abort_msg);
+}
+
+WaitContext Engine::Ctx() const {
+  WaitContext ctx;
+  ctx.abort = abort_;
+  ctx.timeout = config_.timeout;
+  ctx.peer_abort = [](const void* self) {
+    return static_cast<const Engine*>(self)->NodeAbortReason();
+  };
+  ctx.peer_abort_arg = this;
+  return ctx;
+}
+
+absl::Status Engine::Run(const OpCall& call) {
+  const EngineConfig& c = config_;
+  const OpDesc& d = call.desc;
+  const OpKind kind = static_cast<OpKind>(d.kind);
+  const DType dtype = static_cast<DType>(d.dtype);
+  const int64_t esize = DTypeSize(dtype);
+  const int L = c.local_size;
+  const int me = c.local_rank;
+  const WaitContext ctx = Ctx();
+
+  // --- geometry -------------------------------------------------------------
+  Geometry geo;
+  geo.raw = kind == OpKind::kAllGather || kind == OpKind::kBroadcast;
+  if (geo.raw) {
+    geo.in_size = geo.acc_size = 1;
+    geo.units = d.count * esize * (kind == OpKind::kAllGather ? c.size : 1);
+    geo.chunk = c.slot_bytes;
+  } else {
+    geo.in_size = esize;
+    geo.acc_size = sizeof(float);
+    geo.units = d.count * (kind == OpKind::kReduceScatter ? c.size : 1);
+    geo.chunk = c.slot_bytes / esize / kAlignUnits * kAlignUnits;
+  }
+  geo.nchunks = std::max<int64_t>(1, (geo.units + geo.chunk - 1) / geo.chunk);
+  const float divisor = (!geo.raw && d.op == 1) ? static_cast<float>(c.size) : 1.0f;
+  const char* src = static_cast<const char*>(call.src);
+  char* dst = static_cast<char*>(call.dst);
+  const int64_t my_block = d.count * esize;  // AllGather: my bytes
+
+  auto chunk_range = [&](int64_t k, int64_t* u0, int64_t* u1) {
+    *u0 = std::min(geo.units, k * geo.chunk);
+    *u1 = std::min(geo.units, *u0 + geo.chunk);
+  };
+  // This rank's slice of a chunk of n units (aligned, maybe empty).
+  auto slice = [&](int64_t n, int l, int64_t* b, int64_t* e) {
+    int64_t per = RoundUp((n + L - 1) / L, kAlignUnits);
+    *b = std::min(n, l * per);
+    *e = std::min(n, *b + per);
+  };
+  auto min_counter = [&](std::atomic<uint64_t> RankControl::*field) {
+    uint64_t m = UINT64_MAX;
+    for (int l = 0; l < L; ++l) {
+      m = std::min(m, (Rank(l).*field).load(std::memory_order_acquire));
+    }
+    return m;
+  };
+  auto wait_all = [&](std::atomic<uint64_t> RankControl::*field, uint64_t want,
+                      const char* what, uint64_t g) {
+    return WaitFor(
+        ctx, [&] { return min_counter(field) >= want; },
+        [&] {
+          std::string late;
+          for (int l = 0; l < L; ++l) {
+            if ((Rank(l).*field).load() < want) absl::StrAppend(&late, " ", l);
+          }
+          return absl::StrCat("local ranks", late, " (", what, " of chunk ", g,
+                              " in ", DescribeOp(d), ", node ", c.node, ")");
+        });
+  };
+  // Step 1: copy-in of chunk k (global index g) once its buffer is free.
+  auto copy_in = [&](int64_t k, uint64_t g) -> absl::Status {
+    if (g >= static_cast<uint64_t>(c.depth)) {
+      HS_RETURN_IF_ERROR(wait_all(&RankControl::out, g - c.depth + 1,
+                                  "copy-out", g - c.depth));
+    }
+    int64_t u0, u1;
+    chunk_range(k, &u0, &u1);
+    char* slot = Slot(g % c.depth, me);
+    const int64_t n = u1 - u0;
+    switch (kind) {
+      case OpKind::kAllReduce:
+      case OpKind::kReduceScatter:
+        std::memcpy(slot, src + u0 * esize, n * esize);
+        break;
+      case OpKind::kAllGather: {
+        // My block is bytes [rank*B, rank*B + B) of the virtual input.
+        std::memset(slot, 0, n);
+        int64_t b0 = std::max(u0, c.rank * my_block);
+        int64_t b1 = std::min(u1, (c.rank + 1) * my_block);
+        if (b1 > b0) std::memcpy(slot + (b0 - u0), src + (b0 - c.rank * my_block), b1 - b0);
+        break;
+      }
+      case OpKind::kBroadcast:
+        if (c.rank == d.root) {
+          std::memcpy(slot, src + u0, n);
+        } else {
+          std::memset(slot, 0, n);
+        }
+        break;
+    }
+    Rank(me).in.store(g + 1, std::memory_order_release);
+    return absl::OkStatus();
+  };
+
+  const uint64_t g0 = next_chunk_;
+  next_chunk_ += geo.nchunks;
+  Rank(me).desc = d;
+  HS_RETURN_IF_ERROR(copy_in(0, g0));
+  for (int64_t k = 0; k < geo.nchunks; ++k) {
+    const uint64_t g = g0 + k;
+    const int buf = g % c.depth;
+    int64_t u0, u1;
+    chunk_range(k, &u0, &u1);
+    // Step 2: reduce my slice over all slots, in slot order.
+    HS_RETURN_IF_ERROR(wait_all(&RankControl::in, g + 1, "copy-in", g));
+    TreeCtrl ctrl;
+    std::string local_mismatch;
+    if (k == 0) {
+      ctrl.desc = d;
+      for (int l = 0; l < L; ++l) {
+        if (!SameOp(Rank(l).desc, d) && local_mismatch.empty()) {
+          local_mismatch = absl::StrCat(
+              "hfreduce: mismatched collective across ranks: rank ", c.rank,
+              " called ", DescribeOp(d), " but local rank ", l, " of node ",
+              c.node, " called ", DescribeOp(Rank(l).desc));
+          ctrl.bad = 1;
+          ctrl.bad_node = c.node;
+          ctrl.bad_desc = Rank(l).desc;
+        }
+      }
+    }
+    int64_t s0, s1;
+    slice(u1 - u0, me, &s0, &s1);
+    char* acc = Acc(buf) + s0 * geo.acc_size;
+    if (local_mismatch.empty() && s1 > s0) {
+      const void* srcs[64];
+      std::vector<const void*> many;
+      const void** p = srcs;
+      if (L > 64) {
+        many.resize(L);
+        p = many.data();
+      }
+      for (int l = 0; l < L; ++l) p[l] = Slot(buf, l) + s0 * geo.in_size;
+      if (geo.raw) {
+        OrBytes(p, L, acc, s1 - s0);
+      } else {
+        SumToF32(p, L, dtype, reinterpret_cast<float*>(acc), s1 - s0);
+      }
+    }
+    // Step 3: allreduce my slice with the other nodes.
+    absl::Status tree_status = tree_->Run(
+        acc, (s1 - s0) * geo.acc_size, geo.acc_size,
+        geo.raw ? CombineOr : CombineAddF32, k == 0 ? &ctrl : nullptr, ctx);
+    if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
+    HS_RETURN_IF_ERROR(Annotate(tree_status, "rank ", c.rank));
+    Rank(me).red.store(g + 1, std::memory_order_release);
+    // Step 1': start the next chunk while the others finish this one.
+    if (k + 1 < geo.nchunks) HS_RETURN_IF_ERROR(copy_in(k + 1, g + 1));
+    // Step 4: copy the finished chunk out.
+    HS_RETURN_IF_ERROR(wait_all(&RankControl::red, g + 1, "reduce", g));
+    const char* acc_all = Acc(buf);
+    switch (kind) {
+      case OpKind::kAllReduce:
+        ConvertFromF32(reinterpret_cast<const float*>(acc_all), u1 - u0, dtype,
+                       divisor, dst + u0 * esize);
+        break;
+      case OpKind::kReduceScatter: {
+        // Only my block [rank*count, rank*count + count) is kept.
+        int64_t b0 = std::max(u0, c.rank * d.count);
+        int64_t b1 = std::min(u1, (c.rank + 1) * d.count);
+        if (b1 > b0) {
+          ConvertFromF32(reinterpret_cast<const float*>(acc_all) + (b0 - u0),
+                         b1 - b0, dtype, divisor,
+                         dst + (b0 - c.rank * d.count) * esize);
+        }
+        break;
+      }
+      case OpKind::kAllGather:
+      case OpKind::kBroadcast:
+        if (!(kind == OpKind::kBroadcast && c.rank == d.root)) {
+          std::memcpy(dst + u0, acc_all, u1 - u0);
+        }
+        break;
+    }
+    Rank(me).out.store(g + 1, std::memory_order_release);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hs::hfreduce

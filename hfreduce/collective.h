@@ -1,0 +1,107 @@
+// File: hfreduce/collective.h
+//
+// The engine that runs one HFReduce collective on one rank (internal; the
+// public API is hfreduce.h). All collectives share one hierarchical,
+// chunk-pipelined schedule over the node's shared-memory segment:
+//
+//   node segment:  [control: abort flag, per-rank counters + OpDesc]
+//                  [buffer 0: slot 0 | slot 1 | ... | slot L-1 | acc]
+//                  [buffer 1: ...]          (pipeline depth buffers)
+//
+//   for each chunk g (buffer g % depth) of the operation, on local rank l:
+//     1. copy-in   my input chunk -> slot l                  ; in[l]  = g+1
+//     2. reduce    wait all in >= g+1; acc[slice l] =
+//                  slot0 + slot1 + ... + slot L-1 (f32, fixed order)
+//     3. tree      allreduce acc[slice l] with local rank l of every other
+//                  node (double binary tree, tree_allreduce.h) ; red[l] = g+1
+//     (1'. copy-in of chunk g+1 into the other buffer, overlapping peers)
+//     4. copy-out  wait all red >= g+1; acc -> my output
+//                  (÷ world size for average, round to bf16) ; out[l] = g+1
+//   a buffer is reused for chunk g+depth only after every rank's out >= g+1.
+//
+// AllReduce and ReduceScatter reduce f32/bf16 elements into an f32 acc.
+// AllGather and Broadcast move raw bytes: every rank's input is its data at
+// its place and zeros elsewhere, combined with OR, which is exact for any
+// bits. The OpDesc of each call is compared within the node (shared memory)
+// and between nodes (the tree's control messages).
+//
+// The copy-in and copy-out steps are the seam for the GPU path: there they
+// become D2H/H2D copies on streams; the rest is unchanged.
+#ifndef HFREDUCE_COLLECTIVE_H_
+#define HFREDUCE_COLLECTIVE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "hfreduce/op_desc.h"
+#include "hfreduce/transport/transport.h"
+#include "hfreduce/tree_allreduce.h"
+
+namespace hs::hfreduce {
+
+// Where this rank sits and how the engine is sized.
+struct EngineConfig {
+  int rank = 0, size = 1;              // in the communicator
+  int local_rank = 0, local_size = 1;  // within the node
+  int node = 0, num_nodes = 1;
+  int64_t slot_bytes = 1 << 20;        // per-rank slot of one buffer
+  int depth = 2;                       // pipeline buffers
+  TreeOptions tree;
+  absl::Duration timeout = absl::Seconds(60);
+};
+
+// One call: the agreed description plus this rank's buffers.
+struct OpCall {
+  OpDesc desc;
+  const void* src = nullptr;  // input (AllReduce/Broadcast: == dst)
+  void* dst = nullptr;        // output
+};
+
+class Engine {
+ public:
+  // Engine::SegmentBytes(config): the node segment's caller area size.
+  static int64_t SegmentBytes(const EngineConfig& config);
+
+  // Engine(config, area, rail, abort): `area` is the node segment's caller
+  // area (zeroed by its creator), `rail` the inter-node transport of this
+  // local rank, `abort` the communicator's abort flag. Borrows all three.
+  Engine(const EngineConfig& config, void* area, Transport* rail,
+         const std::atomic<bool>* abort);
+
+  // Engine::Run(call): runs one collective to completion on this rank.
+  absl::Status Run(const OpCall& call);
+
+  // Engine::RaiseNodeAbort(reason): tells the node's other ranks to stop
+  // (their waits fail with `reason`); the first reason wins.
+  void RaiseNodeAbort(const std::string& reason);
+
+  // Engine::NodeAbortReason(): the node's abort reason, empty when none.
+  std::string NodeAbortReason() const;
+
+ private:
+  struct Control;
+  struct RankControl;
+
+  RankControl& Rank(int l) const;
+  char* Slot(int buffer, int l) const;
+  char* Acc(int buffer) const;
+  WaitContext Ctx() const;
+
+  EngineConfig config_;
+  char* area_;
+  Control* control_;
+  char* buffers_;
+  int64_t buffer_stride_;
+  Transport* rail_;
+  const std::atomic<bool>* abort_;
+  std::unique_ptr<TreeAllReduce> tree_;
+  uint64_t next_chunk_ = 0;  // global chunk counter g, same on all ranks
+};
+
+}  // namespace hs::hfreduce
+
+#endif  // HFREDUCE_COLLECTIVE_H_

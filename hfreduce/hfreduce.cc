@@ -1,0 +1,375 @@
+// File: hfreduce/hfreduce.cc — Communicator setup (node grouping, shared
+// segment, rails), the call queue and its progress thread; see hfreduce.h.
+#include "hfreduce/hfreduce.h"
+
+#include <unistd.h>
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/logging.h"
+#include "haiscale/status.h"
+#include "hfreduce/collective.h"
+#include "hfreduce/reduce_kernels.h"
+#include "hfreduce/transport/mpi_transport.h"
+#include "hfreduce/transport/shm.h"
+#include "hfreduce/tree.h"
+
+namespace hs::hfreduce {
+namespace internal {
+
+// One queued call and its completion, shared by the Handle and the queue.
+struct OpState {
+  OpCall call;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  absl::Status status;
+
+  void Finish(absl::Status s) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      status = std::move(s);
+      done = true;
+    }
+    cv.notify_all();
+  }
+};
+
+}  // namespace internal
+
+namespace {
+
+#define HF_MPI(call, what) HS_RETURN_IF_ERROR(MpiErrorToStatus((call), what))
+
+}  // namespace
+
+// --------------------------------------------------------------- Handle ---
+
+absl::Status Handle::Wait() {
+  if (state_ == nullptr) return absl::FailedPreconditionError("empty Handle");
+  std::unique_lock<std::mutex> lock(state_->mu);
+  // The progress thread bounds every step by Options::timeout, so this wait
+  // ends; the periodic wake-up only keeps it from sleeping unobserved.
+  while (!state_->done) state_->cv.wait_for(lock, std::chrono::seconds(1));
+  return state_->status;
+}
+
+bool Handle::Test() const {
+  if (state_ == nullptr) return true;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->done;
+}
+
+namespace {
+
+Handle FailedHandle(absl::Status s) {
+  auto state = std::make_shared<internal::OpState>();
+  state->Finish(std::move(s));
+  return Handle(std::move(state));
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ Creation ---
+
+absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(
+    MPI_Comm comm, const Options& options) {
+  std::unique_ptr<Communicator> c(new Communicator());
+  absl::Status s = c->Init(comm, options);
+  if (!s.ok()) return Annotate(s, "hfreduce::Communicator::Create");
+  return c;
+}
+
+absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
+  options_ = o;
+  int flag = 0;
+  MPI_Initialized(&flag);
+  if (!flag) return absl::FailedPreconditionError("MPI is not initialised");
+  int provided = 0;
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_MULTIPLE) {
+    return absl::FailedPreconditionError(
+        "HFReduce needs MPI_THREAD_MULTIPLE (its progress thread calls MPI): "
+        "initialise MPI with MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...)");
+  }
+  if (o.chunk_bytes < 4096 || o.chunk_bytes % 64 != 0 || o.pipeline_depth < 1 ||
+      o.tree_chunk_bytes < 64 || o.tree_chunk_bytes % 64 != 0 ||
+      o.tree_window < 1 || o.timeout <= absl::ZeroDuration() ||
+      o.ranks_per_node < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad options: chunk_bytes=", o.chunk_bytes, " (>= 4096, multiple of 64)",
+        " pipeline_depth=", o.pipeline_depth, " tree_chunk_bytes=",
+        o.tree_chunk_bytes, " tree_window=", o.tree_window, " timeout=",
+        absl::FormatDuration(o.timeout), " ranks_per_node=", o.ranks_per_node));
+  }
+  HF_MPI(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  SetLogRank(rank_);
+
+  // --- nodes: shared-memory split, or ranks_per_node -----------------------
+  if (o.ranks_per_node > 0) {
+    if (size_ % o.ranks_per_node != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ranks_per_node=", o.ranks_per_node, " does not divide the ", size_,
+          " ranks into equal nodes"));
+    }
+    HF_MPI(MPI_Comm_split(comm_, rank_ / o.ranks_per_node, rank_, &local_comm_),
+           "MPI_Comm_split(nodes)");
+  } else {
+    HF_MPI(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_,
+                               MPI_INFO_NULL, &local_comm_),
+           "MPI_Comm_split_type(SHARED)");
+  }
+  MPI_Comm_set_errhandler(local_comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(local_comm_, &local_rank_);
+  MPI_Comm_size(local_comm_, &local_size_);
+  int sizes[2] = {-local_size_, local_size_}, ext[2];
+  HF_MPI(MPI_Allreduce(sizes, ext, 2, MPI_INT, MPI_MAX, comm_), "MPI_Allreduce");
+  if (-ext[0] != ext[1]) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nodes have different numbers of ranks (from ", -ext[0], " to ", ext[1],
+        "); HFReduce needs the same count on every node: launch evenly or set "
+        "ranks_per_node"));
+  }
+  num_nodes_ = size_ / local_size_;
+  // Node index: the rank of the node's first rank among all first ranks.
+  MPI_Comm leaders = MPI_COMM_NULL;
+  HF_MPI(MPI_Comm_split(comm_, local_rank_ == 0 ? 0 : MPI_UNDEFINED, rank_,
+                        &leaders),
+         "MPI_Comm_split(leaders)");
+  if (leaders != MPI_COMM_NULL) {
+    MPI_Comm_rank(leaders, &node_);
+    MPI_Comm_free(&leaders);
+  }
+  HF_MPI(MPI_Bcast(&node_, 1, MPI_INT, 0, local_comm_), "MPI_Bcast(node)");
+  HF_MPI(MPI_Comm_split(comm_, local_rank_, node_, &rail_comm_),
+         "MPI_Comm_split(rails)");
+  MPI_Comm_set_errhandler(rail_comm_, MPI_ERRORS_RETURN);
+
+  // --- node segment ---------------------------------------------------------
+  uint64_t job_key = 0;
+  if (rank_ == 0) {
+    std::random_device rd;
+    job_key = (uint64_t(rd()) << 32) ^ rd() ^ (uint64_t(getpid()) << 16) ^
+              static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  }
+  HF_MPI(MPI_Bcast(&job_key, 1, MPI_UINT64_T, 0, comm_), "MPI_Bcast(job key)");
+  EngineConfig ec;
+  ec.rank = rank_;
+  ec.size = size_;
+  ec.local_rank = local_rank_;
+  ec.local_size = local_size_;
+  ec.node = node_;
+  ec.num_nodes = num_nodes_;
+  ec.slot_bytes = o.chunk_bytes;
+  ec.depth = o.pipeline_depth;
+  ec.tree.chunk_bytes = o.tree_chunk_bytes;
+  ec.tree.window = o.tree_window;
+  ec.timeout = o.timeout;
+  const int64_t seg_bytes = ShmSegment::kHeaderBytes + Engine::SegmentBytes(ec);
+  const std::string name = ShmSegmentName(geteuid(), job_key, node_);
+  absl::Status seg_status;
+  if (local_rank_ == 0) {
+    RemoveStaleShmSegments();
+    auto seg = ShmSegment::Create(name, seg_bytes, job_key);
+    if (seg.ok()) segment_ = std::move(*seg); else seg_status = seg.status();
+  }
+  int created = seg_status.ok();
+  HF_MPI(MPI_Bcast(&created, 1, MPI_INT, 0, local_comm_), "MPI_Bcast(shm)");
+  if (local_rank_ != 0) {
+    if (!created) {
+      seg_status = absl::UnavailableError(
+          "the node's first rank could not create the shared segment");
+    } else {
+      auto seg = ShmSegment::Open(name, seg_bytes, job_key);
+      if (seg.ok()) segment_ = std::move(*seg); else seg_status = seg.status();
+    }
+  }
+  // Everyone agrees before anyone relies on the segment; then the name goes.
+  int ok = seg_status.ok(), all_ok = 0;
+  HF_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm_),
+         "MPI_Allreduce(shm ok)");
+  if (!all_ok) {
+    if (seg_status.ok()) {
+      seg_status = absl::UnavailableError("another rank failed to map its node segment");
+    }
+    return Annotate(seg_status, "rank ", rank_, " node ", node_, " segment ", name);
+  }
+  if (local_rank_ == 0) segment_->Unlink();
+
+  rail_ = std::make_unique<MpiTransport>(rail_comm_);
+  engine_ = std::make_unique<Engine>(ec, segment_->data(), rail_.get(), &abort_);
+  HS_LOG(INFO) << Describe();
+  progress_ = std::thread([this] { ProgressLoop(); });
+  return absl::OkStatus();
+}
+
+Communicator::~Communicator() {
+  if (progress_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    progress_.join();
+  }
+  engine_.reset();
+  rail_.reset();
+  segment_.reset();
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) {
+    for (MPI_Comm* c : {&rail_comm_, &local_comm_, &comm_}) {
+      if (*c != MPI_COMM_NULL) MPI_Comm_free(c);
+    }
+  }
+}
+
+std::string Communicator::Describe() const {
+  std::string out = absl::StrCat(
+      "hfreduce: rank ", rank_, "/", size_, " node ", node_, "/", num_nodes_,
+      " local ", local_rank_, "/", local_size_, " simd ",
+      SimdLevelName(ActiveSimdLevel()), " transport mpi chunk ",
+      options_.chunk_bytes, " depth ", options_.pipeline_depth, " tree chunk ",
+      options_.tree_chunk_bytes, " window ", options_.tree_window);
+  for (int t = 0; t < 2 && num_nodes_ > 1; ++t) {
+    TreeLinks l = DoubleTreeLinks(num_nodes_, node_, t);
+    absl::StrAppend(&out, "\n  Tree ", t, " : ", l.parent, " -> ", node_, " -> ",
+                    l.children[0], "/", l.children[1]);
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------- Calls ---
+
+Handle Communicator::Enqueue(OpDesc desc, const void* src, void* dst) {
+  auto state = std::make_shared<internal::OpState>();
+  state->call.src = src;
+  state->call.dst = dst;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    desc.seq = next_seq_++;
+    state->call.desc = desc;
+    queue_.push_back(state);
+  }
+  cv_.notify_all();
+  return Handle(std::move(state));
+}
+
+namespace {
+
+absl::Status CheckArgs(const char* what, const void* a, const void* b,
+                       int64_t count, DType dtype, bool reduction) {
+  if (count < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": negative count ", count));
+  }
+  if (count > 0 && (a == nullptr || b == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": null buffer"));
+  }
+  if (reduction && dtype != DType::kF32 && dtype != DType::kBF16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": dtype ", DTypeName(dtype), " not supported (f32 or bf16)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Handle Communicator::AllReduceAsync(void* buffer, int64_t count, DType dtype,
+                                    ReduceOp op) {
+  absl::Status s = CheckArgs("AllReduce", buffer, buffer, count, dtype, true);
+  if (!s.ok()) return FailedHandle(s);
+  OpDesc d;
+  d.kind = static_cast<int32_t>(OpKind::kAllReduce);
+  d.dtype = static_cast<int32_t>(dtype);
+  d.op = static_cast<int32_t>(op);
+  d.count = count;
+  return Enqueue(d, buffer, buffer);
+}
+
+absl::Status Communicator::AllReduce(void* buffer, int64_t count, DType dtype,
+                                     ReduceOp op) {
+  return AllReduceAsync(buffer, count, dtype, op).Wait();
+}
+
+Handle Communicator::ReduceScatterAsync(const void* send, void* recv,
+                                        int64_t recv_count, DType dtype,
+                                        ReduceOp op) {
+  absl::Status s = CheckArgs("ReduceScatter", send, recv, recv_count, dtype, true);
+  if (!s.ok()) return FailedHandle(s);
+  OpDesc d;
+  d.kind = static_cast<int32_t>(OpKind::kReduceScatter);
+  d.dtype = static_cast<int32_t>(dtype);
+  d.op = static_cast<int32_t>(op);
+  d.count = recv_count;
+  return Enqueue(d, send, recv);
+}
+
+Handle Communicator::AllGatherAsync(const void* send, void* recv,
+                                    int64_t send_count, DType dtype) {
+  absl::Status s = CheckArgs("AllGather", send, recv, send_count, dtype, false);
+  if (!s.ok()) return FailedHandle(s);
+  OpDesc d;
+  d.kind = static_cast<int32_t>(OpKind::kAllGather);
+  d.dtype = static_cast<int32_t>(dtype);
+  d.count = send_count;
+  return Enqueue(d, send, recv);
+}
+
+Handle Communicator::BroadcastAsync(void* buffer, int64_t count, DType dtype,
+                                    int root) {
+  absl::Status s = CheckArgs("Broadcast", buffer, buffer, count, dtype, false);
+  if (s.ok() && (root < 0 || root >= size_)) {
+    s = absl::InvalidArgumentError(absl::StrCat("Broadcast: root ", root,
+                                                " out of range [0, ", size_, ")"));
+  }
+  if (!s.ok()) return FailedHandle(s);
+  OpDesc d;
+  d.kind = static_cast<int32_t>(OpKind::kBroadcast);
+  d.dtype = static_cast<int32_t>(dtype);
+  d.root = root;
+  d.count = count;
+  return Enqueue(d, buffer, buffer);
+}
+
+void Communicator::Abort(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_.ok()) broken_ = absl::AbortedError(absl::StrCat("hfreduce: ", reason));
+  }
+  abort_.store(true);
+  if (engine_ != nullptr) engine_->RaiseNodeAbort(reason);
+}
+
+void Communicator::ProgressLoop() {
+  for (;;) {
+    std::shared_ptr<internal::OpState> op;
+    absl::Status broken;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ and drained
+      op = queue_.front();
+      queue_.pop_front();
+      broken = broken_;
+    }
+    absl::Status s = broken;
+    if (s.ok()) s = engine_->Run(op->call);
+    if (!s.ok() && broken.ok()) {
+      // The first failure breaks the communicator: peers on the node stop
+      // at once, later calls fail with the same error.
+      s = Annotate(s, "rank ", rank_, " (node ", node_, ") in ",
+                   DescribeOp(op->call.desc));
+      HS_LOG(ERROR) << s.message();
+      engine_->RaiseNodeAbort(std::string(s.message()));
+      std::lock_guard<std::mutex> lock(mu_);
+      broken_ = s;
+    }
+    op->Finish(std::move(s));
+  }
+}
+
+}  // namespace hs::hfreduce

@@ -1,0 +1,187 @@
+// File: hfreduce/hfreduce.h
+//
+// HFReduce: the CPU-assisted hierarchical allreduce of the Fire-Flyer
+// AI-HPC design (DeepSeek, SC'24), usable on its own like NCCL. Ranks of one
+// node share a host-memory segment, the node's CPUs reduce with SIMD, and
+// nodes combine their partial sums over a double binary tree.
+//
+//   rank buffers ──copy──> node shm slots ──SIMD sum (slice per rank)──> acc
+//   acc slice l ──double binary tree with local rank l of every node──> acc
+//   acc ──copy (÷N, round to bf16)──> rank buffers
+//
+// Results are deterministic: the reduction order is fixed, so every rank
+// gets the same bits, run after run. Calls are asynchronous and run in call
+// order on a progress thread owned by the Communicator; every call must be
+// made by all ranks in the same order with the same count/dtype/op (a
+// mismatch is detected and reported). Buffers are host pointers (the GPU
+// path will add device buffers with D2H/H2D copies on streams).
+//
+// Usage (under mpirun, MPI initialised with MPI_THREAD_MULTIPLE):
+//   HS_ASSIGN_OR_RETURN(auto comm, Communicator::Create(MPI_COMM_WORLD, {}));
+//   Handle h = comm->AllReduceAsync(grads, n, DType::kBF16, ReduceOp::kAverage);
+//   ... compute ...
+//   HS_RETURN_IF_ERROR(h.Wait());
+//   comm.reset();                   // before MPI_Finalize
+#ifndef HFREDUCE_HFREDUCE_H_
+#define HFREDUCE_HFREDUCE_H_
+
+#include <mpi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "haiscale/dtype.h"
+#include "hfreduce/op_desc.h"
+
+namespace hs::hfreduce {
+
+class Engine;
+class ShmSegment;
+class Transport;
+
+enum class ReduceOp { kSum = 0, kAverage = 1 };
+
+// Options of a Communicator; the defaults suit tests and benchmarks.
+struct Options {
+  // Ranks per node. 0: group by MPI_Comm_split_type(MPI_COMM_TYPE_SHARED).
+  // N > 0: ranks [0,N) are node 0, [N,2N) node 1, ..., so one machine can
+  // act as several nodes. The world size must be a multiple of N.
+  int ranks_per_node = 0;
+  // The longest any wait may go without progress before the call fails
+  // with DeadlineExceeded (a dead or stuck peer).
+  absl::Duration timeout = absl::Seconds(60);
+  // Bytes of one rank's shared-memory slot: the node pipeline's chunk.
+  int64_t chunk_bytes = 1 << 20;
+  // Shared-memory buffers in the node pipeline (>= 2 overlaps chunks).
+  int pipeline_depth = 2;
+  // Bytes per inter-node message and messages in flight per tree.
+  int64_t tree_chunk_bytes = 128 << 10;
+  int tree_window = 4;
+};
+
+namespace internal {
+struct OpState;
+}
+
+// The result of an asynchronous call.
+class Handle {
+ public:
+  Handle() = default;
+
+  // Handle::Wait(): blocks until the call finished; returns its status.
+  // Every internal wait has a deadline, so this returns within about
+  // Options::timeout after the last progress.
+  absl::Status Wait();
+
+  // Handle::Test(): true when the call finished (then Wait() won't block).
+  bool Test() const;
+
+  // Handle::valid(): false for a default-constructed Handle.
+  bool valid() const { return state_ != nullptr; }
+
+  // Handle(state): made by the Communicator (internal type).
+  explicit Handle(std::shared_ptr<internal::OpState> s) : state_(std::move(s)) {}
+
+ private:
+  std::shared_ptr<internal::OpState> state_;
+};
+
+class Communicator {
+ public:
+  // Communicator::Create(comm, options)
+  //
+  // Collective over `comm`: groups ranks into nodes, creates the node
+  // segment, connects the inter-node transport and starts the progress
+  // thread. MPI must be initialised with MPI_THREAD_MULTIPLE. Errors name
+  // the rank and what failed (e.g. nodes with different rank counts).
+  static absl::StatusOr<std::unique_ptr<Communicator>> Create(
+      MPI_Comm comm, const Options& options = Options());
+
+  // ~Communicator(): finishes queued calls, stops the progress thread and
+  // frees its MPI communicators. Destroy it before MPI_Finalize.
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  // Communicator::AllReduceAsync(buffer, count, dtype, op)
+  //
+  // In place: buffer (count elements, kF32 or kBF16) becomes the sum or
+  // average over all ranks. The buffer must stay valid until done.
+  Handle AllReduceAsync(void* buffer, int64_t count, DType dtype, ReduceOp op);
+
+  // Communicator::AllReduce(...): AllReduceAsync(...).Wait().
+  absl::Status AllReduce(void* buffer, int64_t count, DType dtype, ReduceOp op);
+
+  // Communicator::ReduceScatterAsync(send, recv, recv_count, dtype, op)
+  //
+  // send holds size() * recv_count elements; rank r receives block r of the
+  // reduction (elements [r*recv_count, (r+1)*recv_count)) in recv.
+  Handle ReduceScatterAsync(const void* send, void* recv, int64_t recv_count,
+                            DType dtype, ReduceOp op);
+
+  // Communicator::AllGatherAsync(send, recv, send_count, dtype)
+  //
+  // recv (size() * send_count elements) gets every rank's send block in
+  // rank order. Any dtype; the bytes are copied exactly.
+  Handle AllGatherAsync(const void* send, void* recv, int64_t send_count,
+                        DType dtype);
+
+  // Communicator::BroadcastAsync(buffer, count, dtype, root)
+  //
+  // Every rank's buffer gets root's bytes.
+  Handle BroadcastAsync(void* buffer, int64_t count, DType dtype, int root);
+
+  // Communicator::Abort(reason): fails queued and future calls and tells
+  // this node's other ranks to stop.
+  void Abort(const std::string& reason);
+
+  // Topology of this communicator.
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+  int node() const { return node_; }
+  int num_nodes() const { return num_nodes_; }
+  const Options& options() const { return options_; }
+
+  // Communicator::Describe(): topology, trees, SIMD level, transport.
+  std::string Describe() const;
+
+ private:
+  Communicator() = default;
+  absl::Status Init(MPI_Comm comm, const Options& options);
+  Handle Enqueue(OpDesc desc, const void* src, void* dst);
+  void ProgressLoop();
+
+  Options options_;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int node_ = 0, num_nodes_ = 1;
+  MPI_Comm comm_ = MPI_COMM_NULL;        // dup of the user's comm
+  MPI_Comm local_comm_ = MPI_COMM_NULL;  // this node's ranks
+  MPI_Comm rail_comm_ = MPI_COMM_NULL;   // local rank l of every node
+  std::unique_ptr<ShmSegment> segment_;
+  std::unique_ptr<Transport> rail_;
+  std::unique_ptr<Engine> engine_;
+  std::atomic<bool> abort_{false};
+  uint64_t next_seq_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<internal::OpState>> queue_;
+  bool stop_ = false;
+  absl::Status broken_;  // first error; later calls fail with it
+  std::thread progress_;
+};
+
+}  // namespace hs::hfreduce
+
+#endif  // HFREDUCE_HFREDUCE_H_

@@ -1,0 +1,37 @@
+// File: hfreduce/op_desc.cc — see op_desc.h.
+#include "hfreduce/op_desc.h"
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/dtype.h"
+
+namespace hs::hfreduce {
+
+const char* OpKindName(OpKind kind) {
+  switch (kind) {
+    case OpKind::kAllReduce:
+      return "allreduce";
+    case OpKind::kReduceScatter:
+      return "reduce_scatter";
+    case OpKind::kAllGather:
+      return "allgather";
+    case OpKind::kBroadcast:
+      return "broadcast";
+  }
+  return "?";
+}
+
+std::string DescribeOp(const OpDesc& d) {
+  std::string out = absl::StrCat(OpKindName(static_cast<OpKind>(d.kind)), " #",
+                                 d.seq, " count=", d.count, " dtype=",
+                                 DTypeName(static_cast<DType>(d.dtype)));
+  if (d.kind == static_cast<int32_t>(OpKind::kAllReduce) ||
+      d.kind == static_cast<int32_t>(OpKind::kReduceScatter)) {
+    absl::StrAppend(&out, " op=", d.op == 0 ? "sum" : "average");
+  }
+  if (d.kind == static_cast<int32_t>(OpKind::kBroadcast)) {
+    absl::StrAppend(&out, " root=", d.root);
+  }
+  return out;
+}
+
+}  // namespace hs::hfreduce

@@ -1,0 +1,82 @@
+// File: hfreduce/tree_allreduce.h
+//
+// The inter-node phase of HFReduce: an in-place allreduce of one buffer
+// across the peers of a Transport (one rank per node, the same local rank on
+// every node) with the double binary tree of tree.h. The buffer is cut in
+// two halves, half t travels on tree t; each half is cut into sub-chunks
+// that are pipelined: while sub-chunk k goes up (reduce towards the root),
+// k-1 may already come down (broadcast from the root).
+//
+//     up (reduce):   v = own; v = v + child0; v = v + child1; send v to parent
+//     down (bcast):  receive final v from parent (the root has it); send it
+//                    to child0 and child1
+//
+// The combine order is fixed by the tree, so every rank ends with the same
+// bits, and runs repeat bit for bit. With `ctrl`, the first message on
+// every tree edge carries the caller's OpDesc: a parent compares its
+// children's with its own, the root's verdict comes back down, and data from
+// a peer is only accepted after its OpDesc matched, so mismatched calls are
+// reported as errors everywhere.
+//
+// Usage:
+//   TreeAllReduce tree(&transport, {.chunk_bytes = 256 << 10});
+//   HS_RETURN_IF_ERROR(tree.Run(acc, bytes, /*align=*/4, CombineAddF32,
+//                               &ctrl, wait_ctx));
+#ifndef HFREDUCE_TREE_ALLREDUCE_H_
+#define HFREDUCE_TREE_ALLREDUCE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "hfreduce/op_desc.h"
+#include "hfreduce/transport/transport.h"
+#include "hfreduce/tree.h"
+#include "hfreduce/wait.h"
+
+namespace hs::hfreduce {
+
+// dst = combine(dst, src) over `bytes` bytes.
+using CombineFn = void (*)(void* dst, const void* src, int64_t bytes);
+
+// CombineAddF32: dst += src as f32. CombineOr: dst |= src byte-wise.
+void CombineAddF32(void* dst, const void* src, int64_t bytes);
+void CombineOr(void* dst, const void* src, int64_t bytes);
+
+struct TreeOptions {
+  int64_t chunk_bytes = 256 << 10;  // pipeline sub-chunk
+  int window = 4;                   // sub-chunks in flight per tree
+};
+
+class TreeAllReduce {
+ public:
+  // TreeAllReduce(transport, options): the transport's rank is the node.
+  TreeAllReduce(Transport* transport, TreeOptions options);
+
+  // TreeAllReduce::Run(data, bytes, align, combine, ctrl, ctx)
+  //
+  // Allreduces `bytes` bytes at `data` in place. Sub-chunk borders are
+  // multiples of `align` (the element size). With ctrl != nullptr,
+  // ctrl->desc is checked against every peer's and on return ctrl holds
+  // the verdict; a mismatch is a FailedPrecondition error naming it.
+  absl::Status Run(void* data, int64_t bytes, int64_t align, CombineFn combine,
+                   TreeCtrl* ctrl, const WaitContext& ctx);
+
+  // TreeAllReduce::links(t): this node's links in tree t.
+  const TreeLinks& links(int t) const { return links_[t]; }
+
+ private:
+  Transport* transport_;
+  TreeOptions options_;
+  TreeLinks links_[2];
+  std::vector<char> scratch_;  // [tree][window][child][chunk]
+  // Control messages live here so a pending send never points at a dead
+  // stack frame: [tree] up-to-parent, from-children, from-parent.
+  TreeCtrl up_ctrl_[2];
+  TreeCtrl child_ctrl_[2][2];
+  TreeCtrl parent_ctrl_[2];
+};
+
+}  // namespace hs::hfreduce
+
+#endif  // HFREDUCE_TREE_ALLREDUCE_H_

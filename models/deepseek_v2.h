@@ -1,0 +1,122 @@
+// File: models/deepseek_v2.h
+//
+// DeepseekV2Model: the decoder-only DeepSeek-V2 language model with
+// Hugging Face semantics (DeepseekV2ForCausalLM): token embedding,
+// num_hidden_layers DecoderBlocks (dense MLP for the first
+// first_k_dense_replace layers and off the moe_layer_freq grid, DeepSeekMoE
+// elsewhere), final RMSNorm, untied lm_head, next-token cross-entropy.
+// Parameters use HF tensor names; their arena order is embed, layers, norm,
+// lm_head, so each block's parameters are one contiguous range (DDP buckets
+// follow block boundaries in reverse during backward).
+//
+// Usage:
+//   HS_ASSIGN_OR_RETURN(auto model, DeepseekV2Model::Create(config, {.seed = 1}));
+//   HS_ASSIGN_OR_RETURN(ForwardResult r, model->Forward(tokens, targets, B, T));
+//   HS_RETURN_IF_ERROR(model->Backward(1.0f / r.valid_tokens, 1.0f));
+#ifndef MODELS_DEEPSEEK_V2_H_
+#define MODELS_DEEPSEEK_V2_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "haiscale/tensor.h"
+#include "models/layers/decoder_block.h"
+#include "models/layers/linear.h"
+#include "models/layers/rms_norm.h"
+#include "models/model_config.h"
+#include "models/moe/expert_dispatcher.h"
+#include "models/param_arena.h"
+
+namespace hs::models {
+
+struct ModelOptions {
+  uint64_t seed = 0;              // parameter init (counter-based RNG)
+  int64_t max_seq_len = 0;        // RoPE table size (0: max_position_embeddings)
+  bool recompute_all = false;     // activation recomputation for every block
+  std::vector<int64_t> recompute_layers;  // or for these blocks only
+  // Expert placement; nullptr = all experts local (LocalExpertDispatcher).
+  ExpertDispatcher* dispatcher = nullptr;
+};
+
+struct ForwardResult {
+  double ce_sum = 0;         // sum of token losses over non-ignored targets
+  int64_t valid_tokens = 0;  // targets >= 0
+  double aux_loss = 0;       // sum of the MoE layers' balance losses
+  double ce_mean() const { return valid_tokens ? ce_sum / valid_tokens : 0.0; }
+};
+
+// Called during Backward as soon as the gradients of an arena range
+// [begin, end) (floats) are final for this micro-batch.
+using GradReadyHook = std::function<void(int64_t begin, int64_t end)>;
+
+class DeepseekV2Model {
+ public:
+  static absl::StatusOr<std::unique_ptr<DeepseekV2Model>> Create(
+      const DeepseekV2Config& config, const ModelOptions& options);
+
+  // Forward: tokens/targets [B,T] i32 (targets < 0 ignored). Keeps the
+  // activations for Backward. Token ids must be in [0, vocab_size).
+  absl::StatusOr<ForwardResult> Forward(const int32_t* tokens,
+                                        const int32_t* targets, int64_t B,
+                                        int64_t T);
+
+  // Backward of  ce_scale * ce_sum + aux_scale * aux_loss  into the
+  // gradient arena (+=). The trainer passes ce_scale = 1/tokens of the
+  // global batch and aux_scale = this micro-batch's share of sequences.
+  absl::Status Backward(float ce_scale, float aux_scale,
+                        const GradReadyHook& on_ready = nullptr);
+
+  // Logits of the last Forward ([B*T, V]; valid until Backward).
+  const Tensor& logits() const { return logits_; }
+
+  // ForwardLogits: inference without targets or saved state for backward.
+  absl::StatusOr<Tensor> ForwardLogits(const int32_t* tokens, int64_t B,
+                                       int64_t T);
+
+  ParamArena& arena() { return arena_; }
+  const ParamArena& arena() const { return arena_; }
+  const DeepseekV2Config& config() const { return config_; }
+  int64_t num_blocks() const { return int64_t(blocks_.size()); }
+  DecoderBlock& block(int64_t i) { return *blocks_[i]; }
+  // Per-expert token counts of the last forward, summed over MoE layers.
+  std::vector<int64_t> ExpertLoad() const;
+
+  // FLOPs per token: forward only, and training (forward + backward = 3x).
+  double ForwardFlopsPerToken(int64_t T) const;
+  double TrainingFlopsPerToken(int64_t T) const { return 3.0 * ForwardFlopsPerToken(T); }
+
+ private:
+  DeepseekV2Model(const DeepseekV2Config& config, const ModelOptions& options);
+  absl::Status ForwardTrunk(const int32_t* tokens, int64_t B, int64_t T);
+
+  DeepseekV2Config config_;
+  ModelOptions options_;
+  ParamArena arena_;
+  std::unique_ptr<ExpertDispatcher> owned_dispatcher_;
+  ParamId embed_ = -1, lm_head_ = -1;
+  std::vector<std::unique_ptr<DecoderBlock>> blocks_;
+  std::vector<bool> recompute_;
+  RmsNorm final_norm_;
+  RopeCache rope_;
+  int64_t lm_head_begin_ = 0;  // arena range of final norm + lm_head
+
+  // Activations of the last Forward.
+  int64_t B_ = 0, T_ = 0;
+  Tensor tokens_, targets_;      // [N] i32
+  std::vector<Tensor> residual_; // L+1 tensors [N,C]: block inputs + final
+  std::vector<BlockSaved> saved_;
+  Tensor hN_, rstdN_;            // final norm output, rstd
+  Tensor logits_, lse_;          // [N,V], [N]
+  int64_t valid_ = 0;
+};
+
+// TokenCheck: the first token id outside [0, vocab) or OK.
+absl::Status CheckTokenIds(const int32_t* tokens, int64_t n, int64_t vocab,
+                           const char* what);
+
+}  // namespace hs::models
+
+#endif  // MODELS_DEEPSEEK_V2_H_

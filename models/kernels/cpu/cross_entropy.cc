@@ -1,0 +1,70 @@
+// File: models/kernels/cpu/cross_entropy.cc
+//
+// Fused softmax cross-entropy (HF CrossEntropyLoss with ignore_index < 0),
+// rows in parallel. The log-sum-exp is max-shifted, exp is taken in float
+// and the sum accumulated in double:
+//   lse[n] = max_v x[n,v] + log(sum_v exp(x[n,v] - max_v x[n,v]))
+// The backward re-derives softmax from the saved lse, so no N x V
+// probability buffer exists, and may overwrite the logits in place.
+//
+// Usage:
+//   int64_t valid = CrossEntropyForward(losses, lse, logits, targets, N, V);
+//   CrossEntropyBackward(logits, logits, lse, targets, N, V, 1.0f / valid);
+#include "models/kernels/cpu/cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "haiscale/logging.h"
+
+namespace hs::kernels::cpu {
+
+// CrossEntropyForward: lse for every row; loss lse - x[target] for rows
+// with target >= 0, 0 for ignored rows. Returns the non-ignored count.
+int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
+                            const int32_t* targets, int64_t N, int64_t V) {
+  HS_CHECK(V > 0) << "empty vocabulary";
+  int64_t valid = 0;
+#pragma omp parallel for schedule(static) reduction(+ : valid)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = logits + n * V;
+    const float mx = *std::max_element(x, x + V);
+    double sum = 0.0;
+    for (int64_t j = 0; j < V; ++j) sum += double(std::exp(x[j] - mx));
+    const float row_lse = float(double(mx) + std::log(sum));
+    lse[n] = row_lse;
+    const int32_t t = targets[n];
+    HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
+    if (t < 0) {
+      losses[n] = 0.0f;
+    } else {
+      losses[n] = row_lse - x[t];
+      ++valid;
+    }
+  }
+  return valid;
+}
+
+// CrossEntropyBackward: dx[n,v] = scale * (exp(x[n,v] - lse[n]) - [v == t_n]).
+// Each element is read before it is written, so dlogits == logits is fine.
+void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
+                          const int32_t* targets, int64_t N, int64_t V,
+                          float scale) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = logits + n * V;
+    float* dx = dlogits + n * V;
+    const int32_t t = targets[n];
+    if (t < 0) {
+      std::fill(dx, dx + V, 0.0f);
+      continue;
+    }
+    HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
+    const float row_lse = lse[n];
+    const float p_target = std::exp(x[t] - row_lse);  // before x[t] is written
+    for (int64_t j = 0; j < V; ++j) dx[j] = scale * std::exp(x[j] - row_lse);
+    dx[t] = scale * (p_target - 1.0f);
+  }
+}
+
+}  // namespace hs::kernels::cpu

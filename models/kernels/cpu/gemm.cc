@@ -1,0 +1,73 @@
+// File: models/kernels/cpu/gemm.cc
+//
+// fp32 GEMM through OpenBLAS's cblas_sgemm (row-major) and the three
+// Linear-layer products built on it. OpenBLAS is the OpenMP build, so it
+// uses the thread count haiscale/threads.h set; for a fixed count its
+// blocking, and hence the summation order, is fixed.
+//
+// Usage:
+//   LinearForward(out, inp, weight, N, I, O);            // out = inp @ W^T
+//   LinearBackwardInput(dinp, dout, weight, N, I, O);    // dinp += dout @ W
+//   LinearBackwardWeight(dweight, dout, inp, N, I, O);   // dW += dout^T @ inp
+#include "models/kernels/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+#include "haiscale/logging.h"
+
+namespace hs::kernels::cpu {
+
+// Gemm: see gemm.h. cblas needs lda >= max(1, columns of the stored A), and
+// rejects K == 0 on some builds, so the degenerate shapes are done here.
+void Gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          float alpha, const float* A, int64_t lda, const float* B,
+          int64_t ldb, float beta, float* C, int64_t ldc) {
+  HS_CHECK(M >= 0 && N >= 0 && K >= 0) << "M=" << M << " N=" << N << " K=" << K;
+  if (M == 0 || N == 0) return;
+  HS_CHECK(ldc >= N) << "ldc=" << ldc << " < N=" << N;
+  HS_CHECK(lda >= (trans_a ? M : K)) << "lda=" << lda;
+  HS_CHECK(ldb >= (trans_b ? K : N)) << "ldb=" << ldb;
+  if (K == 0 || alpha == 0.0f) {
+    // C = beta * C; beta == 0 overwrites (never reads C), as BLAS does.
+    for (int64_t i = 0; i < M; ++i) {
+      float* c = C + i * ldc;
+      if (beta == 0.0f) {
+        std::fill(c, c + N, 0.0f);
+      } else if (beta != 1.0f) {
+        for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+      }
+    }
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(std::max<int64_t>(lda, 1)), B,
+              static_cast<int>(std::max<int64_t>(ldb, 1)), beta, C,
+              static_cast<int>(ldc));
+}
+
+// LinearForward: out[N,O] = inp[N,I] @ weight[O,I]^T.
+void LinearForward(float* out, const float* inp, const float* weight,
+                   int64_t N, int64_t I, int64_t O) {
+  Gemm(/*trans_a=*/false, /*trans_b=*/true, N, O, I, 1.0f, inp, I, weight, I,
+       0.0f, out, O);
+}
+
+// LinearBackwardInput: dinp[N,I] += dout[N,O] @ weight[O,I].
+void LinearBackwardInput(float* dinp, const float* dout, const float* weight,
+                         int64_t N, int64_t I, int64_t O) {
+  Gemm(/*trans_a=*/false, /*trans_b=*/false, N, I, O, 1.0f, dout, O, weight,
+       I, 1.0f, dinp, I);
+}
+
+// LinearBackwardWeight: dweight[O,I] += dout[N,O]^T @ inp[N,I].
+void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
+                          int64_t N, int64_t I, int64_t O) {
+  Gemm(/*trans_a=*/true, /*trans_b=*/false, O, I, N, 1.0f, dout, O, inp, I,
+       1.0f, dweight, I);
+}
+
+}  // namespace hs::kernels::cpu

@@ -1,0 +1,140 @@
+// File: models/kernels/cpu/gemm_test.cc
+//
+// Gemm against a double triple loop for every (trans_a, trans_b) pair with
+// padded leading dimensions, alpha/beta handling, the K == 0 edge, and the
+// Linear products: forward vs naive, += accumulation, finite-difference
+// gradients of the input and the weight.
+#include "models/kernels/cpu/gemm.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/testing/grad_check.h"
+
+namespace hs::kernels::cpu {
+namespace {
+
+using ::hs::testing::CheckGradient;
+using ::hs::testing::Dot;
+using ::hs::testing::RandomProjection;
+using ::hs::testing::RandomVector;
+
+// NaiveGemm: C = alpha * op(A) op(B) + beta * C in double (beta == 0 does
+// not read C).
+void NaiveGemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb,
+               float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < K; ++p) {
+        const double a = ta ? A[p * lda + i] : A[i * lda + p];
+        const double b = tb ? B[j * ldb + p] : B[p * ldb + j];
+        s += a * b;
+      }
+      const double c = beta == 0.0f ? 0.0 : double(beta) * C[i * ldc + j];
+      C[i * ldc + j] = float(double(alpha) * s + c);
+    }
+  }
+}
+
+TEST(GemmTest, AllTransposesWithLeadingDimsMatchTripleLoop) {
+  const int64_t M = 37, N = 29, K = 70;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (float beta : {0.0f, 1.0f, -0.5f}) {
+        // Stored shapes, each padded by a few columns.
+        const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5,
+                      ldc = N + 2;
+        std::vector<float> A = RandomVector((ta ? K : M) * lda, 1);
+        std::vector<float> B = RandomVector((tb ? N : K) * ldb, 2);
+        std::vector<float> C = RandomVector(M * ldc, 3);
+        if (beta == 0.0f) {
+          // beta == 0 must overwrite, never read (NaN must not leak).
+          for (int64_t i = 0; i < M; ++i) {
+            C[i * ldc] = std::numeric_limits<float>::quiet_NaN();
+          }
+        }
+        std::vector<float> ref = C;
+        Gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta,
+             C.data(), ldc);
+        NaiveGemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, beta,
+                  ref.data(), ldc);
+        for (int64_t i = 0; i < M; ++i) {
+          for (int64_t j = 0; j < ldc; ++j) {
+            const float got = C[i * ldc + j], want = ref[i * ldc + j];
+            if (j >= N) {
+              // Padding columns untouched (NaN compares unequal to itself).
+              if (!std::isnan(want)) {
+                ASSERT_EQ(got, want) << "padding written at " << i << "," << j;
+              }
+              continue;
+            }
+            ASSERT_NEAR(got, want, 1e-5 * (1.0 + std::fabs(want)))
+                << "ta=" << ta << " tb=" << tb << " beta=" << beta << " at ("
+                << i << "," << j << ")";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(GemmTest, ZeroKScalesC) {
+  std::vector<float> C = {1, 2, 3, 4, 5, 6};
+  Gemm(false, false, 2, 3, 0, 1.0f, nullptr, 1, nullptr, 3, 2.0f, C.data(), 3);
+  EXPECT_EQ(C, (std::vector<float>{2, 4, 6, 8, 10, 12}));
+  Gemm(true, true, 2, 3, 0, 1.0f, nullptr, 2, nullptr, 1, 0.0f, C.data(), 3);
+  EXPECT_EQ(C, (std::vector<float>(6, 0.0f)));
+}
+
+TEST(GemmTest, SingleRowAndColumn) {
+  // M = 1, N = 1 (a dot product) through the BLAS path.
+  std::vector<float> a = RandomVector(13, 4), b = RandomVector(13, 5);
+  float c = 0;
+  Gemm(false, false, 1, 1, 13, 1.0f, a.data(), 13, b.data(), 1, 0.0f, &c, 1);
+  EXPECT_NEAR(c, Dot(a.data(), b.data(), 13), 1e-5);
+}
+
+TEST(LinearTest, ForwardMatchesNaive) {
+  const int64_t N = 19, I = 33, O = 21;
+  std::vector<float> x = RandomVector(N * I, 6), w = RandomVector(O * I, 7);
+  std::vector<float> out(N * O, 123.0f);  // overwritten (=)
+  LinearForward(out.data(), x.data(), w.data(), N, I, O);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t o = 0; o < O; ++o) {
+      const double want = Dot(x.data() + n * I, w.data() + o * I, I);
+      ASSERT_NEAR(out[n * O + o], want, 1e-5 * (1 + std::fabs(want)));
+    }
+  }
+}
+
+TEST(LinearTest, BackwardAccumulatesAndMatchesFiniteDifferences) {
+  const int64_t N = 11, I = 17, O = 9;
+  std::vector<float> x = RandomVector(N * I, 8), w = RandomVector(O * I, 9);
+  std::vector<float> r = RandomProjection(N * O, 10);  // dL/dout
+  std::vector<float> out(N * O);
+  auto loss = [&] {
+    LinearForward(out.data(), x.data(), w.data(), N, I, O);
+    return Dot(out.data(), r.data(), N * O);
+  };
+  std::vector<float> dx(N * I, 0.0f), dw(O * I, 0.0f);
+  LinearBackwardInput(dx.data(), r.data(), w.data(), N, I, O);
+  LinearBackwardWeight(dw.data(), r.data(), x.data(), N, I, O);
+  auto rx = CheckGradient("linear.dinp", loss, x.data(), dx.data(), N * I);
+  EXPECT_TRUE(rx.ok) << rx.report;
+  auto rw = CheckGradient("linear.dweight", loss, w.data(), dw.data(), O * I);
+  EXPECT_TRUE(rw.ok) << rw.report;
+
+  // += rule: a second call adds the same gradient again.
+  std::vector<float> dx2 = dx, dw2 = dw;
+  LinearBackwardInput(dx2.data(), r.data(), w.data(), N, I, O);
+  LinearBackwardWeight(dw2.data(), r.data(), x.data(), N, I, O);
+  for (int64_t i = 0; i < N * I; ++i) ASSERT_NEAR(dx2[i], 2 * dx[i], 1e-6);
+  for (int64_t i = 0; i < O * I; ++i) ASSERT_NEAR(dw2[i], 2 * dw[i], 1e-6);
+}
+
+}  // namespace
+}  // namespace hs::kernels::cpu

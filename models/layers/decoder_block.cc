@@ -1,0 +1,105 @@
+// File: models/layers/decoder_block.cc — see decoder_block.h.
+#include "models/layers/decoder_block.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/status.h"
+#include "models/kernels/cpu/elementwise.h"
+
+namespace hs::models {
+
+namespace kc = kernels::cpu;
+
+DecoderBlock::DecoderBlock(ParamArena& arena, int64_t layer,
+                           const DeepseekV2Config& config,
+                           ExpertDispatcher* dispatcher)
+    : C_(config.hidden_size), is_moe_(config.IsMoeLayer(layer)) {
+  const std::string name = absl::StrCat("model.layers.", layer);
+  param_begin_ = arena.size();
+  const float eps = float(config.rms_norm_eps);
+  // HF state_dict order: self_attn, mlp, input_layernorm, post_attention_layernorm.
+  attn_ = Mla(arena, name + ".self_attn", config);
+  if (is_moe_) {
+    moe_ = Moe(arena, name + ".mlp", config, dispatcher);
+  } else {
+    mlp_ = Mlp(arena, name + ".mlp", C_, config.intermediate_size,
+               float(config.initializer_range));
+  }
+  input_norm_ = RmsNorm(arena, name + ".input_layernorm", C_, eps);
+  post_norm_ = RmsNorm(arena, name + ".post_attention_layernorm", C_, eps);
+  param_end_ = arena.size();
+}
+
+absl::Status DecoderBlock::Forward(float* out, const float* x, int64_t B,
+                                   int64_t T, const RopeCache& rope,
+                                   bool recompute, BlockSaved* s) {
+  HS_RETURN_IF_ERROR(ForwardImpl(out, x, B, T, rope, s));
+  if (recompute) s->Clear();
+  return absl::OkStatus();
+}
+
+absl::Status DecoderBlock::ForwardImpl(float* out, const float* x, int64_t B,
+                                       int64_t T, const RopeCache& rope,
+                                       BlockSaved* s) {
+  const int64_t N = B * T;
+  s->h1 = Tensor::Empty({N, C_});
+  s->rstd1 = Tensor::Empty({N});
+  input_norm_.Forward(s->h1.data<float>(), s->rstd1.data<float>(), x, N);
+  s->x2 = Tensor::Empty({N, C_});
+  attn_.Forward(s->x2.data<float>(), s->h1.data<float>(), B, T, rope, &s->attn);
+  kc::AddInPlace(s->x2.data<float>(), x, N * C_);
+  s->h2 = Tensor::Empty({N, C_});
+  s->rstd2 = Tensor::Empty({N});
+  post_norm_.Forward(s->h2.data<float>(), s->rstd2.data<float>(),
+                     s->x2.data<float>(), N);
+  if (is_moe_) {
+    HS_RETURN_IF_ERROR(moe_.Forward(out, s->h2.data<float>(), B, T, &s->moe));
+    s->aux_loss = s->moe.aux_loss;
+  } else {
+    mlp_.Forward(out, s->h2.data<float>(), N, &s->mlp);
+    s->aux_loss = 0;
+  }
+  kc::AddInPlace(out, s->x2.data<float>(), N * C_);
+  s->valid = true;
+  return absl::OkStatus();
+}
+
+absl::Status DecoderBlock::Backward(float* dx, const float* dout, const float* x,
+                                    int64_t B, int64_t T, const RopeCache& rope,
+                                    float aux_scale, BlockSaved* s) {
+  const int64_t N = B * T;
+  if (!s->valid) {
+    // Recompute mode: rebuild the activations from the saved input.
+    Tensor scratch = Tensor::Empty({N, C_});
+    HS_RETURN_IF_ERROR(ForwardImpl(scratch.data<float>(), x, B, T, rope, s));
+  }
+  // out = x2 + mlp(h2): dx2 = dout + norm2^T(mlp^T(dout))
+  Tensor dx2 = Tensor::Empty({N, C_});
+  std::memcpy(dx2.data<float>(), dout, N * C_ * sizeof(float));
+  Tensor dh2 = Tensor::Empty({N, C_});
+  if (is_moe_) {
+    HS_RETURN_IF_ERROR(moe_.Backward(dh2.data<float>(), dout, s->h2.data<float>(),
+                                     B, T, aux_scale, s->moe));
+  } else {
+    mlp_.Backward(dh2.data<float>(), dout, s->h2.data<float>(), N, s->mlp);
+  }
+  post_norm_.Backward(dx2.data<float>(), dh2.data<float>(), s->x2.data<float>(),
+                      s->rstd2.data<float>(), N);
+  // x2 = x + attn(h1): dx = dx2 + norm1^T(attn^T(dx2))
+  std::memcpy(dx, dx2.data<float>(), N * C_ * sizeof(float));
+  Tensor dh1 = Tensor::Empty({N, C_});
+  attn_.Backward(dh1.data<float>(), dx2.data<float>(), s->h1.data<float>(), B, T,
+                 rope, s->attn);
+  input_norm_.Backward(dx, dh1.data<float>(), x, s->rstd1.data<float>(), N);
+  s->Clear();
+  return absl::OkStatus();
+}
+
+double DecoderBlock::FlopsPerToken(int64_t T) const {
+  double ffn = is_moe_ ? moe_.FlopsPerToken()
+                       : 2.0 * 3.0 * double(C_) * mlp_.intermediate();
+  return attn_.FlopsPerToken(T) + ffn;
+}
+
+}  // namespace hs::models

@@ -1,0 +1,91 @@
+// File: models/param_arena.cc — see param_arena.h.
+#include "models/param_arena.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/logging.h"
+#include "haiscale/rng.h"
+
+namespace hs::models {
+namespace {
+
+// Parameters start on a 16-float (64-byte) boundary so every tensor is
+// SIMD-aligned inside the arena.
+constexpr int64_t kAlignFloats = 16;
+
+}  // namespace
+
+ParamId ParamArena::Add(const std::string& name, const Shape& shape,
+                        ParamInit init, bool weight_decay, int64_t expert) {
+  HS_CHECK(params_ == nullptr) << "Add after Allocate: " << name;
+  HS_CHECK(by_name_.count(name) == 0) << "duplicate parameter " << name;
+  ParamSpec spec;
+  spec.name = name;
+  spec.shape = shape;
+  spec.init = init;
+  spec.numel = NumElements(shape);
+  spec.offset = total_;
+  spec.weight_decay = weight_decay;
+  spec.expert = expert;
+  total_ += spec.numel;
+  ParamId id = ParamId(specs_.size());
+  specs_.push_back(spec);
+  by_name_[name] = id;
+  return id;
+}
+
+absl::Status ParamArena::Allocate() {
+  // Pad the total so ranges can be split into aligned shards later.
+  int64_t padded = (total_ + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  auto p = Tensor::TryEmpty({padded}, DType::kF32);
+  if (!p.ok()) return Annotate(p.status(), "allocating parameters");
+  auto g = Tensor::TryEmpty({padded}, DType::kF32);
+  if (!g.ok()) return Annotate(g.status(), "allocating gradients");
+  param_block_ = *std::move(p);
+  grad_block_ = *std::move(g);
+  params_ = param_block_.data<float>();
+  grads_ = grad_block_.data<float>();
+  return absl::OkStatus();
+}
+
+void ParamArena::Initialize(uint64_t seed) {
+  HS_CHECK(params_ != nullptr) << "Initialize before Allocate";
+  for (const ParamSpec& spec : specs_) {
+    float* p = params_ + spec.offset;
+    switch (spec.init.kind) {
+      case ParamInit::kNormal:
+        FillNormal(p, spec.numel, seed, StreamId(spec.name), 0.0f, spec.init.std);
+        break;
+      case ParamInit::kOnes:
+        std::fill(p, p + spec.numel, 1.0f);
+        break;
+      case ParamInit::kZeros:
+        std::fill(p, p + spec.numel, 0.0f);
+        break;
+    }
+  }
+}
+
+Tensor ParamArena::ParamTensor(ParamId id) const {
+  return Tensor::Borrow(param(id), specs_[id].shape);
+}
+
+Tensor ParamArena::GradTensor(ParamId id) const {
+  return Tensor::Borrow(grad(id), specs_[id].shape);
+}
+
+absl::StatusOr<ParamId> ParamArena::Find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) {
+    return absl::NotFoundError(absl::StrCat("no parameter named '", name, "'"));
+  }
+  return it->second;
+}
+
+void ParamArena::ZeroGrads() {
+  if (grads_ != nullptr) std::memset(grads_, 0, grad_block_.nbytes());
+}
+
+}  // namespace hs::models

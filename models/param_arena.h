@@ -1,0 +1,95 @@
+// File: models/param_arena.h
+//
+// ParamArena: every parameter of a model in one fp32 allocation, its
+// gradients in a second one with the same layout (llm.c's
+// ParameterTensors). A DDP bucket or a ZeRO-1 shard is then a contiguous
+// range of both. Each parameter is registered with its Hugging Face tensor
+// name and shape, which is also how checkpoints and safetensors name it.
+//
+// Usage:
+//   ParamArena arena;
+//   ParamId w = arena.Add("model.norm.weight", {C}, ParamInit::Ones());
+//   HS_RETURN_IF_ERROR(arena.Allocate());
+//   arena.Initialize(seed);
+//   float* p = arena.param(w); float* g = arena.grad(w);
+#ifndef MODELS_PARAM_ARENA_H_
+#define MODELS_PARAM_ARENA_H_
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "haiscale/status.h"
+#include "haiscale/tensor.h"
+
+namespace hs::models {
+
+// How a parameter is initialised. Normal draws come from the counter-based
+// RNG keyed by (seed, hash(name)), so every rank reproduces every tensor.
+struct ParamInit {
+  enum Kind { kNormal, kOnes, kZeros } kind = kNormal;
+  float std = 0.02f;
+  static ParamInit Normal(float std) { return {kNormal, std}; }
+  static ParamInit Ones() { return {kOnes, 0.0f}; }
+  static ParamInit Zeros() { return {kZeros, 0.0f}; }
+};
+
+struct ParamSpec {
+  std::string name;      // Hugging Face tensor name
+  Shape shape;
+  ParamInit init;
+  int64_t offset = 0;    // in floats, into the arena
+  int64_t numel = 0;
+  bool weight_decay = true;   // false for norm weights
+  int64_t expert = -1;        // routed expert index, -1 otherwise (EP shards these)
+};
+
+using ParamId = int32_t;
+
+class ParamArena {
+ public:
+  ParamArena() = default;
+  ParamArena(const ParamArena&) = delete;
+  ParamArena& operator=(const ParamArena&) = delete;
+
+  // Add: registers a parameter; offsets follow registration order, so
+  // parameters registered back to back are adjacent (the MLP relies on
+  // gate_proj then up_proj forming one [2I, C] matrix).
+  ParamId Add(const std::string& name, const Shape& shape, ParamInit init,
+              bool weight_decay = true, int64_t expert = -1);
+
+  // Allocate: one 64-byte aligned block each for params and grads.
+  absl::Status Allocate();
+
+  // Initialize(seed): fills every parameter from its ParamInit.
+  void Initialize(uint64_t seed);
+
+  float* param(ParamId id) const { return params_ + specs_[id].offset; }
+  float* grad(ParamId id) const { return grads_ + specs_[id].offset; }
+  Tensor ParamTensor(ParamId id) const;
+  Tensor GradTensor(ParamId id) const;
+  const ParamSpec& spec(ParamId id) const { return specs_[id]; }
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  absl::StatusOr<ParamId> Find(const std::string& name) const;
+
+  float* params() const { return params_; }
+  float* grads() const { return grads_; }
+  int64_t size() const { return total_; }   // floats
+  void ZeroGrads();
+
+ private:
+  std::vector<ParamSpec> specs_;
+  std::unordered_map<std::string, ParamId> by_name_;
+  int64_t total_ = 0;
+  Tensor param_block_;
+  Tensor grad_block_;
+  float* params_ = nullptr;
+  float* grads_ = nullptr;
+};
+
+}  // namespace hs::models
+
+#endif  // MODELS_PARAM_ARENA_H_

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# tools/quickstart.sh — from a fresh machine to a trained tiny DeepSeek-V2:
+# installs what is missing, builds `hai`, writes the built-in corpus and
+# trains configs/quickstart.pbtxt on the CPU (a minute or two on 2 cores).
+#
+# Usage: tools/quickstart.sh [extra hai train flags, e.g. --steps 50]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/setup.sh
+bazel build //tools:hai
+HAI=bazel-bin/tools/hai
+
+mkdir -p data/quickstart
+if [[ ! -s data/quickstart/train.bin ]]; then
+  "$HAI" data write-corpus --out data/quickstart/train.bin
+fi
+"$HAI" data inspect data/quickstart/train.bin --seq 64 || true
+"$HAI" train --config configs/quickstart.pbtxt "$@"
+echo
+echo "Next: bazel-bin/tools/hai eval --weights runs/quickstart/weights --data data/quickstart/train.bin --seq 64 --rows 64"

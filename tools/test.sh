@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# tools/test.sh — installs what is missing, then runs every test:
+# `bazel test //...` covers the unit tests and the multi-rank tests (sh_test
+# targets that start `mpirun -np N`). With nvcc present (CUDA toolkit at
+# /usr/local/cuda) the CUDA backend is compiled too (--config=cuda); its GPU
+# tests skip with a visible message on machines without a GPU.
+#
+# Ends with one line "N passed, N failed" (test targets) and exits non-zero
+# when anything failed or did not build.
+#
+# Usage: tools/test.sh [extra bazel test args, e.g. //models/...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+# OpenMPI refuses to run as root without these; tests run as several
+# processes on one machine.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+BAZEL_ARGS=(--test_env=OMPI_ALLOW_RUN_AS_ROOT=1 --test_env=OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
+if [[ -x /usr/local/cuda/bin/nvcc && -e haiscale/cuda/BUILD ]]; then
+  BAZEL_ARGS+=(--config=cuda)
+fi
+targets=("$@")
+if ((${#targets[@]} == 0)); then targets=(//...); fi
+
+log=$(mktemp)
+bazel test "${BAZEL_ARGS[@]}" "${targets[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY|FAILED TO BUILD)' "$log")
+rm -f "$log"
+if [[ $status -ne 0 && $failed -eq 0 ]]; then
+  # The build itself failed (no test ran to a verdict).
+  failed=1
+fi
+echo "$passed passed, $failed failed"
+[[ $status -eq 0 && $failed -eq 0 ]]

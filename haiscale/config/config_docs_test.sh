@@ -5,12 +5,11 @@
 # haiscale/config/config.proto. Fix with:
 #   python3 tools/gen_config_docs.py haiscale/config/config.proto --out docs/configs.md
 #
-# The workspace root is found through config.proto's runfiles symlink (see
-# the note on the target in haiscale/config/BUILD).
+# All three files are data dependencies, found in the test's runfiles.
 set -euo pipefail
 
-proto="$(readlink -f haiscale/config/config.proto)"
-root="${proto%/haiscale/config/config.proto}"
+proto=haiscale/config/config.proto
+root=.
 for f in "$root/tools/gen_config_docs.py" "$root/docs/configs.md"; do
   if [[ ! -f "$f" ]]; then
     echo "missing $f" >&2

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "haiscale/logging.h"
+#include "models/kernels/cpu/internal/exp.h"
 
 namespace hs::kernels::cpu {
 namespace {
@@ -126,14 +127,15 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
                   scale);
           float m_new = m[i];
           for (int64_t j = 0; j < nk; ++j) m_new = std::max(m_new, s[j]);
-          const float alpha = std::exp(m[i] - m_new);  // exp(-inf) = 0 first
+          // exp(-inf) = 0 on a row's first block.
+          const float alpha = internal::Exp(m[i] - m_new);
           float* o = acc.data() + i * Dv;
           for (int64_t e = 0; e < Dv; ++e) o[e] *= alpha;
+          for (int64_t j = 0; j < nk; ++j) s[j] = internal::Exp(s[j] - m_new);
           float psum = 0.0f;
           for (int64_t j = 0; j < nk; ++j) {
-            const float p = std::exp(s[j] - m_new);
-            psum += p;
-            AddScaled(o, p, v + dims.VOffset(b, k0 + j, h), Dv);
+            psum += s[j];
+            AddScaled(o, s[j], v + dims.VOffset(b, k0 + j, h), Dv);
           }
           l[i] = l[i] * alpha + psum;
           m[i] = m_new;
@@ -203,7 +205,7 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
         const float d_t = D[dims.RowOffset(b, h, t)];
         // P_tj = exp(scale * q_t.k_j - lse_t)
         RowDots(p.data(), qt, kt.data(), nk, Dk, scale);
-        for (int64_t j = 0; j < nk; ++j) p[j] = std::exp(p[j] - lse_t);
+        for (int64_t j = 0; j < nk; ++j) p[j] = internal::Exp(p[j] - lse_t);
         // dP_tj = dout_t . v_j;  dS_tj = P_tj (dP_tj - D_t)
         RowDots(ds.data(), dot, vt.data(), nk, Dv, 1.0f);
         for (int64_t j = 0; j < nk; ++j) ds[j] = p[j] * (ds[j] - d_t);
@@ -250,7 +252,7 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
           const float d_t = D[dims.RowOffset(b, h, t)];
           RowDots(p.data(), q + dims.QkOffset(b, t, h), kt.data(), nk, Dk,
                   scale);
-          for (int64_t j = 0; j < nk; ++j) p[j] = std::exp(p[j] - lse_t);
+          for (int64_t j = 0; j < nk; ++j) p[j] = internal::Exp(p[j] - lse_t);
           RowDots(ds.data(), dout + dims.VOffset(b, t, h), vt.data(), nk, Dv,
                   1.0f);
           float* dqi = dq_acc.data() + i * Dk;

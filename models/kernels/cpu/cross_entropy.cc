@@ -2,7 +2,9 @@
 //
 // Fused softmax cross-entropy (HF CrossEntropyLoss with ignore_index < 0),
 // rows in parallel. The log-sum-exp is max-shifted, exp is taken in float
-// and the sum accumulated in double:
+// (internal::Exp, vectorised) and the sum accumulated in double in 8 fixed
+// lanes (lane l takes v = l mod 8; lanes added in order at the end), so the
+// result is the same for any thread count:
 //   lse[n] = max_v x[n,v] + log(sum_v exp(x[n,v] - max_v x[n,v]))
 // The backward re-derives softmax from the saved lse, so no N x V
 // probability buffer exists, and may overwrite the logits in place.
@@ -16,8 +18,44 @@
 #include <cmath>
 
 #include "haiscale/logging.h"
+#include "models/kernels/cpu/internal/exp.h"
 
 namespace hs::kernels::cpu {
+namespace {
+
+constexpr int64_t kLanes = 8;
+
+// RowMax: max of x[0..n), in kLanes independent lanes (vectorisable).
+// NaNs are skipped here; they still reach the sum and make lse NaN.
+float RowMax(const float* x, int64_t n) {
+  float lane[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) lane[l] = x[0];
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] = std::max(lane[l], x[j + l]);
+  }
+  for (; j < n; ++j) lane[0] = std::max(lane[0], x[j]);
+  float m = lane[0];
+  for (int64_t l = 1; l < kLanes; ++l) m = std::max(m, lane[l]);
+  return m;
+}
+
+// SumExp: sum_j exp(x[j] - shift), exp in float, sum in double lanes.
+double SumExp(const float* x, int64_t n, float shift) {
+  double lane[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) {
+      lane[l] += double(internal::Exp(x[j + l] - shift));
+    }
+  }
+  for (; j < n; ++j) lane[0] += double(internal::Exp(x[j] - shift));
+  double s = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) s += lane[l];
+  return s;
+}
+
+}  // namespace
 
 // CrossEntropyForward: lse for every row; loss lse - x[target] for rows
 // with target >= 0, 0 for ignored rows. Returns the non-ignored count.
@@ -28,10 +66,8 @@ int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
 #pragma omp parallel for schedule(static) reduction(+ : valid)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
-    const float mx = *std::max_element(x, x + V);
-    double sum = 0.0;
-    for (int64_t j = 0; j < V; ++j) sum += double(std::exp(x[j] - mx));
-    const float row_lse = float(double(mx) + std::log(sum));
+    const float mx = RowMax(x, V);
+    const float row_lse = float(double(mx) + std::log(SumExp(x, V, mx)));
     lse[n] = row_lse;
     const int32_t t = targets[n];
     HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
@@ -61,8 +97,11 @@ void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
     }
     HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
     const float row_lse = lse[n];
-    const float p_target = std::exp(x[t] - row_lse);  // before x[t] is written
-    for (int64_t j = 0; j < V; ++j) dx[j] = scale * std::exp(x[j] - row_lse);
+    // p_target before x[t] is (possibly) overwritten in place.
+    const float p_target = internal::Exp(x[t] - row_lse);
+    for (int64_t j = 0; j < V; ++j) {
+      dx[j] = scale * internal::Exp(x[j] - row_lse);
+    }
     dx[t] = scale * (p_target - 1.0f);
   }
 }

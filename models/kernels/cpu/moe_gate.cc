@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "haiscale/logging.h"
+#include "models/kernels/cpu/internal/exp.h"
 
 namespace hs::kernels::cpu {
 namespace {
@@ -54,11 +55,9 @@ void SoftmaxForward(float* probs, const float* logits, int64_t N, int64_t E) {
     const float* x = logits + n * E;
     float* p = probs + n * E;
     const float mx = *std::max_element(x, x + E);
+    for (int64_t e = 0; e < E; ++e) p[e] = internal::Exp(x[e] - mx);
     double sum = 0.0;
-    for (int64_t e = 0; e < E; ++e) {
-      p[e] = std::exp(x[e] - mx);
-      sum += p[e];
-    }
+    for (int64_t e = 0; e < E; ++e) sum += p[e];
     const float inv = float(1.0 / sum);
     for (int64_t e = 0; e < E; ++e) p[e] *= inv;
   }

@@ -9,12 +9,12 @@
 //   SwiGluBackward(dgate_up, dh, gate_up, N, I);
 #include "models/kernels/cpu/swiglu.h"
 
-#include <cmath>
+#include "models/kernels/cpu/internal/exp.h"
 
 namespace hs::kernels::cpu {
 namespace {
 
-inline float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float Sigmoid(float x) { return 1.0f / (1.0f + internal::Exp(-x)); }
 
 }  // namespace
 

@@ -1,0 +1,74 @@
+// File: haiscale/train/hf_weights.cc — see hf_weights.h.
+#include "haiscale/train/hf_weights.h"
+
+#include <filesystem>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "haiscale/config/config.h"
+#include "haiscale/io/atomic_file.h"
+#include "haiscale/io/safetensors.h"
+#include "haiscale/status.h"
+
+namespace hs::train {
+
+namespace fs = std::filesystem;
+
+absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
+                           const config::ModelConfig& model_config,
+                           const std::string& dir, DType dtype) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weights can be saved as f32 or bf16, not ", DTypeName(dtype)));
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  io::SafetensorsWriter writer;
+  const models::ParamArena& arena = model.arena();
+  const io::SafetensorsDType stored =
+      dtype == DType::kBF16 ? io::SafetensorsDType::kBF16 : io::SafetensorsDType::kF32;
+  for (const models::ParamSpec& spec : arena.specs()) {
+    HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.params() + spec.offset, stored));
+  }
+  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
+  HS_RETURN_IF_ERROR(writer.Write(st_path, {{"format", "pt"}}));
+  return io::WriteFileAtomically((fs::path(dir) / "config.json").string(),
+                                 config::ModelConfigToHfJson(model_config));
+}
+
+absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* model) {
+  HS_ASSIGN_OR_RETURN(auto folder, io::SafetensorsFolder::Open(dir));
+  models::ParamArena& arena = model->arena();
+  std::set<std::string> expected;
+  for (const models::ParamSpec& spec : arena.specs()) {
+    expected.insert(spec.name);
+    if (!folder->Contains(spec.name)) {
+      return absl::NotFoundError(absl::StrCat(dir, ": tensor '", spec.name,
+                                              "' is missing (the model config expects it)"));
+    }
+    HS_ASSIGN_OR_RETURN(io::TensorInfo info, folder->Info(spec.name));
+    if (info.shape != spec.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          dir, ": tensor '", spec.name, "' has shape ", ShapeToString(info.shape),
+          ", the model config expects ", ShapeToString(spec.shape)));
+    }
+    HS_RETURN_IF_ERROR(Annotate(
+        folder->ReadAsF32(spec.name, arena.params() + spec.offset, spec.numel), dir));
+  }
+  std::vector<std::string> extra;
+  for (const std::string& name : folder->names()) {
+    if (!expected.count(name)) extra.push_back(name);
+  }
+  if (!extra.empty()) {
+    if (extra.size() > 5) extra.resize(5);
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": tensors the model config does not have (config and weights disagree): ",
+        absl::StrJoin(extra, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hs::train

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 bash tools/setup.sh
 bazel build //tools:hai
-HAI=bazel-bin/tools/hai
+HAI="$(bazel info bazel-bin 2>/dev/null)/tools/hai"
 
 mkdir -p data/quickstart
 if [[ ! -s data/quickstart/train.bin ]]; then

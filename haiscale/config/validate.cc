@@ -257,13 +257,10 @@ void CheckSchedule(const RunConfig& c, Problems& p) {
   const ScheduleConfig& s = c.schedule();
   p.Require(ScheduleConfig::Type_IsValid(s.type()), "schedule.type",
             "unknown value ", static_cast<int>(s.type()));
-  if (p.Require(s.warmup_steps() >= 0, "schedule.warmup_steps",
-                "must be >= 0, got ", s.warmup_steps()) &&
-      c.train().steps() > 0) {
-    p.Require(s.warmup_steps() <= c.train().steps(), "schedule.warmup_steps",
-              s.warmup_steps(), " exceeds train.steps (", c.train().steps(),
-              ")");
-  }
+  // A warmup longer than the run is allowed (a short smoke run of a long
+  // config): the trainer cuts it to the run's length.
+  p.Require(s.warmup_steps() >= 0, "schedule.warmup_steps",
+            "must be >= 0, got ", s.warmup_steps());
   p.Require(s.min_lr_ratio() >= 0 && s.min_lr_ratio() <= 1,
             "schedule.min_lr_ratio", "must be in [0, 1], got ",
             s.min_lr_ratio());

@@ -24,6 +24,12 @@ absl::StatusOr<config::RunConfig> LoadRunConfig(const cli::ArgParser& args) {
   }
   auto cfg = config::LoadConfig(args.GetString("config"));
   if (!cfg.ok()) return cfg.status();
+  if (args.IsSet("model")) {
+    // A HF config.json (or a folder holding one) replaces the model section.
+    auto model = config::LoadModelConfigFile(args.GetString("model"));
+    if (!model.ok()) return Annotate(model.status(), "--model");
+    *cfg->mutable_model() = *model;
+  }
   std::vector<std::string> sets = args.GetList("set");
   if (args.IsSet("steps")) sets.push_back(absl::StrCat("train.steps=", args.GetInt("steps")));
   if (args.IsSet("output-dir")) sets.push_back("train.output_dir=" + args.GetString("output-dir"));
@@ -51,6 +57,7 @@ int RunTrain(int argc, char** argv) {
   args.AddInt("threads", 0, "CPU threads (0 = all cores); shortcut for train.threads");
   args.AddString("init-from", "", "start from HF-layout weights in DIR (config.json + safetensors)");
   args.AddString("data", "", "shortcut for --set data.train_path=FILE");
+  args.AddString("model", "", "take the model section from a HF config.json (or a folder with one)");
   args.AddBool("quiet", "no per-step output");
   absl::Status parsed = args.Parse(argc, argv);
   if (args.help_requested()) {

@@ -55,8 +55,9 @@ absl::StatusOr<optim::LrSchedule> BuildSchedule(const config::RunConfig& config)
       o.kind = optim::LrScheduleKind::kConstant;
   }
   o.lr = config.optimizer().lr();
-  o.warmup_steps = s.warmup_steps();
   o.total_steps = std::max<int64_t>(1, config.train().steps());
+  // Warmup beyond the run's end: the LR climbs for the whole (short) run.
+  o.warmup_steps = std::min<int64_t>(s.warmup_steps(), o.total_steps);
   o.min_lr_ratio = s.min_lr_ratio();
   if (s.milestones_size() > 0) o.milestones.assign(s.milestones().begin(), s.milestones().end());
   if (s.factors_size() > 0) o.factors.assign(s.factors().begin(), s.factors().end());

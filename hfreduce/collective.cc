@@ -25,6 +25,7 @@ struct alignas(128) Engine::RankControl {
   std::atomic<uint64_t> red;  // chunks whose slice this rank finalised
   std::atomic<uint64_t> out;  // chunks this rank copied out
   OpDesc desc;                // the call this rank is in (set before `in`)
+  int32_t global_rank;        // this rank in the communicator
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free,
@@ -211,6 +212,7 @@ absl::Status Engine::Run(const OpCall& call) {
   const uint64_t g0 = next_chunk_;
   next_chunk_ += geo.nchunks;
   Rank(me).desc = d;
+  Rank(me).global_rank = c.rank;
   HS_RETURN_IF_ERROR(copy_in(0, g0));
   for (int64_t k = 0; k < geo.nchunks; ++k) {
     const uint64_t g = g0 + k;
@@ -222,17 +224,18 @@ absl::Status Engine::Run(const OpCall& call) {
     TreeCtrl ctrl;
     std::string local_mismatch;
     if (k == 0) {
+      // Every local rank must be in the same call as local rank 0.
       ctrl.desc = d;
-      for (int l = 0; l < L; ++l) {
-        if (!SameOp(Rank(l).desc, d) && local_mismatch.empty()) {
-          local_mismatch = absl::StrCat(
-              "hfreduce: mismatched collective across ranks: rank ", c.rank,
-              " called ", DescribeOp(d), " but local rank ", l, " of node ",
-              c.node, " called ", DescribeOp(Rank(l).desc));
-          ctrl.bad = 1;
-          ctrl.bad_node = c.node;
-          ctrl.bad_desc = Rank(l).desc;
-        }
+      ctrl.rank = c.rank;
+      const RankControl& first = Rank(0);
+      for (int l = 1; l < L && local_mismatch.empty(); ++l) {
+        if (SameOp(Rank(l).desc, first.desc)) continue;
+        ctrl.bad = 1;
+        ctrl.ref_rank = first.global_rank;
+        ctrl.ref_desc = first.desc;
+        ctrl.bad_rank = Rank(l).global_rank;
+        ctrl.bad_desc = Rank(l).desc;
+        local_mismatch = DescribeMismatch(ctrl);
       }
     }
     int64_t s0, s1;
@@ -258,7 +261,7 @@ absl::Status Engine::Run(const OpCall& call) {
         acc, (s1 - s0) * geo.acc_size, geo.acc_size,
         geo.raw ? CombineOr : CombineAddF32, k == 0 ? &ctrl : nullptr, ctx);
     if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
-    HS_RETURN_IF_ERROR(Annotate(tree_status, "rank ", c.rank));
+    HS_RETURN_IF_ERROR(tree_status);
     Rank(me).red.store(g + 1, std::memory_order_release);
     // Step 1': start the next chunk while the others finish this one.
     if (k + 1 < geo.nchunks) HS_RETURN_IF_ERROR(copy_in(k + 1, g + 1));

@@ -34,4 +34,10 @@ std::string DescribeOp(const OpDesc& d) {
   return out;
 }
 
+std::string DescribeMismatch(const TreeCtrl& c) {
+  return absl::StrCat("hfreduce: mismatched collective across ranks: rank ",
+                      c.ref_rank, " called ", DescribeOp(c.ref_desc), " but rank ",
+                      c.bad_rank, " called ", DescribeOp(c.bad_desc));
+}
+
 }  // namespace hs::hfreduce

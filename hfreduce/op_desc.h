@@ -42,14 +42,20 @@ inline bool SameOp(const OpDesc& a, const OpDesc& b) {
 std::string DescribeOp(const OpDesc& d);
 
 // The control message of the tree phase: a rank's OpDesc going up, the
-// verdict going down. `bad` != 0 when some rank's OpDesc differs;
-// bad_node/bad_desc then name one culprit as first seen.
+// verdict going down. `bad` != 0 when two ranks' OpDescs differ; ref_* and
+// bad_* then name the first pair seen (global ranks).
 struct TreeCtrl {
   OpDesc desc;
+  int32_t rank = -1;  // global rank of the sender
   int32_t bad = 0;
-  int32_t bad_node = -1;
+  int32_t ref_rank = -1;
+  int32_t bad_rank = -1;
+  OpDesc ref_desc;
   OpDesc bad_desc;
 };
+
+// DescribeMismatch(ctrl): "rank A called X but rank B called Y".
+std::string DescribeMismatch(const TreeCtrl& ctrl);
 
 }  // namespace hs::hfreduce
 

@@ -204,11 +204,15 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
           TreeCtrl& up = up_ctrl_[t];
           if (cc.bad && !up.bad) {
             up.bad = 1;
-            up.bad_node = cc.bad_node;
+            up.ref_rank = cc.ref_rank;
+            up.ref_desc = cc.ref_desc;
+            up.bad_rank = cc.bad_rank;
             up.bad_desc = cc.bad_desc;
           } else if (!SameOp(cc.desc, up.desc) && !up.bad) {
             up.bad = 1;
-            up.bad_node = s.links.children[c];
+            up.ref_rank = up.rank;
+            up.ref_desc = up.desc;
+            up.bad_rank = cc.rank;
             up.bad_desc = cc.desc;
           }
           s.child_ctrl_ok[c] = !cc.bad && SameOp(cc.desc, up.desc);
@@ -249,10 +253,7 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
           }
           if (!status.ok()) break;
           if (s.verdict.bad) {
-            status = absl::FailedPreconditionError(absl::StrCat(
-                "hfreduce: mismatched collective across ranks: node ", me,
-                " called ", DescribeOp(ctrl->desc), " but node ",
-                s.verdict.bad_node, " called ", DescribeOp(s.verdict.bad_desc)));
+            status = absl::FailedPreconditionError(DescribeMismatch(s.verdict));
             break;
           }
         }

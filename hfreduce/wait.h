@@ -13,6 +13,7 @@
 #define HFREDUCE_WAIT_H_
 
 #include <sched.h>
+#include <time.h>
 
 #include <atomic>
 #include <string>
@@ -35,16 +36,21 @@ struct WaitContext {
   const void* peer_abort_arg = nullptr;
 };
 
-// Backoff: spin a little, then yield the core on every call.
+// Backoff: spin a little, then yield the core, then sleep in short naps.
+// The naps matter when ranks outnumber cores: a waiting rank that only
+// yields keeps competing with the rank it waits for.
 class Backoff {
  public:
   void Pause() {
     if (spins_ < 64) {
-      ++spins_;
       __builtin_ia32_pause();
-    } else {
+    } else if (spins_ < 64 + 4096) {
       sched_yield();
+    } else {
+      struct timespec nap = {0, 20000};  // 20 us
+      nanosleep(&nap, nullptr);
     }
+    ++spins_;
   }
   void Reset() { spins_ = 0; }
 

@@ -1,0 +1,312 @@
+// File: hfreduce/bench/bench_allreduce.cc — `hai bench allreduce`; see
+// bench_allreduce.h. Per size: HFReduce timed, its result checked, then
+// MPI_Allreduce on the same buffer timed and checked.
+#include "hfreduce/bench/bench_allreduce.h"
+
+#include <mpi.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "haiscale/cli/args.h"
+#include "haiscale/cli/subcommand.h"
+#include "haiscale/dtype.h"
+#include "haiscale/status.h"
+#include "hfreduce/hfreduce.h"
+#include "hfreduce/reduce_kernels.h"
+
+namespace hs::hfreduce {
+namespace {
+
+// MPI has no bf16: a commutative user op that adds in f32 and rounds.
+void Bf16SumOp(void* in, void* inout, int* len, MPI_Datatype*) {
+  const bf16* a = static_cast<const bf16*>(in);
+  bf16* b = static_cast<bf16*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = FloatToBf16(Bf16ToFloat(a[i]) + Bf16ToFloat(b[i]));
+}
+
+// The check pattern: small integers, so every sum is exact in f32 and bf16.
+float CheckValue(int rank, int64_t i) { return static_cast<float>((rank + i) % 7) - 3.0f; }
+
+void Fill(void* buf, int64_t count, DType dtype, int rank, bool check) {
+  for (int64_t i = 0; i < count; ++i) {
+    // Timing data: small values, |x| <= 1/8, so repeated in-place sums stay
+    // finite for the iteration counts used.
+    float v = check ? CheckValue(rank, i)
+                    : static_cast<float>((rank * 31 + i) % 17 - 8) / 64.0f;
+    if (dtype == DType::kF32) {
+      static_cast<float*>(buf)[i] = v;
+    } else {
+      static_cast<bf16*>(buf)[i] = FloatToBf16(v);
+    }
+  }
+}
+
+// Elements that differ from the exact sum of the check pattern.
+int64_t CountWrong(const void* buf, int64_t count, DType dtype, int nranks) {
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    float want = 0;
+    for (int r = 0; r < nranks; ++r) want += CheckValue(r, i);
+    float got = dtype == DType::kF32 ? static_cast<const float*>(buf)[i]
+                                     : Bf16ToFloat(static_cast<const bf16*>(buf)[i]);
+    wrong += got != want;
+  }
+  return wrong;
+}
+
+std::string FormatBytes(int64_t b) {
+  if (b >= (1 << 30) && b % (1 << 30) == 0) return absl::StrCat(b >> 30, "G");
+  if (b >= (1 << 20) && b % (1 << 20) == 0) return absl::StrCat(b >> 20, "M");
+  if (b >= (1 << 10) && b % (1 << 10) == 0) return absl::StrCat(b >> 10, "K");
+  return absl::StrCat(b);
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto pos = line.find(':');
+      if (pos != std::string::npos) {
+        return std::string(absl::StripAsciiWhitespace(line.substr(pos + 1)));
+      }
+    }
+  }
+  return "unknown cpu";
+}
+
+struct Timing {
+  double us = 0;     // per call, max over ranks
+  double busbw = 0;  // GB/s
+  int64_t wrong = 0; // summed over ranks
+};
+
+int BenchMain(int argc, char** argv) {
+  cli::ArgParser p("hai bench allreduce");
+  p.AddInt("ranks-per-node", 0, "ranks per simulated node (0: real nodes)");
+  p.AddString("min-bytes", "4K", "smallest message (K/M/G suffixes)");
+  p.AddString("max-bytes", "256M", "largest message");
+  p.AddString("dtype", "f32", "f32 or bf16");
+  p.AddBool("csv", "print CSV instead of the table");
+  p.AddInt("iters", 0, "timed calls per size (0: by size)");
+  p.AddInt("warmup", 2, "untimed calls per size");
+  p.AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
+  p.AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
+  p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
+  absl::Status s = p.Parse(argc, argv);
+  if (!s.ok() || p.help_requested()) {
+    std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
+                 s.ok() ? "" : (std::string(s.message()) + "\n").c_str(),
+                 p.Usage().c_str());
+    return s.ok() ? 0 : 2;
+  }
+  auto min_b = ParseByteSize(p.GetString("min-bytes"));
+  auto max_b = ParseByteSize(p.GetString("max-bytes"));
+  auto chunk_b = ParseByteSize(p.GetString("chunk-bytes"));
+  auto tree_b = ParseByteSize(p.GetString("tree-chunk-bytes"));
+  auto dtype_or = ParseDType(p.GetString("dtype"));
+  for (const absl::Status& st : {min_b.status(), max_b.status(), chunk_b.status(),
+                                 tree_b.status(), dtype_or.status()}) {
+    if (!st.ok()) {
+      std::fprintf(stderr, "hai bench allreduce: %s\n", std::string(st.message()).c_str());
+      return 2;
+    }
+  }
+  const DType dtype = *dtype_or;
+  if (dtype != DType::kF32 && dtype != DType::kBF16) {
+    std::fprintf(stderr, "hai bench allreduce: --dtype must be f32 or bf16\n");
+    return 2;
+  }
+  const int64_t esize = DTypeSize(dtype);
+  const bool csv = p.GetBool("csv");
+
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  }
+  int rank = 0, nranks = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+
+  Options o;
+  o.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
+  o.chunk_bytes = *chunk_b;
+  o.tree_chunk_bytes = *tree_b;
+  o.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  int rc = 0;
+  {
+    auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
+    if (!comm_or.ok()) {
+      std::fprintf(stderr, "[rank %d] %s\n", rank, comm_or.status().ToString().c_str());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    std::unique_ptr<Communicator> comm = std::move(*comm_or);
+    MPI_Op bf16_sum;
+    MPI_Op_create(&Bf16SumOp, 1, &bf16_sum);
+    const MPI_Datatype mpi_type = dtype == DType::kF32 ? MPI_FLOAT : MPI_UINT16_T;
+    const MPI_Op mpi_op = dtype == DType::kF32 ? MPI_SUM : bf16_sum;
+
+    if (rank == 0) {
+      char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
+      int len = 0;
+      MPI_Get_library_version(mpi_version, &len);
+      std::string mpi_line(mpi_version, len);
+      mpi_line = mpi_line.substr(0, mpi_line.find_first_of(",\n"));
+      struct utsname un;
+      uname(&un);
+      const char* prefix = csv ? "# " : "# ";
+      std::printf("%shai bench allreduce: %d ranks = %d nodes x %d, dtype %s, simd %s, "
+                  "chunk %s, tree chunk %s\n",
+                  prefix, nranks, comm->num_nodes(), comm->local_size(),
+                  DTypeName(dtype), SimdLevelName(ActiveSimdLevel()),
+                  FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str());
+      std::printf("%shost: %s, %ld cpus, %s %s; %s\n", prefix, CpuModel().c_str(),
+                  sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
+                  mpi_line.c_str());
+      if (csv) {
+        std::printf("bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio\n");
+      } else {
+        std::printf("#\n# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n",
+                    "", "", "", "HFReduce", "", "", "", "MPI_Allreduce", "", "", "", "");
+        std::printf("# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n",
+                    "size", "count", "type", "time_us", "algbw", "busbw", "#wrong",
+                    "time_us", "algbw", "busbw", "#wrong", "ratio");
+      }
+      std::fflush(stdout);
+    }
+
+    const double bus_factor = nranks > 1 ? 2.0 * (nranks - 1) / nranks : 1.0;
+    for (int64_t bytes = *min_b; bytes <= *max_b; bytes *= 2) {
+      const int64_t count = bytes / esize;
+      const int64_t nbytes = count * esize;
+      std::unique_ptr<char, decltype(&std::free)> buf(
+          static_cast<char*>(std::aligned_alloc(4096, std::max<int64_t>(4096, (nbytes + 4095) / 4096 * 4096))),
+          &std::free);
+      int64_t iters = p.GetInt("iters");
+      if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / std::max<int64_t>(nbytes, 1), 5, 40);
+      const int64_t warmup = p.GetInt("warmup");
+      Timing hf, mpi;
+      // HFReduce: timed, then checked.
+      Fill(buf.get(), count, dtype, rank, false);
+      for (int64_t i = 0; i < warmup && rc == 0; ++i) {
+        absl::Status st = comm->AllReduce(buf.get(), count, dtype, ReduceOp::kSum);
+        if (!st.ok()) {
+          std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
+          rc = 1;
+        }
+      }
+      if (rc != 0) break;
+      MPI_Barrier(MPI_COMM_WORLD);
+      double t0 = MPI_Wtime();
+      for (int64_t i = 0; i < iters && rc == 0; ++i) {
+        absl::Status st = comm->AllReduce(buf.get(), count, dtype, ReduceOp::kSum);
+        if (!st.ok()) {
+          std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
+          rc = 1;
+        }
+      }
+      double dt = (MPI_Wtime() - t0) / iters;
+      if (rc != 0) break;
+      MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      hf.us = dt * 1e6;
+      Fill(buf.get(), count, dtype, rank, true);
+      if (!comm->AllReduce(buf.get(), count, dtype, ReduceOp::kSum).ok()) rc = 1;
+      hf.wrong = CountWrong(buf.get(), count, dtype, nranks);
+      // MPI_Allreduce on the same buffer.
+      Fill(buf.get(), count, dtype, rank, false);
+      for (int64_t i = 0; i < warmup; ++i) {
+        MPI_Allreduce(MPI_IN_PLACE, buf.get(), static_cast<int>(count), mpi_type,
+                      mpi_op, MPI_COMM_WORLD);
+      }
+      MPI_Barrier(MPI_COMM_WORLD);
+      t0 = MPI_Wtime();
+      for (int64_t i = 0; i < iters; ++i) {
+        MPI_Allreduce(MPI_IN_PLACE, buf.get(), static_cast<int>(count), mpi_type,
+                      mpi_op, MPI_COMM_WORLD);
+      }
+      dt = (MPI_Wtime() - t0) / iters;
+      MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      mpi.us = dt * 1e6;
+      Fill(buf.get(), count, dtype, rank, true);
+      MPI_Allreduce(MPI_IN_PLACE, buf.get(), static_cast<int>(count), mpi_type, mpi_op,
+                    MPI_COMM_WORLD);
+      mpi.wrong = CountWrong(buf.get(), count, dtype, nranks);
+      MPI_Allreduce(MPI_IN_PLACE, &hf.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      MPI_Allreduce(MPI_IN_PLACE, &mpi.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      if (hf.wrong != 0) rc = 1;
+
+      const double hf_alg = nbytes / (hf.us * 1e-6) / 1e9;
+      const double mpi_alg = nbytes / (mpi.us * 1e-6) / 1e9;
+      hf.busbw = hf_alg * bus_factor;
+      mpi.busbw = mpi_alg * bus_factor;
+      const double ratio = mpi.busbw > 0 ? hf.busbw / mpi.busbw : 0;
+      if (rank == 0) {
+        if (csv) {
+          std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf.us, hf.busbw,
+                      mpi.us, mpi.busbw, ratio);
+        } else {
+          std::printf("  %10s %11ld %5s | %12.1f %9.3f %9.3f %7ld | %12.1f %9.3f %9.3f %7ld | %6.2f\n",
+                      FormatBytes(nbytes).c_str(), count, DTypeName(dtype), hf.us, hf_alg,
+                      hf.busbw, hf.wrong, mpi.us, mpi_alg, mpi.busbw, mpi.wrong, ratio);
+        }
+        std::fflush(stdout);
+      }
+    }
+    if (rank == 0 && !csv) {
+      std::printf("# algbw = bytes / time; busbw = algbw * 2(n-1)/n (GB/s = 1e9 B/s); "
+                  "ratio = HFReduce busbw / MPI busbw\n");
+    }
+    MPI_Op_free(&bf16_sum);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (!inited) MPI_Finalize();
+  return rc;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ParseByteSize(const std::string& text) {
+  std::string t(absl::StripAsciiWhitespace(text));
+  int64_t mult = 1;
+  if (!t.empty()) {
+    char last = absl::ascii_toupper(t.back());
+    if (last == 'B' && t.size() > 1) {  // "4KB", "4KiB" spelled loosely
+      t.pop_back();
+      if (!t.empty() && absl::ascii_toupper(t.back()) == 'I') t.pop_back();
+      last = t.empty() ? '\0' : absl::ascii_toupper(t.back());
+    }
+    if (last == 'K' || last == 'M' || last == 'G') {
+      mult = last == 'K' ? (1 << 10) : last == 'M' ? (1 << 20) : (int64_t{1} << 30);
+      t.pop_back();
+    }
+  }
+  int64_t v = 0;
+  if (t.empty() || !absl::SimpleAtoi(t, &v) || v <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("bad byte size '", text,
+                                                   "' (e.g. 4096, 4K, 256M, 1G)"));
+  }
+  return v * mult;
+}
+
+int RunBenchAllreduce(int argc, char** argv) { return BenchMain(argc, argv); }
+
+HS_REGISTER_SUBCOMMAND("bench allreduce",
+                       "HFReduce vs MPI_Allreduce bandwidth (run under mpirun)",
+                       RunBenchAllreduce);
+
+}  // namespace hs::hfreduce

@@ -1,0 +1,28 @@
+#!/bin/bash
+# File: hfreduce/bench/bench_allreduce_test.sh
+#
+# Runs `bench allreduce` on small sizes with 4 ranks as 2 nodes x 2 and
+# checks the CSV: the exact header, one row per size, positive times, and
+# the table form reports no wrong results.
+set -euo pipefail
+runner="tests/hfreduce/run_mpi_test.sh"
+bench="hfreduce/bench/hfreduce_bench_main"
+
+out=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 \
+      --min-bytes 4K --max-bytes 256K --csv --iters 3 --chunk-bytes 64K)
+echo "$out"
+header=$(echo "$out" | grep -v '^#' | head -1)
+[[ "$header" == "bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio" ]] \
+  || { echo "bad CSV header: $header"; exit 1; }
+rows=$(echo "$out" | grep -v '^#' | tail -n +2)
+[[ $(echo "$rows" | wc -l) -eq 7 ]] || { echo "want 7 rows (4K..256K)"; exit 1; }
+echo "$rows" | awk -F, '{ if (NF != 6 || $2 <= 0 || $4 <= 0 || $6 <= 0) { print "bad row: " $0; exit 1 } }'
+[[ $(echo "$rows" | head -1 | cut -d, -f1) -eq 4096 ]] || { echo "first row not 4096"; exit 1; }
+
+table=$("$runner" 2 "$bench" bench allreduce --dtype bf16 --min-bytes 1K \
+        --max-bytes 64K --iters 2)
+echo "$table"
+# Columns: size count type | time algbw busbw #wrong | ... ; #wrong is $8 and $13.
+echo "$table" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+[[ $(echo "$table" | grep -c ' bf16 ') -eq 7 ]] || { echo "want 7 bf16 rows"; exit 1; }
+echo PASS

@@ -1,0 +1,401 @@
+// File: tests/hfreduce/hfreduce_mpi_test.cc
+//
+// Multi-rank test driver for HFReduce, run under mpirun by the sh_test
+// targets in this folder (run_mpi_test.sh). Every rank checks its own
+// results against a naive reference computed from all ranks' inputs (which
+// every rank can regenerate from the seed), and that its result bits equal
+// every other rank's. Exit code 0 only when every check passed on every
+// rank.
+//
+// Usage:
+//   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
+//   suites: allreduce, async, collectives, all, mismatch, timeout
+#include <mpi.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "haiscale/dtype.h"
+#include "hfreduce/hfreduce.h"
+
+namespace hs::hfreduce {
+namespace {
+
+int g_rank = 0, g_size = 1;
+int g_failures = 0, g_checks = 0;
+
+#define CHECK_OR_FAIL(cond, ...)                                         \
+  do {                                                                   \
+    ++g_checks;                                                          \
+    if (!(cond)) {                                                       \
+      ++g_failures;                                                      \
+      std::fprintf(stderr, "[rank %d] FAIL %s:%d: %s\n", g_rank,         \
+                   __FILE__, __LINE__, absl::StrCat(__VA_ARGS__).c_str()); \
+    }                                                                    \
+  } while (0)
+
+struct Args {
+  int ranks_per_node = 0;
+  std::string suite = "all";
+  int64_t chunk_bytes = 4096;
+  int64_t tree_chunk_bytes = 1024;
+  int depth = 2;
+  int timeout_ms = 20000;
+};
+
+// Input element i of rank r. Integer kind: small integers, so every sum is
+// exact and the expected result is known bit for bit. Random kind: normal
+// values (reference in double, tolerance).
+float InputValue(bool integer, uint32_t seed, int r, int64_t i) {
+  if (integer) return static_cast<float>(((r * 7 + i * 3 + seed) % 17)) - 8.0f;
+  uint64_t h = (uint64_t(seed) * 0x9e3779b97f4a7c15ull) ^ (uint64_t(r) << 40) ^ i;
+  h ^= h >> 31;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 29;
+  return static_cast<float>((h % 2000001) / 1000000.0 - 1.0);
+}
+
+// Fills a dtype buffer with rank r's input.
+std::vector<char> MakeInput(DType dtype, bool integer, uint32_t seed, int r,
+                            int64_t count) {
+  std::vector<char> buf(count * DTypeSize(dtype) + 1);
+  for (int64_t i = 0; i < count; ++i) {
+    float v = InputValue(integer, seed, r, i);
+    if (dtype == DType::kF32) {
+      std::memcpy(buf.data() + 4 * i, &v, 4);
+    } else {
+      bf16 b = FloatToBf16(v);
+      std::memcpy(buf.data() + 2 * i, &b, 2);
+    }
+  }
+  return buf;
+}
+
+float Element(const std::vector<char>& buf, DType dtype, int64_t i) {
+  if (dtype == DType::kF32) {
+    float v;
+    std::memcpy(&v, buf.data() + 4 * i, 4);
+    return v;
+  }
+  bf16 b;
+  std::memcpy(&b, buf.data() + 2 * i, 2);
+  return Bf16ToFloat(b);
+}
+
+// The value of input element i as the rank holds it (rounded to dtype).
+float HeldInput(DType dtype, bool integer, uint32_t seed, int r, int64_t i) {
+  float v = InputValue(integer, seed, r, i);
+  return dtype == DType::kF32 ? v : Bf16ToFloat(FloatToBf16(v));
+}
+
+uint64_t Fnv(const void* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<const uint8_t*>(p)[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// True when all ranks passed the same hash.
+bool SameOnAllRanks(uint64_t h) {
+  uint64_t lo = 0, hi = 0;
+  MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+  return lo == hi;
+}
+
+// Checks a reduced result (elements [first, first+n) of the full vector)
+// against the naive reference over all ranks' inputs.
+void CheckReduced(const std::vector<char>& got, int64_t first, int64_t n,
+                  DType dtype, ReduceOp op, bool integer, uint32_t seed,
+                  const std::string& what) {
+  int bad = 0;
+  for (int64_t j = 0; j < n && bad < 3; ++j) {
+    int64_t i = first + j;
+    float g = Element(got, dtype, j);
+    if (integer) {
+      float sum = 0;  // exact: small integers
+      for (int r = 0; r < g_size; ++r) sum += HeldInput(dtype, true, seed, r, i);
+      float want = op == ReduceOp::kAverage ? sum / static_cast<float>(g_size) : sum;
+      if (dtype == DType::kBF16) want = Bf16ToFloat(FloatToBf16(want));
+      if (std::memcmp(&g, &want, 4) != 0) {
+        ++bad;
+        CHECK_OR_FAIL(false, what, " element ", i, ": got ", g, " want ", want);
+      }
+    } else {
+      double sum = 0, mag = 0;
+      for (int r = 0; r < g_size; ++r) {
+        double x = HeldInput(dtype, false, seed, r, i);
+        sum += x;
+        mag += std::fabs(x);
+      }
+      if (op == ReduceOp::kAverage) {
+        sum /= g_size;
+        mag /= g_size;
+      }
+      double tol = 1e-6 * mag * g_size + 1e-30;
+      if (dtype == DType::kBF16) tol += std::fabs(sum) / 256.0 + 1e-30;
+      if (!(std::fabs(g - sum) <= tol)) {
+        ++bad;
+        CHECK_OR_FAIL(false, what, " element ", i, ": got ", g, " want ~", sum,
+                      " tol ", tol);
+      }
+    }
+  }
+  ++g_checks;
+}
+
+const char* OpName(ReduceOp op) { return op == ReduceOp::kSum ? "sum" : "avg"; }
+
+std::vector<int64_t> Counts(int64_t chunk_bytes) {
+  // Odd sizes, primes, and sizes around the chunk (in f32 and bf16 units).
+  int64_t cu = chunk_bytes / 4;
+  return {0, 1, 2, 7, 13, 16, 17, 61, 127, 1021, cu - 1, cu, cu + 1,
+          2 * cu + 3, 3 * (chunk_bytes / 2) + 5, 7919, 20011};
+}
+
+// -------------------------------------------------------------- suites ---
+
+void SuiteAllReduce(Communicator* comm, const Args& a) {
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+      for (int64_t count : Counts(a.chunk_bytes)) {
+        for (bool integer : {true, false}) {
+          uint32_t seed = static_cast<uint32_t>(count * 31 + integer);
+          std::string what = absl::StrCat("allreduce ", DTypeName(dtype), " ",
+                                          OpName(op), " count=", count,
+                                          integer ? " int" : " rand");
+          std::vector<char> buf = MakeInput(dtype, integer, seed, g_rank, count);
+          absl::Status s = comm->AllReduce(buf.data(), count, dtype, op);
+          CHECK_OR_FAIL(s.ok(), what, ": ", s.ToString());
+          if (!s.ok()) return;
+          CheckReduced(buf, 0, count, dtype, op, integer, seed, what);
+          uint64_t h = Fnv(buf.data(), count * DTypeSize(dtype));
+          CHECK_OR_FAIL(SameOnAllRanks(h), what, ": results differ across ranks");
+          // Deterministic: the same call again gives the same bits.
+          if (!integer && count > 0) {
+            std::vector<char> again = MakeInput(dtype, integer, seed, g_rank, count);
+            s = comm->AllReduce(again.data(), count, dtype, op);
+            CHECK_OR_FAIL(s.ok() && Fnv(again.data(), count * DTypeSize(dtype)) == h,
+                          what, ": repeat gave different bits");
+          }
+        }
+      }
+    }
+  }
+}
+
+void SuiteAsync(Communicator* comm, const Args& a) {
+  // Many calls in flight, mixed sizes/dtypes/ops, waited in reverse order.
+  struct Op {
+    std::vector<char> buf;
+    int64_t count;
+    DType dtype;
+    ReduceOp op;
+    uint32_t seed;
+    Handle h;
+  };
+  std::vector<Op> ops;
+  std::vector<int64_t> counts = Counts(a.chunk_bytes);
+  for (int i = 0; i < 24; ++i) {
+    Op o;
+    o.count = counts[(i * 5) % counts.size()];
+    o.dtype = i % 3 == 0 ? DType::kBF16 : DType::kF32;
+    o.op = i % 2 ? ReduceOp::kAverage : ReduceOp::kSum;
+    o.seed = 1000 + i;
+    o.buf = MakeInput(o.dtype, true, o.seed, g_rank, o.count);
+    ops.push_back(std::move(o));
+  }
+  for (Op& o : ops) o.h = comm->AllReduceAsync(o.buf.data(), o.count, o.dtype, o.op);
+  for (int i = static_cast<int>(ops.size()) - 1; i >= 0; --i) {
+    Op& o = ops[i];
+    absl::Status s = o.h.Wait();
+    CHECK_OR_FAIL(s.ok(), "async op ", i, ": ", s.ToString());
+    CHECK_OR_FAIL(o.h.Test(), "Test() false after Wait()");
+    if (s.ok()) {
+      CheckReduced(o.buf, 0, o.count, o.dtype, o.op, true, o.seed,
+                   absl::StrCat("async op ", i));
+    }
+  }
+}
+
+void SuiteCollectives(Communicator* comm, const Args& a) {
+  // ReduceScatter: rank r gets block r of the reduction.
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+      for (int64_t rc : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{257},
+                         a.chunk_bytes / 2 + 3}) {
+        uint32_t seed = static_cast<uint32_t>(rc + 5);
+        std::vector<char> send = MakeInput(dtype, true, seed, g_rank, rc * g_size);
+        std::vector<char> recv(rc * DTypeSize(dtype) + 1);
+        absl::Status s =
+            comm->ReduceScatterAsync(send.data(), recv.data(), rc, dtype, op).Wait();
+        std::string what = absl::StrCat("reduce_scatter ", DTypeName(dtype), " ",
+                                        OpName(op), " recv_count=", rc);
+        CHECK_OR_FAIL(s.ok(), what, ": ", s.ToString());
+        if (s.ok()) CheckReduced(recv, g_rank * rc, rc, dtype, op, true, seed, what);
+      }
+    }
+  }
+  // AllGather: raw bytes, including NaN payloads and -0, must arrive exactly.
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kU8}) {
+    for (int64_t sc : {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{999},
+                       a.chunk_bytes + 1}) {
+      const int64_t es = DTypeSize(dtype);
+      auto byte_of = [&](int r, int64_t j) {
+        return static_cast<char>((r * 131 + j * 29 + 7) % 256);
+      };
+      std::vector<char> send(sc * es + 1), recv(sc * es * g_size + 1, 0x55);
+      for (int64_t j = 0; j < sc * es; ++j) send[j] = byte_of(g_rank, j);
+      absl::Status s = comm->AllGatherAsync(send.data(), recv.data(), sc, dtype).Wait();
+      std::string what = absl::StrCat("allgather ", DTypeName(dtype), " count=", sc);
+      CHECK_OR_FAIL(s.ok(), what, ": ", s.ToString());
+      int bad = 0;
+      for (int r = 0; r < g_size && s.ok(); ++r) {
+        for (int64_t j = 0; j < sc * es; ++j) {
+          if (recv[r * sc * es + j] != byte_of(r, j) && bad++ < 3) {
+            CHECK_OR_FAIL(false, what, ": byte ", j, " of rank ", r, " wrong");
+          }
+        }
+      }
+      CHECK_OR_FAIL(recv[sc * es * g_size] == 0x55, what, ": wrote past the end");
+    }
+  }
+  // Broadcast from every root.
+  for (int root = 0; root < g_size; ++root) {
+    for (int64_t count : {int64_t{1}, int64_t{333}, a.chunk_bytes / 4 * 3 + 1}) {
+      std::vector<char> buf(count * 4);
+      for (int64_t j = 0; j < count * 4; ++j) {
+        buf[j] = g_rank == root ? static_cast<char>(root * 17 + j * 3) : 0x11;
+      }
+      absl::Status s =
+          comm->BroadcastAsync(buf.data(), count, DType::kF32, root).Wait();
+      std::string what = absl::StrCat("broadcast root=", root, " count=", count);
+      CHECK_OR_FAIL(s.ok(), what, ": ", s.ToString());
+      bool same = true;
+      for (int64_t j = 0; j < count * 4; ++j) {
+        same &= buf[j] == static_cast<char>(root * 17 + j * 3);
+      }
+      CHECK_OR_FAIL(same, what, ": wrong bytes");
+    }
+  }
+  // Arguments are checked before anything is queued.
+  std::vector<char> tiny(16);
+  absl::Status s = comm->AllReduce(tiny.data(), 4, DType::kI32, ReduceOp::kSum);
+  CHECK_OR_FAIL(absl::IsInvalidArgument(s), "i32 allreduce should be rejected: ", s.ToString());
+  s = comm->BroadcastAsync(tiny.data(), 1, DType::kF32, g_size).Wait();
+  CHECK_OR_FAIL(absl::IsInvalidArgument(s), "bad root should be rejected: ", s.ToString());
+}
+
+// The last rank calls with another count: every rank must fail with a
+// message naming the mismatch, within the timeout.
+void SuiteMismatch(Communicator* comm, const Args&) {
+  std::vector<float> buf(64, 1.0f);
+  CHECK_OR_FAIL(comm->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum).ok(),
+                "warm-up allreduce");
+  int64_t count = g_rank == g_size - 1 ? 33 : 32;
+  absl::Time t0 = absl::Now();
+  absl::Status s = comm->AllReduce(buf.data(), count, DType::kF32, ReduceOp::kSum);
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  std::string msg(s.message());
+  CHECK_OR_FAIL(!s.ok() && (msg.find("mismatched") != std::string::npos ||
+                            msg.find("aborted by rank") != std::string::npos),
+                "mismatch not reported: ", s.ToString());
+  CHECK_OR_FAIL(secs < 5.0, "mismatch took ", secs, " s to report");
+  if (g_rank == 0) std::printf("rank 0 got: %s\n", s.ToString().c_str());
+  // The communicator stays broken.
+  s = comm->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum);
+  CHECK_OR_FAIL(!s.ok(), "call after a failure should fail");
+}
+
+// The last rank skips a call (a stuck or dead peer): every other rank must
+// fail with a clear error within the timeout, never hang.
+void SuiteTimeout(Communicator* comm, const Args& a) {
+  std::vector<float> buf(5000, 1.0f);
+  CHECK_OR_FAIL(comm->AllReduce(buf.data(), 5000, DType::kF32, ReduceOp::kSum).ok(),
+                "warm-up allreduce");
+  if (g_rank == g_size - 1) {
+    std::printf("rank %d skips the call\n", g_rank);
+    return;
+  }
+  absl::Time t0 = absl::Now();
+  absl::Status s = comm->AllReduce(buf.data(), 5000, DType::kF32, ReduceOp::kSum);
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  std::string msg(s.message());
+  CHECK_OR_FAIL(absl::IsDeadlineExceeded(s) || absl::IsAborted(s),
+                "expected a timeout, got: ", s.ToString());
+  CHECK_OR_FAIL(msg.find("timed out") != std::string::npos ||
+                    msg.find("aborted by rank") != std::string::npos,
+                "unclear error: ", s.ToString());
+  CHECK_OR_FAIL(secs < 3.0 * a.timeout_ms / 1000.0 + 2.0, "took ", secs, " s");
+  std::printf("rank %d failed after %.1f s: %s\n", g_rank, secs, s.ToString().c_str());
+}
+
+int Main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--ranks-per-node") a.ranks_per_node = std::stoi(v);
+    else if (k == "--suite") a.suite = v;
+    else if (k == "--chunk-bytes") a.chunk_bytes = std::stoll(v);
+    else if (k == "--tree-chunk-bytes") a.tree_chunk_bytes = std::stoll(v);
+    else if (k == "--depth") a.depth = std::stoi(v);
+    else if (k == "--timeout-ms") a.timeout_ms = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      return 2;
+    }
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  Options o;
+  o.ranks_per_node = a.ranks_per_node;
+  o.chunk_bytes = a.chunk_bytes;
+  o.tree_chunk_bytes = a.tree_chunk_bytes;
+  o.pipeline_depth = a.depth;
+  o.timeout = absl::Milliseconds(a.timeout_ms);
+  absl::Time t0 = absl::Now();
+  {
+    auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
+    if (!comm_or.ok()) {
+      std::fprintf(stderr, "[rank %d] Create failed: %s\n", g_rank,
+                   comm_or.status().ToString().c_str());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    std::unique_ptr<Communicator> comm = std::move(*comm_or);
+    if (g_rank == 0) std::printf("%s\n", comm->Describe().c_str());
+    const std::string& s = a.suite;
+    if (s == "allreduce" || s == "all") SuiteAllReduce(comm.get(), a);
+    if (s == "async" || s == "all") SuiteAsync(comm.get(), a);
+    if (s == "collectives" || s == "all") SuiteCollectives(comm.get(), a);
+    if (s == "mismatch") SuiteMismatch(comm.get(), a);
+    if (s == "timeout") SuiteTimeout(comm.get(), a);
+  }
+  int failures = 0, checks = 0;
+  MPI_Allreduce(&g_failures, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(&g_checks, &checks, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (g_rank == 0) {
+    std::printf("hfreduce_mpi_test: suite=%s ranks=%d ranks_per_node=%d: %s "
+                "(%d checks, %d failures, %.1f s)\n",
+                a.suite.c_str(), g_size, a.ranks_per_node,
+                failures == 0 ? "PASS" : "FAIL", checks, failures,
+                absl::ToDoubleSeconds(absl::Now() - t0));
+  }
+  MPI_Finalize();
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace hs::hfreduce
+
+int main(int argc, char** argv) { return hs::hfreduce::Main(argc, argv); }

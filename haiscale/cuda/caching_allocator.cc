@@ -13,6 +13,14 @@
 #include "haiscale/status.h"
 
 namespace hs::cuda {
+namespace {
+
+// PtrStr(p): "0x7f..." (absl::StrCat takes no pointers).
+std::string PtrStr(const void* p) {
+  return absl::StrCat("0x", absl::Hex(reinterpret_cast<uintptr_t>(p)));
+}
+
+}  // namespace
 
 std::string AllocatorStats::ToString() const {
   return absl::StrCat(
@@ -100,7 +108,8 @@ absl::Status CachingAllocator::ReleaseCachedLocked() {
         ++stats_.backend_frees;
         stats_.reserved_bytes -= int64_t(b->size);
         stats_.cached_bytes -= int64_t(b->size);
-        blocks_.erase(b->ptr);  // destroys b
+        void* key = b->ptr;
+        blocks_.erase(key);  // destroys b
       }
     }
   }
@@ -170,13 +179,13 @@ absl::Status CachingAllocator::Free(void* ptr) {
   auto it = blocks_.find(ptr);
   if (it == blocks_.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("caching allocator: Free of pointer ", ptr,
+        absl::StrCat("caching allocator: Free of pointer ", PtrStr(ptr),
                      " that it did not allocate"));
   }
   Block* b = it->second.get();
   if (!b->in_use) {
     return absl::InvalidArgumentError(
-        absl::StrCat("caching allocator: double Free of ", ptr));
+        absl::StrCat("caching allocator: double Free of ", PtrStr(ptr)));
   }
   b->in_use = false;
   ++stats_.num_frees;
@@ -198,7 +207,7 @@ absl::Status CachingAllocator::Free(void* ptr) {
       (void)backend_->Free(b->ptr);
       ++stats_.backend_frees;
       blocks_.erase(it);
-      return Annotate(e.status(), "caching allocator: Free(", ptr, ")");
+      return Annotate(e.status(), "caching allocator: Free(", PtrStr(ptr), ")");
     }
     b->pending.push_back(*e);
   }
@@ -213,7 +222,7 @@ absl::Status CachingAllocator::RecordStream(void* ptr, StreamId stream) {
   auto it = blocks_.find(ptr);
   if (it == blocks_.end() || !it->second->in_use) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "caching allocator: RecordStream on ", ptr, ", not an allocated block"));
+        "caching allocator: RecordStream on ", PtrStr(ptr), ", not an allocated block"));
   }
   Block* b = it->second.get();
   if (stream == b->stream) return absl::OkStatus();

@@ -27,6 +27,7 @@
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/trainer.h"
+#include "parallel/mpi_env.h"
 
 namespace hs::train {
 namespace {
@@ -93,6 +94,9 @@ int RunBenchTrain(int argc, char** argv) {
   cfg->mutable_train()->set_steps(warmup + steps);
   cfg->mutable_train()->set_threads(args.GetInt("threads"));
   const int64_t need = (warmup + steps) * tc.global_batch_size() * tc.seq_len() + 1;
+  const bool multi_rank = parallel::MpiEnv::active() && parallel::MpiEnv::size() > 1;
+  const int rank = parallel::MpiEnv::rank();
+  // Every rank writes its own copy of the (identical) random tokens.
   auto path = WriteRandomTokens(need, cfg->model().vocab_size());
   if (!path.ok()) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(path.status().message()).c_str());
@@ -100,30 +104,41 @@ int RunBenchTrain(int argc, char** argv) {
   }
   cfg->mutable_data()->set_train_path(*path);
   cfg->mutable_data()->set_shuffle(false);
-  auto trainer = Trainer::Create(*cfg, {.write_outputs = false, .quiet = true});
+  auto trainer = Trainer::Create(
+      *cfg, {.write_outputs = false, .quiet = true,
+             .dp_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL});
   if (!trainer.ok()) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(trainer.status().message()).c_str());
     fs::remove(*path);
     return 2;
   }
   std::vector<double> seconds;
+  double overlap = 0, exposed = 0;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     auto m = (*trainer)->TrainStep(s);
     if (!m.ok()) {
-      std::fprintf(stderr, "hai bench train: %s\n", std::string(m.status().message()).c_str());
       fs::remove(*path);
+      if (multi_rank) parallel::AbortJob(m.status(), 1);
+      std::fprintf(stderr, "hai bench train: %s\n", std::string(m.status().message()).c_str());
       return 1;
     }
-    if (s >= warmup) seconds.push_back(m->step_seconds);
+    if (s >= warmup) {
+      seconds.push_back(m->step_seconds);
+      overlap += m->overlap / steps;
+      exposed += m->exposed_comm_seconds / steps;
+    }
   }
   fs::remove(*path);
+  if (rank != 0) return 0;
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2];
   const double tokens = double(tc.global_batch_size()) * tc.seq_len();
   const double tps = tokens / median;
   const double flops_tok = (*trainer)->model().TrainingFlopsPerToken(tc.seq_len());
   const double gflops = flops_tok * tps / 1e9;
-  const CpuPeak& peak = (*trainer)->peak();
+  const int dp = multi_rank ? parallel::MpiEnv::size() : 1;
+  CpuPeak peak = (*trainer)->peak();
+  peak.gflops *= dp;  // all ranks' cores
   const int threads = NumThreads();
 
   double torch_tps = 0;
@@ -146,15 +161,22 @@ int RunBenchTrain(int argc, char** argv) {
   }
 
   if (args.GetBool("json")) {
-    std::printf("{\"config\": \"%s\", \"threads\": %d, \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
-                "\"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, \"torch_tokens_per_s\": %.1f}\n",
-                args.GetString("config").c_str(), threads, tps, median * 1e3, gflops,
-                gflops / peak.gflops, peak.gflops, torch_tps);
+    std::printf("{\"config\": \"%s\", \"dp\": %d, \"threads\": %d, \"tokens_per_s\": %.1f, "
+                "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
+                "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"torch_tokens_per_s\": %.1f}\n",
+                args.GetString("config").c_str(), dp, threads, tps, median * 1e3, gflops,
+                gflops / peak.gflops, peak.gflops, overlap, exposed * 1e3, torch_tps);
     return 0;
   }
-  std::printf("hai bench train | %s | %.2fM params | batch %lld x %lld | %d threads\n",
+  std::printf("hai bench train | %s | %.2fM params | batch %lld x %lld | %d rank(s) x %d threads\n",
               args.GetString("config").c_str(), (*trainer)->model().arena().size() / 1e6,
-              (long long)tc.global_batch_size(), (long long)tc.seq_len(), threads);
+              (long long)tc.global_batch_size(), (long long)tc.seq_len(), dp, threads);
+  if (dp > 1) {
+    std::printf("data parallel: %s, overlap %.0f%%, exposed communication %.2f ms/step\n",
+                cfg->parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
+                                                                           : "HFReduce",
+                100 * overlap, exposed * 1e3);
+  }
   std::printf("peak %.1f GFLOP/s = %s\n", peak.gflops, peak.how.c_str());
   std::printf("%-10s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "GFLOP/s", "MFU");
   std::printf("%-10s | %10.1f | %12.1f | %10.2f | %6.2f%%\n", "haiscale", median * 1e3, tps, gflops,

@@ -60,6 +60,10 @@ std::string StepLog::FormatLine(const StepMetrics& m) {
                           : absl::StrFormat("%.0f ms", m.step_seconds * 1e3),
       Si(m.tokens_per_s), m.gflops, 100 * m.mfu);
   if (m.max_expert_load > 0) line += absl::StrFormat(" | load %.2f", m.max_expert_load);
+  if (m.dp > 1) {
+    line += absl::StrFormat(" | compute %.0f ms | exposed-comm %.1f ms | overlap %.0f%%",
+                            m.compute_seconds * 1e3, m.exposed_comm_seconds * 1e3, 100 * m.overlap);
+  }
   line += " | ETA " + FormatDuration(m.eta_seconds);
   return line;
 }
@@ -68,9 +72,11 @@ std::string StepLog::FormatJson(const StepMetrics& m) {
   return absl::StrFormat(
       "{\"step\": %d, \"loss\": %s, \"aux_loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
       "\"tokens_per_s\": %s, \"step_seconds\": %s, \"gflops\": %s, \"mfu\": %s, "
-      "\"max_expert_load\": %s}",
+      "\"max_expert_load\": %s, \"dp\": %d, \"compute_seconds\": %s, "
+      "\"exposed_comm_seconds\": %s, \"overlap\": %s}",
       m.step, Num(m.loss), Num(m.aux_loss), Num(m.lr), Num(m.grad_norm), Num(m.tokens_per_s),
-      Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load));
+      Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load), m.dp,
+      Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap));
 }
 
 absl::Status StepLog::Log(const StepMetrics& m, bool print) {

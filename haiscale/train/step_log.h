@@ -32,6 +32,11 @@ struct StepMetrics {
   double mfu = 0;            // gflops / peak
   double eta_seconds = 0;
   double max_expert_load = 0;  // max/mean tokens per routed expert (0: dense)
+  // Data parallel (0 when single-process):
+  double compute_seconds = 0;  // forward + backward on this rank
+  double exposed_comm_seconds = 0;  // waiting for gradient reduction after backward
+  double overlap = 0;          // share of gradient communication hidden behind backward
+  int dp = 1;
 };
 
 class StepLog {

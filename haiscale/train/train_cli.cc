@@ -13,6 +13,7 @@
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/config/config.h"
 #include "haiscale/train/trainer.h"
+#include "parallel/mpi_env.h"
 
 namespace hs::train {
 namespace {
@@ -36,6 +37,8 @@ absl::StatusOr<config::RunConfig> LoadRunConfig(const cli::ArgParser& args) {
   if (args.IsSet("threads")) sets.push_back(absl::StrCat("train.threads=", args.GetInt("threads")));
   if (args.IsSet("init-from")) sets.push_back("train.init_from=" + args.GetString("init-from"));
   if (args.IsSet("data")) sets.push_back("data.train_path=" + args.GetString("data"));
+  if (args.IsSet("dp")) sets.push_back(absl::StrCat("parallel.dp=", args.GetInt("dp")));
+  if (args.IsSet("zero")) sets.push_back(absl::StrCat("parallel.zero_stage=", args.GetInt("zero")));
   for (const std::string& s : sets) {
     absl::Status st = config::ApplyOverride(&*cfg, s);
     if (!st.ok()) return Annotate(st, "--set ", s);
@@ -59,6 +62,10 @@ int RunTrain(int argc, char** argv) {
   args.AddString("data", "", "shortcut for --set data.train_path=FILE");
   args.AddString("model", "", "take the model section from a HF config.json (or a folder with one)");
   args.AddBool("quiet", "no per-step output");
+  args.AddInt("dp", 0, "data-parallel ranks (default: all ranks of the mpirun job)");
+  args.AddInt("zero", 0, "ZeRO stage: 1 shards the optimizer state over data-parallel ranks");
+  args.AddDouble("debug-comm-delay-ms", 0, "testing: slow down each gradient bucket's transport");
+  args.AddBool("check-replicas", "after every step, verify all data-parallel ranks hold identical parameters");
   absl::Status parsed = args.Parse(argc, argv);
   if (args.help_requested()) {
     std::printf("%s", args.Usage().c_str());
@@ -68,26 +75,32 @@ int RunTrain(int argc, char** argv) {
     std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), args.Usage().c_str());
     return 2;
   }
+  const bool multi_rank = parallel::MpiEnv::active() && parallel::MpiEnv::size() > 1;
+  // Under mpirun any failure aborts every rank (nobody hangs in a collective).
+  auto fail = [&](const absl::Status& s, int code) {
+    if (multi_rank) parallel::AbortJob(s, code);
+    std::fprintf(stderr, "hai train: %s\n", std::string(s.message()).c_str());
+    return code;
+  };
   auto cfg = LoadRunConfig(args);
-  if (!cfg.ok()) {
-    std::fprintf(stderr, "hai train: %s\n", std::string(cfg.status().message()).c_str());
-    return 2;
-  }
+  if (!cfg.ok()) return fail(cfg.status(), 2);
   TrainerOptions options;
-  options.live_progress = isatty(STDOUT_FILENO) != 0;
+  // mpirun hands ranks a pseudo-terminal even when its own output is a
+  // pipe: under MPI print plain lines.
+  options.live_progress = isatty(STDOUT_FILENO) != 0 && !multi_rank;
   options.quiet = args.GetBool("quiet");
+  options.dp_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL;
+  options.debug_comm_delay_ms = args.GetDouble("debug-comm-delay-ms");
+  options.check_replicas = args.GetBool("check-replicas");
   auto trainer = Trainer::Create(*cfg, options);
   if (!trainer.ok()) {
-    std::fprintf(stderr, "hai train: %s\n", std::string(trainer.status().message()).c_str());
-    return trainer.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    return fail(trainer.status(),
+                trainer.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
   }
   absl::Status run = (*trainer)->Run();
-  if (!run.ok()) {
-    std::fprintf(stderr, "\nhai train: %s\n", std::string(run.message()).c_str());
-    return 1;
-  }
+  if (!run.ok()) return fail(run, 1);
   const auto& losses = (*trainer)->losses();
-  if (!losses.empty() && !options.quiet) {
+  if (!losses.empty() && !options.quiet && parallel::MpiEnv::rank() == 0) {
     std::printf("loss %.4f -> %.4f over %zu steps\n", losses.front(), losses.back(), losses.size());
   }
   return 0;

@@ -16,6 +16,7 @@
 #include "haiscale/train/hf_weights.h"
 #include "haiscale/train/model_config_convert.h"
 #include "optim/clip.h"
+#include "parallel/mpi_env.h"
 #include "optim/make_optimizer.h"
 
 namespace hs::train {
@@ -94,9 +95,59 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   }
   t->flops_per_token_ = t->model_->TrainingFlopsPerToken(t->seq_len_);
 
-  // ---- optimizer and schedule
-  HS_ASSIGN_OR_RETURN(t->optimizer_, BuildOptimizer(config, t->model_->arena(), 0,
-                                                    t->model_->arena().size()));
+  // ---- data parallelism
+  if (options.dp_comm != MPI_COMM_NULL) {
+    MPI_Comm_rank(options.dp_comm, &t->dp_rank_);
+    MPI_Comm_size(options.dp_comm, &t->dp_size_);
+  }
+  const config::ParallelConfig& pc = config.parallel();
+  if (pc.pp() > 1 || pc.ep() > 1) {
+    return absl::UnimplementedError(absl::StrCat(
+        "parallel.pp=", pc.pp(), ", parallel.ep=", pc.ep(),
+        ": pipeline and expert parallelism are not available yet; run with pp=1, ep=1"));
+  }
+  if (pc.dp() > 1 && pc.dp() != t->dp_size_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parallel.dp: ", pc.dp(), " but the job has ", t->dp_size_, " data-parallel ranks"));
+  }
+  if (t->micro_batch_ * t->dp_size_ > t->global_batch_ &&
+      t->global_batch_ % t->dp_size_ == 0) {
+    // Fewer sequences per rank than one micro-batch: each rank runs its
+    // whole slice at once (same global batch, same result).
+    t->micro_batch_ = t->global_batch_ / t->dp_size_;
+  }
+  if (t->global_batch_ % (int64_t(t->dp_size_) * t->micro_batch_) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train.global_batch_size: ", t->global_batch_, " is not a multiple of micro_batch_size (",
+        t->micro_batch_, ") x data-parallel ranks (", t->dp_size_, ")"));
+  }
+  HS_ASSIGN_OR_RETURN(data::SampleRange slice,
+                      data::RankSlice(t->global_batch_, t->dp_size_, t->dp_rank_));
+  t->local_first_ = slice.first;
+  t->local_count_ = slice.count;
+  t->accum_ = t->local_count_ / t->micro_batch_;
+  t->is_logger_ = t->dp_rank_ == 0;
+  std::vector<std::pair<int64_t, int64_t>> owned = {{0, t->model_->arena().size()}};
+  if (t->dp_size_ > 1) {
+    parallel::DdpOptions d;
+    d.backend = pc.allreduce() == config::ParallelConfig::MPI ? parallel::DdpOptions::Backend::kMpi
+                                                              : parallel::DdpOptions::Backend::kHfReduce;
+    d.bucket_mb = pc.bucket_mb();
+    d.zero_stage = int(pc.zero_stage());
+    d.ranks_per_node = int(pc.ranks_per_node());
+    d.debug_delay_ms = options.debug_comm_delay_ms;
+    HS_ASSIGN_OR_RETURN(t->ddp_, parallel::Ddp::Create(options.dp_comm, t->model_->arena(),
+                                                       t->model_->arena().grads(), d));
+    HS_RETURN_IF_ERROR(t->ddp_->CheckReplicasIdentical(t->model_->arena().params(),
+                                                       t->model_->arena().size()));
+    owned = t->ddp_->OwnedRanges();
+  }
+
+  // ---- optimizer (one per owned range) and schedule
+  for (const auto& [begin, end] : owned) {
+    HS_ASSIGN_OR_RETURN(auto opt, BuildOptimizer(config, t->model_->arena(), begin, end));
+    t->optimizers_.push_back(std::move(opt));
+  }
   HS_ASSIGN_OR_RETURN(optim::LrSchedule schedule, BuildSchedule(config));
   t->schedule_ = std::make_unique<optim::LrSchedule>(schedule);
 
@@ -114,9 +165,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   t->inputs_.resize(t->global_batch_ * t->seq_len_);
   t->targets_.resize(t->global_batch_ * t->seq_len_);
 
-  // ---- run directory
+  // ---- run directory (rank 0 only)
   std::string jsonl;
-  if (options.write_outputs) {
+  if (!t->is_logger_) {
+    t->options_.write_outputs = false;
+    t->options_.quiet = true;
+  }
+  if (t->options_.write_outputs) {
     if (tc.output_dir().empty()) {
       return absl::InvalidArgumentError("train.output_dir: required (or pass --output-dir)");
     }
@@ -130,60 +185,95 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
         (fs::path(tc.output_dir()) / "config.pbtxt").string(), config::ConfigToText(config)));
     jsonl = (fs::path(tc.output_dir()) / "metrics.jsonl").string();
   }
-  HS_ASSIGN_OR_RETURN(t->log_, StepLog::Open(jsonl, options.live_progress));
+  HS_ASSIGN_OR_RETURN(t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_));
   return t;
 }
 
 absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
-  using Clock = std::chrono::steady_clock;
-  auto t0 = Clock::now();
+  const double t0 = parallel::NowSeconds();
   const int64_t S = seq_len_;
   models::ParamArena& arena = model_->arena();
-  // The whole global batch up front: its target count normalises the loss.
+  // The whole global batch is read on every rank (cheap): its target count
+  // normalises the loss, so summed gradients equal the single-process ones.
   HS_RETURN_IF_ERROR(sampler_->FillBatch(step, 0, global_batch_, inputs_.data(), targets_.data()));
   int64_t valid = 0;
   for (int32_t t : targets_) valid += t >= 0;
   if (valid == 0) return absl::InvalidArgumentError(absl::StrCat("step ", step + 1, ": no targets"));
   arena.ZeroGrads();
-  double ce_sum = 0, aux = 0;
+  double sums[2] = {0, 0};  // ce_sum, aux (this rank's share)
   std::vector<int64_t> load;
+  const float share = float(micro_batch_) / float(global_batch_);
   for (int64_t m = 0; m < accum_; ++m) {
-    const int32_t* in = inputs_.data() + m * micro_batch_ * S;
-    const int32_t* tg = targets_.data() + m * micro_batch_ * S;
+    const int64_t first = local_first_ + m * micro_batch_;
+    const int32_t* in = inputs_.data() + first * S;
+    const int32_t* tg = targets_.data() + first * S;
     HS_ASSIGN_OR_RETURN(models::ForwardResult r, model_->Forward(in, tg, micro_batch_, S));
-    ce_sum += r.ce_sum;
+    sums[0] += r.ce_sum;
     // The balance loss is a mean over sequences: weight each micro-batch
     // by its share of the global batch.
-    const float share = float(micro_batch_) / float(global_batch_);
-    aux += r.aux_loss * share;
+    sums[1] += r.aux_loss * share;
     std::vector<int64_t> l = model_->ExpertLoad();
     if (load.empty()) load.assign(l.size(), 0);
     for (size_t e = 0; e < l.size(); ++e) load[e] += l[e];
-    HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share));
+    const bool last = m + 1 == accum_;
+    if (ddp_ && last) {
+      // Only the last micro-batch's gradients are final: reduce them while
+      // its backward runs.
+      ddp_->BeginBackward();
+      HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share, ddp_->hook()));
+      ddp_->EndBackward();
+    } else {
+      HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share));
+    }
   }
-  optim::ClipResult clip =
-      optim::ClipGradNorm(arena.grads(), arena.size(), config_.optimizer().grad_clip());
-  if (!clip.finite) {
-    return absl::InternalError(absl::StrCat("step ", step + 1,
-                                            ": gradient norm is not finite (loss ",
-                                            ce_sum / valid, "); stopping"));
+  const double t_compute = parallel::NowSeconds() - t0;
+  parallel::CommTimeline timeline;
+  if (ddp_) {
+    HS_RETURN_IF_ERROR(ddp_->WaitGradients());
+    timeline = ddp_->timeline();
   }
+  // ---- clip over the global gradient (sum of squares over owned ranges,
+  // summed across ranks in rank order when sharded)
+  const auto owned = ddp_ ? ddp_->OwnedRanges()
+                          : std::vector<std::pair<int64_t, int64_t>>{{0, arena.size()}};
+  double sq = 0;
+  for (const auto& [b, e] : owned) sq += optim::SumOfSquares(arena.grads() + b, e - b);
+  if (ddp_ && ddp_->sharded()) {
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(options_.dp_comm, &sq, 1));
+  }
+  const double norm = std::sqrt(sq);
+  if (!std::isfinite(norm)) {
+    return absl::InternalError(absl::StrCat("step ", step + 1, ": gradient norm is not finite; stopping"));
+  }
+  const double scale = optim::ClipScale(norm, config_.optimizer().grad_clip());
   const double lr = schedule_->LrAt(step);
-  HS_RETURN_IF_ERROR(optimizer_->Step(arena.params(), arena.grads(), 0, arena.size(), step, lr));
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (size_t i = 0; i < owned.size(); ++i) {
+    const auto [b, e] = owned[i];
+    if (scale != 1.0) optim::ScaleGradients(arena.grads() + b, e - b, scale);
+    HS_RETURN_IF_ERROR(optimizers_[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr));
+  }
+  if (ddp_) HS_RETURN_IF_ERROR(ddp_->AllGatherParams(arena.params()));
+  if (ddp_ && options_.check_replicas) {
+    HS_RETURN_IF_ERROR(Annotate(ddp_->CheckReplicasIdentical(arena.params(), arena.size()),
+                                "after step ", step + 1));
+  }
+  // ---- metrics: loss sums over ranks (rank order: identical everywhere)
+  if (ddp_) HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(options_.dp_comm, sums, 2));
+  const double seconds = parallel::NowSeconds() - t0;
 
   StepMetrics m;
   m.step = step + 1;
   m.total_steps = config_.train().steps();
-  m.loss = ce_sum / valid;
-  m.aux_loss = aux;
+  m.loss = sums[0] / valid;
+  m.aux_loss = sums[1];
   m.lr = lr;
-  m.grad_norm = clip.norm;
+  m.grad_norm = norm;
   m.step_seconds = seconds;
   const double tokens = double(global_batch_) * S;
   m.tokens_per_s = tokens / seconds;
   m.gflops = flops_per_token_ * tokens / seconds / 1e9;
-  m.mfu = peak_.gflops > 0 ? m.gflops / peak_.gflops : 0;
+  const double peak = peak_.gflops * dp_size_;
+  m.mfu = peak > 0 ? m.gflops / peak : 0;
   if (!load.empty()) {
     double sum = 0, mx = 0;
     for (int64_t v : load) {
@@ -192,6 +282,11 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
     }
     m.max_expert_load = sum > 0 ? mx / (sum / load.size()) : 0;
   }
+  m.dp = dp_size_;
+  m.compute_seconds = t_compute;
+  m.exposed_comm_seconds = timeline.exposed;
+  m.overlap = timeline.overlap();
+  last_timeline_ = timeline;
   return m;
 }
 
@@ -205,7 +300,18 @@ absl::Status Trainer::Run() {
                 "%.2fM parameters, %d threads\n",
                 (long long)steps, (long long)global_batch_, (long long)seq_len_,
                 (long long)accum_, model_->arena().size() / 1e6, NumThreads());
-    std::printf("MFU peak: %.1f GFLOP/s = %s\n", peak_.gflops, peak_.how.c_str());
+    std::printf("MFU peak: %.1f GFLOP/s per rank = %s\n", peak_.gflops, peak_.how.c_str());
+    if (ddp_) {
+      int64_t state = 0;
+      for (const auto& o : optimizers_)
+        for (const auto& span : o->StateSpans()) state += span.size;
+      std::printf("data parallel: %d ranks, %s, %zu gradient buckets, ZeRO-%d; optimizer state "
+                  "%.2f MB per rank\n",
+                  dp_size_,
+                  config_.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
+                                                                                : "HFReduce",
+                  ddp_->buckets().size(), int(config_.parallel().zero_stage()), state * 4 / 1e6);
+    }
     std::fflush(stdout);
   }
   for (int64_t step = 0; step < steps; ++step) {
@@ -226,6 +332,13 @@ absl::Status Trainer::Run() {
     if (!options_.quiet) std::printf("weights saved to %s\n", dir.c_str());
   }
   return absl::OkStatus();
+}
+
+int64_t Trainer::OptimizerStateFloats() const {
+  int64_t n = 0;
+  for (const auto& o : optimizers_)
+    for (const auto& span : const_cast<optim::Optimizer&>(*o).StateSpans()) n += span.size;
+  return n;
 }
 
 absl::Status Trainer::SaveWeights(const std::string& dir) const {

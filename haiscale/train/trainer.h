@@ -1,13 +1,16 @@
 // File: haiscale/train/trainer.h
 //
-// Trainer: the single-process training loop of `hai train` (data-parallel
-// and pipeline runs wrap the same loop from parallel/).
+// Trainer: the training loop of `hai train`, single-process or data
+// parallel under mpirun (parallel/ddp.h: buckets on HFReduce overlapping
+// backward, optional ZeRO-1). Rank 0 logs and writes the run directory.
 //
 //   for step in [0, train.steps):
 //     zero grads
-//     for each micro-batch of the global batch:       (gradient accumulation)
+//     for each micro-batch of this rank's slice of the global batch:
 //       forward -> loss;  backward (ce / tokens of the global batch)
-//     clip global grad norm;  lr = schedule(step);  optimizer step
+//       (last micro-batch: DDP reduces gradient buckets during backward)
+//     wait for the reductions; clip global grad norm; lr = schedule(step)
+//     optimizer step (ZeRO-1: on this rank's shard, then allgather)
 //     log: progress line + <output_dir>/metrics.jsonl
 //   save weights (HF safetensors + config.json) to <output_dir>/weights
 //
@@ -32,6 +35,7 @@
 #include "models/deepseek_v2.h"
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
+#include "parallel/ddp.h"
 
 namespace hs::train {
 
@@ -39,6 +43,12 @@ struct TrainerOptions {
   bool live_progress = false;   // rewrite one progress line (terminal)
   bool write_outputs = true;    // config copy, metrics.jsonl, weights
   bool quiet = false;           // print nothing per step
+  // Data parallelism: the DP communicator (MPI_COMM_NULL: single process).
+  MPI_Comm dp_comm = MPI_COMM_NULL;
+  // Test knob: an artificially slow gradient transport (see parallel/ddp.h).
+  double debug_comm_delay_ms = 0;
+  // Verify after every step that all DP ranks hold identical parameters.
+  bool check_replicas = false;
 };
 
 class Trainer {
@@ -60,6 +70,10 @@ class Trainer {
   models::DeepseekV2Model& model() { return *model_; }
   const std::vector<double>& losses() const { return losses_; }
   const CpuPeak& peak() const { return peak_; }
+  // The gradient-communication timeline of the last step (data parallel).
+  const parallel::CommTimeline& last_timeline() const { return last_timeline_; }
+  // OptimizerStateFloats(): optimizer state held by this rank.
+  int64_t OptimizerStateFloats() const;
 
  private:
   Trainer() = default;
@@ -67,15 +81,21 @@ class Trainer {
   config::RunConfig config_;
   TrainerOptions options_;
   std::unique_ptr<models::DeepseekV2Model> model_;
-  std::unique_ptr<optim::Optimizer> optimizer_;
+  // One optimizer per owned arena range (one range without ZeRO).
+  std::vector<std::unique_ptr<optim::Optimizer>> optimizers_;
+  std::unique_ptr<parallel::Ddp> ddp_;
+  int dp_rank_ = 0, dp_size_ = 1;
+  int64_t local_first_ = 0, local_count_ = 0;  // this rank's samples of a global batch
   std::unique_ptr<optim::LrSchedule> schedule_;
   std::unique_ptr<data::TokenFile> data_file_;
   std::unique_ptr<data::Sampler> sampler_;
   std::unique_ptr<StepLog> log_;
   CpuPeak peak_;
   int64_t micro_batch_ = 0, accum_ = 0, seq_len_ = 0, global_batch_ = 0;
+  bool is_logger_ = true;  // rank 0
   std::vector<int32_t> inputs_, targets_;  // [global_batch, S]
   std::vector<double> losses_;
+  parallel::CommTimeline last_timeline_;
   double flops_per_token_ = 0;
   double train_seconds_ = 0;
 };

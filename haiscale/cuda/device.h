@@ -1,0 +1,50 @@
+// File: haiscale/cuda/device.h
+//
+// CUDA device discovery and selection by local rank. Safe to call on a
+// machine without a GPU or without the driver: every function returns an
+// error Status (FailedPrecondition, "no CUDA device ...") instead of
+// crashing, which is how GPU tests decide to print "SKIPPED".
+//
+// Usage:
+//   HS_ASSIGN_OR_RETURN(DeviceInfo dev, SelectDevice(topo.local_rank()));
+//   LOG(INFO) << dev.ToString();   // "cuda:0 NVIDIA H100 ... sm_90 ..."
+#ifndef HAISCALE_CUDA_DEVICE_H_
+#define HAISCALE_CUDA_DEVICE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace hs::cuda {
+
+// DeviceInfo: what the trainer logs and the kernels size themselves by.
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;   // compute capability (8.0 = A100, 9.0 = H100)
+  int sm_count = 0;
+  int64_t total_memory = 0;         // bytes
+  int64_t shared_memory_per_block_optin = 0;
+
+  // DeviceInfo::ToString(): "cuda:0 NVIDIA A100-SXM4-80GB sm_80 108 SMs 79.2 GiB".
+  std::string ToString() const;
+};
+
+// DeviceCount(): the number of visible CUDA devices; FailedPrecondition
+// naming the reason (no driver, no device, CUDA_VISIBLE_DEVICES) when 0.
+absl::StatusOr<int> DeviceCount();
+
+// GetDeviceInfo(index): properties of device `index`.
+absl::StatusOr<DeviceInfo> GetDeviceInfo(int index);
+
+// SelectDevice(local_rank): makes device `local_rank` current for the
+// calling thread, installs the caching allocator's Tensor hooks
+// (cuda_allocator.h) and returns its properties. InvalidArgument when the
+// rank is negative or not below the visible device count (one GPU per
+// local rank); FailedPrecondition when there is no device at all.
+absl::StatusOr<DeviceInfo> SelectDevice(int local_rank);
+
+}  // namespace hs::cuda
+
+#endif  // HAISCALE_CUDA_DEVICE_H_

@@ -1,0 +1,235 @@
+// File: parallel/ddp.cc — see ddp.h.
+#include "parallel/ddp.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "haiscale/status.h"
+#include "parallel/mpi_env.h"
+
+namespace hs::parallel {
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
+                                                 const models::ParamArena& arena,
+                                                 float* grads, const DdpOptions& options) {
+  if (options.zero_stage != 0 && options.zero_stage != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallel.zero_stage: ", options.zero_stage, " is not supported (0 or 1)"));
+  }
+  if (options.bucket_mb <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallel.bucket_mb: must be > 0, got ", options.bucket_mb));
+  }
+  std::unique_ptr<Ddp> d(new Ddp());
+  d->options_ = options;
+  d->grads_ = grads;
+  int rc = MPI_Comm_dup(comm, &d->comm_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_dup");
+  MPI_Comm_rank(d->comm_, &d->rank_);
+  MPI_Comm_size(d->comm_, &d->size_);
+  // Buckets from the end of the arena (reverse layer order), cut at
+  // parameter boundaries once they reach bucket_mb.
+  const int64_t target = std::max<int64_t>(1, int64_t(options.bucket_mb * (1 << 20) / 4));
+  const auto& specs = arena.specs();
+  Bucket cur{arena.size(), arena.size()};
+  for (int64_t i = int64_t(specs.size()) - 1; i >= 0; --i) {
+    cur.begin = specs[i].offset;
+    if (cur.size() >= target) {
+      d->buckets_.push_back(cur);
+      cur = Bucket{cur.begin, cur.begin};
+    }
+  }
+  if (cur.size() > 0) d->buckets_.push_back(cur);
+  if (options.backend == DdpOptions::Backend::kHfReduce) {
+    hfreduce::Options hf;
+    hf.ranks_per_node = options.ranks_per_node;
+    HS_ASSIGN_OR_RETURN(d->hf_, hfreduce::Communicator::Create(d->comm_, hf));
+  }
+  if (options.zero_stage == 1) {
+    int64_t largest = 0;
+    for (const Bucket& b : d->buckets_) largest = std::max(largest, d->PartSize(b) * d->size_);
+    d->scratch_.resize(largest);
+    d->gather_.resize(largest);
+  }
+  d->thread_ = std::thread([p = d.get()] { p->CommLoop(); });
+  return d;
+}
+
+Ddp::~Ddp() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  hf_.reset();
+  if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+absl::Status Ddp::CheckReplicasIdentical(const float* params, int64_t n) const {
+  // FNV-1a over the bytes: cheap, and any differing bit changes it.
+  uint64_t h = 1469598103934665603ull;
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(params);
+  for (int64_t i = 0; i < n * 4; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  std::vector<uint64_t> all(size_);
+  int rc = MPI_Allgather(&h, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allgather");
+  std::vector<std::string> differ;
+  for (int r = 0; r < size_; ++r)
+    if (all[r] != all[0]) differ.push_back(absl::StrCat(r));
+  if (!differ.empty()) {
+    return absl::InternalError(absl::StrCat(
+        "parameters differ between data-parallel ranks 0 and ", absl::StrJoin(differ, ", "),
+        " (different configs or seeds on different ranks?)"));
+  }
+  return absl::OkStatus();
+}
+
+void Ddp::BeginBackward() {
+  std::lock_guard<std::mutex> lock(mu_);
+  frontier_ = buckets_.empty() ? 0 : buckets_.front().end;
+  next_launch_ = 0;
+  done_ = 0;
+  busy_.clear();
+  error_ = absl::OkStatus();
+  timeline_ = CommTimeline();
+  t_backward_end_ = 0;
+}
+
+void Ddp::Launch(size_t index) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(index);
+  }
+  cv_.notify_all();
+}
+
+models::GradReadyHook Ddp::hook() {
+  return [this](int64_t begin, int64_t end) {
+    (void)end;
+    // Ranges arrive contiguous and descending: everything at or above the
+    // lowest reported offset is final.
+    frontier_ = std::min(frontier_, begin);
+    while (next_launch_ < buckets_.size() && buckets_[next_launch_].begin >= frontier_) {
+      Launch(next_launch_++);
+    }
+  };
+}
+
+void Ddp::EndBackward() {
+  t_backward_end_ = NowSeconds();
+  while (next_launch_ < buckets_.size()) Launch(next_launch_++);
+}
+
+absl::Status Ddp::WaitGradients() {
+  const double t0 = NowSeconds();
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return done_ == buckets_.size() || !error_.ok(); });
+  if (!error_.ok()) return error_;
+  const double t1 = NowSeconds();
+  timeline_.exposed = t1 - std::max(t0, t_backward_end_);
+  timeline_.buckets = int(busy_.size());
+  for (const auto& [start, end] : busy_) {
+    timeline_.busy += end - start;
+    timeline_.hidden += std::max(0.0, std::min(end, t_backward_end_) - start);
+  }
+  return absl::OkStatus();
+}
+
+void Ddp::CommLoop() {
+  for (;;) {
+    size_t index;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      index = queue_.front();
+      queue_.pop_front();
+    }
+    const double start = NowSeconds();
+    if (options_.debug_delay_ms > 0) {
+      // The artificially slow transport: the delay is transfer time.
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options_.debug_delay_ms));
+    }
+    absl::Status s = Annotate(ReduceBucket(buckets_[index]), "gradient bucket ", index);
+    const double end = NowSeconds();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_.push_back({start, end});
+      ++done_;
+      if (!s.ok() && error_.ok()) error_ = s;
+    }
+    cv_.notify_all();
+  }
+}
+
+absl::Status Ddp::ReduceBucket(const Bucket& b) {
+  float* g = grads_ + b.begin;
+  const int64_t n = b.size();
+  if (options_.zero_stage == 0) {
+    if (hf_) return hf_->AllReduce(g, n, DType::kF32, hfreduce::ReduceOp::kSum);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, g, int(n), MPI_FLOAT, MPI_SUM, comm_);
+    return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Allreduce");
+  }
+  // ZeRO-1: reduce-scatter a zero-padded copy; part r comes back to rank r.
+  const int64_t part = PartSize(b);
+  std::memcpy(scratch_.data(), g, n * sizeof(float));
+  std::fill(scratch_.begin() + n, scratch_.begin() + part * size_, 0.0f);
+  std::vector<float> mine(part);
+  if (hf_) {
+    HS_RETURN_IF_ERROR(hf_->ReduceScatterAsync(scratch_.data(), mine.data(), part, DType::kF32,
+                                               hfreduce::ReduceOp::kSum)
+                           .Wait());
+  } else {
+    int rc = MPI_Reduce_scatter_block(scratch_.data(), mine.data(), int(part), MPI_FLOAT, MPI_SUM,
+                                      comm_);
+    if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Reduce_scatter_block");
+  }
+  const int64_t lo = std::min(n, rank_ * part), hi = std::min(n, (rank_ + 1) * part);
+  std::memcpy(g + lo, mine.data(), (hi - lo) * sizeof(float));
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<int64_t, int64_t>> Ddp::OwnedRanges() const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (options_.zero_stage == 0) {
+    if (!buckets_.empty()) out.push_back({buckets_.back().begin, buckets_.front().end});
+    return out;
+  }
+  for (const Bucket& b : buckets_) {
+    const int64_t part = PartSize(b);
+    const int64_t lo = std::min(b.size(), rank_ * part), hi = std::min(b.size(), (rank_ + 1) * part);
+    if (hi > lo) out.push_back({b.begin + lo, b.begin + hi});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status Ddp::AllGatherParams(float* params) {
+  if (options_.zero_stage != 1) return absl::OkStatus();
+  for (const Bucket& b : buckets_) {
+    const int64_t part = PartSize(b), n = b.size();
+    std::vector<float> mine(part, 0.0f);
+    const int64_t lo = std::min(n, rank_ * part), hi = std::min(n, (rank_ + 1) * part);
+    std::memcpy(mine.data(), params + b.begin + lo, (hi - lo) * sizeof(float));
+    if (hf_) {
+      HS_RETURN_IF_ERROR(hf_->AllGatherAsync(mine.data(), gather_.data(), part, DType::kF32).Wait());
+    } else {
+      int rc = MPI_Allgather(mine.data(), int(part), MPI_FLOAT, gather_.data(), int(part),
+                             MPI_FLOAT, comm_);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allgather");
+    }
+    std::memcpy(params + b.begin, gather_.data(), n * sizeof(float));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hs::parallel

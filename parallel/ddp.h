@@ -1,0 +1,156 @@
+// File: parallel/ddp.h
+//
+// Ddp: data-parallel gradient synchronisation that overlaps backward.
+//
+// The gradient arena is cut into buckets (~bucket_mb each, at parameter
+// boundaries) in reverse layer order. During the last micro-batch's
+// backward the model reports each block's arena range the moment its
+// gradients are final (models::GradReadyHook); a bucket whose range is
+// entirely final is handed to the communication thread at once, which
+// reduces it (HFReduce, or MPI_Allreduce for comparison) while backward
+// goes on. The optimizer step waits only at the end (WaitGradients).
+//
+//   backward:  [lm_head][block L-1][block L-2] ...            [embed]
+//   comm:              [bucket 0  ][bucket 1      ] ...  [bucket k]
+//                                             exposed: ^^^^^^^^^^^^ (after backward)
+//
+// Gradients are SUMMED across ranks: the trainer scales the loss by
+// 1 / (target tokens of the global batch), so the sum is exactly the
+// single-process gradient of the same global batch.
+//
+// ZeRO-1 (zero_stage 1): each bucket is reduce-scattered instead; rank r
+// owns part r of every bucket (ceil(n/dp) floats), steps the optimizer on
+// its parts only (optimizer state / dp per rank), and AllGatherParams
+// reassembles the updated parameters on every rank.
+//
+// Usage (per step):
+//   ddp->BeginBackward();
+//   model->Backward(ce_scale, aux_scale, ddp->hook());   // last micro-batch
+//   ddp->EndBackward();
+//   HS_RETURN_IF_ERROR(ddp->WaitGradients());
+//   ... clip + optimizer on ddp->OwnedRanges() ...
+//   HS_RETURN_IF_ERROR(ddp->AllGatherParams(arena.params()));   // ZeRO-1 only
+#ifndef PARALLEL_DDP_H_
+#define PARALLEL_DDP_H_
+
+#include <mpi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "hfreduce/hfreduce.h"
+#include "models/deepseek_v2.h"
+#include "models/param_arena.h"
+
+namespace hs::parallel {
+
+struct DdpOptions {
+  enum class Backend { kHfReduce, kMpi };
+  Backend backend = Backend::kHfReduce;
+  double bucket_mb = 25.0;
+  int zero_stage = 0;                 // 0 or 1
+  int ranks_per_node = 0;             // HFReduce node grouping (0: shared-memory split)
+  // Test knob: the communication thread sleeps this long before each
+  // bucket, an artificially slow transport for the overlap test.
+  double debug_delay_ms = 0.0;
+};
+
+// An arena range [begin, end) of floats reduced as one message.
+struct Bucket {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+
+// The measured communication timeline of one backward (seconds).
+struct CommTimeline {
+  double busy = 0;      // time the communication thread spent reducing
+  double hidden = 0;    // the part of `busy` before backward ended
+  double exposed = 0;   // time WaitGradients blocked after backward ended
+  int buckets = 0;
+  // Share of communication hidden behind backward (0 when nothing ran).
+  double overlap() const { return busy > 0 ? hidden / busy : 0.0; }
+};
+
+class Ddp {
+ public:
+  // Create: `comm` is the data-parallel group (collective over its ranks).
+  static absl::StatusOr<std::unique_ptr<Ddp>> Create(MPI_Comm comm,
+                                                     const models::ParamArena& arena,
+                                                     float* grads, const DdpOptions& options);
+  ~Ddp();
+  Ddp(const Ddp&) = delete;
+  Ddp& operator=(const Ddp&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+
+  // CheckReplicasIdentical: every rank holds the same parameters (a hash
+  // compared across ranks); the error names the ranks that differ.
+  absl::Status CheckReplicasIdentical(const float* params, int64_t n) const;
+
+  void BeginBackward();
+  // hook(): pass to DeepseekV2Model::Backward on the last micro-batch.
+  models::GradReadyHook hook();
+  // EndBackward: launches any bucket not launched yet (ranges the model
+  // did not report) and timestamps the end of backward.
+  void EndBackward();
+  // WaitGradients: blocks until every bucket is reduced.
+  absl::Status WaitGradients();
+  const CommTimeline& timeline() const { return timeline_; }
+
+  // OwnedRanges: arena ranges this rank's optimizer updates: the whole
+  // arena without ZeRO, its part of every bucket with ZeRO-1.
+  std::vector<std::pair<int64_t, int64_t>> OwnedRanges() const;
+  bool sharded() const { return options_.zero_stage == 1; }
+  // AllGatherParams: ZeRO-1 only: every rank gets every bucket's parts.
+  absl::Status AllGatherParams(float* params);
+
+ private:
+  Ddp() = default;
+  void CommLoop();
+  absl::Status ReduceBucket(const Bucket& b);
+  void Launch(size_t index);
+  int64_t PartSize(const Bucket& b) const { return (b.size() + size_ - 1) / size_; }
+
+  DdpOptions options_;
+  MPI_Comm comm_ = MPI_COMM_NULL;  // dup of the DP group
+  int rank_ = 0, size_ = 1;
+  float* grads_ = nullptr;
+  std::vector<Bucket> buckets_;
+  std::unique_ptr<hfreduce::Communicator> hf_;
+  std::vector<float> scratch_;      // ZeRO-1 padded send/recv buffer (comm thread)
+  std::vector<float> gather_;       // ZeRO-1 allgather buffer (main thread)
+
+  // Backward bookkeeping (main thread).
+  int64_t frontier_ = 0;            // lowest arena offset whose grads are final
+  size_t next_launch_ = 0;          // buckets_[0, next_launch_) were launched
+  double t_backward_end_ = 0;
+
+  // Communication thread.
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<size_t> queue_;
+  size_t done_ = 0;                 // buckets finished this backward
+  bool stop_ = false;
+  absl::Status error_;
+  std::vector<std::pair<double, double>> busy_;  // [start, end] per bucket
+  CommTimeline timeline_;
+};
+
+// Now(): monotonic seconds (shared by the timeline and the trainer).
+double NowSeconds();
+
+}  // namespace hs::parallel
+
+#endif  // PARALLEL_DDP_H_

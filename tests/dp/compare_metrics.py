@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Compares per-step losses of two metrics.jsonl files (parity tests).
+
+usage: compare_metrics.py REF.jsonl RUN.jsonl --rel-tol 1e-5 [--min-overlap X]
+Exits non-zero, printing every offending step, when a loss differs by more
+than rel_tol (relative), when the step counts differ, or when any step's
+measured overlap ratio is not above min_overlap.
+"""
+import argparse
+import json
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("ref")
+    p.add_argument("run")
+    p.add_argument("--rel-tol", type=float, default=1e-5)
+    p.add_argument("--min-overlap", type=float, default=None)
+    a = p.parse_args()
+    ref, run = load(a.ref), load(a.run)
+    if len(ref) != len(run):
+        print(f"step count differs: {len(ref)} vs {len(run)}")
+        return 1
+    bad = 0
+    worst = 0.0
+    for r, x in zip(ref, run):
+        for key in ("loss", "aux_loss"):
+            rel = abs(r[key] - x[key]) / max(abs(r[key]), 1e-12)
+            worst = max(worst, rel) if key == "loss" else worst
+            if rel > a.rel_tol:
+                print(f"step {r['step']}: {key} {r[key]:.9g} vs {x[key]:.9g} (rel {rel:.2e})")
+                bad += 1
+        if a.min_overlap is not None and not x.get("overlap", 0) > a.min_overlap:
+            print(f"step {x['step']}: overlap {x.get('overlap')} not above {a.min_overlap}")
+            bad += 1
+    print(f"{len(ref)} steps, max relative loss difference {worst:.2e} (tolerance {a.rel_tol:g})"
+          + ("" if a.min_overlap is None else
+             f", overlap min {min(x.get('overlap', 0) for x in run):.2f}"))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

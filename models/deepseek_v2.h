@@ -34,6 +34,11 @@ namespace hs::models {
 
 struct ModelOptions {
   uint64_t seed = 0;              // parameter init (counter-based RNG)
+  // Pipeline stage: decoder blocks [first_layer, end_layer) (end -1: all).
+  // The first stage holds the embedding, the last the final norm, lm_head
+  // and loss. Parameters keep their global HF names on every stage.
+  int64_t first_layer = 0;
+  int64_t end_layer = -1;
   int64_t max_seq_len = 0;        // RoPE table size (0: max_position_embeddings)
   bool recompute_all = false;     // activation recomputation for every block
   std::vector<int64_t> recompute_layers;  // or for these blocks only
@@ -46,6 +51,29 @@ struct ForwardResult {
   int64_t valid_tokens = 0;  // targets >= 0
   double aux_loss = 0;       // sum of the MoE layers' balance losses
   double ce_mean() const { return valid_tokens ? ce_sum / valid_tokens : 0.0; }
+};
+
+// Activations: what one micro-batch's forward keeps for its backward. The
+// pipeline holds several at once (one per micro-batch in flight).
+class Activations {
+ public:
+  // Output hidden states [B*T, C] of a stage without the head.
+  const Tensor& output() const { return residual_.back(); }
+  // Gradient w.r.t. the stage's input hidden states [B*T, C], after
+  // StageBackward on a stage without the embedding.
+  const Tensor& input_grad() const { return dinput_; }
+  int64_t B() const { return B_; }
+  int64_t T() const { return T_; }
+
+ private:
+  friend class DeepseekV2Model;
+  int64_t B_ = 0, T_ = 0;
+  Tensor tokens_, targets_;       // [N] i32 (first / last stage)
+  std::vector<Tensor> residual_;  // blocks+1 tensors [N,C]: block inputs + output
+  std::vector<BlockSaved> saved_;
+  Tensor hN_, rstdN_;             // final norm output, rstd (last stage)
+  Tensor logits_, lse_;           // [N,V], [N] (last stage)
+  Tensor dinput_;                 // [N,C] (stages without the embedding)
 };
 
 // Called during Backward as soon as the gradients of an arena range
@@ -69,8 +97,24 @@ class DeepseekV2Model {
   absl::Status Backward(float ce_scale, float aux_scale,
                         const GradReadyHook& on_ready = nullptr);
 
+  // StageForward: one micro-batch through this stage. The first stage
+  // reads `tokens` [B,T], later stages `hidden_in` [B*T, C]; the last stage
+  // computes the loss against `targets` (ignored elsewhere: pass nullptr).
+  absl::StatusOr<ForwardResult> StageForward(Activations* a, const int32_t* tokens,
+                                             const float* hidden_in, const int32_t* targets,
+                                             int64_t B, int64_t T);
+  // StageBackward: the last stage starts from its loss (ce_scale,
+  // aux_scale), others from `dhidden_out` [B*T, C]; a stage without the
+  // embedding leaves d(hidden_in) in a->input_grad(). Frees a's tensors.
+  absl::Status StageBackward(Activations* a, const float* dhidden_out, float ce_scale,
+                             float aux_scale, const GradReadyHook& on_ready = nullptr);
+  bool has_embedding() const { return first_layer_ == 0; }
+  bool has_head() const { return end_layer_ == config_.num_hidden_layers; }
+  int64_t first_layer() const { return first_layer_; }
+  int64_t end_layer() const { return end_layer_; }
+
   // Logits of the last Forward ([B*T, V]; valid until Backward).
-  const Tensor& logits() const { return logits_; }
+  const Tensor& logits() const { return act_.logits_; }
 
   // ForwardLogits: inference without targets or saved state for backward.
   absl::StatusOr<Tensor> ForwardLogits(const int32_t* tokens, int64_t B,
@@ -82,7 +126,8 @@ class DeepseekV2Model {
   int64_t num_blocks() const { return int64_t(blocks_.size()); }
   DecoderBlock& block(int64_t i) { return *blocks_[i]; }
   // Per-expert token counts of the last forward, summed over MoE layers.
-  std::vector<int64_t> ExpertLoad() const;
+  std::vector<int64_t> ExpertLoad() const { return ExpertLoad(act_); }
+  std::vector<int64_t> ExpertLoad(const Activations& a) const;
 
   // FLOPs per token: forward only, and training (forward + backward = 3x).
   double ForwardFlopsPerToken(int64_t T) const;
@@ -90,7 +135,8 @@ class DeepseekV2Model {
 
  private:
   DeepseekV2Model(const DeepseekV2Config& config, const ModelOptions& options);
-  absl::Status ForwardTrunk(const int32_t* tokens, int64_t B, int64_t T);
+  absl::Status ForwardTrunk(Activations* a, const int32_t* tokens, const float* hidden_in,
+                            int64_t B, int64_t T);
 
   DeepseekV2Config config_;
   ModelOptions options_;
@@ -102,15 +148,8 @@ class DeepseekV2Model {
   RmsNorm final_norm_;
   RopeCache rope_;
   int64_t lm_head_begin_ = 0;  // arena range of final norm + lm_head
-
-  // Activations of the last Forward.
-  int64_t B_ = 0, T_ = 0;
-  Tensor tokens_, targets_;      // [N] i32
-  std::vector<Tensor> residual_; // L+1 tensors [N,C]: block inputs + final
-  std::vector<BlockSaved> saved_;
-  Tensor hN_, rstdN_;            // final norm output, rstd
-  Tensor logits_, lse_;          // [N,V], [N]
-  int64_t valid_ = 0;
+  int64_t first_layer_ = 0, end_layer_ = 0;
+  Activations act_;            // of Forward/Backward (the unsplit API)
 };
 
 // TokenCheck: the first token id outside [0, vocab) or OK.

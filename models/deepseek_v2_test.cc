@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "haiscale/rng.h"
+#include "models/kernels/cpu/weight_grad_queue.h"
 #include "models/testing/grad_check.h"
 
 namespace hs::models {
@@ -164,6 +165,56 @@ TEST(DeepseekV2Test, GradReadyHookCoversArenaInReverse) {
   EXPECT_EQ(ranges.front().second, (*m)->arena().size());
   for (size_t i = 1; i < ranges.size(); ++i) EXPECT_EQ(ranges[i].second, ranges[i - 1].first);
   EXPECT_EQ(ranges.back().first, 0);
+}
+
+// Two pipeline stages (same seed, so the same parameters by name) chained
+// by hand give the whole model's loss and gradients; deferring the weight
+// gradients (zero-bubble W passes) changes nothing.
+TEST(DeepseekV2Test, PipelineStagesEqualWholeModel) {
+  DeepseekV2Config c = TinyConfig();
+  auto whole = DeepseekV2Model::Create(c, {.seed = 4});
+  auto s0 = DeepseekV2Model::Create(c, {.seed = 4, .first_layer = 0, .end_layer = 2});
+  auto s1 = DeepseekV2Model::Create(c, {.seed = 4, .first_layer = 2, .end_layer = 3});
+  ASSERT_TRUE(whole.ok() && s0.ok() && s1.ok());
+  EXPECT_TRUE((*s0)->has_embedding() && !(*s0)->has_head());
+  EXPECT_TRUE(!(*s1)->has_embedding() && (*s1)->has_head());
+  const int64_t B = 2, T = 5;
+  std::vector<int32_t> in = RandomTokens(B * T, c.vocab_size, 8), tgt = RandomTokens(B * T, c.vocab_size, 9);
+  auto rw = (*whole)->Forward(in.data(), tgt.data(), B, T);
+  ASSERT_TRUE(rw.ok());
+  ASSERT_TRUE((*whole)->Backward(0.1f, 0.5f).ok());
+  for (bool defer : {false, true}) {
+    (*s0)->arena().ZeroGrads();
+    (*s1)->arena().ZeroGrads();
+    Activations a0, a1;
+    auto r0 = (*s0)->StageForward(&a0, in.data(), nullptr, nullptr, B, T);
+    ASSERT_TRUE(r0.ok()) << r0.status();
+    auto r1 = (*s1)->StageForward(&a1, nullptr, a0.output().data<float>(), tgt.data(), B, T);
+    ASSERT_TRUE(r1.ok()) << r1.status();
+    EXPECT_EQ(r1->ce_sum, rw->ce_sum);
+    EXPECT_EQ(r0->aux_loss + r1->aux_loss, rw->aux_loss);
+    kernels::cpu::WeightGradQueue w0, w1;
+    {
+      kernels::cpu::WeightGradScope scope(defer ? &w1 : nullptr);
+      ASSERT_TRUE((*s1)->StageBackward(&a1, nullptr, 0.1f, 0.5f).ok());
+    }
+    {
+      kernels::cpu::WeightGradScope scope(defer ? &w0 : nullptr);
+      ASSERT_TRUE((*s0)->StageBackward(&a0, a1.input_grad().data<float>(), 0.1f, 0.5f).ok());
+    }
+    EXPECT_EQ(defer, !w0.empty() && !w1.empty());
+    w1.RunAll();
+    w0.RunAll();
+    for (auto* stage : {s0->get(), s1->get()}) {
+      for (const ParamSpec& spec : stage->arena().specs()) {
+        ParamId wid = *(*whole)->arena().Find(spec.name);
+        ParamId sid = *stage->arena().Find(spec.name);
+        ASSERT_EQ(0, std::memcmp((*whole)->arena().grad(wid), stage->arena().grad(sid),
+                                 spec.numel * sizeof(float)))
+            << spec.name << (defer ? " (deferred W)" : "");
+      }
+    }
+  }
 }
 
 TEST(DeepseekV2Test, OutOfVocabularyTokenIsAClearError) {

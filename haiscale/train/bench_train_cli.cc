@@ -106,7 +106,7 @@ int RunBenchTrain(int argc, char** argv) {
   cfg->mutable_data()->set_shuffle(false);
   auto trainer = Trainer::Create(
       *cfg, {.write_outputs = false, .quiet = true,
-             .dp_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL});
+             .world_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL});
   if (!trainer.ok()) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(trainer.status().message()).c_str());
     fs::remove(*path);

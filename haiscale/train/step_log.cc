@@ -34,12 +34,12 @@ std::string Num(double v) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StepLog>> StepLog::Open(const std::string& path,
-                                                       bool live) {
+                                                       bool live, bool append) {
   std::unique_ptr<StepLog> log(new StepLog());
   log->live_ = live;
   log->path_ = path;
   if (!path.empty()) {
-    log->jsonl_ = std::fopen(path.c_str(), "a");
+    log->jsonl_ = std::fopen(path.c_str(), append ? "a" : "w");
     if (log->jsonl_ == nullptr) return ErrnoToStatus(errno, "opening " + path);
   }
   return log;
@@ -64,6 +64,7 @@ std::string StepLog::FormatLine(const StepMetrics& m) {
     line += absl::StrFormat(" | compute %.0f ms | exposed-comm %.1f ms | overlap %.0f%%",
                             m.compute_seconds * 1e3, m.exposed_comm_seconds * 1e3, 100 * m.overlap);
   }
+  if (m.pp > 1) line += absl::StrFormat(" | bubble %.0f%%", 100 * m.bubble);
   line += " | ETA " + FormatDuration(m.eta_seconds);
   return line;
 }
@@ -73,10 +74,10 @@ std::string StepLog::FormatJson(const StepMetrics& m) {
       "{\"step\": %d, \"loss\": %s, \"aux_loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
       "\"tokens_per_s\": %s, \"step_seconds\": %s, \"gflops\": %s, \"mfu\": %s, "
       "\"max_expert_load\": %s, \"dp\": %d, \"compute_seconds\": %s, "
-      "\"exposed_comm_seconds\": %s, \"overlap\": %s}",
+      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s}",
       m.step, Num(m.loss), Num(m.aux_loss), Num(m.lr), Num(m.grad_norm), Num(m.tokens_per_s),
       Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load), m.dp,
-      Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap));
+      Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap), m.pp, Num(m.bubble));
 }
 
 absl::Status StepLog::Log(const StepMetrics& m, bool print) {

@@ -37,14 +37,18 @@ struct StepMetrics {
   double exposed_comm_seconds = 0;  // waiting for gradient reduction after backward
   double overlap = 0;          // share of gradient communication hidden behind backward
   int dp = 1;
+  // Pipeline (pp > 1): measured bubble fraction, mean over ranks.
+  int pp = 1;
+  double bubble = 0;
 };
 
 class StepLog {
  public:
-  // Open(jsonl_path, live): live = rewrite one line on a terminal.
-  // An empty path writes no JSONL.
+  // Open(jsonl_path, live, append): live = rewrite one line on a terminal;
+  // append keeps earlier records (a resumed run), otherwise the file starts
+  // empty. An empty path writes no JSONL.
   static absl::StatusOr<std::unique_ptr<StepLog>> Open(const std::string& jsonl_path,
-                                                       bool live);
+                                                       bool live, bool append = true);
   ~StepLog();
 
   // Log(m, print): appends JSON (every step) and prints when `print`.

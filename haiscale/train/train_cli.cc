@@ -39,6 +39,8 @@ absl::StatusOr<config::RunConfig> LoadRunConfig(const cli::ArgParser& args) {
   if (args.IsSet("data")) sets.push_back("data.train_path=" + args.GetString("data"));
   if (args.IsSet("dp")) sets.push_back(absl::StrCat("parallel.dp=", args.GetInt("dp")));
   if (args.IsSet("zero")) sets.push_back(absl::StrCat("parallel.zero_stage=", args.GetInt("zero")));
+  if (args.IsSet("pp")) sets.push_back(absl::StrCat("parallel.pp=", args.GetInt("pp")));
+  if (args.IsSet("ep")) sets.push_back(absl::StrCat("parallel.ep=", args.GetInt("ep")));
   for (const std::string& s : sets) {
     absl::Status st = config::ApplyOverride(&*cfg, s);
     if (!st.ok()) return Annotate(st, "--set ", s);
@@ -64,6 +66,8 @@ int RunTrain(int argc, char** argv) {
   args.AddBool("quiet", "no per-step output");
   args.AddInt("dp", 0, "data-parallel ranks (default: all ranks of the mpirun job)");
   args.AddInt("zero", 0, "ZeRO stage: 1 shards the optimizer state over data-parallel ranks");
+  args.AddInt("pp", 0, "pipeline stages (world = pp x dp); shortcut for parallel.pp");
+  args.AddInt("ep", 0, "expert-parallel ranks within each data-parallel group; parallel.ep");
   args.AddDouble("debug-comm-delay-ms", 0, "testing: slow down each gradient bucket's transport");
   args.AddBool("check-replicas", "after every step, verify all data-parallel ranks hold identical parameters");
   absl::Status parsed = args.Parse(argc, argv);
@@ -89,7 +93,7 @@ int RunTrain(int argc, char** argv) {
   // pipe: under MPI print plain lines.
   options.live_progress = isatty(STDOUT_FILENO) != 0 && !multi_rank;
   options.quiet = args.GetBool("quiet");
-  options.dp_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL;
+  options.world_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL;
   options.debug_comm_delay_ms = args.GetDouble("debug-comm-delay-ms");
   options.check_replicas = args.GetBool("check-replicas");
   auto trainer = Trainer::Create(*cfg, options);

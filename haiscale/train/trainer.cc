@@ -17,6 +17,7 @@
 #include "haiscale/train/model_config_convert.h"
 #include "optim/clip.h"
 #include "parallel/mpi_env.h"
+#include "parallel/topology.h"
 #include "optim/make_optimizer.h"
 
 namespace hs::train {
@@ -81,40 +82,92 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   t->micro_batch_ = tc.micro_batch_size() > 0 ? tc.micro_batch_size() : t->global_batch_;
   t->accum_ = t->global_batch_ / t->micro_batch_;
 
-  // ---- model (from scratch, or from HF weights)
+  // ---- topology: world = pp x dp (rank = stage * dp + dp_rank)
+  const config::ParallelConfig& pc = config.parallel();
+  int world_rank = 0, world_size = 1;
+  if (options.world_comm != MPI_COMM_NULL) {
+    MPI_Comm_rank(options.world_comm, &world_rank);
+    MPI_Comm_size(options.world_comm, &world_size);
+  }
+  if (pc.ep() > 1) {
+    return absl::UnimplementedError(absl::StrCat(
+        "parallel.ep=", pc.ep(), ": expert parallelism is not available in hai train yet"));
+  }
+  const int64_t pp = std::max<int64_t>(1, pc.pp());
+  if (world_size % pp != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("parallel.pp: ", pp,
+                                                   " stages do not divide the job's ", world_size,
+                                                   " ranks"));
+  }
+  t->dp_size_ = int(world_size / pp);
+  HS_ASSIGN_OR_RETURN(
+      parallel::Topology topo,
+      parallel::Topology::Create({.world = world_size, .dp = pc.dp() > 0 ? pc.dp() : t->dp_size_,
+                                  .pp = pp, .ep = 1,
+                                  .num_layers = config.model().num_hidden_layers(),
+                                  .n_routed_experts = config.model().n_routed_experts(),
+                                  .micro_batches = std::max<int64_t>(pp, 1)}));
+  const parallel::RankCoords coords = topo.Coords(world_rank);
+  t->dp_rank_ = int(coords.dp_rank);
+  t->stage_ = int(coords.stage);
+  t->pp_size_ = int(pp);
+  if (options.world_comm != MPI_COMM_NULL) {
+    // Ranks of one stage form its DP group; ranks with one dp_rank its pipeline.
+    MPI_Comm_split(options.world_comm, int(coords.stage), int(coords.dp_rank), &t->dp_comm_);
+    MPI_Comm_split(options.world_comm, int(coords.dp_rank), int(coords.stage), &t->pp_comm_);
+  }
+
+  // ---- model (this stage's blocks; from scratch, or from HF weights)
   models::DeepseekV2Config mc = ToModelConfig(config.model());
   models::ModelOptions mo;
   mo.seed = tc.seed();
   mo.max_seq_len = std::max<int64_t>(t->seq_len_, 1);
   mo.recompute_all = tc.recompute();
   mo.recompute_layers.assign(tc.recompute_layers().begin(), tc.recompute_layers().end());
+  const auto split = topo.BalancedLayerSplit(mc.num_hidden_layers);
+  mo.first_layer = split[t->stage_].first;
+  mo.end_layer = split[t->stage_].second;
   HS_ASSIGN_OR_RETURN(t->model_, models::DeepseekV2Model::Create(mc, mo));
   if (!tc.init_from().empty()) {
     HS_RETURN_IF_ERROR(Annotate(LoadHfWeights(tc.init_from(), t->model_.get()),
                                 "train.init_from"));
   }
-  t->flops_per_token_ = t->model_->TrainingFlopsPerToken(t->seq_len_);
+  // Whole-model FLOPs: the stages' shares add up to it.
+  {
+    models::ModelOptions full = mo;
+    full.first_layer = 0;
+    full.end_layer = -1;
+    t->flops_per_token_ = 0;
+    // Per-token FLOPs of the whole model, from a temporary full model would
+    // allocate every parameter; sum the stages' shares instead.
+    double mine = t->model_->TrainingFlopsPerToken(t->seq_len_);
+    if (t->pp_comm_ != MPI_COMM_NULL) {
+      HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(t->pp_comm_, &mine, 1));
+    }
+    t->flops_per_token_ = mine;
+  }
 
   // ---- data parallelism
-  if (options.dp_comm != MPI_COMM_NULL) {
-    MPI_Comm_rank(options.dp_comm, &t->dp_rank_);
-    MPI_Comm_size(options.dp_comm, &t->dp_size_);
-  }
-  const config::ParallelConfig& pc = config.parallel();
-  if (pc.pp() > 1 || pc.ep() > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "parallel.pp=", pc.pp(), ", parallel.ep=", pc.ep(),
-        ": pipeline and expert parallelism are not available yet; run with pp=1, ep=1"));
-  }
   if (pc.dp() > 1 && pc.dp() != t->dp_size_) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "parallel.dp: ", pc.dp(), " but the job has ", t->dp_size_, " data-parallel ranks"));
+        "parallel.dp: ", pc.dp(), " but the job has ", t->dp_size_, " data-parallel ranks (",
+        world_size, " ranks / pp ", pp, ")"));
   }
   if (t->micro_batch_ * t->dp_size_ > t->global_batch_ &&
       t->global_batch_ % t->dp_size_ == 0) {
     // Fewer sequences per rank than one micro-batch: each rank runs its
     // whole slice at once (same global batch, same result).
     t->micro_batch_ = t->global_batch_ / t->dp_size_;
+  }
+  if (pc.micro_batches() > 0) {
+    // Pipeline micro-batch count given: derive the micro-batch size.
+    const int64_t local = t->global_batch_ / std::max(1, t->dp_size_);
+    if (local % pc.micro_batches() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parallel.micro_batches: ", pc.micro_batches(), " does not divide the ", local,
+          " sequences per data-parallel rank"));
+    }
+    t->micro_batch_ = local / pc.micro_batches();
   }
   if (t->global_batch_ % (int64_t(t->dp_size_) * t->micro_batch_) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -126,7 +179,18 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   t->local_first_ = slice.first;
   t->local_count_ = slice.count;
   t->accum_ = t->local_count_ / t->micro_batch_;
-  t->is_logger_ = t->dp_rank_ == 0;
+  if (pp > 1 && t->accum_ < pp) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parallel.micro_batches: ", t->accum_, " micro-batches per step for ", pp,
+        " pipeline stages (need at least ", pp, "; lower train.micro_batch_size)"));
+  }
+  t->is_logger_ = world_rank == 0;
+  if (pp > 1) {
+    t->pipeline_ = std::make_unique<parallel::PipelineRunner>(
+        t->pp_comm_, t->model_.get(),
+        pc.pp_schedule() == config::ParallelConfig::ZB_H1 ? parallel::PipelineSchedule::kZbH1
+                                                          : parallel::PipelineSchedule::kOneFOneB);
+  }
   std::vector<std::pair<int64_t, int64_t>> owned = {{0, t->model_->arena().size()}};
   if (t->dp_size_ > 1) {
     parallel::DdpOptions d;
@@ -136,7 +200,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     d.zero_stage = int(pc.zero_stage());
     d.ranks_per_node = int(pc.ranks_per_node());
     d.debug_delay_ms = options.debug_comm_delay_ms;
-    HS_ASSIGN_OR_RETURN(t->ddp_, parallel::Ddp::Create(options.dp_comm, t->model_->arena(),
+    HS_ASSIGN_OR_RETURN(t->ddp_, parallel::Ddp::Create(t->dp_comm_, t->model_->arena(),
                                                        t->model_->arena().grads(), d));
     HS_RETURN_IF_ERROR(t->ddp_->CheckReplicasIdentical(t->model_->arena().params(),
                                                        t->model_->arena().size()));
@@ -185,7 +249,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
         (fs::path(tc.output_dir()) / "config.pbtxt").string(), config::ConfigToText(config)));
     jsonl = (fs::path(tc.output_dir()) / "metrics.jsonl").string();
   }
-  HS_ASSIGN_OR_RETURN(t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_));
+  HS_ASSIGN_OR_RETURN(t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_,
+                                                   /*append=*/false));
   return t;
 }
 
@@ -200,30 +265,49 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   for (int32_t t : targets_) valid += t >= 0;
   if (valid == 0) return absl::InvalidArgumentError(absl::StrCat("step ", step + 1, ": no targets"));
   arena.ZeroGrads();
-  double sums[2] = {0, 0};  // ce_sum, aux (this rank's share)
-  std::vector<int64_t> load;
+  const int64_t E = config_.model().n_routed_experts();
+  // sums: ce_sum, aux (this rank's share), bubble, per-expert load.
+  std::vector<double> sums(3 + E, 0.0);
   const float share = float(micro_batch_) / float(global_batch_);
-  for (int64_t m = 0; m < accum_; ++m) {
-    const int64_t first = local_first_ + m * micro_batch_;
-    const int32_t* in = inputs_.data() + first * S;
-    const int32_t* tg = targets_.data() + first * S;
-    HS_ASSIGN_OR_RETURN(models::ForwardResult r, model_->Forward(in, tg, micro_batch_, S));
-    sums[0] += r.ce_sum;
-    // The balance loss is a mean over sequences: weight each micro-batch
-    // by its share of the global batch.
-    sums[1] += r.aux_loss * share;
-    std::vector<int64_t> l = model_->ExpertLoad();
-    if (load.empty()) load.assign(l.size(), 0);
-    for (size_t e = 0; e < l.size(); ++e) load[e] += l[e];
-    const bool last = m + 1 == accum_;
-    if (ddp_ && last) {
-      // Only the last micro-batch's gradients are final: reduce them while
-      // its backward runs.
+  auto add_load = [&](const std::vector<int64_t>& l) {
+    for (size_t e = 0; e < l.size() && int64_t(e) < E; ++e) sums[3 + e] += double(l[e]);
+  };
+  if (pipeline_) {
+    const int32_t* in = inputs_.data() + local_first_ * S;
+    const int32_t* tg = targets_.data() + local_first_ * S;
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r,
+                        pipeline_->Step(in, tg, accum_, micro_batch_, S, 1.0f / float(valid), share));
+    sums[0] = r.ce_sum;
+    sums[1] = r.aux_loss;
+    sums[2] = r.bubble();
+    add_load(r.expert_load);
+    if (ddp_) {
+      // Pipeline: gradients are final only after the last micro-batch's
+      // backward; reduce them all now.
       ddp_->BeginBackward();
-      HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share, ddp_->hook()));
       ddp_->EndBackward();
-    } else {
-      HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share));
+    }
+  } else {
+    for (int64_t m = 0; m < accum_; ++m) {
+      const int64_t first = local_first_ + m * micro_batch_;
+      const int32_t* in = inputs_.data() + first * S;
+      const int32_t* tg = targets_.data() + first * S;
+      HS_ASSIGN_OR_RETURN(models::ForwardResult r, model_->Forward(in, tg, micro_batch_, S));
+      sums[0] += r.ce_sum;
+      // The balance loss is a mean over sequences: weight each micro-batch
+      // by its share of the global batch.
+      sums[1] += r.aux_loss * share;
+      add_load(model_->ExpertLoad());
+      const bool last = m + 1 == accum_;
+      if (ddp_ && last) {
+        // Only the last micro-batch's gradients are final: reduce them while
+        // its backward runs.
+        ddp_->BeginBackward();
+        HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share, ddp_->hook()));
+        ddp_->EndBackward();
+      } else {
+        HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share));
+      }
     }
   }
   const double t_compute = parallel::NowSeconds() - t0;
@@ -239,7 +323,10 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   double sq = 0;
   for (const auto& [b, e] : owned) sq += optim::SumOfSquares(arena.grads() + b, e - b);
   if (ddp_ && ddp_->sharded()) {
-    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(options_.dp_comm, &sq, 1));
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(dp_comm_, &sq, 1));
+  }
+  if (pp_comm_ != MPI_COMM_NULL && pp_size_ > 1) {
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(pp_comm_, &sq, 1));
   }
   const double norm = std::sqrt(sq);
   if (!std::isfinite(norm)) {
@@ -257,8 +344,10 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
     HS_RETURN_IF_ERROR(Annotate(ddp_->CheckReplicasIdentical(arena.params(), arena.size()),
                                 "after step ", step + 1));
   }
-  // ---- metrics: loss sums over ranks (rank order: identical everywhere)
-  if (ddp_) HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(options_.dp_comm, sums, 2));
+  // ---- metrics: sums over all ranks (rank order: identical everywhere)
+  if (options_.world_comm != MPI_COMM_NULL) {
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(options_.world_comm, sums.data(), int(sums.size())));
+  }
   const double seconds = parallel::NowSeconds() - t0;
 
   StepMetrics m;
@@ -272,16 +361,18 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   const double tokens = double(global_batch_) * S;
   m.tokens_per_s = tokens / seconds;
   m.gflops = flops_per_token_ * tokens / seconds / 1e9;
-  const double peak = peak_.gflops * dp_size_;
+  const double peak = peak_.gflops * dp_size_ * pp_size_;
   m.mfu = peak > 0 ? m.gflops / peak : 0;
-  if (!load.empty()) {
+  if (E > 0) {
     double sum = 0, mx = 0;
-    for (int64_t v : load) {
-      sum += v;
-      mx = std::max(mx, double(v));
+    for (int64_t e = 0; e < E; ++e) {
+      sum += sums[3 + e];
+      mx = std::max(mx, sums[3 + e]);
     }
-    m.max_expert_load = sum > 0 ? mx / (sum / load.size()) : 0;
+    m.max_expert_load = sum > 0 ? mx / (sum / E) : 0;
   }
+  m.pp = pp_size_;
+  m.bubble = pipeline_ ? sums[2] / std::max(1, dp_size_ * pp_size_) : 0;
   m.dp = dp_size_;
   m.compute_seconds = t_compute;
   m.exposed_comm_seconds = timeline.exposed;

@@ -36,6 +36,7 @@
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
 #include "parallel/ddp.h"
+#include "parallel/pipeline.h"
 
 namespace hs::train {
 
@@ -43,8 +44,9 @@ struct TrainerOptions {
   bool live_progress = false;   // rewrite one progress line (terminal)
   bool write_outputs = true;    // config copy, metrics.jsonl, weights
   bool quiet = false;           // print nothing per step
-  // Data parallelism: the DP communicator (MPI_COMM_NULL: single process).
-  MPI_Comm dp_comm = MPI_COMM_NULL;
+  // The job's ranks (MPI_COMM_NULL: single process). The trainer splits it
+  // into pipeline stages (parallel.pp) and data-parallel groups.
+  MPI_Comm world_comm = MPI_COMM_NULL;
   // Test knob: an artificially slow gradient transport (see parallel/ddp.h).
   double debug_comm_delay_ms = 0;
   // Verify after every step that all DP ranks hold identical parameters.
@@ -84,7 +86,9 @@ class Trainer {
   // One optimizer per owned arena range (one range without ZeRO).
   std::vector<std::unique_ptr<optim::Optimizer>> optimizers_;
   std::unique_ptr<parallel::Ddp> ddp_;
-  int dp_rank_ = 0, dp_size_ = 1;
+  std::unique_ptr<parallel::PipelineRunner> pipeline_;
+  int dp_rank_ = 0, dp_size_ = 1, stage_ = 0, pp_size_ = 1;
+  MPI_Comm dp_comm_ = MPI_COMM_NULL, pp_comm_ = MPI_COMM_NULL;
   int64_t local_first_ = 0, local_count_ = 0;  // this rank's samples of a global batch
   std::unique_ptr<optim::LrSchedule> schedule_;
   std::unique_ptr<data::TokenFile> data_file_;

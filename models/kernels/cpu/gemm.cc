@@ -16,8 +16,44 @@
 #include <algorithm>
 
 #include "haiscale/logging.h"
+#include "models/kernels/cpu/weight_grad_queue.h"
 
 namespace hs::kernels::cpu {
+
+namespace {
+thread_local WeightGradQueue* t_active_queue = nullptr;
+}  // namespace
+
+WeightGradQueue* ActiveWeightGradQueue() { return t_active_queue; }
+
+WeightGradScope::WeightGradScope(WeightGradQueue* queue) : previous_(t_active_queue) {
+  t_active_queue = queue;
+}
+
+WeightGradScope::~WeightGradScope() { t_active_queue = previous_; }
+
+void WeightGradQueue::Push(float* dweight, const float* dout, const float* inp, int64_t N,
+                           int64_t I, int64_t O) {
+  Item item{dweight, std::vector<float>(dout, dout + N * O), std::vector<float>(inp, inp + N * I),
+            N, I, O};
+  bytes_ += int64_t(item.dout.size() + item.inp.size()) * 4;
+  items_.push_back(std::move(item));
+}
+
+bool WeightGradQueue::RunOne() {
+  if (items_.empty()) return false;
+  Item item = std::move(items_.front());
+  items_.pop_front();
+  bytes_ -= int64_t(item.dout.size() + item.inp.size()) * 4;
+  Gemm(/*trans_a=*/true, /*trans_b=*/false, item.O, item.I, item.N, 1.0f, item.dout.data(),
+       item.O, item.inp.data(), item.I, 1.0f, item.dweight, item.I);
+  return true;
+}
+
+void WeightGradQueue::RunAll() {
+  while (RunOne()) {
+  }
+}
 
 // Gemm: see gemm.h. cblas needs lda >= max(1, columns of the stored A), and
 // rejects K == 0 on some builds, so the degenerate shapes are done here.
@@ -66,6 +102,11 @@ void LinearBackwardInput(float* dinp, const float* dout, const float* weight,
 // LinearBackwardWeight: dweight[O,I] += dout[N,O]^T @ inp[N,I].
 void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
                           int64_t N, int64_t I, int64_t O) {
+  if (t_active_queue != nullptr) {
+    // Zero-bubble pipelines: record now, run when the schedule has a gap.
+    t_active_queue->Push(dweight, dout, inp, N, I, O);
+    return;
+  }
   Gemm(/*trans_a=*/true, /*trans_b=*/false, O, I, N, 1.0f, dout, O, inp, I,
        1.0f, dweight, I);
 }

@@ -30,7 +30,8 @@ void LinearBackwardInput(float* dinp, const float* dout, const float* weight,
 
 // LinearBackwardWeight: dweight[O,I] += dout[N,O]^T @ inp[N,I].
 // Kept separate from the input gradient so a zero-bubble pipeline can
-// schedule it later.
+// schedule it later: while a WeightGradQueue is active on this thread
+// (weight_grad_queue.h) the GEMM is recorded instead of run.
 void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
                           int64_t N, int64_t I, int64_t O);
 

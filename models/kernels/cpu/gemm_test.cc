@@ -5,6 +5,7 @@
 // Linear products: forward vs naive, += accumulation, finite-difference
 // gradients of the input and the weight.
 #include "models/kernels/cpu/gemm.h"
+#include "models/kernels/cpu/weight_grad_queue.h"
 
 #include <cmath>
 #include <limits>
@@ -134,6 +135,36 @@ TEST(LinearTest, BackwardAccumulatesAndMatchesFiniteDifferences) {
   LinearBackwardWeight(dw2.data(), r.data(), x.data(), N, I, O);
   for (int64_t i = 0; i < N * I; ++i) ASSERT_NEAR(dx2[i], 2 * dx[i], 1e-6);
   for (int64_t i = 0; i < O * I; ++i) ASSERT_NEAR(dw2[i], 2 * dw[i], 1e-6);
+}
+
+}  // namespace
+}  // namespace hs::kernels::cpu
+
+namespace hs::kernels::cpu {
+namespace {
+
+TEST(WeightGradQueueTest, DeferredEqualsImmediate) {
+  const int64_t N = 7, I = 5, O = 3;
+  std::vector<float> dout(N * O), inp(N * I);
+  for (int64_t i = 0; i < N * O; ++i) dout[i] = 0.1f * float(i % 11) - 0.4f;
+  for (int64_t i = 0; i < N * I; ++i) inp[i] = 0.05f * float(i % 13) - 0.3f;
+  std::vector<float> now(O * I, 1.0f), later(O * I, 1.0f);
+  LinearBackwardWeight(now.data(), dout.data(), inp.data(), N, I, O);
+  WeightGradQueue q;
+  {
+    WeightGradScope scope(&q);
+    EXPECT_EQ(ActiveWeightGradQueue(), &q);
+    LinearBackwardWeight(later.data(), dout.data(), inp.data(), N, I, O);
+  }
+  EXPECT_EQ(ActiveWeightGradQueue(), nullptr);
+  // Nothing happened yet; the inputs may be freed before the queue runs.
+  EXPECT_EQ(later, std::vector<float>(O * I, 1.0f));
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.bytes(), (N * O + N * I) * 4);
+  std::fill(dout.begin(), dout.end(), 99.0f);
+  q.RunAll();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(now, later);
 }
 
 }  // namespace

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Data-parallel parity: `mpirun -np N hai train` gives the same per-step loss
-# as one process with the same global batch (20 steps, relative tolerance
-# 1e-5), for HFReduce and MPI_Allreduce, 1 and 2 simulated nodes, and ZeRO-1.
-# Every run checks after every step that all ranks hold bit-identical
-# parameters (--check-replicas). The overlap case slows the transport down
-# and asserts the measured overlap ratio is above zero on every step.
+# Parallel parity: `mpirun -np N hai train` gives the same per-step loss as
+# one process with the same global batch and seed (20 steps, relative
+# tolerance 1e-5):
+#   data parallel: HFReduce and MPI_Allreduce, 1 and 2 simulated nodes, ZeRO-1;
+#   pipeline: 2 and 4 stages with 1F1B and ZB-H1, and PP2 x DP2 with ZeRO-1.
+# Every run checks after every step that all data-parallel ranks hold
+# bit-identical parameters (--check-replicas). The overlap case slows the
+# transport down and asserts the measured overlap ratio is above zero on
+# every step.
 #
-# usage: dp_parity_test.sh CASE   (CASE: one of the names below)
+# usage: parity_test.sh CASE   (CASE: one of the names below)
 set -euo pipefail
 case_name="$1"
 HAI="$(pwd)/tools/hai"
-CONFIG="$(pwd)/tests/dp/tiny_dp.pbtxt"
-COMPARE="$(pwd)/tests/dp/compare_metrics.py"
+CONFIG="$(pwd)/tests/parity/tiny.pbtxt"
+COMPARE="$(pwd)/tests/parity/compare_metrics.py"
 WORK="${TEST_TMPDIR:-$(mktemp -d)}/$case_name"
 mkdir -p "$WORK"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
@@ -38,6 +41,11 @@ case "$case_name" in
   dp2_mpi)             parallel_run 2 --set parallel.allreduce=MPI ;;
   dp2_zero1)           parallel_run 2 --zero 1 ;;
   dp4_zero1_2nodes)    parallel_run 4 --zero 1 --set parallel.ranks_per_node=2 ;;
+  pp2_1f1b)            parallel_run 2 --pp 2 --set train.micro_batch_size=1 ;;
+  pp2_zbh1)            parallel_run 2 --pp 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
+  pp4_1f1b)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 ;;
+  pp4_zbh1)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
+  pp2_dp2_zero1)       parallel_run 4 --pp 2 --zero 1 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   dp2_overlap)
     parallel_run 2 --set parallel.allreduce=MPI --debug-comm-delay-ms 15 --set train.steps=6
     python3 - "$WORK/ref/metrics.jsonl" <<'PY'

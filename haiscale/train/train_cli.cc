@@ -69,6 +69,7 @@ int RunTrain(int argc, char** argv) {
   args.AddInt("pp", 0, "pipeline stages (world = pp x dp); shortcut for parallel.pp");
   args.AddInt("ep", 0, "expert-parallel ranks within each data-parallel group; parallel.ep");
   args.AddDouble("debug-comm-delay-ms", 0, "testing: slow down each gradient bucket's transport");
+  args.AddString("dump-grads", "", "testing: write the first step's reduced gradients to DIR");
   args.AddBool("check-replicas", "after every step, verify all data-parallel ranks hold identical parameters");
   absl::Status parsed = args.Parse(argc, argv);
   if (args.help_requested()) {
@@ -96,6 +97,7 @@ int RunTrain(int argc, char** argv) {
   options.world_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL;
   options.debug_comm_delay_ms = args.GetDouble("debug-comm-delay-ms");
   options.check_replicas = args.GetBool("check-replicas");
+  options.dump_grads_dir = args.GetString("dump-grads");
   auto trainer = Trainer::Create(*cfg, options);
   if (!trainer.ok()) {
     return fail(trainer.status(),

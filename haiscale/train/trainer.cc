@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
+#include "haiscale/io/safetensors.h"
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/hf_weights.h"
@@ -316,6 +317,7 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
     HS_RETURN_IF_ERROR(ddp_->WaitGradients());
     timeline = ddp_->timeline();
   }
+  if (step == 0 && !options_.dump_grads_dir.empty()) HS_RETURN_IF_ERROR(DumpGradients());
   // ---- clip over the global gradient (sum of squares over owned ranges,
   // summed across ranks in rank order when sharded)
   const auto owned = ddp_ ? ddp_->OwnedRanges()
@@ -423,6 +425,23 @@ absl::Status Trainer::Run() {
     if (!options_.quiet) std::printf("weights saved to %s\n", dir.c_str());
   }
   return absl::OkStatus();
+}
+
+absl::Status Trainer::DumpGradients() const {
+  if (ddp_ && ddp_->sharded()) {
+    return absl::FailedPreconditionError("--dump-grads needs parallel.zero_stage 0");
+  }
+  if (dp_rank_ != 0) return absl::OkStatus();  // DP replicas hold the same gradients
+  std::error_code ec;
+  fs::create_directories(options_.dump_grads_dir, ec);
+  io::SafetensorsWriter writer;
+  const models::ParamArena& arena = model_->arena();
+  for (const models::ParamSpec& spec : arena.specs()) {
+    HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.grads() + spec.offset));
+  }
+  return writer.Write(
+      (fs::path(options_.dump_grads_dir) / absl::StrCat("grads_stage", stage_, ".safetensors"))
+          .string());
 }
 
 int64_t Trainer::OptimizerStateFloats() const {

@@ -51,6 +51,9 @@ struct TrainerOptions {
   double debug_comm_delay_ms = 0;
   // Verify after every step that all DP ranks hold identical parameters.
   bool check_replicas = false;
+  // Write the reduced gradients of the first step (before clipping) to
+  // <dir>/grads_stage<s>.safetensors (HF names), for parity tests.
+  std::string dump_grads_dir;
 };
 
 class Trainer {
@@ -79,6 +82,7 @@ class Trainer {
 
  private:
   Trainer() = default;
+  absl::Status DumpGradients() const;
 
   config::RunConfig config_;
   TrainerOptions options_;

@@ -25,10 +25,12 @@ MPIRUN=(mpirun --oversubscribe --bind-to none -x OMP_WAIT_POLICY)
 
 reference() {
   timeout 300 "$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" \
-    --output-dir "$WORK/ref" --quiet
+    --output-dir "$WORK/ref" --quiet --dump-grads "$WORK/ref_grads"
 }
 
+LAST_ARGS=()
 parallel_run() {
+  LAST_ARGS=("$@")
   local np="$1"; shift
   timeout 300 "${MPIRUN[@]}" -np "$np" "$HAI" train --config "$CONFIG" \
     --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --check-replicas "$@"
@@ -60,3 +62,9 @@ PY
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 python3 "$COMPARE" "$WORK/ref/metrics.jsonl" "$WORK/run/metrics.jsonl" --rel-tol 1e-5
+# Gradients of every parameter after the first step (not for ZeRO-1, whose
+# ranks hold reduced gradients only for their shards).
+if [[ "$case_name" != *zero1* ]]; then
+  parallel_run "${LAST_ARGS[@]}" --steps 1 --dump-grads "$WORK/run_grads"
+  python3 "$(pwd)/tests/parity/compare_grads.py" "$WORK/ref_grads" "$WORK/run_grads" --rel-tol 1e-5
+fi

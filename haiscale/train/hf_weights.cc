@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/io/safetensors.h"
@@ -39,6 +41,45 @@ absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
                                  config::ModelConfigToHfJson(model_config));
 }
 
+std::string HfShardName(int shard, int num_shards) {
+  return absl::StrFormat("model-%05d-of-%05d.safetensors", shard + 1, num_shards);
+}
+
+absl::Status SaveHfWeightsShard(const models::DeepseekV2Model& model, const std::string& dir,
+                                DType dtype, int shard, int num_shards) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  io::SafetensorsWriter writer;
+  const models::ParamArena& arena = model.arena();
+  const io::SafetensorsDType stored =
+      dtype == DType::kBF16 ? io::SafetensorsDType::kBF16 : io::SafetensorsDType::kF32;
+  for (const models::ParamSpec& spec : arena.specs()) {
+    HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.params() + spec.offset, stored));
+  }
+  return writer.Write((fs::path(dir) / HfShardName(shard, num_shards)).string(), {{"format", "pt"}});
+}
+
+absl::Status WriteHfShardIndex(const std::string& dir, int num_shards,
+                               const config::ModelConfig& model_config) {
+  nlohmann::json map = nlohmann::json::object();
+  int64_t total = 0;
+  for (int s = 0; s < num_shards; ++s) {
+    const std::string name = HfShardName(s, num_shards);
+    HS_ASSIGN_OR_RETURN(auto file, io::SafetensorsFile::Open((fs::path(dir) / name).string()));
+    for (const std::string& tensor : file->names()) {
+      map[tensor] = name;
+      HS_ASSIGN_OR_RETURN(io::TensorInfo info, file->Info(tensor));
+      total += info.num_bytes();
+    }
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", map}};
+  HS_RETURN_IF_ERROR(io::WriteFileAtomically(
+      (fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n"));
+  return io::WriteFileAtomically((fs::path(dir) / "config.json").string(),
+                                 config::ModelConfigToHfJson(model_config));
+}
+
 absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* model) {
   HS_ASSIGN_OR_RETURN(auto folder, io::SafetensorsFolder::Open(dir));
   models::ParamArena& arena = model->arena();
@@ -59,8 +100,9 @@ absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* mode
         folder->ReadAsF32(spec.name, arena.params() + spec.offset, spec.numel), dir));
   }
   std::vector<std::string> extra;
+  const bool whole_model = model->has_embedding() && model->has_head();
   for (const std::string& name : folder->names()) {
-    if (!expected.count(name)) extra.push_back(name);
+    if (!expected.count(name) && whole_model) extra.push_back(name);
   }
   if (!extra.empty()) {
     if (extra.size() > 5) extra.resize(5);

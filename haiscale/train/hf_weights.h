@@ -24,10 +24,26 @@ absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
                            const config::ModelConfig& model_config,
                            const std::string& dir, DType dtype);
 
+// SaveHfWeightsShard(model, dir, dtype, shard, num_shards): one pipeline
+// stage's parameters as dir/model-<shard+1>-of-<num_shards>.safetensors
+// (HF's sharded naming, 5 digits). Atomic; creates dir.
+absl::Status SaveHfWeightsShard(const models::DeepseekV2Model& model, const std::string& dir,
+                                DType dtype, int shard, int num_shards);
+
+// WriteHfShardIndex(dir, num_shards, model_config): after every shard is
+// written, dir/model.safetensors.index.json (weight_map from the shards'
+// headers, metadata.total_size) and dir/config.json. Atomic.
+absl::Status WriteHfShardIndex(const std::string& dir, int num_shards,
+                               const config::ModelConfig& model_config);
+
+// HfShardName(shard, num_shards): "model-00001-of-00002.safetensors".
+std::string HfShardName(int shard, int num_shards);
+
 // LoadHfWeights(dir, model): fills every parameter of `model` from the
 // folder. Errors name the file and tensor: missing tensor, shape mismatch,
 // unsupported dtype; tensors the model does not have are errors too
-// (they mean the config and the weights disagree).
+// (they mean the config and the weights disagree) — except for a pipeline
+// stage, which loads its own blocks and ignores the other stages' tensors.
 absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* model);
 
 }  // namespace hs::train

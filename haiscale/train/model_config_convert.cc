@@ -1,6 +1,9 @@
 // File: haiscale/train/model_config_convert.cc — see model_config_convert.h.
 #include "haiscale/train/model_config_convert.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "haiscale/config/config.h"
 
 namespace hs::train {
@@ -46,6 +49,18 @@ models::DeepseekV2Config ToModelConfig(const config::ModelConfig& in) {
     c.rope_scaling.mscale = rs.has_mscale() ? rs.mscale() : 1.0;
     c.rope_scaling.mscale_all_dim = rs.has_mscale_all_dim() ? rs.mscale_all_dim() : 0.0;
   }
+  return c;
+}
+
+models::DeepseekV2Config ToModelConfig(const config::RunConfig& run) {
+  models::DeepseekV2Config c = ToModelConfig(run.model());
+  const config::ParallelConfig& par = run.parallel();
+  c.ep_devices = par.ep_routing_devices() > 0 ? par.ep_routing_devices()
+                                              : std::max<int64_t>(par.ep(), 1);
+  c.device_limit = par.ep_device_limit();
+  c.device_balance_alpha = par.device_balance_alpha();
+  c.comm_balance_alpha = par.comm_balance_alpha();
+  c.capacity_factor = par.capacity_factor();
   return c;
 }
 

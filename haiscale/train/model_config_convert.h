@@ -15,6 +15,15 @@ namespace hs::train {
 // rope_scaling absent -> no YaRN.
 models::DeepseekV2Config ToModelConfig(const config::ModelConfig& proto);
 
+// ToModelConfig(run): the model fields as above plus the expert-parallel
+// routing knobs from run.parallel (docs/expert_parallel.md):
+//   ep_devices     = parallel.ep_routing_devices, or parallel.ep when 0
+//   device_limit   = parallel.ep_device_limit
+//   device_balance_alpha, comm_balance_alpha, capacity_factor = same names
+// With those knobs at 0 the model computes exactly what the ModelConfig
+// overload's model computes, whatever parallel.ep is.
+models::DeepseekV2Config ToModelConfig(const config::RunConfig& run);
+
 }  // namespace hs::train
 
 #endif  // HAISCALE_TRAIN_MODEL_CONFIG_CONVERT_H_

@@ -232,6 +232,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
 
   // ---- run directory (rank 0 only)
   std::string jsonl;
+  t->save_weights_ = t->options_.write_outputs;  // every rank takes part
   if (!t->is_logger_) {
     t->options_.write_outputs = false;
     t->options_.quiet = true;
@@ -414,12 +415,12 @@ absl::Status Trainer::Run() {
     losses_.push_back(m.loss);
     bool print = !options_.quiet && ((step + 1) % log_every == 0 || step == 0 || step + 1 == steps);
     HS_RETURN_IF_ERROR(log_->Log(m, print));
-    if (options_.write_outputs && save_every > 0 && (step + 1) % save_every == 0 && step + 1 < steps) {
+    if (save_weights_ && save_every > 0 && (step + 1) % save_every == 0 && step + 1 < steps) {
       HS_RETURN_IF_ERROR(SaveWeights((fs::path(out) / "weights").string()));
     }
   }
   log_->Finish();
-  if (options_.write_outputs) {
+  if (save_weights_) {
     std::string dir = (fs::path(out) / "weights").string();
     HS_RETURN_IF_ERROR(SaveWeights(dir));
     if (!options_.quiet) std::printf("weights saved to %s\n", dir.c_str());
@@ -452,7 +453,20 @@ int64_t Trainer::OptimizerStateFloats() const {
 }
 
 absl::Status Trainer::SaveWeights(const std::string& dir) const {
-  return SaveHfWeights(*model_, config_.model(), dir, DType::kF32);
+  if (pp_size_ == 1) {
+    // Every data-parallel rank holds the whole model: rank 0 writes it.
+    return is_logger_ ? SaveHfWeights(*model_, config_.model(), dir, DType::kF32)
+                      : absl::OkStatus();
+  }
+  // Pipeline: each stage's first DP rank writes its shard, then rank 0 the
+  // index (a HF sharded folder).
+  if (dp_rank_ == 0) {
+    HS_RETURN_IF_ERROR(SaveHfWeightsShard(*model_, dir, DType::kF32, stage_, pp_size_));
+  }
+  int rc = MPI_Barrier(options_.world_comm);
+  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Barrier");
+  if (is_logger_) return WriteHfShardIndex(dir, pp_size_, config_.model());
+  return absl::OkStatus();
 }
 
 }  // namespace hs::train

@@ -69,7 +69,8 @@ class Trainer {
   // TrainStep(step): one optimizer step; returns its metrics.
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
 
-  // SaveWeights(dir): HF-layout model.safetensors + config.json.
+  // SaveWeights(dir): HF-layout model.safetensors + config.json (a sharded
+  // folder, one shard per pipeline stage, when pp > 1). Collective.
   absl::Status SaveWeights(const std::string& dir) const;
 
   models::DeepseekV2Model& model() { return *model_; }
@@ -101,6 +102,7 @@ class Trainer {
   CpuPeak peak_;
   int64_t micro_batch_ = 0, accum_ = 0, seq_len_ = 0, global_batch_ = 0;
   bool is_logger_ = true;  // rank 0
+  bool save_weights_ = true;  // collective: all ranks call SaveWeights
   std::vector<int32_t> inputs_, targets_;  // [global_batch, S]
   std::vector<double> losses_;
   parallel::CommTimeline last_timeline_;

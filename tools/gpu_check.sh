@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# tools/gpu_check.sh — runs the CUDA backend's tests on a GPU machine from
+# the folder tools/gpu_bundle.sh made (it is copied there as
+# gpu_bundle/gpu_check.sh), and writes a Markdown report with the GPU's
+# name and the date: every kernel's parity test against the CPU reference
+# (maxdiff / max relative error per tensor, documented bf16 tolerances)
+# and the runtime test. Needs no Bazel, no packages, no network: the
+# binaries run with LD_LIBRARY_PATH=<bundle>/lib.
+#
+# Without a GPU every test prints "SKIPPED: no CUDA device" and exits 0;
+# this script then prints one SKIPPED line per test.
+#
+# Usage (from the repository root the device tool copies):
+#   gpu_bundle/gpu_check.sh                 # report -> docs/gpu_report.md
+#   HS_REPORT=/some/file.md gpu_bundle/gpu_check.sh
+# The report is also copied to $OUT/gpu_report.md when $OUT is set (the
+# device tool brings $OUT back).
+# Output: one line per test "<test>: PASSED|FAILED|SKIPPED (<seconds>s)",
+# then "N passed, N failed, N skipped"; exit status non-zero on a failure.
+set -uo pipefail
+
+BUNDLE=$(cd "$(dirname "$0")" && pwd)
+if [[ ! -d $BUNDLE/bin && -d $BUNDLE/../gpu_bundle/bin ]]; then
+  BUNDLE=$(cd "$BUNDLE/../gpu_bundle" && pwd)   # run as tools/gpu_check.sh
+fi
+[[ -d $BUNDLE/bin ]] || { echo "gpu_check: no bundle (run tools/gpu_bundle.sh first)" >&2; exit 1; }
+ROOT=$(cd "$BUNDLE/.." && pwd)
+REPORT=${HS_REPORT:-}
+if [[ -z $REPORT ]]; then
+  if [[ -d $ROOT/docs ]]; then REPORT=$ROOT/docs/gpu_report.md; else REPORT=$BUNDLE/gpu_report.md; fi
+fi
+
+export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+[[ -d $BUNDLE/lib/openmpi ]] && export OMPI_MCA_mca_base_component_path="$BUNDLE/lib/openmpi"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+gpu="none (nvidia-smi not found)"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap \
+          --format=csv,noheader 2>/dev/null | head -1)
+  [[ -n $gpu ]] || gpu="none (nvidia-smi found no GPU)"
+fi
+date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# The bundle carries no glibc: the host's must be at least the build's.
+need=$(sed -n 's/^glibc: //p' "$BUNDLE/MANIFEST" 2>/dev/null)
+have=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+if [[ -n $need && -n $have ]] && [[ $(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1) != "$need" ]]; then
+  echo "gpu_check: WARNING: host glibc $have is older than the build's $need; binaries may fail to load" >&2
+fi
+
+mapfile -t tests < <(if [[ -f $BUNDLE/TESTS ]]; then cat "$BUNDLE/TESTS"; else ls "$BUNDLE/bin" | grep '_test$'; fi)
+
+logdir=$(mktemp -d)
+passed=0 failed=0 skipped=0
+declare -A verdict secs
+for t in "${tests[@]}"; do
+  start=$(date +%s.%N)
+  if [[ ! -x $BUNDLE/bin/$t ]]; then
+    echo "missing binary $BUNDLE/bin/$t" > "$logdir/$t.log"; rc=127
+  else
+    timeout 600 "$BUNDLE/bin/$t" > "$logdir/$t.log" 2>&1; rc=$?
+  fi
+  secs[$t]=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  if ((rc == 0)) && grep -q 'SKIPPED' "$logdir/$t.log" && ! grep -qE '(^|: )PASSED$|\[  PASSED  \]' "$logdir/$t.log"; then
+    verdict[$t]=SKIPPED; ((skipped++))
+  elif ((rc == 0)); then
+    verdict[$t]=PASSED; ((passed++))
+    grep -q 'SKIPPED' "$logdir/$t.log" && verdict[$t]="PASSED (parts SKIPPED: no CUDA device)"
+  else
+    verdict[$t]="FAILED (exit $rc)"; ((failed++))
+  fi
+  echo "$t: ${verdict[$t]} (${secs[$t]}s)"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+
+{
+  echo "# GPU report"
+  echo
+  echo "- GPU: $gpu"
+  echo "- date: $date_utc"
+  echo "- host: $(hostname), glibc ${have:-unknown}"
+  [[ -f $BUNDLE/MANIFEST ]] && sed -n '2,6p' "$BUNDLE/MANIFEST" | sed 's/^/- /'
+  echo "- result: $passed passed, $failed failed, $skipped skipped"
+  echo
+  echo "Written by tools/gpu_check.sh. Tolerances are stated in each test's"
+  echo "header and in docs/cuda.md; an element passes when"
+  echo "|gpu - cpu| <= atol + rtol * |cpu|."
+  echo
+  echo "| test | result | seconds |"
+  echo "|---|---|---|"
+  for t in "${tests[@]}"; do echo "| $t | ${verdict[$t]} | ${secs[$t]} |"; done
+  for t in "${tests[@]}"; do
+    echo
+    echo "## $t"
+    echo
+    echo '```'
+    grep -vE '^\[ *(RUN|OK) *\]|^$' "$logdir/$t.log" | tail -n 80
+    echo '```'
+  done
+} > "$REPORT"
+echo "report: $REPORT"
+if [[ -n ${OUT:-} && -d ${OUT:-} ]]; then cp "$REPORT" "$OUT/gpu_report.md"; fi
+rm -rf "$logdir"
+((failed == 0))

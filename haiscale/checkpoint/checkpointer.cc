@@ -1,10 +1,7 @@
 // File: haiscale/checkpoint/checkpointer.cc — see checkpointer.h.
 #include "haiscale/checkpoint/checkpointer.h"
 
-#include <fcntl.h>
-#include <stdio.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +11,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "haiscale/checkpoint/internal/fs_util.h"
 #include "haiscale/checkpoint/safetensors_stream.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/logging.h"
@@ -23,6 +21,9 @@ namespace hs::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::PublishDirectory;
+using internal::RemoveAll;
+using internal::SyncDir;
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -42,53 +43,6 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// fsyncs directory `dir` (EINVAL: the file system does not support it).
-absl::Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoToStatus(errno, "open directory " + dir);
-  absl::Status st;
-  if (::fsync(fd) != 0 && errno != EINVAL) st = ErrnoToStatus(errno, "fsync directory " + dir);
-  ::close(fd);
-  return st;
-}
-
-absl::Status RemoveAll(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot remove ", path, ": ", ec.message()));
-  return absl::OkStatus();
-}
-
-// Publishes directory `from` as `to`: a plain rename when `to` does not
-// exist, else an atomic exchange (renameat2 RENAME_EXCHANGE) after which the
-// old `to` sits at `from` and is removed. Readers never see `to` missing.
-absl::Status PublishDirectory(const std::string& from, const std::string& to) {
-  if (!io::IsDirectory(to)) {
-    if (::rename(from.c_str(), to.c_str()) != 0) {
-      return ErrnoToStatus(errno, absl::StrCat("rename ", from, " -> ", to));
-    }
-    return absl::OkStatus();
-  }
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) != 0) {
-    if (errno != EINVAL && errno != ENOSYS) {
-      return ErrnoToStatus(errno, absl::StrCat("exchange ", from, " <-> ", to));
-    }
-    // No RENAME_EXCHANGE on this file system: move the old one aside first.
-    // A crash between the renames leaves `to` missing; FindLatest then falls
-    // back to the newest complete checkpoint.
-    const std::string aside = to + ".deleting";
-    HS_RETURN_IF_ERROR(RemoveAll(aside));
-    if (::rename(to.c_str(), aside.c_str()) != 0) {
-      return ErrnoToStatus(errno, absl::StrCat("rename ", to, " -> ", aside));
-    }
-    if (::rename(from.c_str(), to.c_str()) != 0) {
-      return ErrnoToStatus(errno, absl::StrCat("rename ", from, " -> ", to));
-    }
-    return RemoveAll(aside);
-  }
-  return RemoveAll(from);  // now holds the replaced checkpoint
-}
-
 absl::Status ValidateSpan(const NamedSpan& s, const char* what) {
   if (s.name.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " with an empty name"));
   for (int64_t d : s.shape) {
@@ -97,8 +51,8 @@ absl::Status ValidateSpan(const NamedSpan& s, const char* what) {
           absl::StrCat(what, " '", s.name, "': negative dimension in its shape"));
     }
   }
-  if (s.data == nullptr && NumElements(s.shape) > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " '", s.name, "': null data"));
+  if (s.data == nullptr && !s.fill && NumElements(s.shape) > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " '", s.name, "': no data"));
   }
   return absl::OkStatus();
 }
@@ -173,8 +127,15 @@ absl::Status WriteShard(const std::string& output_dir, const ShardState& state) 
   auto add = [&](const std::string& name, const NamedSpan& span) {
     const int64_t n = NumElements(span.shape);
     const float* data = span.data;
+    auto fill = span.fill;
     tensors.push_back({name, io::SafetensorsDType::kF32, span.shape,
-                       [data, n](const EmitFn& emit) { return emit(F32Bytes(data, n)); }});
+                       [data, n, fill](const EmitFn& emit) -> absl::Status {
+                         if (data != nullptr || n == 0) return emit(F32Bytes(data, n));
+                         // Produced on demand, one tensor in memory at a time.
+                         std::vector<float> buffer(static_cast<size_t>(n));
+                         HS_RETURN_IF_ERROR(fill(buffer.data()));
+                         return emit(F32Bytes(buffer.data(), n));
+                       }});
     entry.tensors.push_back({name, entry.file, io::SafetensorsDType::kF32, span.shape});
   };
   for (const NamedSpan& p : state.params) add(p.name, p);
@@ -408,13 +369,20 @@ absl::Status Checkpointer::Save(const ShardState& state, const ManifestInfo& inf
   auto snapshot = std::make_shared<ShardState>(state);
   auto buffers = std::make_shared<std::vector<std::vector<float>>>();
   buffers->reserve(state.params.size() + state.optim_states.size());
-  auto copy = [&](NamedSpan* span) {
+  auto copy = [&](NamedSpan* span) -> absl::Status {
     const int64_t n = NumElements(span->shape);
-    buffers->emplace_back(span->data, span->data + n);
+    if (span->data != nullptr) {
+      buffers->emplace_back(span->data, span->data + n);
+    } else {
+      buffers->emplace_back(size_t(n));
+      if (n > 0) HS_RETURN_IF_ERROR(span->fill(buffers->back().data()));
+    }
     span->data = buffers->back().data();
+    span->fill = nullptr;
+    return absl::OkStatus();
   };
-  for (NamedSpan& p : snapshot->params) copy(&p);
-  for (NamedSpan& o : snapshot->optim_states) copy(&o);
+  for (NamedSpan& p : snapshot->params) HS_RETURN_IF_ERROR(copy(&p));
+  for (NamedSpan& o : snapshot->optim_states) HS_RETURN_IF_ERROR(copy(&o));
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_stall_s_ = SecondsSince(t0);

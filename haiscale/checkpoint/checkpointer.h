@@ -56,11 +56,15 @@
 namespace hs::checkpoint {
 
 // NamedSpan: fp32 values to save under `name` with `shape` (row-major,
-// prod(shape) floats at `data`, borrowed until Save returns).
+// prod(shape) floats at `data`, borrowed until Save returns). Instead of
+// `data`, `fill` may produce the values on demand into a buffer of
+// prod(shape) floats (used by hai convert to stream tensors from a file;
+// called once, during the write, or during the snapshot in async mode).
 struct NamedSpan {
   std::string name;
   std::vector<int64_t> shape;
   const float* data = nullptr;
+  std::function<absl::Status(float* dst)> fill;
 };
 
 // ShardState: what one rank saves at one step.

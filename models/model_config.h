@@ -45,6 +45,23 @@ struct DeepseekV2Config {
   double rope_theta = 10000.0;
   kernels::cpu::RopeScaling rope_scaling;  // yarn=false: none
 
+  // ---- Expert-parallel routing (DeepSeek-V2 §2.2.2-2.2.3; not HF keys:
+  // they come from the run's ParallelConfig, see docs/expert_parallel.md).
+  // The routed experts are split into `ep_devices` contiguous blocks of
+  // E/ep_devices (block i = the experts EP rank i holds).
+  int64_t ep_devices = 1;
+  // Device-limited routing: each token's experts lie on at most this many
+  // devices (the M devices holding its best-scoring experts). 0 = off.
+  int64_t device_limit = 0;
+  // Device-level balance loss coefficient (alpha_2, eq. 29-31). 0 = off.
+  double device_balance_alpha = 0.0;
+  // Communication balance loss coefficient (alpha_3, eq. 32-34). 0 = off.
+  double comm_balance_alpha = 0.0;
+  // Capacity per (this rank, expert) = ceil(capacity_factor * N*K / E)
+  // slots of the rank's N tokens; later tokens beyond it are dropped.
+  // 0 = no capacity (nothing dropped).
+  double capacity_factor = 0.0;
+
   int64_t q_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
 
   // IsMoeLayer(i): HF's rule — MoE when n_routed_experts > 0,

@@ -341,7 +341,42 @@ INSTANTIATE_TEST_SUITE_P(
                 "parallel.ep: must divide model.n_routed_experts (8)"},
         BadCase{{"parallel.pp=4"}, "parallel.pp: 4 stages exceed"},
         BadCase{{"parallel.zero_stage=2"}, "parallel.zero_stage: must be 0 or 1"},
-        BadCase{{"parallel.bucket_mb=0"}, "parallel.bucket_mb: must be > 0"}));
+        BadCase{{"parallel.bucket_mb=0"}, "parallel.bucket_mb: must be > 0"},
+        BadCase{{"parallel.ep_device_limit=-1"}, "parallel.ep_device_limit: must be >= 0"},
+        BadCase{{"parallel.ep_device_limit=2"},
+                "parallel.ep_device_limit: must be <= the routing devices "
+                "(parallel.ep_routing_devices or parallel.ep = 1), got 2"},
+        BadCase{{"parallel.dp=2", "parallel.ep=2", "parallel.ep_device_limit=3"},
+                "parallel.ep_device_limit: must be <= the routing devices"},
+        BadCase{{"parallel.ep_routing_devices=8", "parallel.ep_device_limit=1"},
+                "parallel.ep_device_limit: 1 devices hold 1 experts, fewer than "
+                "model.num_experts_per_tok (2)"},
+        BadCase{{"parallel.ep_routing_devices=2", "parallel.ep_device_limit=1",
+                 "model.topk_method=group_limited_greedy", "model.n_group=2",
+                 "model.topk_group=1"},
+                "parallel.ep_device_limit: cannot be combined with model.topk_method"},
+        BadCase{{"parallel.ep_routing_devices=3"},
+                "parallel.ep_routing_devices: must divide model.n_routed_experts (8)"},
+        BadCase{{"parallel.ep_routing_devices=-2"},
+                "parallel.ep_routing_devices: must be >= 0"},
+        BadCase{{"parallel.device_balance_alpha=-0.1"},
+                "parallel.device_balance_alpha: must be >= 0"},
+        BadCase{{"parallel.comm_balance_alpha=-1"},
+                "parallel.comm_balance_alpha: must be >= 0"},
+        BadCase{{"parallel.capacity_factor=-1"},
+                "parallel.capacity_factor: must be >= 0"},
+        BadCase{{"model.n_routed_experts=0", "model.num_experts_per_tok=0",
+                 "model.n_shared_experts=0", "parallel.ep_device_limit=1"},
+                "parallel.ep_device_limit: device-limited routing needs MoE"}));
+
+TEST(ValidateTest, ExpertRoutingKnobsValid) {
+  // ep = 2 with M = 1 and both losses; and the same routing on one rank.
+  EXPECT_EQ(ErrorAfter({"train.micro_batch_size=2", "parallel.dp=2", "parallel.ep=2",
+                        "parallel.ep_device_limit=1", "parallel.device_balance_alpha=0.05",
+                        "parallel.comm_balance_alpha=0.02", "parallel.capacity_factor=1.25"}),
+            "");
+  EXPECT_EQ(ErrorAfter({"parallel.ep_routing_devices=2", "parallel.ep_device_limit=1"}), "");
+}
 
 TEST(ValidateTest, CollectsEveryErrorOneLineEach) {
   const std::string message =

@@ -286,6 +286,47 @@ void CheckData(const DataConfig& d, Problems& p) {
             "unknown value ", static_cast<int>(d.format()));
 }
 
+// The expert-parallel routing knobs (docs/expert_parallel.md).
+void CheckExpertRouting(const RunConfig& c, Problems& p) {
+  const ParallelConfig& par = c.parallel();
+  const ModelConfig& m = c.model();
+  NonNegative(p, "parallel.ep_routing_devices", par.ep_routing_devices());
+  NonNegative(p, "parallel.ep_device_limit", par.ep_device_limit());
+  NonNegative(p, "parallel.device_balance_alpha", par.device_balance_alpha());
+  NonNegative(p, "parallel.comm_balance_alpha", par.comm_balance_alpha());
+  NonNegative(p, "parallel.capacity_factor", par.capacity_factor());
+  const int64_t devices = par.ep_routing_devices() > 0 ? par.ep_routing_devices()
+                                                       : std::max<int64_t>(par.ep(), 1);
+  const int64_t E = m.n_routed_experts();
+  if (par.ep_routing_devices() > 1 && E > 0) {
+    p.Require(E % par.ep_routing_devices() == 0, "parallel.ep_routing_devices",
+              "must divide model.n_routed_experts (", E, "), got ",
+              par.ep_routing_devices());
+  }
+  const int64_t M = par.ep_device_limit();
+  if (M > 0) {
+    if (!p.Require(E > 0, "parallel.ep_device_limit",
+                   "device-limited routing needs MoE (model.n_routed_experts > 0)")) {
+      return;
+    }
+    if (!p.Require(M <= devices, "parallel.ep_device_limit", "must be <= the routing "
+                   "devices (parallel.ep_routing_devices or parallel.ep = ", devices,
+                   "), got ", M)) {
+      return;
+    }
+    p.Require(m.topk_method() != "group_limited_greedy", "parallel.ep_device_limit",
+              "cannot be combined with model.topk_method \"group_limited_greedy\" "
+              "(both restrict the groups; with n_group = devices that method already "
+              "is device-limited routing)");
+    if (E % devices == 0) {
+      p.Require(m.num_experts_per_tok() <= M * (E / devices), "parallel.ep_device_limit",
+                M, " devices hold ", M * (E / devices),
+                " experts, fewer than model.num_experts_per_tok (",
+                m.num_experts_per_tok(), ")");
+    }
+  }
+}
+
 void CheckParallel(const RunConfig& c, Problems& p) {
   const ParallelConfig& par = c.parallel();
   NonNegative(p, "parallel.dp", par.dp());
@@ -309,6 +350,7 @@ void CheckParallel(const RunConfig& c, Problems& p) {
               par.pp(), " stages exceed model.num_hidden_layers (",
               c.model().num_hidden_layers(), ")");
   }
+  CheckExpertRouting(c, p);
   p.Require(par.zero_stage() == 0 || par.zero_stage() == 1,
             "parallel.zero_stage", "must be 0 or 1, got ", par.zero_stage());
   NonNegative(p, "parallel.ranks_per_node", par.ranks_per_node());

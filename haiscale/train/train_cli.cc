@@ -12,6 +12,7 @@
 #include "haiscale/cli/args.h"
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/config/config.h"
+#include "haiscale/train/preemption.h"
 #include "haiscale/train/trainer.h"
 #include "parallel/mpi_env.h"
 
@@ -69,6 +70,10 @@ int RunTrain(int argc, char** argv) {
   args.AddInt("pp", 0, "pipeline stages (world = pp x dp); shortcut for parallel.pp");
   args.AddInt("ep", 0, "expert-parallel ranks within each data-parallel group; parallel.ep");
   args.AddDouble("debug-comm-delay-ms", 0, "testing: slow down each gradient bucket's transport");
+  args.AddBool("no-resume", "start from step 0 even when output_dir has a checkpoint");
+  args.AddInt("keep-last", 3, "complete checkpoints kept in <output_dir>/checkpoints");
+  args.AddBool("async-checkpoint", "write checkpoints in the background (stall = host snapshot only)");
+  args.AddInt("debug-preempt-after", 0, "testing: act as if SIGTERM arrived after step N");
   args.AddString("dump-grads", "", "testing: write the first step's reduced gradients to DIR");
   args.AddBool("check-replicas", "after every step, verify all data-parallel ranks hold identical parameters");
   absl::Status parsed = args.Parse(argc, argv);
@@ -98,12 +103,26 @@ int RunTrain(int argc, char** argv) {
   options.debug_comm_delay_ms = args.GetDouble("debug-comm-delay-ms");
   options.check_replicas = args.GetBool("check-replicas");
   options.dump_grads_dir = args.GetString("dump-grads");
+  options.resume = !args.GetBool("no-resume");
+  options.keep_last = int(args.GetInt("keep-last"));
+  options.async_checkpoint = args.GetBool("async-checkpoint");
+  options.preempt_after_steps = args.GetInt("debug-preempt-after");
+  InstallPreemptionHandlers();
   auto trainer = Trainer::Create(*cfg, options);
   if (!trainer.ok()) {
     return fail(trainer.status(),
                 trainer.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
   }
   absl::Status run = (*trainer)->Run();
+  if (absl::IsCancelled(run)) {
+    // Preempted: every rank saved its shard; exit with the distinct code.
+    if (parallel::MpiEnv::rank() == 0) {
+      std::fprintf(stderr, "hai train: %s\n", std::string(run.message()).c_str());
+    }
+    trainer->reset();
+    parallel::MpiEnv::Finalize();
+    std::exit(kExitPreempted);
+  }
   if (!run.ok()) return fail(run, 1);
   const auto& losses = (*trainer)->losses();
   if (!losses.empty() && !options.quiet && parallel::MpiEnv::rank() == 0) {

@@ -17,6 +17,8 @@
 #include "haiscale/train/hf_weights.h"
 #include "haiscale/train/model_config_convert.h"
 #include "optim/clip.h"
+#include "haiscale/checkpoint/reader.h"
+#include "haiscale/train/preemption.h"
 #include "parallel/mpi_env.h"
 #include "parallel/topology.h"
 #include "optim/make_optimizer.h"
@@ -251,8 +253,25 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
         (fs::path(tc.output_dir()) / "config.pbtxt").string(), config::ConfigToText(config)));
     jsonl = (fs::path(tc.output_dir()) / "metrics.jsonl").string();
   }
+  // ---- checkpoints: create the writer, resume from the latest one
+  if (t->save_weights_) {
+    HS_ASSIGN_OR_RETURN(t->checkpointer_,
+                        checkpoint::Checkpointer::Create({.output_dir = tc.output_dir(),
+                                                          .keep_last = options.keep_last,
+                                                          .async = options.async_checkpoint}));
+    if (options.world_comm != MPI_COMM_NULL) MPI_Comm_dup(options.world_comm, &t->ckpt_comm_);
+    if (options.resume) {
+      HS_ASSIGN_OR_RETURN(std::optional<std::string> latest,
+                          checkpoint::FindLatest(tc.output_dir()));
+      if (latest.has_value()) HS_RETURN_IF_ERROR(t->RestoreCheckpoint(*latest));
+    }
+  }
+  if (t->start_step_ > 0 && !jsonl.empty()) {
+    // Records past the checkpoint will be written again.
+    HS_RETURN_IF_ERROR(TrimMetrics(jsonl, t->start_step_));
+  }
   HS_ASSIGN_OR_RETURN(t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_,
-                                                   /*append=*/false));
+                                             /*append=*/t->start_step_ > 0));
   return t;
 }
 
@@ -396,30 +415,53 @@ absl::Status Trainer::Run() {
                 (long long)accum_, model_->arena().size() / 1e6, NumThreads());
     std::printf("MFU peak: %.1f GFLOP/s per rank = %s\n", peak_.gflops, peak_.how.c_str());
     if (ddp_) {
-      int64_t state = 0;
-      for (const auto& o : optimizers_)
-        for (const auto& span : o->StateSpans()) state += span.size;
       std::printf("data parallel: %d ranks, %s, %zu gradient buckets, ZeRO-%d; optimizer state "
                   "%.2f MB per rank\n",
                   dp_size_,
                   config_.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
                                                                                 : "HFReduce",
-                  ddp_->buckets().size(), int(config_.parallel().zero_stage()), state * 4 / 1e6);
+                  ddp_->buckets().size(), int(config_.parallel().zero_stage()),
+                  OptimizerStateFloats() * 4 / 1e6);
+    }
+    if (pipeline_) {
+      std::printf("pipeline: %d stages (%s), %lld micro-batches per step, theoretical bubble %.3f\n",
+                  pp_size_,
+                  config_.parallel().pp_schedule() == config::ParallelConfig::ZB_H1 ? "ZB-H1" : "1F1B",
+                  (long long)accum_, parallel::TheoreticalBubble(pp_size_, accum_));
     }
     std::fflush(stdout);
   }
-  for (int64_t step = 0; step < steps; ++step) {
+  for (int64_t step = start_step_; step < steps; ++step) {
     HS_ASSIGN_OR_RETURN(StepMetrics m, TrainStep(step));
     train_seconds_ += m.step_seconds;
-    m.eta_seconds = train_seconds_ / (step + 1) * (steps - step - 1);
+    m.eta_seconds = train_seconds_ / (step + 1 - start_step_) * (steps - step - 1);
     losses_.push_back(m.loss);
-    bool print = !options_.quiet && ((step + 1) % log_every == 0 || step == 0 || step + 1 == steps);
+    bool print = !options_.quiet && ((step + 1) % log_every == 0 || step == start_step_ ||
+                                     step + 1 == steps);
     HS_RETURN_IF_ERROR(log_->Log(m, print));
-    if (save_weights_ && save_every > 0 && (step + 1) % save_every == 0 && step + 1 < steps) {
-      HS_RETURN_IF_ERROR(SaveWeights((fs::path(out) / "weights").string()));
+    // Preemption: every rank learns of a signal on any rank at the same
+    // step boundary (MAX over the job), saves, and stops.
+    int preempt = PreemptionRequested() ||
+                  (options_.preempt_after_steps > 0 && step + 1 == options_.preempt_after_steps);
+    if (options_.world_comm != MPI_COMM_NULL) {
+      MPI_Allreduce(MPI_IN_PLACE, &preempt, 1, MPI_INT, MPI_MAX, options_.world_comm);
+    }
+    if (preempt) {
+      log_->Finish();
+      HS_RETURN_IF_ERROR(SaveCheckpoint(step + 1));
+      if (checkpointer_) HS_RETURN_IF_ERROR(checkpointer_->Wait());
+      return absl::CancelledError(absl::StrCat(
+          "preempted after step ", step + 1,
+          checkpointer_ ? "; checkpoint saved, rerun the same command to resume"
+                        : " (no output_dir: nothing saved)"));
+    }
+    if (save_every > 0 && (step + 1) % save_every == 0 && step + 1 < steps) {
+      HS_RETURN_IF_ERROR(SaveCheckpoint(step + 1));
     }
   }
   log_->Finish();
+  if (start_step_ < steps) HS_RETURN_IF_ERROR(SaveCheckpoint(steps));
+  if (checkpointer_) HS_RETURN_IF_ERROR(checkpointer_->Wait());
   if (save_weights_) {
     std::string dir = (fs::path(out) / "weights").string();
     HS_RETURN_IF_ERROR(SaveWeights(dir));

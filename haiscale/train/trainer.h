@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "data/sampler.h"
 #include "data/token_file.h"
+#include "haiscale/checkpoint/checkpointer.h"
 #include "haiscale/config/config.pb.h"
 #include "haiscale/train/cpu_peak.h"
 #include "haiscale/train/step_log.h"
@@ -54,6 +55,14 @@ struct TrainerOptions {
   // Write the reduced gradients of the first step (before clipping) to
   // <dir>/grads_stage<s>.safetensors (HF names), for parity tests.
   std::string dump_grads_dir;
+  // Checkpoints (every train.save_every steps and at the end) under
+  // <output_dir>/checkpoints; resume from the latest one when present.
+  bool resume = true;
+  int keep_last = 3;
+  bool async_checkpoint = false;
+  // Testing: behave as if a preemption signal arrived after this many
+  // steps (0: never).
+  int64_t preempt_after_steps = 0;
 };
 
 class Trainer {
@@ -63,8 +72,11 @@ class Trainer {
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(
       const config::RunConfig& config, const TrainerOptions& options);
 
-  // Run: trains train.steps steps, then saves the weights.
+  // Run: trains from the resumed step (0 for a fresh run) to train.steps,
+  // checkpointing every train.save_every steps, then saves the weights.
+  // After a preemption signal it checkpoints and returns Cancelled.
   absl::Status Run();
+  int64_t start_step() const { return start_step_; }
 
   // TrainStep(step): one optimizer step; returns its metrics.
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
@@ -84,6 +96,12 @@ class Trainer {
  private:
   Trainer() = default;
   absl::Status DumpGradients() const;
+  // trainer_checkpoint.cc
+  absl::Status SaveCheckpoint(int64_t steps_done);
+  absl::Status RestoreCheckpoint(const std::string& dir);
+  static absl::Status TrimMetrics(const std::string& path, int64_t keep_steps);
+  checkpoint::Topology CheckpointTopology() const;
+  int WorldRank() const;
 
   config::RunConfig config_;
   TrainerOptions options_;
@@ -103,6 +121,9 @@ class Trainer {
   int64_t micro_batch_ = 0, accum_ = 0, seq_len_ = 0, global_batch_ = 0;
   bool is_logger_ = true;  // rank 0
   bool save_weights_ = true;  // collective: all ranks call SaveWeights
+  std::unique_ptr<checkpoint::Checkpointer> checkpointer_;
+  MPI_Comm ckpt_comm_ = MPI_COMM_NULL;  // barrier of the (async) checkpoint writer
+  int64_t start_step_ = 0;
   std::vector<int32_t> inputs_, targets_;  // [global_batch, S]
   std::vector<double> losses_;
   parallel::CommTimeline last_timeline_;

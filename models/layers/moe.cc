@@ -2,6 +2,7 @@
 #include "models/layers/moe.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,61 @@ namespace hs::models {
 
 namespace kc = kernels::cpu;
 
+absl::Status CheckMoeRouting(const DeepseekV2Config& c) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
+  const int64_t D = c.ep_devices, M = c.device_limit;
+  if (D < 1 || (E > 0 && E % D != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.ep_devices: must be >= 1 and divide n_routed_experts (", E, "), got ", D));
+  }
+  if (M < 0 || M > D) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.device_limit: must be in [0, ep_devices=", D, "], got ", M));
+  }
+  if (M > 0 && c.topk_method == "group_limited_greedy") {
+    return absl::InvalidArgumentError(
+        "model.device_limit: device-limited routing and topk_method "
+        "group_limited_greedy both restrict the groups; set one of them");
+  }
+  if (M > 0 && K > M * (E / D)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.device_limit: num_experts_per_tok (", K, ") exceeds the ",
+        M * (E / D), " experts on ", M, " devices"));
+  }
+  if (c.device_balance_alpha < 0 || c.comm_balance_alpha < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.device_balance_alpha/comm_balance_alpha: must be >= 0, got ",
+        c.device_balance_alpha, ", ", c.comm_balance_alpha));
+  }
+  if (c.capacity_factor < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.capacity_factor: must be >= 0 (0 = off), got ", c.capacity_factor));
+  }
+  return absl::OkStatus();
+}
+
+int64_t ExpertCapacity(double capacity_factor, int64_t N, int64_t K, int64_t E) {
+  return int64_t(std::ceil(capacity_factor * double(N * K) / double(E)));
+}
+
+void CapacityKeep(const int32_t* idx, int64_t N, int64_t K, int64_t E,
+                  int64_t capacity, std::vector<int64_t>* kept,
+                  std::vector<int64_t>* dropped_per_expert) {
+  std::vector<int64_t> taken(E, 0);
+  dropped_per_expert->assign(E, 0);
+  kept->clear();
+  kept->reserve(N * K);
+  for (int64_t s = 0; s < N * K; ++s) {
+    const int32_t e = idx[s];
+    if (taken[e] < capacity) {
+      ++taken[e];
+      kept->push_back(s);
+    } else {
+      ++(*dropped_per_expert)[e];
+    }
+  }
+}
+
 Moe::Moe(ParamArena& arena, const std::string& name,
          const DeepseekV2Config& config, ExpertDispatcher* dispatcher)
     : C_(config.hidden_size),
@@ -22,6 +78,7 @@ Moe::Moe(ParamArena& arena, const std::string& name,
       config_(config),
       dispatcher_(dispatcher),
       arena_(&arena) {
+  routing_status_ = CheckMoeRouting(config);
   const float std = float(config.initializer_range);
   // HF module order: experts.*, gate, shared_experts.
   const int64_t first = dispatcher->first_local_expert();
@@ -39,6 +96,7 @@ Moe::Moe(ParamArena& arena, const std::string& name,
 
 absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                           MoeSaved* s) const {
+  HS_RETURN_IF_ERROR(routing_status_);
   const int64_t N = B * T;
   // ---- router: scores = softmax(x Wg^T)
   Tensor logits = Tensor::Empty({N, E_});
@@ -47,10 +105,16 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
   kc::SoftmaxForward(s->scores.data<float>(), logits.data<float>(), N, E_);
   s->idx = Tensor::Empty({N, K_}, DType::kI32);
   s->topk_scores = Tensor::Empty({N, K_});
-  const bool group_limited = config_.topk_method == "group_limited_greedy";
-  kc::TopKSelect(s->idx.data<int32_t>(), s->topk_scores.data<float>(),
-                 s->scores.data<float>(), N, E_, K_, group_limited,
-                 config_.n_group, config_.topk_group);
+  if (config_.device_limit > 0) {
+    kc::TopKSelectDeviceLimited(s->idx.data<int32_t>(), s->topk_scores.data<float>(),
+                                s->scores.data<float>(), N, E_, K_,
+                                config_.ep_devices, config_.device_limit);
+  } else {
+    const bool group_limited = config_.topk_method == "group_limited_greedy";
+    kc::TopKSelect(s->idx.data<int32_t>(), s->topk_scores.data<float>(),
+                   s->scores.data<float>(), N, E_, K_, group_limited,
+                   config_.n_group, config_.topk_group);
+  }
   // ---- combine weights
   s->weights = Tensor::Empty({N, K_});
   const float* ts = s->topk_scores.data<float>();
@@ -92,9 +156,42 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
       total += sum;
     }
     s->aux_loss = config_.aux_loss_alpha * total / groups;
+    s->aux_expert = s->aux_loss;
+  }
+  if (config_.device_balance_alpha > 0 || config_.comm_balance_alpha > 0) {
+    DeviceBalanceLosses(B, T, s);
+  }
+  // ---- capacity: keep at most `cap` slots per expert (later tokens dropped)
+  const bool capped = config_.capacity_factor > 0;
+  Tensor x_kept, idx_kept;
+  const float* route_x = x;
+  const int32_t* route_idx = idx;
+  int64_t route_n = N, route_k = K_;
+  if (capped) {
+    CapacityKeep(idx, N, K_, E_, ExpertCapacity(config_.capacity_factor, N, K_, E_),
+                 &s->kept_slots, &s->expert_dropped);
+    const int64_t S = int64_t(s->kept_slots.size());
+    s->dropped = N * K_ - S;
+    // The dispatcher sees the kept slots as S tokens with one choice each,
+    // in slot order (so every expert still gets its rows in token order).
+    x_kept = Tensor::Empty({S, C_});
+    idx_kept = Tensor::Empty({S}, DType::kI32);
+    float* xk = x_kept.data<float>();
+    int32_t* ik = idx_kept.data<int32_t>();
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < S; ++j) {
+      const int64_t slot = s->kept_slots[j];
+      std::memcpy(xk + j * C_, x + (slot / K_) * C_, C_ * sizeof(float));
+      ik[j] = idx[slot];
+    }
+    route_x = xk;
+    route_idx = ik;
+    route_n = S;
+    route_k = 1;
   }
   // ---- routed experts through the dispatcher
-  HS_RETURN_IF_ERROR(dispatcher_->Dispatch(x, idx, N, K_, C_, &s->plan, &s->expert_in));
+  HS_RETURN_IF_ERROR(dispatcher_->Dispatch(route_x, route_idx, route_n, route_k, C_,
+                                           &s->plan, &s->expert_in));
   const int64_t R = s->plan.rows();
   s->gate_up = Tensor::Empty({R, 2 * I_});
   s->act = Tensor::Empty({R, I_});
@@ -107,7 +204,20 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                             s->act.data<float>() + r0 * I_);
   }
   s->slot_out = Tensor::Empty({N * K_, C_});
-  HS_RETURN_IF_ERROR(dispatcher_->Combine(s->expert_out, s->plan, s->slot_out.data<float>()));
+  if (capped) {
+    // Dropped slots keep the zero rows Empty() gave them.
+    const int64_t S = int64_t(s->kept_slots.size());
+    Tensor kept_out = Tensor::Empty({S, C_});
+    HS_RETURN_IF_ERROR(dispatcher_->Combine(s->expert_out, s->plan, kept_out.data<float>()));
+    float* so_all = s->slot_out.data<float>();
+    const float* ko = kept_out.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < S; ++j) {
+      std::memcpy(so_all + s->kept_slots[j] * C_, ko + j * C_, C_ * sizeof(float));
+    }
+  } else {
+    HS_RETURN_IF_ERROR(dispatcher_->Combine(s->expert_out, s->plan, s->slot_out.data<float>()));
+  }
   // y[n] = sum_k w[n,k] * slot_out[n,k]
   const float* so = s->slot_out.data<float>();
 #pragma omp parallel for schedule(static)
@@ -159,8 +269,22 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
     }
   }
   // ---- routed experts, in reverse through the dispatcher
+  const bool capped = config_.capacity_factor > 0;
+  const int64_t S = int64_t(s.kept_slots.size());
   Tensor dexpert_out;
-  HS_RETURN_IF_ERROR(dispatcher_->CombineBackward(dslot_p, s.plan, &dexpert_out));
+  if (capped) {
+    // Only kept slots go back to the experts; a dropped slot's output was
+    // zero, so its weight gets dw = <dy, 0> = 0 and its expert nothing.
+    Tensor dslot_kept = Tensor::Empty({S, C_});
+    float* dk = dslot_kept.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < S; ++j) {
+      std::memcpy(dk + j * C_, dslot_p + s.kept_slots[j] * C_, C_ * sizeof(float));
+    }
+    HS_RETURN_IF_ERROR(dispatcher_->CombineBackward(dk, s.plan, &dexpert_out));
+  } else {
+    HS_RETURN_IF_ERROR(dispatcher_->CombineBackward(dslot_p, s.plan, &dexpert_out));
+  }
   const int64_t R = s.plan.rows();
   Tensor dexpert_in = Tensor::Empty({R, C_});
   for (size_t e = 0; e < experts_.size(); ++e) {
@@ -171,7 +295,19 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
                              s.gate_up.data<float>() + r0 * 2 * I_,
                              s.act.data<float>() + r0 * I_);
   }
-  HS_RETURN_IF_ERROR(dispatcher_->DispatchBackward(dexpert_in, s.plan, dx));
+  if (capped) {
+    // dx[n] += the kept slots of token n, in k order (as without capacity).
+    Tensor dx_kept = Tensor::Empty({S, C_});
+    HS_RETURN_IF_ERROR(dispatcher_->DispatchBackward(dexpert_in, s.plan, dx_kept.data<float>()));
+    const float* dk = dx_kept.data<float>();
+    for (int64_t j = 0; j < S; ++j) {
+      float* row = dx + (s.kept_slots[j] / K_) * C_;
+      const float* g = dk + j * C_;
+      for (int64_t c = 0; c < C_; ++c) row[c] += g[c];
+    }
+  } else {
+    HS_RETURN_IF_ERROR(dispatcher_->DispatchBackward(dexpert_in, s.plan, dx));
+  }
   // ---- d scores: through the combine weights ...
   Tensor dscores = Tensor::Empty({N, E_});
   float* ds = dscores.data<float>();
@@ -204,12 +340,88 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
         for (int64_t e = 0; e < E_; ++e)
           ds[(g * per + t) * E_ + e] += float(c * f[g * E_ + e]);
   }
+  // ... and through the device-level and communication balance losses:
+  //     d aux / d scores[g,t,e] = (alpha2 f'[g,dev(e)] + alpha3 f''[g,dev(e)])
+  //                               / (tokens per group * groups)
+  if ((config_.device_balance_alpha > 0 || config_.comm_balance_alpha > 0) &&
+      aux_scale != 0) {
+    const int64_t groups = config_.seq_aux ? B : 1;
+    const int64_t per = N / groups;
+    const int64_t D = config_.ep_devices, Ed = E_ / D;
+    const double c = double(aux_scale) / (double(per) * groups);
+    std::vector<float> coef(groups * D, 0.0f);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t i = 0; i < D; ++i) {
+        double v = 0;
+        if (config_.device_balance_alpha > 0)
+          v += config_.device_balance_alpha * s.dev_f.data<float>()[g * D + i];
+        if (config_.comm_balance_alpha > 0)
+          v += config_.comm_balance_alpha * s.comm_f.data<float>()[g * D + i];
+        coef[g * D + i] = float(c * v);
+      }
+    }
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t t = 0; t < per; ++t)
+        for (int64_t e = 0; e < E_; ++e)
+          ds[(g * per + t) * E_ + e] += coef[g * D + e / Ed];
+  }
   // ---- softmax and router GEMM
   Tensor dlogits = Tensor::Empty({N, E_});
   kc::SoftmaxBackward(dlogits.data<float>(), ds, s.scores.data<float>(), N, E_);
   kc::LinearBackwardInput(dx, dlogits.data<float>(), arena_->param(gate_), N, C_, E_);
   kc::LinearBackwardWeight(arena_->grad(gate_), dlogits.data<float>(), x, N, C_, E_);
   return absl::OkStatus();
+}
+
+// DeviceBalanceLosses: DeepSeek-V2 eq. 29-34 over groups of `per` tokens
+// (sequences with seq_aux). Fills dev_f / comm_f (f', f'') and adds
+// aux_device + aux_comm to aux_loss.
+void Moe::DeviceBalanceLosses(int64_t B, int64_t T, MoeSaved* s) const {
+  const int64_t N = B * T;
+  const int64_t groups = config_.seq_aux ? B : 1;
+  const int64_t per = N / groups;
+  const int64_t D = config_.ep_devices, Ed = E_ / D;
+  const int64_t M = config_.device_limit > 0 ? config_.device_limit : std::min(K_, D);
+  const int32_t* idx = s->idx.data<int32_t>();
+  const float* scores = s->scores.data<float>();
+  s->dev_f = Tensor::Empty({groups, D});
+  s->comm_f = Tensor::Empty({groups, D});
+  float* fdev = s->dev_f.data<float>();
+  float* fcomm = s->comm_f.data<float>();
+  double dev_total = 0, comm_total = 0;
+  std::vector<int64_t> count(E_), sent(D);
+  std::vector<double> pdev(D);
+  std::vector<char> on(D);
+  for (int64_t g = 0; g < groups; ++g) {
+    std::fill(count.begin(), count.end(), 0);
+    std::fill(sent.begin(), sent.end(), 0);
+    std::fill(pdev.begin(), pdev.end(), 0.0);
+    for (int64_t t = 0; t < per; ++t) {
+      const int64_t n = g * per + t;
+      std::fill(on.begin(), on.end(), 0);
+      for (int64_t k = 0; k < K_; ++k) {
+        const int32_t e = idx[n * K_ + k];
+        ++count[e];
+        on[e / Ed] = 1;
+      }
+      for (int64_t i = 0; i < D; ++i) sent[i] += on[i];
+      for (int64_t e = 0; e < E_; ++e) pdev[e / Ed] += scores[n * E_ + e];
+    }
+    for (int64_t i = 0; i < D; ++i) {
+      // f'_i = mean_{e in E_i} f_e, f_e = E/(K T) count_e
+      int64_t c = 0;
+      for (int64_t e = i * Ed; e < (i + 1) * Ed; ++e) c += count[e];
+      fdev[g * D + i] = float(double(E_) / double(K_ * per) * double(c) / double(Ed));
+      // f''_i = D/(M T) #{tokens sending to device i}
+      fcomm[g * D + i] = float(double(D) / double(M * per) * double(sent[i]));
+      const double p = pdev[i] / double(per);  // P'_i = P''_i = sum_{e in E_i} P_e
+      dev_total += double(fdev[g * D + i]) * p;
+      comm_total += double(fcomm[g * D + i]) * p;
+    }
+  }
+  s->aux_device = config_.device_balance_alpha * dev_total / groups;
+  s->aux_comm = config_.comm_balance_alpha * comm_total / groups;
+  s->aux_loss += s->aux_device + s->aux_comm;
 }
 
 double Moe::FlopsPerToken() const {

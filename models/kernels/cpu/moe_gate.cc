@@ -134,4 +134,12 @@ void TopKSelect(int32_t* idx, float* weight, const float* scores, int64_t N,
   }
 }
 
+// TopKSelectDeviceLimited: devices are the groups, M the groups kept.
+void TopKSelectDeviceLimited(int32_t* idx, float* weight, const float* scores,
+                             int64_t N, int64_t E, int64_t K, int64_t devices,
+                             int64_t device_limit) {
+  TopKSelect(idx, weight, scores, N, E, K, /*group_limited=*/true, devices,
+             device_limit);
+}
+
 }  // namespace hs::kernels::cpu

@@ -28,6 +28,17 @@ void TopKSelect(int32_t* idx, float* weight, const float* scores, int64_t N,
                 int64_t E, int64_t K, bool group_limited, int64_t n_group,
                 int64_t topk_group);
 
+// TopKSelectDeviceLimited: DeepSeek-V2's device-limited routing (§2.2.2).
+// The E experts sit on `devices` devices in contiguous blocks of E/devices;
+// per token the `device_limit` (M) devices holding its highest-affinity
+// experts are chosen (device score = its best expert's score; ties to the
+// lower device), then the top-K among the experts of those devices. This is
+// group-limited greedy with n_group = devices and topk_group = M. Needs
+// K <= M * E/devices.
+void TopKSelectDeviceLimited(int32_t* idx, float* weight, const float* scores,
+                             int64_t N, int64_t E, int64_t K, int64_t devices,
+                             int64_t device_limit);
+
 }  // namespace hs::kernels::cpu
 
 #endif  // MODELS_KERNELS_CPU_MOE_GATE_H_

@@ -155,5 +155,40 @@ TEST(TopKTest, RandomRowsMatchBruteForce) {
   }
 }
 
+// Device-limited routing: every token's K experts lie on at most M
+// devices, those are the M devices with the best single expert, and the
+// choice equals the brute-force group-limited transcription with
+// n_group = devices, topk_group = M.
+TEST(TopKTest, DeviceLimitedStaysOnMDevices) {
+  const int64_t N = 2000, E = 32, K = 6;
+  for (int64_t D : {2, 4, 8}) {
+    for (int64_t M = 1; M <= std::min<int64_t>(D, 3); ++M) {
+      if (K > M * (E / D)) continue;
+      std::vector<float> s = RandomVector(N * E, 11 + D * 7 + M);
+      for (float& x : s) x = std::round(std::fabs(x) * 50.0f) / 50.0f;  // ties
+      std::vector<int32_t> idx(N * K);
+      std::vector<float> w(N * K);
+      TopKSelectDeviceLimited(idx.data(), w.data(), s.data(), N, E, K, D, M);
+      int64_t exceeded_without_limit = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        std::vector<bool> used(D, false);
+        for (int64_t k = 0; k < K; ++k) used[idx[n * K + k] / (E / D)] = true;
+        ASSERT_LE(std::count(used.begin(), used.end(), true), M)
+            << "D=" << D << " M=" << M << " token " << n;
+        std::vector<int32_t> want = BruteTopK(s.data() + n * E, E, K, true, D, M);
+        ASSERT_EQ(std::vector<int32_t>(idx.begin() + n * K, idx.begin() + (n + 1) * K), want);
+        std::vector<int32_t> free = BruteTopK(s.data() + n * E, E, K, false, D, M);
+        std::vector<bool> free_used(D, false);
+        for (int32_t e : free) free_used[e / (E / D)] = true;
+        exceeded_without_limit += std::count(free_used.begin(), free_used.end(), true) > M;
+      }
+      // The limit was binding for some tokens (otherwise the test is vacuous).
+      if (M < D) {
+        EXPECT_GT(exceeded_without_limit, 0) << "D=" << D << " M=" << M;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hs::kernels::cpu

@@ -1,0 +1,184 @@
+// File: haiscale/train/trainer_checkpoint.cc
+//
+// The trainer's side of checkpointing (haiscale/checkpoint/): what each rank
+// saves and how a run resumes exactly.
+//
+// Each rank writes one shard per checkpoint:
+//   * parameters: the first data-parallel rank of each pipeline stage saves
+//     its stage's parameters by HF name (every name is saved exactly once);
+//   * optimizer state without ZeRO: the same rank saves the whole arena
+//     range (replicas are identical); resuming onto a different DP size
+//     simply reads it on every rank;
+//   * optimizer state with ZeRO-1: every rank saves the concatenation of its
+//     owned bucket parts as "zero1.rank<r>.<state>"; resuming needs the same
+//     DP size (refused clearly otherwise);
+//   * the sampler position and step: the data order and the LR schedule are
+//     pure functions of the step, so nothing else is needed for an exact
+//     resume (the RNG is counter-based).
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/checkpoint/reader.h"
+#include "haiscale/config/config.h"
+#include "haiscale/io/atomic_file.h"
+#include "haiscale/status.h"
+#include "haiscale/train/trainer.h"
+#include "parallel/mpi_env.h"
+
+namespace hs::train {
+
+namespace fs = std::filesystem;
+
+checkpoint::Topology Trainer::CheckpointTopology() const {
+  checkpoint::Topology t;
+  t.world = dp_size_ * pp_size_;
+  t.dp = dp_size_;
+  t.pp = pp_size_;
+  t.ep = 1;
+  return t;
+}
+
+int Trainer::WorldRank() const { return stage_ * dp_size_ + dp_rank_; }
+
+absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
+  if (!checkpointer_) return absl::OkStatus();
+  const models::ParamArena& arena = model_->arena();
+  checkpoint::ShardState st;
+  st.step = steps_done;
+  st.rank = WorldRank();
+  st.topology = CheckpointTopology();
+  st.pp_rank = stage_;
+  st.dp_rank = dp_rank_;
+  st.arena_size = arena.size();
+  st.sampler_position = steps_done;
+  st.trainer_json = absl::StrCat("{\"step\": ", steps_done, ", \"zero_stage\": ",
+                                 ddp_ && ddp_->sharded() ? 1 : 0, "}");
+  if (dp_rank_ == 0) {
+    for (const models::ParamSpec& s : arena.specs()) {
+      st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
+    }
+  }
+  const bool sharded = ddp_ && ddp_->sharded();
+  if (!sharded && dp_rank_ == 0) {
+    st.optim_begin = optimizers_[0]->begin();
+    st.optim_end = optimizers_[0]->end();
+    for (const optim::StateSpan& span : optimizers_[0]->StateSpans()) {
+      st.optim_states.push_back({span.name, {span.size}, span.data, nullptr});
+    }
+  } else if (sharded) {
+    // One tensor per state: this rank's owned parts, concatenated in order.
+    std::vector<std::string> names;
+    int64_t total = 0;
+    for (const auto& span : optimizers_[0]->StateSpans()) names.push_back(span.name);
+    for (const auto& o : optimizers_) total += o->end() - o->begin();
+    for (size_t k = 0; k < names.size(); ++k) {
+      checkpoint::NamedSpan ns;
+      ns.name = absl::StrCat("zero1.rank", st.rank, ".", names[k]);
+      ns.shape = {total};
+      ns.fill = [this, k](float* dst) -> absl::Status {
+        for (const auto& o : optimizers_) {
+          const optim::StateSpan span = o->StateSpans()[k];
+          std::memcpy(dst, span.data, span.size * sizeof(float));
+          dst += span.size;
+        }
+        return absl::OkStatus();
+      };
+      st.params.push_back(std::move(ns));
+    }
+  }
+  checkpoint::ManifestInfo info;
+  info.model_config_json = config::ModelConfigToHfJson(config_.model());
+  info.config_text = config::ConfigToText(config_);
+  checkpoint::Barrier barrier;
+  if (ckpt_comm_ != MPI_COMM_NULL) {
+    barrier = [comm = ckpt_comm_]() -> absl::Status {
+      int rc = MPI_Barrier(comm);
+      return rc == MPI_SUCCESS ? absl::OkStatus() : parallel::MpiError(rc, "MPI_Barrier");
+    };
+  }
+  HS_RETURN_IF_ERROR(Annotate(checkpointer_->Save(st, info, barrier), "checkpoint at step ",
+                              steps_done));
+  if (is_logger_ && !options_.quiet) {
+    std::printf("checkpoint step %lld: %s, stall %.1f ms%s\n", (long long)steps_done,
+                checkpointer_->options().async ? "writing in the background"
+                                               : checkpointer_->last_committed_dir().c_str(),
+                checkpointer_->last_stall_seconds() * 1e3,
+                checkpointer_->options().async ? "" : " (synchronous)");
+    std::fflush(stdout);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
+  HS_ASSIGN_OR_RETURN(auto reader, checkpoint::CheckpointReader::Open(dir));
+  HS_RETURN_IF_ERROR(reader->CheckTopology(CheckpointTopology()));
+  const bool sharded = ddp_ && ddp_->sharded();
+  HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata meta0, reader->Metadata(0));
+  const bool was_sharded = meta0.trainer_json.find("\"zero_stage\": 1") != std::string::npos;
+  if ((sharded || was_sharded) && reader->manifest().topology != CheckpointTopology()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, " was written with ", reader->manifest().topology.ToString(), " and ZeRO-",
+        was_sharded ? 1 : 0, "; this run has ", CheckpointTopology().ToString(), " and ZeRO-",
+        sharded ? 1 : 0,
+        ": ZeRO-1 optimizer shards can only be resumed with the same layout. Resume with that "
+        "layout, or start a fresh optimizer from the weights (hai convert --from ",
+        dir, " --to HF_DIR; hai train --init-from HF_DIR)"));
+  }
+  if (sharded != was_sharded && reader->manifest().has_optimizer_state()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, ": written with ZeRO-", was_sharded ? 1 : 0, ", this run uses ZeRO-", sharded ? 1 : 0,
+        "; resume with parallel.zero_stage=", was_sharded ? 1 : 0));
+  }
+  models::ParamArena& arena = model_->arena();
+  for (const models::ParamSpec& s : arena.specs()) {
+    HS_RETURN_IF_ERROR(reader->ReadParam(s.name, s.shape, arena.params() + s.offset));
+  }
+  if (reader->manifest().has_optimizer_state() || was_sharded) {
+    if (!sharded) {
+      for (auto& o : optimizers_) {
+        for (const optim::StateSpan& span : o->StateSpans()) {
+          HS_RETURN_IF_ERROR(reader->ReadOptimizerState(stage_, 0, span.name, arena.size(),
+                                                        o->begin(), o->end(), span.data));
+        }
+      }
+    } else {
+      const int rank = WorldRank();
+      const auto names = optimizers_[0]->StateSpans();
+      int64_t total = 0;
+      for (const auto& o : optimizers_) total += o->end() - o->begin();
+      std::vector<float> buf(total);
+      for (size_t k = 0; k < names.size(); ++k) {
+        HS_RETURN_IF_ERROR(reader->ReadParam(absl::StrCat("zero1.rank", rank, ".", names[k].name),
+                                             {total}, buf.data()));
+        const float* src = buf.data();
+        for (auto& o : optimizers_) {
+          const optim::StateSpan span = o->StateSpans()[k];
+          std::memcpy(span.data, src, span.size * sizeof(float));
+          src += span.size;
+        }
+      }
+    }
+  }
+  start_step_ = reader->step();
+  if (is_logger_ && !options_.quiet) {
+    std::printf("resuming from %s (step %lld)\n", dir.c_str(), (long long)start_step_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::TrimMetrics(const std::string& path, int64_t keep_steps) {
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();
+  std::ostringstream kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto pos = line.find("\"step\": ");
+    if (pos == std::string::npos) continue;
+    if (std::stoll(line.substr(pos + 8)) <= keep_steps) kept << line << "\n";
+  }
+  return io::WriteFileAtomically(path, kept.str());
+}
+
+}  // namespace hs::train

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -38,10 +39,22 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
   // Buckets from the end of the arena (reverse layer order), cut at
   // parameter boundaries once they reach bucket_mb.
   const int64_t target = std::max<int64_t>(1, int64_t(options.bucket_mb * (1 << 20) / 4));
+  // Without a filter parameters are back to back, so buckets tile the arena.
   const auto& specs = arena.specs();
   Bucket cur{arena.size(), arena.size()};
   for (int64_t i = int64_t(specs.size()) - 1; i >= 0; --i) {
-    cur.begin = specs[i].offset;
+    const models::ParamSpec& spec = specs[i];
+    if (options.include && !options.include(spec)) {
+      // An excluded parameter ends the current bucket (buckets are contiguous).
+      if (cur.size() > 0) d->buckets_.push_back(cur);
+      cur = Bucket{spec.offset, spec.offset};
+      continue;
+    }
+    if (cur.begin != spec.offset + spec.numel) {
+      if (cur.size() > 0) d->buckets_.push_back(cur);
+      cur = Bucket{spec.offset + spec.numel, spec.offset + spec.numel};
+    }
+    cur.begin = spec.offset;
     if (cur.size() >= target) {
       d->buckets_.push_back(cur);
       cur = Bucket{cur.begin, cur.begin};
@@ -74,11 +87,13 @@ Ddp::~Ddp() {
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
-absl::Status Ddp::CheckReplicasIdentical(const float* params, int64_t n) const {
+absl::Status Ddp::CheckReplicasIdentical(const float* params) const {
   // FNV-1a over the bytes: cheap, and any differing bit changes it.
   uint64_t h = 1469598103934665603ull;
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(params);
-  for (int64_t i = 0; i < n * 4; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  for (const Bucket& b : buckets_) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(params + b.begin);
+    for (int64_t i = 0; i < b.size() * 4; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
   std::vector<uint64_t> all(size_);
   int rc = MPI_Allgather(&h, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm_);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allgather");
@@ -95,7 +110,7 @@ absl::Status Ddp::CheckReplicasIdentical(const float* params, int64_t n) const {
 
 void Ddp::BeginBackward() {
   std::lock_guard<std::mutex> lock(mu_);
-  frontier_ = buckets_.empty() ? 0 : buckets_.front().end;
+  frontier_ = std::numeric_limits<int64_t>::max();
   next_launch_ = 0;
   done_ = 0;
   busy_.clear();
@@ -201,7 +216,13 @@ absl::Status Ddp::ReduceBucket(const Bucket& b) {
 std::vector<std::pair<int64_t, int64_t>> Ddp::OwnedRanges() const {
   std::vector<std::pair<int64_t, int64_t>> out;
   if (options_.zero_stage == 0) {
-    if (!buckets_.empty()) out.push_back({buckets_.back().begin, buckets_.front().end});
+    for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {
+      if (!out.empty() && out.back().second == it->begin) {
+        out.back().second = it->end;  // adjacent buckets: one range
+      } else {
+        out.push_back({it->begin, it->end});
+      }
+    }
     return out;
   }
   for (const Bucket& b : buckets_) {

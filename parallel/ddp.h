@@ -39,6 +39,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -62,6 +63,10 @@ struct DdpOptions {
   // Test knob: the communication thread sleeps this long before each
   // bucket, an artificially slow transport for the overlap test.
   double debug_delay_ms = 0.0;
+  // Which parameters this Ddp reduces (nullptr: all). Expert parallelism
+  // runs two: dense parameters over the DP group, routed experts over the
+  // ranks holding the same experts.
+  std::function<bool(const models::ParamSpec&)> include;
 };
 
 // An arena range [begin, end) of floats reduced as one message.
@@ -94,9 +99,11 @@ class Ddp {
   int size() const { return size_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
 
-  // CheckReplicasIdentical: every rank holds the same parameters (a hash
-  // compared across ranks); the error names the ranks that differ.
-  absl::Status CheckReplicasIdentical(const float* params, int64_t n) const;
+  // CheckReplicasIdentical: every rank of the group holds the same values
+  // in this Ddp's parameter ranges (a hash compared across ranks); the
+  // error names the ranks that differ.
+  absl::Status CheckReplicasIdentical(const float* params) const;
+  MPI_Comm comm() const { return comm_; }
 
   void BeginBackward();
   // hook(): pass to DeepseekV2Model::Backward on the last micro-batch.
@@ -108,8 +115,8 @@ class Ddp {
   absl::Status WaitGradients();
   const CommTimeline& timeline() const { return timeline_; }
 
-  // OwnedRanges: arena ranges this rank's optimizer updates: the whole
-  // arena without ZeRO, its part of every bucket with ZeRO-1.
+  // OwnedRanges: arena ranges this rank's optimizer updates: every bucket
+  // (adjacent ones merged) without ZeRO, its part of every bucket with ZeRO-1.
   std::vector<std::pair<int64_t, int64_t>> OwnedRanges() const;
   bool sharded() const { return options_.zero_stage == 1; }
   // AllGatherParams: ZeRO-1 only: every rank gets every bucket's parts.

@@ -335,8 +335,10 @@ void CheckParallel(const RunConfig& c, Problems& p) {
   const int64_t dp = std::max<int64_t>(par.dp(), 1);
   const int64_t ep = std::max<int64_t>(par.ep(), 1);
   if (ep > 1) {
-    p.Require(dp % ep == 0, "parallel.ep", "must divide parallel.dp (", dp,
-              "), got ", ep);
+    // parallel.dp 0 = "the job's ranks / pp": the topology checks it then.
+    if (par.dp() > 0) {
+      p.Require(dp % ep == 0, "parallel.ep", "must divide parallel.dp (", dp, "), got ", ep);
+    }
     if (p.Require(c.model().n_routed_experts() > 0, "parallel.ep",
                   "expert parallelism needs MoE (model.n_routed_experts > "
                   "0)")) {

@@ -65,6 +65,7 @@ std::string StepLog::FormatLine(const StepMetrics& m) {
                             m.compute_seconds * 1e3, m.exposed_comm_seconds * 1e3, 100 * m.overlap);
   }
   if (m.pp > 1) line += absl::StrFormat(" | bubble %.0f%%", 100 * m.bubble);
+  if (m.a2a_seconds > 0) line += absl::StrFormat(" | a2a %.1f ms", m.a2a_seconds * 1e3);
   line += " | ETA " + FormatDuration(m.eta_seconds);
   return line;
 }
@@ -74,10 +75,10 @@ std::string StepLog::FormatJson(const StepMetrics& m) {
       "{\"step\": %d, \"loss\": %s, \"aux_loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
       "\"tokens_per_s\": %s, \"step_seconds\": %s, \"gflops\": %s, \"mfu\": %s, "
       "\"max_expert_load\": %s, \"dp\": %d, \"compute_seconds\": %s, "
-      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s}",
+      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s, \"a2a_seconds\": %s}",
       m.step, Num(m.loss), Num(m.aux_loss), Num(m.lr), Num(m.grad_norm), Num(m.tokens_per_s),
       Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load), m.dp,
-      Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap), m.pp, Num(m.bubble));
+      Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap), m.pp, Num(m.bubble), Num(m.a2a_seconds));
 }
 
 absl::Status StepLog::Log(const StepMetrics& m, bool print) {

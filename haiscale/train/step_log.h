@@ -40,6 +40,8 @@ struct StepMetrics {
   // Pipeline (pp > 1): measured bubble fraction, mean over ranks.
   int pp = 1;
   double bubble = 0;
+  // Expert parallel: time blocked in all-to-alls on rank 0.
+  double a2a_seconds = 0;
 };
 
 class StepLog {

@@ -19,6 +19,7 @@
 #include "optim/clip.h"
 #include "haiscale/checkpoint/reader.h"
 #include "haiscale/train/preemption.h"
+#include "parallel/expert_parallel.h"
 #include "parallel/mpi_env.h"
 #include "parallel/topology.h"
 #include "optim/make_optimizer.h"
@@ -92,11 +93,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     MPI_Comm_rank(options.world_comm, &world_rank);
     MPI_Comm_size(options.world_comm, &world_size);
   }
-  if (pc.ep() > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "parallel.ep=", pc.ep(), ": expert parallelism is not available in hai train yet"));
-  }
   const int64_t pp = std::max<int64_t>(1, pc.pp());
+  const int64_t ep = std::max<int64_t>(1, pc.ep());
   if (world_size % pp != 0) {
     return absl::InvalidArgumentError(absl::StrCat("parallel.pp: ", pp,
                                                    " stages do not divide the job's ", world_size,
@@ -106,7 +104,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   HS_ASSIGN_OR_RETURN(
       parallel::Topology topo,
       parallel::Topology::Create({.world = world_size, .dp = pc.dp() > 0 ? pc.dp() : t->dp_size_,
-                                  .pp = pp, .ep = 1,
+                                  .pp = pp, .ep = ep,
                                   .num_layers = config.model().num_hidden_layers(),
                                   .n_routed_experts = config.model().n_routed_experts(),
                                   .micro_batches = std::max<int64_t>(pp, 1)}));
@@ -114,19 +112,36 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   t->dp_rank_ = int(coords.dp_rank);
   t->stage_ = int(coords.stage);
   t->pp_size_ = int(pp);
+  t->ep_size_ = int(ep);
+  t->ep_rank_ = int(coords.ep_rank);
+  t->ep_group_ = int(coords.ep_group);
   if (options.world_comm != MPI_COMM_NULL) {
     // Ranks of one stage form its DP group; ranks with one dp_rank its pipeline.
     MPI_Comm_split(options.world_comm, int(coords.stage), int(coords.dp_rank), &t->dp_comm_);
     MPI_Comm_split(options.world_comm, int(coords.dp_rank), int(coords.stage), &t->pp_comm_);
+    if (ep > 1) {
+      // EP group: ep consecutive DP ranks of a stage; expert replicas: the
+      // ranks of a stage holding the same experts (same ep_rank).
+      const int64_t groups = t->dp_size_ / ep;
+      MPI_Comm_split(options.world_comm, int(coords.stage * groups + coords.ep_group),
+                     int(coords.ep_rank), &t->ep_comm_);
+      MPI_Comm_split(options.world_comm, int(coords.stage * ep + coords.ep_rank),
+                     int(coords.ep_group), &t->expert_comm_);
+    }
+  }
+  if (ep > 1) {
+    HS_ASSIGN_OR_RETURN(t->dispatcher_, parallel::AllToAllExpertDispatcher::Create(
+                                            t->ep_comm_, config.model().n_routed_experts()));
   }
 
   // ---- model (this stage's blocks; from scratch, or from HF weights)
-  models::DeepseekV2Config mc = ToModelConfig(config.model());
+  models::DeepseekV2Config mc = ToModelConfig(config);
   models::ModelOptions mo;
   mo.seed = tc.seed();
   mo.max_seq_len = std::max<int64_t>(t->seq_len_, 1);
   mo.recompute_all = tc.recompute();
   mo.recompute_layers.assign(tc.recompute_layers().begin(), tc.recompute_layers().end());
+  mo.dispatcher = t->dispatcher_.get();
   const auto split = topo.BalancedLayerSplit(mc.num_hidden_layers);
   mo.first_layer = split[t->stage_].first;
   mo.end_layer = split[t->stage_].second;
@@ -203,11 +218,22 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     d.zero_stage = int(pc.zero_stage());
     d.ranks_per_node = int(pc.ranks_per_node());
     d.debug_delay_ms = options.debug_comm_delay_ms;
+    if (ep > 1) {
+      // Dense parameters over the DP group; each rank's routed experts only
+      // over the ranks that hold the same experts.
+      d.include = [](const models::ParamSpec& s) { return s.expert < 0; };
+      parallel::DdpOptions e = d;
+      e.include = [](const models::ParamSpec& s) { return s.expert >= 0; };
+      e.ranks_per_node = 0;
+      HS_ASSIGN_OR_RETURN(t->expert_ddp_, parallel::Ddp::Create(t->expert_comm_, t->model_->arena(),
+                                                                t->model_->arena().grads(), e));
+    }
     HS_ASSIGN_OR_RETURN(t->ddp_, parallel::Ddp::Create(t->dp_comm_, t->model_->arena(),
                                                        t->model_->arena().grads(), d));
-    HS_RETURN_IF_ERROR(t->ddp_->CheckReplicasIdentical(t->model_->arena().params(),
-                                                       t->model_->arena().size()));
-    owned = t->ddp_->OwnedRanges();
+    for (parallel::Ddp* ddp : t->Ddps()) {
+      HS_RETURN_IF_ERROR(ddp->CheckReplicasIdentical(t->model_->arena().params()));
+    }
+    owned = t->OwnedRanges();
   }
 
   // ---- optimizer (one per owned range) and schedule
@@ -302,11 +328,11 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
     sums[1] = r.aux_loss;
     sums[2] = r.bubble();
     add_load(r.expert_load);
-    if (ddp_) {
-      // Pipeline: gradients are final only after the last micro-batch's
-      // backward; reduce them all now.
-      ddp_->BeginBackward();
-      ddp_->EndBackward();
+    // Pipeline: gradients are final only after the last micro-batch's
+    // backward; reduce them all now.
+    for (parallel::Ddp* ddp : Ddps()) {
+      ddp->BeginBackward();
+      ddp->EndBackward();
     }
   } else {
     for (int64_t m = 0; m < accum_; ++m) {
@@ -323,9 +349,16 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
       if (ddp_ && last) {
         // Only the last micro-batch's gradients are final: reduce them while
         // its backward runs.
-        ddp_->BeginBackward();
-        HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share, ddp_->hook()));
-        ddp_->EndBackward();
+        std::vector<models::GradReadyHook> hooks;
+        for (parallel::Ddp* ddp : Ddps()) {
+          ddp->BeginBackward();
+          hooks.push_back(ddp->hook());
+        }
+        HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share,
+                                            [&hooks](int64_t b, int64_t e) {
+                                              for (auto& h : hooks) h(b, e);
+                                            }));
+        for (parallel::Ddp* ddp : Ddps()) ddp->EndBackward();
       } else {
         HS_RETURN_IF_ERROR(model_->Backward(1.0f / float(valid), share));
       }
@@ -333,19 +366,27 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   }
   const double t_compute = parallel::NowSeconds() - t0;
   parallel::CommTimeline timeline;
-  if (ddp_) {
-    HS_RETURN_IF_ERROR(ddp_->WaitGradients());
-    timeline = ddp_->timeline();
-  }
+  for (parallel::Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->WaitGradients());
+  if (ddp_) timeline = ddp_->timeline();
   if (step == 0 && !options_.dump_grads_dir.empty()) HS_RETURN_IF_ERROR(DumpGradients());
-  // ---- clip over the global gradient (sum of squares over owned ranges,
-  // summed across ranks in rank order when sharded)
-  const auto owned = ddp_ ? ddp_->OwnedRanges()
-                          : std::vector<std::pair<int64_t, int64_t>>{{0, arena.size()}};
+  // ---- clip over the global gradient. Sum of squares over this rank's
+  // ranges; sharded (ZeRO-1) parts are summed over their group; expert
+  // parts over the EP group (each EP rank holds different experts); all of
+  // it over the pipeline stages. Every sum is in rank order (deterministic).
+  const auto owned = OwnedRanges();
   double sq = 0;
-  for (const auto& [b, e] : owned) sq += optim::SumOfSquares(arena.grads() + b, e - b);
-  if (ddp_ && ddp_->sharded()) {
-    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(dp_comm_, &sq, 1));
+  if (Ddps().empty()) {
+    for (const auto& [b, e] : owned) sq += optim::SumOfSquares(arena.grads() + b, e - b);
+  } else {
+    for (parallel::Ddp* ddp : Ddps()) {
+      double part = 0;
+      for (const auto& [b, e] : ddp->OwnedRanges()) part += optim::SumOfSquares(arena.grads() + b, e - b);
+      if (ddp->sharded()) HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(ddp->comm(), &part, 1));
+      if (ddp == expert_ddp_.get()) {
+        HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(ep_comm_, &part, 1));
+      }
+      sq += part;
+    }
   }
   if (pp_comm_ != MPI_COMM_NULL && pp_size_ > 1) {
     HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(pp_comm_, &sq, 1));
@@ -361,10 +402,12 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
     if (scale != 1.0) optim::ScaleGradients(arena.grads() + b, e - b, scale);
     HS_RETURN_IF_ERROR(optimizers_[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr));
   }
-  if (ddp_) HS_RETURN_IF_ERROR(ddp_->AllGatherParams(arena.params()));
-  if (ddp_ && options_.check_replicas) {
-    HS_RETURN_IF_ERROR(Annotate(ddp_->CheckReplicasIdentical(arena.params(), arena.size()),
-                                "after step ", step + 1));
+  for (parallel::Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->AllGatherParams(arena.params()));
+  if (options_.check_replicas) {
+    for (parallel::Ddp* ddp : Ddps()) {
+      HS_RETURN_IF_ERROR(Annotate(ddp->CheckReplicasIdentical(arena.params()), "after step ",
+                                  step + 1));
+    }
   }
   // ---- metrics: sums over all ranks (rank order: identical everywhere)
   if (options_.world_comm != MPI_COMM_NULL) {
@@ -396,6 +439,10 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   m.pp = pp_size_;
   m.bubble = pipeline_ ? sums[2] / std::max(1, dp_size_ * pp_size_) : 0;
   m.dp = dp_size_;
+  if (dispatcher_) {
+    m.a2a_seconds = dispatcher_->stats().wait_s;
+    dispatcher_->ResetStats();
+  }
   m.compute_seconds = t_compute;
   m.exposed_comm_seconds = timeline.exposed;
   m.overlap = timeline.overlap();
@@ -474,17 +521,47 @@ absl::Status Trainer::DumpGradients() const {
   if (ddp_ && ddp_->sharded()) {
     return absl::FailedPreconditionError("--dump-grads needs parallel.zero_stage 0");
   }
-  if (dp_rank_ != 0) return absl::OkStatus();  // DP replicas hold the same gradients
+  // Every tensor once: dense ones from the stage's first DP rank, routed
+  // experts from the first EP group (whose ranks hold different experts).
+  const bool dense = dp_rank_ == 0;
+  const bool experts = ep_size_ == 1 ? dp_rank_ == 0 : ep_group_ == 0;
+  if (!dense && !experts) return absl::OkStatus();
   std::error_code ec;
   fs::create_directories(options_.dump_grads_dir, ec);
   io::SafetensorsWriter writer;
   const models::ParamArena& arena = model_->arena();
   for (const models::ParamSpec& spec : arena.specs()) {
+    if ((spec.expert >= 0 && ep_size_ > 1) ? !experts : !dense) continue;
     HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.grads() + spec.offset));
   }
-  return writer.Write(
-      (fs::path(options_.dump_grads_dir) / absl::StrCat("grads_stage", stage_, ".safetensors"))
-          .string());
+  return writer.Write((fs::path(options_.dump_grads_dir) /
+                       absl::StrCat("grads_stage", stage_, "_ep", ep_rank_, ".safetensors"))
+                          .string());
+}
+
+std::vector<parallel::Ddp*> Trainer::Ddps() const {
+  std::vector<parallel::Ddp*> out;
+  if (ddp_) out.push_back(ddp_.get());
+  if (expert_ddp_) out.push_back(expert_ddp_.get());
+  return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> Trainer::OwnedRanges() const {
+  std::vector<std::pair<int64_t, int64_t>> all;
+  if (Ddps().empty()) return {{0, model_->arena().size()}};
+  for (parallel::Ddp* ddp : Ddps()) {
+    for (const auto& r : ddp->OwnedRanges()) all.push_back(r);
+  }
+  std::sort(all.begin(), all.end());
+  std::vector<std::pair<int64_t, int64_t>> merged;
+  for (const auto& r : all) {
+    if (!merged.empty() && merged.back().second == r.first) {
+      merged.back().second = r.second;
+    } else {
+      merged.push_back(r);
+    }
+  }
+  return merged;
 }
 
 int64_t Trainer::OptimizerStateFloats() const {

@@ -37,6 +37,7 @@
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
 #include "parallel/ddp.h"
+#include "parallel/expert_parallel.h"
 #include "parallel/pipeline.h"
 
 namespace hs::train {
@@ -96,6 +97,9 @@ class Trainer {
  private:
   Trainer() = default;
   absl::Status DumpGradients() const;
+  std::vector<parallel::Ddp*> Ddps() const;
+  // Arena ranges this rank's optimizers update (merged, sorted).
+  std::vector<std::pair<int64_t, int64_t>> OwnedRanges() const;
   // trainer_checkpoint.cc
   absl::Status SaveCheckpoint(int64_t steps_done);
   absl::Status RestoreCheckpoint(const std::string& dir);
@@ -105,10 +109,15 @@ class Trainer {
 
   config::RunConfig config_;
   TrainerOptions options_;
+  // The expert dispatcher must outlive the model that uses it.
+  std::unique_ptr<parallel::AllToAllExpertDispatcher> dispatcher_;
   std::unique_ptr<models::DeepseekV2Model> model_;
   // One optimizer per owned arena range (one range without ZeRO).
   std::vector<std::unique_ptr<optim::Optimizer>> optimizers_;
-  std::unique_ptr<parallel::Ddp> ddp_;
+  std::unique_ptr<parallel::Ddp> ddp_;         // dense (or all) parameters over DP
+  std::unique_ptr<parallel::Ddp> expert_ddp_;  // routed experts over their replicas (EP)
+  int ep_size_ = 1, ep_rank_ = 0, ep_group_ = 0;
+  MPI_Comm ep_comm_ = MPI_COMM_NULL, expert_comm_ = MPI_COMM_NULL;
   std::unique_ptr<parallel::PipelineRunner> pipeline_;
   int dp_rank_ = 0, dp_size_ = 1, stage_ = 0, pp_size_ = 1;
   MPI_Comm dp_comm_ = MPI_COMM_NULL, pp_comm_ = MPI_COMM_NULL;

@@ -36,7 +36,7 @@ checkpoint::Topology Trainer::CheckpointTopology() const {
   t.world = dp_size_ * pp_size_;
   t.dp = dp_size_;
   t.pp = pp_size_;
-  t.ep = 1;
+  t.ep = ep_size_;
   return t;
 }
 
@@ -51,17 +51,21 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   st.topology = CheckpointTopology();
   st.pp_rank = stage_;
   st.dp_rank = dp_rank_;
+  st.ep_rank = ep_rank_;
   st.arena_size = arena.size();
   st.sampler_position = steps_done;
   st.trainer_json = absl::StrCat("{\"step\": ", steps_done, ", \"zero_stage\": ",
                                  ddp_ && ddp_->sharded() ? 1 : 0, "}");
-  if (dp_rank_ == 0) {
-    for (const models::ParamSpec& s : arena.specs()) {
-      st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
-    }
+  // Dense parameters: the stage's first DP rank. Routed experts: the first
+  // EP group (each of its ranks holds different experts).
+  for (const models::ParamSpec& s : arena.specs()) {
+    const bool mine = s.expert < 0 || ep_size_ == 1 ? dp_rank_ == 0 : ep_group_ == 0;
+    if (mine) st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
   }
   const bool sharded = ddp_ && ddp_->sharded();
-  if (!sharded && dp_rank_ == 0) {
+  // Without ZeRO the optimizer state is replicated over the expert replicas:
+  // the first EP group saves it (one arena per (stage, ep_rank)).
+  if (!sharded && ep_group_ == 0) {
     st.optim_begin = optimizers_[0]->begin();
     st.optim_end = optimizers_[0]->end();
     for (const optim::StateSpan& span : optimizers_[0]->StateSpans()) {
@@ -139,7 +143,7 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
     if (!sharded) {
       for (auto& o : optimizers_) {
         for (const optim::StateSpan& span : o->StateSpans()) {
-          HS_RETURN_IF_ERROR(reader->ReadOptimizerState(stage_, 0, span.name, arena.size(),
+          HS_RETURN_IF_ERROR(reader->ReadOptimizerState(stage_, ep_rank_, span.name, arena.size(),
                                                         o->begin(), o->end(), span.data));
         }
       }

@@ -38,7 +38,7 @@ def main():
     p.add_argument("run")
     p.add_argument("--rel-tol", type=float, default=1e-5)
     a = p.parse_args()
-    ref = read_safetensors(os.path.join(a.ref, "grads_stage0.safetensors"))
+    ref = read_safetensors(os.path.join(a.ref, "grads_stage0_ep0.safetensors"))
     run = {}
     for path in sorted(glob.glob(os.path.join(a.run, "grads_stage*.safetensors"))):
         for name, values in read_safetensors(path).items():

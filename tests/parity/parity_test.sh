@@ -25,7 +25,7 @@ MPIRUN=(mpirun --oversubscribe --bind-to none -x OMP_WAIT_POLICY)
 
 reference() {
   timeout 300 "$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" \
-    --output-dir "$WORK/ref" --quiet --dump-grads "$WORK/ref_grads"
+    --output-dir "$WORK/ref" --quiet --no-resume --dump-grads "$WORK/ref_grads"
 }
 
 LAST_ARGS=()
@@ -33,7 +33,7 @@ parallel_run() {
   LAST_ARGS=("$@")
   local np="$1"; shift
   timeout 300 "${MPIRUN[@]}" -np "$np" "$HAI" train --config "$CONFIG" \
-    --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --check-replicas "$@"
+    --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --no-resume --check-replicas "$@"
 }
 
 reference
@@ -48,6 +48,10 @@ case "$case_name" in
   pp4_1f1b)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 ;;
   pp4_zbh1)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp2_dp2_zero1)       parallel_run 4 --pp 2 --zero 1 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
+  ep2)                 parallel_run 2 --ep 2 ;;
+  ep4)                 parallel_run 4 --ep 4 ;;
+  ep2_dp4_zero1)       parallel_run 4 --ep 2 --zero 1 ;;
+  pp2_dp4_ep2)         parallel_run 8 --pp 2 --ep 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   dp2_overlap)
     parallel_run 2 --set parallel.allreduce=MPI --debug-comm-delay-ms 15 --set train.steps=6
     python3 - "$WORK/ref/metrics.jsonl" <<'PY'

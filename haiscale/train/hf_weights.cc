@@ -18,6 +18,24 @@ namespace hs::train {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// RemoveStaleWeightFiles: after a save, weight files of an earlier save of
+// another layout (a single file vs shards of another count) would confuse
+// readers; remove every model*.safetensors[.index.json] not in `keep`.
+void RemoveStaleWeightFiles(const std::string& dir, const std::set<std::string>& keep) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool weights = name.rfind("model", 0) == 0 &&
+                         (name.size() > 12 && (name.ends_with(".safetensors") ||
+                                               name.ends_with(".safetensors.index.json")));
+    if (weights && !keep.count(name)) fs::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
 absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
                            const config::ModelConfig& model_config,
                            const std::string& dir, DType dtype) {
@@ -37,6 +55,7 @@ absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
   }
   const std::string st_path = (fs::path(dir) / "model.safetensors").string();
   HS_RETURN_IF_ERROR(writer.Write(st_path, {{"format", "pt"}}));
+  RemoveStaleWeightFiles(dir, {"model.safetensors"});
   return io::WriteFileAtomically((fs::path(dir) / "config.json").string(),
                                  config::ModelConfigToHfJson(model_config));
 }
@@ -45,8 +64,9 @@ std::string HfShardName(int shard, int num_shards) {
   return absl::StrFormat("model-%05d-of-%05d.safetensors", shard + 1, num_shards);
 }
 
-absl::Status SaveHfWeightsShard(const models::DeepseekV2Model& model, const std::string& dir,
-                                DType dtype, int shard, int num_shards) {
+absl::Status SaveHfWeightsShard(
+    const models::DeepseekV2Model& model, const std::string& dir, DType dtype, int shard,
+    int num_shards, const std::function<bool(const models::ParamSpec&)>& include) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
@@ -55,6 +75,7 @@ absl::Status SaveHfWeightsShard(const models::DeepseekV2Model& model, const std:
   const io::SafetensorsDType stored =
       dtype == DType::kBF16 ? io::SafetensorsDType::kBF16 : io::SafetensorsDType::kF32;
   for (const models::ParamSpec& spec : arena.specs()) {
+    if (include && !include(spec)) continue;
     HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.params() + spec.offset, stored));
   }
   return writer.Write((fs::path(dir) / HfShardName(shard, num_shards)).string(), {{"format", "pt"}});
@@ -74,6 +95,9 @@ absl::Status WriteHfShardIndex(const std::string& dir, int num_shards,
     }
   }
   nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", map}};
+  std::set<std::string> keep = {"model.safetensors.index.json"};
+  for (int s = 0; s < num_shards; ++s) keep.insert(HfShardName(s, num_shards));
+  RemoveStaleWeightFiles(dir, keep);
   HS_RETURN_IF_ERROR(io::WriteFileAtomically(
       (fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n"));
   return io::WriteFileAtomically((fs::path(dir) / "config.json").string(),

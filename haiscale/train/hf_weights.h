@@ -8,6 +8,7 @@
 #ifndef HAISCALE_TRAIN_HF_WEIGHTS_H_
 #define HAISCALE_TRAIN_HF_WEIGHTS_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -27,8 +28,11 @@ absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
 // SaveHfWeightsShard(model, dir, dtype, shard, num_shards): one pipeline
 // stage's parameters as dir/model-<shard+1>-of-<num_shards>.safetensors
 // (HF's sharded naming, 5 digits). Atomic; creates dir.
-absl::Status SaveHfWeightsShard(const models::DeepseekV2Model& model, const std::string& dir,
-                                DType dtype, int shard, int num_shards);
+// `include` selects the parameters to write (nullptr: all), e.g. only this
+// rank's routed experts under expert parallelism.
+absl::Status SaveHfWeightsShard(
+    const models::DeepseekV2Model& model, const std::string& dir, DType dtype, int shard,
+    int num_shards, const std::function<bool(const models::ParamSpec&)>& include = nullptr);
 
 // WriteHfShardIndex(dir, num_shards, model_config): after every shard is
 // written, dir/model.safetensors.index.json (weight_map from the shards'

@@ -572,19 +572,24 @@ int64_t Trainer::OptimizerStateFloats() const {
 }
 
 absl::Status Trainer::SaveWeights(const std::string& dir) const {
-  if (pp_size_ == 1) {
+  if (pp_size_ == 1 && ep_size_ == 1) {
     // Every data-parallel rank holds the whole model: rank 0 writes it.
     return is_logger_ ? SaveHfWeights(*model_, config_.model(), dir, DType::kF32)
                       : absl::OkStatus();
   }
-  // Pipeline: each stage's first DP rank writes its shard, then rank 0 the
-  // index (a HF sharded folder).
-  if (dp_rank_ == 0) {
-    HS_RETURN_IF_ERROR(SaveHfWeightsShard(*model_, dir, DType::kF32, stage_, pp_size_));
+  // Pipeline / expert parallel: one shard per (stage, ep_rank), written by
+  // the first EP group of each stage (dense parameters by its ep_rank 0),
+  // then rank 0 writes the index: a HF sharded folder.
+  const int shards = pp_size_ * ep_size_;
+  if (ep_group_ == 0) {
+    const bool dense = dp_rank_ == 0;
+    HS_RETURN_IF_ERROR(SaveHfWeightsShard(
+        *model_, dir, DType::kF32, stage_ * ep_size_ + ep_rank_, shards,
+        [&](const models::ParamSpec& s) { return s.expert >= 0 && ep_size_ > 1 ? true : dense; }));
   }
   int rc = MPI_Barrier(options_.world_comm);
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Barrier");
-  if (is_logger_) return WriteHfShardIndex(dir, pp_size_, config_.model());
+  if (is_logger_) return WriteHfShardIndex(dir, shards, config_.model());
   return absl::OkStatus();
 }
 

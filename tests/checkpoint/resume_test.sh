@@ -48,6 +48,8 @@ case "$case_name" in
   dp2_zero1) straight_and_resumed 2 --zero 1 ;;
   pp2_zbh1)  straight_and_resumed 2 --pp 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp2_dp2)   straight_and_resumed 4 --pp 2 --set train.micro_batch_size=1 ;;
+  ep2)       straight_and_resumed 2 --ep 2 ;;
+  pp2_dp4_ep2_zero1) straight_and_resumed 8 --pp 2 --ep 2 --zero 1 --set train.micro_batch_size=1 ;;
   dp2_to_dp1)
     # ZeRO-0 state is complete on every DP rank: resume on 1 rank works.
     train 1 "$WORK/straight"

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,7 @@
 #include "hfreduce/reduce_kernels.h"
 #include "hfreduce/transport/mpi_transport.h"
 #include "hfreduce/transport/shm.h"
+#include "hfreduce/transport/tcp_transport.h"
 #include "hfreduce/tree.h"
 
 namespace hs::hfreduce {
@@ -200,10 +203,103 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   }
   if (local_rank_ == 0) segment_->Unlink();
 
-  rail_ = std::make_unique<MpiTransport>(rail_comm_);
+  // The transport is set up per rail; all rails agree before going on.
+  absl::Status rail_status = InitTransport();
+  ok = rail_status.ok();
+  HF_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm_),
+         "MPI_Allreduce(transport ok)");
+  if (!rail_status.ok()) return rail_status;
+  if (!all_ok) {
+    return absl::UnavailableError(absl::StrCat(
+        "rank ", rank_, ": another rank failed to set up the inter-node transport"));
+  }
   engine_ = std::make_unique<Engine>(ec, segment_->data(), rail_.get(), &abort_);
   HS_LOG(INFO) << Describe();
   progress_ = std::thread([this] { ProgressLoop(); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TransportKind> ParseTransportKind(const std::string& name) {
+  if (name.empty()) return TransportKind::kDefault;
+  if (name == "mpi") return TransportKind::kMpi;
+  if (name == "tcp") return TransportKind::kTcp;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown transport '", name, "' (mpi or tcp)"));
+}
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+}  // namespace
+
+// The inter-node transport of this rank's rail. Collective over comm_.
+absl::Status Communicator::InitTransport() {
+  TransportKind kind = options_.transport;
+  absl::Status kind_status;
+  if (kind == TransportKind::kDefault) {
+    auto env = ParseTransportKind(Env("HFREDUCE_TRANSPORT"));
+    if (env.ok()) kind = *env; else kind_status = Annotate(env.status(), "HFREDUCE_TRANSPORT");
+    if (kind == TransportKind::kDefault) kind = TransportKind::kMpi;
+  }
+  // Every rank must run the same transport (an environment variable that
+  // reached only some ranks would otherwise hang the first call).
+  const int mine = kind_status.ok() ? static_cast<int>(kind) : -1;
+  int k[2] = {mine, -mine}, ext[2];
+  HF_MPI(MPI_Allreduce(k, ext, 2, MPI_INT, MPI_MAX, comm_), "MPI_Allreduce(transport)");
+  if (!kind_status.ok()) return kind_status;
+  if (ext[0] != -ext[1]) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ranks chose different inter-node transports (rank ", rank_, ": ",
+        kind == TransportKind::kTcp ? "tcp" : "mpi",
+        "); set Options::transport or HFREDUCE_TRANSPORT the same on every rank"));
+  }
+  if (kind == TransportKind::kMpi) {
+    rail_ = std::make_unique<MpiTransport>(rail_comm_);
+    rail_desc_ = "mpi";
+    return absl::OkStatus();
+  }
+  // TCP: one secret per job, drawn by rank 0 and sent to all over MPI.
+  TcpSecret secret{};
+  int drawn = 1;
+  if (rank_ == 0) {
+    auto s = RandomTcpSecret();
+    if (s.ok()) secret = *s; else drawn = 0;
+  }
+  HF_MPI(MPI_Bcast(&drawn, 1, MPI_INT, 0, comm_), "MPI_Bcast(tcp secret ok)");
+  if (!drawn) return absl::InternalError("rank 0 could not draw the tcp job secret");
+  HF_MPI(MPI_Bcast(secret.data(), static_cast<int>(secret.size()), MPI_BYTE, 0, comm_),
+         "MPI_Bcast(tcp secret)");
+  TcpConfig cfg;
+  cfg.interface = options_.tcp_interface.empty() ? Env("HFREDUCE_TCP_IFACE")
+                                                 : options_.tcp_interface;
+  int port = options_.tcp_port;
+  if (port == 0 && !Env("HFREDUCE_TCP_PORT").empty()) {
+    port = std::atoi(Env("HFREDUCE_TCP_PORT").c_str());
+  }
+  cfg.port = port > 0 ? port + local_rank_ : 0;
+  cfg.socket_buffer_bytes = options_.tcp_socket_buffer_bytes;
+  cfg.job_rank = rank_;
+  std::vector<int> neighbours;
+  for (int t = 0; t < 2 && num_nodes_ > 1; ++t) {
+    TreeLinks l = DoubleTreeLinks(num_nodes_, node_, t);
+    for (int p : {l.parent, l.children[0], l.children[1]}) {
+      if (p >= 0 && std::find(neighbours.begin(), neighbours.end(), p) == neighbours.end()) {
+        neighbours.push_back(p);
+      }
+    }
+  }
+  WaitContext ctx{&abort_, options_.timeout};
+  auto t = CreateTcpTransportOverMpi(rail_comm_, secret, cfg, neighbours, ctx);
+  if (!t.ok()) {
+    return Annotate(t.status(), "rank ", rank_, " (node ", node_, ") tcp transport on '",
+                    cfg.interface, "'");
+  }
+  rail_desc_ = absl::StrCat("tcp ", (*t)->address().ToString());
+  rail_ = std::move(*t);
   return absl::OkStatus();
 }
 
@@ -232,7 +328,7 @@ std::string Communicator::Describe() const {
   std::string out = absl::StrCat(
       "hfreduce: rank ", rank_, "/", size_, " node ", node_, "/", num_nodes_,
       " local ", local_rank_, "/", local_size_, " simd ",
-      SimdLevelName(ActiveSimdLevel()), " transport mpi chunk ",
+      SimdLevelName(ActiveSimdLevel()), " transport ", rail_desc_, " chunk ",
       options_.chunk_bytes, " depth ", options_.pipeline_depth, " tree chunk ",
       options_.tree_chunk_bytes, " window ", options_.tree_window);
   for (int t = 0; t < 2 && num_nodes_ > 1; ++t) {

@@ -50,6 +50,16 @@ class Transport;
 
 enum class ReduceOp { kSum = 0, kAverage = 1 };
 
+// The inter-node transport (see transport/*.h).
+enum class TransportKind {
+  kDefault = 0,  // $HFREDUCE_TRANSPORT ("mpi" or "tcp"), else kMpi
+  kMpi = 1,      // MPI point-to-point on the rail communicator
+  kTcp = 2,      // TCP sockets between tree neighbours (tcp_transport.h)
+};
+
+// ParseTransportKind("tcp") == kTcp; "mpi" and "" (kDefault) too.
+absl::StatusOr<TransportKind> ParseTransportKind(const std::string& name);
+
 // Options of a Communicator; the defaults suit tests and benchmarks.
 struct Options {
   // Ranks per node. 0: group by MPI_Comm_split_type(MPI_COMM_TYPE_SHARED).
@@ -66,6 +76,17 @@ struct Options {
   // Bytes per inter-node message and messages in flight per tree.
   int64_t tree_chunk_bytes = 128 << 10;
   int tree_window = 4;
+  // Inter-node transport; every rank must choose the same (checked).
+  TransportKind transport = TransportKind::kDefault;
+  // TCP only. Where to listen: an interface name ("eth0"), an IPv4 address,
+  // or "" for $HFREDUCE_TCP_IFACE, else the first up non-loopback IPv4
+  // interface (else 127.0.0.1).
+  std::string tcp_interface;
+  // TCP only. 0: ephemeral ports ($HFREDUCE_TCP_PORT when set). P > 0: local
+  // rank l listens on port P + l (for firewalls that open a range).
+  int tcp_port = 0;
+  // TCP only. SO_SNDBUF / SO_RCVBUF of every connection.
+  int64_t tcp_socket_buffer_bytes = 4 << 20;
 };
 
 namespace internal {
@@ -152,6 +173,9 @@ class Communicator {
   int node() const { return node_; }
   int num_nodes() const { return num_nodes_; }
   const Options& options() const { return options_; }
+  // transport(): the inter-node transport in use, e.g. "mpi" or
+  // "tcp 10.77.0.1:40213" (where this rank listens).
+  const std::string& transport() const { return rail_desc_; }
 
   // Communicator::Describe(): topology, trees, SIMD level, transport.
   std::string Describe() const;
@@ -159,6 +183,7 @@ class Communicator {
  private:
   Communicator() = default;
   absl::Status Init(MPI_Comm comm, const Options& options);
+  absl::Status InitTransport();
   Handle Enqueue(OpDesc desc, const void* src, void* dst);
   void ProgressLoop();
 
@@ -170,6 +195,7 @@ class Communicator {
   MPI_Comm rail_comm_ = MPI_COMM_NULL;   // local rank l of every node
   std::unique_ptr<ShmSegment> segment_;
   std::unique_ptr<Transport> rail_;
+  std::string rail_desc_;  // "mpi" or "tcp 10.0.0.1:4000"
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> abort_{false};
   uint64_t next_seq_ = 0;

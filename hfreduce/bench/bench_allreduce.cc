@@ -106,6 +106,10 @@ int BenchMain(int argc, char** argv) {
   p.AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
   p.AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
   p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
+  p.AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
+              "(default: $HFREDUCE_TRANSPORT, else mpi)");
+  p.AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on "
+              "(default: $HFREDUCE_TCP_IFACE, else the first non-loopback)");
   absl::Status s = p.Parse(argc, argv);
   if (!s.ok() || p.help_requested()) {
     std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
@@ -124,6 +128,12 @@ int BenchMain(int argc, char** argv) {
       std::fprintf(stderr, "hai bench allreduce: %s\n", std::string(st.message()).c_str());
       return 2;
     }
+  }
+  auto transport_or = ParseTransportKind(p.GetString("transport"));
+  if (!transport_or.ok()) {
+    std::fprintf(stderr, "hai bench allreduce: --transport: %s\n",
+                 std::string(transport_or.status().message()).c_str());
+    return 2;
   }
   const DType dtype = *dtype_or;
   if (dtype != DType::kF32 && dtype != DType::kBF16) {
@@ -148,6 +158,8 @@ int BenchMain(int argc, char** argv) {
   o.chunk_bytes = *chunk_b;
   o.tree_chunk_bytes = *tree_b;
   o.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  o.transport = *transport_or;
+  o.tcp_interface = p.GetString("tcp-iface");
   int rc = 0;
   {
     auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
@@ -171,10 +183,11 @@ int BenchMain(int argc, char** argv) {
       uname(&un);
       const char* prefix = csv ? "# " : "# ";
       std::printf("%shai bench allreduce: %d ranks = %d nodes x %d, dtype %s, simd %s, "
-                  "chunk %s, tree chunk %s\n",
+                  "chunk %s, tree chunk %s, transport %s\n",
                   prefix, nranks, comm->num_nodes(), comm->local_size(),
                   DTypeName(dtype), SimdLevelName(ActiveSimdLevel()),
-                  FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str());
+                  FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str(),
+                  comm->transport().c_str());
       std::printf("%shost: %s, %ld cpus, %s %s; %s\n", prefix, CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
                   mpi_line.c_str());

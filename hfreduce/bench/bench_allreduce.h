@@ -7,6 +7,7 @@
 //
 //   mpirun -np 4 hai bench allreduce --ranks-per-node 2 --max-bytes 64M
 //   mpirun -np 2 hai bench allreduce --dtype bf16 --csv
+//   mpirun -np 4 hai bench allreduce --ranks-per-node 2 --transport tcp --tcp-iface lo
 //
 // With --csv rank 0 prints
 //   bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio

@@ -25,4 +25,11 @@ echo "$table"
 # Columns: size count type | time algbw busbw #wrong | ... ; #wrong is $8 and $13.
 echo "$table" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
 [[ $(echo "$table" | grep -c ' bf16 ') -eq 7 ]] || { echo "want 7 bf16 rows"; exit 1; }
+# The TCP transport between the 2 simulated nodes (loopback).
+tcp=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --transport tcp \
+      --tcp-iface lo --min-bytes 4K --max-bytes 1M --iters 2 --chunk-bytes 64K)
+echo "$tcp"
+echo "$tcp" | grep -q 'transport tcp 127.0.0.1:' || { echo "tcp transport not used"; exit 1; }
+echo "$tcp" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+[[ $(echo "$tcp" | grep -c ' f32 ') -eq 9 ]] || { echo "want 9 f32 rows (tcp)"; exit 1; }
 echo PASS

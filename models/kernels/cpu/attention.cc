@@ -1,30 +1,28 @@
 // File: models/kernels/cpu/attention.cc
 //
-// Causal flash attention on the CPU (FlashAttention-2, Dao 2023, §3.1).
+// Causal flash attention on the CPU (FlashAttention-2, Dao 2023, §3.1),
+// with every block product done by the BLAS GEMM on 64 x 64 tiles.
 //
-// Forward, one task per (b, h, query block of kBq rows), tasks in parallel:
-//   for each key block of kBk keys that some query of the block can see:
-//     Kt = that key block transposed [Dk, kBk] (so q.k vectorises over keys)
-//     per query row i:  s_j = scale * q_i.k_j  (j <= t_i, the causal mask)
-//                       m' = max(m, max_j s_j);  a = exp(m - m')
-//                       p_j = exp(s_j - m');  l = a*l + sum_j p_j
-//                       o_i = a*o_i + sum_j p_j v_j;  m = m'
-//   out_i = o_i / l;  lse_i = m + log(l)
-// Only one row of the block's scores exists at a time (<= kBk floats per
-// thread); the output block accumulator is kBq x Dv.
+// Forward, one task per (b, h, query block Qi of kBq rows), in parallel:
+//   for each key block Kj that some query of Qi can see:
+//     S  = scale * Qi Kj^T               [nq, nk]   (GEMM, causal mask after)
+//     m' = max(m, rowmax S);  P = exp(S - m');  a = exp(m - m')
+//     l  = a*l + rowsum P;    O = a*O + P Vj          (GEMM)
+//   out = O / l;  lse = m + log l
+// Only one S tile (kBq x kBk floats) exists per thread.
 //
-// Backward, with P_ij = exp(scale*q_i.k_j - lse_i) recomputed from lse:
-//   D_i   = sum_e dout_ie * out_ie                  (rowsum(dO o O))
-//   dV_j  = sum_i P_ij dout_i
-//   dP_ij = dout_i . v_j
-//   dS_ij = P_ij (dP_ij - D_i)
-//   dK_j  = scale * sum_i dS_ij q_i
-//   dQ_i  = scale * sum_j dS_ij k_j
+// Backward, with P recomputed from lse (no stored probabilities):
+//   D_i  = rowsum(dout_i * out_i)
+//   dV_j = sum_i P_ij^T dout_i          dP_ij = dout_i V_j^T
+//   dS   = P (dP - D)                   dK_j  = scale * sum_i dS_ij^T Q_i
+//   dQ_i = scale * sum_j dS_ij K_j
 // To stay free of atomics (and deterministic for every thread count), it
 // runs two passes: one task per (b, h, key block) owns dK/dV of its keys
-// and walks the queries i >= its first key; then one task per (b, h, query
-// block) owns dQ of its rows and walks the keys. Scores are recomputed in
-// both passes (about 1.5x the FLOPs of a fused pass, no shared writes).
+// and walks the query blocks at or after it; then one task per (b, h,
+// query block) owns dQ and walks the key blocks. S, P and dP are recomputed
+// in both passes (about 1.4x the FLOPs of a fused pass, no shared writes).
+// Inside a task the GEMMs run single-threaded (OpenMP does not nest), so
+// parallelism is over the B*H*blocks tasks.
 //
 // Usage:
 //   AttentionForward(out, lse, q, k, v, B, T, H, Dk, Dv, 1/sqrt(Dk));
@@ -38,53 +36,55 @@
 #include <vector>
 
 #include "haiscale/logging.h"
+#include "models/kernels/cpu/gemm.h"
 #include "models/kernels/cpu/internal/exp.h"
 
 namespace hs::kernels::cpu {
 namespace {
 
 constexpr int64_t kBq = 64;  // query rows per block
-constexpr int64_t kBk = 64;  // keys per block
+constexpr int64_t kBk = 64;  // keys per block (== kBq: diagonal blocks align)
 
 // Shapes of one call, and the addressing of [B,T,H,D] and [B,H,T] tensors.
 struct Dims {
   int64_t B, T, H, Dk, Dv;
-  int64_t QkOffset(int64_t b, int64_t t, int64_t h) const {
-    return ((b * T + t) * H + h) * Dk;
-  }
-  int64_t VOffset(int64_t b, int64_t t, int64_t h) const {
-    return ((b * T + t) * H + h) * Dv;
-  }
-  int64_t RowOffset(int64_t b, int64_t h, int64_t t) const {
-    return (b * H + h) * T + t;
-  }
+  int64_t QkOffset(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * Dk; }
+  int64_t VOffset(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * Dv; }
+  int64_t RowOffset(int64_t b, int64_t h, int64_t t) const { return (b * H + h) * T + t; }
 };
 
-// LoadTransposed: dst[d * kBk + j] = src row (k0 + j) element d, for j < nk.
-// `src` points at row k0 of a [T, H, D]-strided tensor (row stride H*D).
-void LoadTransposed(float* dst, const float* src, int64_t row_stride,
-                    int64_t nk, int64_t D) {
-  for (int64_t j = 0; j < nk; ++j) {
-    const float* r = src + j * row_stride;
-    for (int64_t d = 0; d < D; ++d) dst[d * kBk + j] = r[d];
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Scores: S[nq, nk] (ld kBk) = scale * Q[q0.., :] K[k0.., :]^T, with the
+// causal mask (key k0+j > query q0+i) set to -inf.
+void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, int64_t k0,
+            int64_t nk, int64_t ld_qk, int64_t Dk, float scale) {
+  Gemm(false, true, nq, nk, Dk, scale, q, ld_qk, k, ld_qk, 0.0f, S, kBk);
+  if (k0 + nk - 1 > q0) {
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t first_masked = std::max<int64_t>(0, q0 + i + 1 - k0);
+      for (int64_t j = first_masked; j < nk; ++j) S[i * kBk + j] = kNegInf;
+    }
   }
 }
 
-// RowDots: s[j] = alpha * sum_d x[d] * Mt[d * kBk + j] for j < nk.
-inline void RowDots(float* s, const float* x, const float* Mt, int64_t nk,
-                    int64_t D, float alpha) {
-  std::fill(s, s + nk, 0.0f);
-  for (int64_t d = 0; d < D; ++d) {
-    const float xd = x[d];
-    const float* m = Mt + d * kBk;
-    for (int64_t j = 0; j < nk; ++j) s[j] += xd * m[j];
+// Probabilities: P = exp(S - lse_row) in place (masked entries become 0).
+void ProbsFromLse(float* S, const float* lse_rows, int64_t nq, int64_t nk) {
+  for (int64_t i = 0; i < nq; ++i) {
+    float* row = S + i * kBk;
+    const float l = lse_rows[i];
+    for (int64_t j = 0; j < nk; ++j) row[j] = internal::Exp(row[j] - l);
   }
-  for (int64_t j = 0; j < nk; ++j) s[j] *= alpha;
 }
 
-// AddScaled: y[e] += a * x[e] for e < n.
-inline void AddScaled(float* y, float a, const float* x, int64_t n) {
-  for (int64_t e = 0; e < n; ++e) y[e] += a * x[e];
+// DsFromDp: dS = P * (dP - D_row), in place in dP.
+void DsFromDp(float* dP, const float* P, const float* D_rows, int64_t nq, int64_t nk) {
+  for (int64_t i = 0; i < nq; ++i) {
+    float* d = dP + i * kBk;
+    const float* p = P + i * kBk;
+    const float Di = D_rows[i];
+    for (int64_t j = 0; j < nk; ++j) d[j] = p[j] * (d[j] - Di);
+  }
 }
 
 }  // namespace
@@ -98,11 +98,10 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
   const Dims dims{B, T, H, Dk, Dv};
   const int64_t n_qblocks = (T + kBq - 1) / kBq;
   const int64_t tasks = B * H * n_qblocks;
-  const int64_t qk_row = H * Dk;  // stride between tokens in q, k
+  const int64_t qk_row = H * Dk, v_row = H * Dv;  // token strides
 #pragma omp parallel
   {
-    std::vector<float> kt(Dk * kBk);   // key block, transposed [Dk, kBk]
-    std::vector<float> s(kBk);         // one row of scores
+    std::vector<float> S(kBq * kBk);
     std::vector<float> acc(kBq * Dv);  // unnormalised output rows
     std::vector<float> m(kBq), l(kBq);
 #pragma omp for schedule(dynamic, 1)
@@ -112,34 +111,33 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
       const int64_t b = task / (n_qblocks * H);
       const int64_t q0 = qb * kBq, q1 = std::min(T, q0 + kBq), nq = q1 - q0;
       std::fill(acc.begin(), acc.begin() + nq * Dv, 0.0f);
-      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+      std::fill(m.begin(), m.end(), kNegInf);
       std::fill(l.begin(), l.end(), 0.0f);
       // Keys past q1-1 are masked for the whole block: stop at q1.
       for (int64_t k0 = 0; k0 < q1; k0 += kBk) {
-        const int64_t k1 = std::min(q1, k0 + kBk);
-        LoadTransposed(kt.data(), k + dims.QkOffset(b, k0, h), qk_row, k1 - k0,
-                       Dk);
+        const int64_t nk = std::min(q1, k0 + kBk) - k0;
+        Scores(S.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0,
+               nk, qk_row, Dk, scale);
         for (int64_t i = 0; i < nq; ++i) {
-          const int64_t t = q0 + i;
-          const int64_t nk = std::min(k1, t + 1) - k0;  // causal: keys <= t
-          if (nk <= 0) continue;
-          RowDots(s.data(), q + dims.QkOffset(b, t, h), kt.data(), nk, Dk,
-                  scale);
+          float* row = S.data() + i * kBk;
           float m_new = m[i];
-          for (int64_t j = 0; j < nk; ++j) m_new = std::max(m_new, s[j]);
-          // exp(-inf) = 0 on a row's first block.
+          for (int64_t j = 0; j < nk; ++j) m_new = std::max(m_new, row[j]);
+          // Every row sees key k0 <= its query (aligned blocks), so m_new is
+          // finite; exp(-inf) = 0 on a row's first block.
           const float alpha = internal::Exp(m[i] - m_new);
-          float* o = acc.data() + i * Dv;
-          for (int64_t e = 0; e < Dv; ++e) o[e] *= alpha;
-          for (int64_t j = 0; j < nk; ++j) s[j] = internal::Exp(s[j] - m_new);
           float psum = 0.0f;
           for (int64_t j = 0; j < nk; ++j) {
-            psum += s[j];
-            AddScaled(o, s[j], v + dims.VOffset(b, k0 + j, h), Dv);
+            row[j] = internal::Exp(row[j] - m_new);
+            psum += row[j];
           }
           l[i] = l[i] * alpha + psum;
           m[i] = m_new;
+          float* o = acc.data() + i * Dv;
+          for (int64_t e = 0; e < Dv; ++e) o[e] *= alpha;
         }
+        // O += P V_j
+        Gemm(false, false, nq, Dv, nk, 1.0f, S.data(), kBk, v + dims.VOffset(b, k0, h), v_row,
+             1.0f, acc.data(), Dv);
       }
       for (int64_t i = 0; i < nq; ++i) {
         const int64_t t = q0 + i;
@@ -162,8 +160,7 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
   HS_CHECK(B >= 0 && T >= 0 && H >= 0 && Dk > 0 && Dv > 0)
       << "B=" << B << " T=" << T << " H=" << H << " Dk=" << Dk << " Dv=" << Dv;
   const Dims dims{B, T, H, Dk, Dv};
-  const int64_t qk_row = H * Dk;
-  const int64_t v_row = H * Dv;
+  const int64_t qk_row = H * Dk, v_row = H * Dv;
 
   // D[b,h,t] = sum_e dout * out, rows in parallel.
   std::vector<float> D(B * H * T);
@@ -179,42 +176,38 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
     }
   }
 
-  // Pass 1: dK, dV. Task (b, h, key block [k0, k1)) walks queries t >= k0.
-  const int64_t n_kblocks = (T + kBk - 1) / kBk;
-  const int64_t kv_tasks = B * H * n_kblocks;
+  const int64_t n_blocks = (T + kBq - 1) / kBq;
+  const int64_t tasks = B * H * n_blocks;
+  // Pass 1: dK, dV. Task (b, h, key block j) walks query blocks i >= j.
 #pragma omp parallel
   {
-    std::vector<float> kt(Dk * kBk), vt(Dv * kBk);
-    std::vector<float> p(kBk), ds(kBk);
+    std::vector<float> P(kBq * kBk), dS(kBq * kBk);
     std::vector<float> dk_acc(kBk * Dk), dv_acc(kBk * Dv);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < kv_tasks; ++task) {
-      const int64_t kb = task % n_kblocks;
-      const int64_t h = (task / n_kblocks) % H;
-      const int64_t b = task / (n_kblocks * H);
-      const int64_t k0 = kb * kBk, k1 = std::min(T, k0 + kBk), nkb = k1 - k0;
-      LoadTransposed(kt.data(), k + dims.QkOffset(b, k0, h), qk_row, nkb, Dk);
-      LoadTransposed(vt.data(), v + dims.VOffset(b, k0, h), v_row, nkb, Dv);
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t kb = task % n_blocks;
+      const int64_t h = (task / n_blocks) % H;
+      const int64_t b = task / (n_blocks * H);
+      const int64_t k0 = kb * kBk, nk = std::min(T, k0 + kBk) - k0;
       std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
       std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
-      for (int64_t t = k0; t < T; ++t) {
-        const int64_t nk = std::min(k1, t + 1) - k0;  // causal: keys <= t
-        const float* qt = q + dims.QkOffset(b, t, h);
-        const float* dot = dout + dims.VOffset(b, t, h);
-        const float lse_t = lse[dims.RowOffset(b, h, t)];
-        const float d_t = D[dims.RowOffset(b, h, t)];
-        // P_tj = exp(scale * q_t.k_j - lse_t)
-        RowDots(p.data(), qt, kt.data(), nk, Dk, scale);
-        for (int64_t j = 0; j < nk; ++j) p[j] = internal::Exp(p[j] - lse_t);
-        // dP_tj = dout_t . v_j;  dS_tj = P_tj (dP_tj - D_t)
-        RowDots(ds.data(), dot, vt.data(), nk, Dv, 1.0f);
-        for (int64_t j = 0; j < nk; ++j) ds[j] = p[j] * (ds[j] - d_t);
-        for (int64_t j = 0; j < nk; ++j) {
-          AddScaled(dv_acc.data() + j * Dv, p[j], dot, Dv);        // dV_j
-          AddScaled(dk_acc.data() + j * Dk, scale * ds[j], qt, Dk);  // dK_j
-        }
+      for (int64_t q0 = k0; q0 < T; q0 += kBq) {
+        const int64_t nq = std::min(T, q0 + kBq) - q0;
+        Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0, nk,
+               qk_row, Dk, scale);
+        ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
+        // dV_j += P^T dout_i
+        Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h), v_row,
+             1.0f, dv_acc.data(), Dv);
+        // dP = dout_i V_j^T ;  dS = P (dP - D)
+        Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
+             v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
+        DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
+        // dK_j += scale * dS^T Q_i
+        Gemm(true, false, nk, Dk, nq, scale, dS.data(), kBk, q + dims.QkOffset(b, q0, h), qk_row,
+             1.0f, dk_acc.data(), Dk);
       }
-      for (int64_t j = 0; j < nkb; ++j) {
+      for (int64_t j = 0; j < nk; ++j) {
         std::copy(dk_acc.data() + j * Dk, dk_acc.data() + (j + 1) * Dk,
                   dk + dims.QkOffset(b, k0 + j, h));
         std::copy(dv_acc.data() + j * Dv, dv_acc.data() + (j + 1) * Dv,
@@ -223,44 +216,29 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
     }
   }
 
-  // Pass 2: dQ. Task (b, h, query block [q0, q1)) walks keys <= q1-1.
-  const int64_t n_qblocks = (T + kBq - 1) / kBq;
-  const int64_t q_tasks = B * H * n_qblocks;
+  // Pass 2: dQ. Task (b, h, query block i) walks key blocks j <= i.
 #pragma omp parallel
   {
-    std::vector<float> kt(Dk * kBk), vt(Dv * kBk);
-    std::vector<float> p(kBk), ds(kBk);
+    std::vector<float> P(kBq * kBk), dS(kBq * kBk);
     std::vector<float> dq_acc(kBq * Dk);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < q_tasks; ++task) {
-      const int64_t qb = task % n_qblocks;
-      const int64_t h = (task / n_qblocks) % H;
-      const int64_t b = task / (n_qblocks * H);
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t qb = task % n_blocks;
+      const int64_t h = (task / n_blocks) % H;
+      const int64_t b = task / (n_blocks * H);
       const int64_t q0 = qb * kBq, q1 = std::min(T, q0 + kBq), nq = q1 - q0;
       std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
       for (int64_t k0 = 0; k0 < q1; k0 += kBk) {
-        const int64_t k1 = std::min(q1, k0 + kBk);
-        LoadTransposed(kt.data(), k + dims.QkOffset(b, k0, h), qk_row,
-                       k1 - k0, Dk);
-        LoadTransposed(vt.data(), v + dims.VOffset(b, k0, h), v_row, k1 - k0,
-                       Dv);
-        for (int64_t i = 0; i < nq; ++i) {
-          const int64_t t = q0 + i;
-          const int64_t nk = std::min(k1, t + 1) - k0;
-          if (nk <= 0) continue;
-          const float lse_t = lse[dims.RowOffset(b, h, t)];
-          const float d_t = D[dims.RowOffset(b, h, t)];
-          RowDots(p.data(), q + dims.QkOffset(b, t, h), kt.data(), nk, Dk,
-                  scale);
-          for (int64_t j = 0; j < nk; ++j) p[j] = internal::Exp(p[j] - lse_t);
-          RowDots(ds.data(), dout + dims.VOffset(b, t, h), vt.data(), nk, Dv,
-                  1.0f);
-          float* dqi = dq_acc.data() + i * Dk;
-          for (int64_t j = 0; j < nk; ++j) {
-            const float dsj = p[j] * (ds[j] - d_t);
-            AddScaled(dqi, scale * dsj, k + dims.QkOffset(b, k0 + j, h), Dk);
-          }
-        }
+        const int64_t nk = std::min(q1, k0 + kBk) - k0;
+        Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0, nk,
+               qk_row, Dk, scale);
+        ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
+        Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
+             v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
+        DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
+        // dQ_i += scale * dS K_j
+        Gemm(false, false, nq, Dk, nk, scale, dS.data(), kBk, k + dims.QkOffset(b, k0, h), qk_row,
+             1.0f, dq_acc.data(), Dk);
       }
       for (int64_t i = 0; i < nq; ++i) {
         std::copy(dq_acc.data() + i * Dk, dq_acc.data() + (i + 1) * Dk,

@@ -34,7 +34,9 @@ std::string Num(double v) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StepLog>> StepLog::Open(const std::string& path,
-                                                       bool live, bool append) {
+                                                       bool live, bool append,
+                                                       const std::string& text_log_path,
+                                                       const std::string& tensorboard_dir) {
   std::unique_ptr<StepLog> log(new StepLog());
   log->live_ = live;
   log->path_ = path;
@@ -42,12 +44,32 @@ absl::StatusOr<std::unique_ptr<StepLog>> StepLog::Open(const std::string& path,
     log->jsonl_ = std::fopen(path.c_str(), append ? "a" : "w");
     if (log->jsonl_ == nullptr) return ErrnoToStatus(errno, "opening " + path);
   }
+  if (!text_log_path.empty()) {
+    log->text_ = std::fopen(text_log_path.c_str(), append ? "a" : "w");
+    if (log->text_ == nullptr) return ErrnoToStatus(errno, "opening " + text_log_path);
+  }
+  if (!tensorboard_dir.empty()) {
+    auto tb = metrics::TensorBoardWriter::Open(tensorboard_dir);
+    if (!tb.ok()) return tb.status();
+    log->tb_ = *std::move(tb);
+  }
   return log;
 }
 
 StepLog::~StepLog() {
   Finish();
   if (jsonl_ != nullptr) std::fclose(jsonl_);
+  if (text_ != nullptr) std::fclose(text_);
+}
+
+void StepLog::Note(const std::string& line) {
+  Finish();
+  std::fprintf(stdout, "%s\n", line.c_str());
+  std::fflush(stdout);
+  if (text_ != nullptr) {
+    std::fprintf(text_, "%s\n", line.c_str());
+    std::fflush(text_);
+  }
 }
 
 std::string StepLog::FormatLine(const StepMetrics& m) {
@@ -88,6 +110,25 @@ absl::Status StepLog::Log(const StepMetrics& m, bool print) {
         std::fflush(jsonl_) != 0) {
       return ErrnoToStatus(errno, "appending to " + path_);
     }
+  }
+  if (text_ != nullptr && print) {
+    std::fprintf(text_, "%s\n", FormatLine(m).c_str());
+    std::fflush(text_);
+  }
+  if (tb_) {
+    std::vector<std::pair<std::string, double>> scalars = {
+        {"train/loss", m.loss},          {"train/aux_loss", m.aux_loss},
+        {"train/lr", m.lr},              {"train/grad_norm", m.grad_norm},
+        {"perf/tokens_per_s", m.tokens_per_s}, {"perf/mfu", m.mfu},
+        {"perf/step_seconds", m.step_seconds}};
+    if (m.max_expert_load > 0) scalars.push_back({"moe/max_expert_load", m.max_expert_load});
+    if (m.dp > 1) {
+      scalars.push_back({"comm/overlap", m.overlap});
+      scalars.push_back({"comm/exposed_seconds", m.exposed_comm_seconds});
+    }
+    if (m.pp > 1) scalars.push_back({"pipeline/bubble", m.bubble});
+    if (m.a2a_seconds > 0) scalars.push_back({"comm/all_to_all_seconds", m.a2a_seconds});
+    HS_RETURN_IF_ERROR(tb_->AddScalars(m.step, scalars));
   }
   if (live_) {
     // \r + clear-to-end-of-line keeps one line updating in place.

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "haiscale/metrics/tensorboard.h"
 
 namespace hs::train {
 
@@ -49,14 +50,21 @@ class StepLog {
   // Open(jsonl_path, live, append): live = rewrite one line on a terminal;
   // append keeps earlier records (a resumed run), otherwise the file starts
   // empty. An empty path writes no JSONL.
+  // text_log_path (optional) gets every printed line too: the run
+  // directory's human-readable train.log. tensorboard_dir (optional) gets
+  // TensorBoard scalars of every step.
   static absl::StatusOr<std::unique_ptr<StepLog>> Open(const std::string& jsonl_path,
-                                                       bool live, bool append = true);
+                                                       bool live, bool append = true,
+                                                       const std::string& text_log_path = "",
+                                                       const std::string& tensorboard_dir = "");
   ~StepLog();
 
   // Log(m, print): appends JSON (every step) and prints when `print`.
   absl::Status Log(const StepMetrics& m, bool print);
   // Finish(): ends a live line with a newline.
   void Finish();
+  // Note(line): prints a line (stdout) and appends it to the text log.
+  void Note(const std::string& line);
 
   // FormatLine(m): the human-readable line (no newline).
   static std::string FormatLine(const StepMetrics& m);
@@ -66,6 +74,8 @@ class StepLog {
  private:
   StepLog() = default;
   FILE* jsonl_ = nullptr;
+  FILE* text_ = nullptr;
+  std::unique_ptr<metrics::TensorBoardWriter> tb_;
   std::string path_;
   bool live_ = false;
   bool line_open_ = false;

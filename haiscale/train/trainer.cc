@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/io/safetensors.h"
@@ -296,8 +297,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     // Records past the checkpoint will be written again.
     HS_RETURN_IF_ERROR(TrimMetrics(jsonl, t->start_step_));
   }
-  HS_ASSIGN_OR_RETURN(t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_,
-                                             /*append=*/t->start_step_ > 0));
+  const std::string out_dir = t->options_.write_outputs ? tc.output_dir() : "";
+  HS_ASSIGN_OR_RETURN(
+      t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_,
+                             /*append=*/t->start_step_ > 0,
+                             out_dir.empty() ? "" : (fs::path(out_dir) / "train.log").string(),
+                             out_dir.empty() ? "" : out_dir));
   return t;
 }
 
@@ -456,27 +461,35 @@ absl::Status Trainer::Run() {
   const int64_t save_every = config_.train().save_every();
   const std::string& out = config_.train().output_dir();
   if (!options_.quiet) {
-    std::printf("hai train: %lld steps, global batch %lld x %lld tokens (%lld micro-batches), "
-                "%.2fM parameters, %d threads\n",
-                (long long)steps, (long long)global_batch_, (long long)seq_len_,
-                (long long)accum_, model_->arena().size() / 1e6, NumThreads());
-    std::printf("MFU peak: %.1f GFLOP/s per rank = %s\n", peak_.gflops, peak_.how.c_str());
+    if (!resumed_from_.empty()) {
+      log_->Note(absl::StrFormat("resuming from %s (step %d)", resumed_from_, start_step_));
+    }
+    log_->Note(absl::StrFormat(
+        "hai train: %d steps, global batch %d x %d tokens (%d micro-batches), %.2fM parameters, "
+        "%d threads",
+        steps, global_batch_, seq_len_, accum_, model_->arena().size() / 1e6, NumThreads()));
+    log_->Note(absl::StrFormat("MFU peak: %.1f GFLOP/s per rank = %s", peak_.gflops, peak_.how));
     if (ddp_) {
-      std::printf("data parallel: %d ranks, %s, %zu gradient buckets, ZeRO-%d; optimizer state "
-                  "%.2f MB per rank\n",
-                  dp_size_,
-                  config_.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
-                                                                                : "HFReduce",
-                  ddp_->buckets().size(), int(config_.parallel().zero_stage()),
-                  OptimizerStateFloats() * 4 / 1e6);
+      log_->Note(absl::StrFormat(
+          "data parallel: %d ranks, %s, %d gradient buckets, ZeRO-%d; optimizer state %.2f MB "
+          "per rank",
+          dp_size_,
+          config_.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
+                                                                        : "HFReduce",
+          ddp_->buckets().size(), int(config_.parallel().zero_stage()),
+          OptimizerStateFloats() * 4 / 1e6));
     }
     if (pipeline_) {
-      std::printf("pipeline: %d stages (%s), %lld micro-batches per step, theoretical bubble %.3f\n",
-                  pp_size_,
-                  config_.parallel().pp_schedule() == config::ParallelConfig::ZB_H1 ? "ZB-H1" : "1F1B",
-                  (long long)accum_, parallel::TheoreticalBubble(pp_size_, accum_));
+      log_->Note(absl::StrFormat(
+          "pipeline: %d stages (%s), %d micro-batches per step, theoretical bubble %.3f",
+          pp_size_,
+          config_.parallel().pp_schedule() == config::ParallelConfig::ZB_H1 ? "ZB-H1" : "1F1B",
+          accum_, parallel::TheoreticalBubble(pp_size_, accum_)));
     }
-    std::fflush(stdout);
+    if (ep_size_ > 1) {
+      log_->Note(absl::StrFormat("expert parallel: %d ranks per EP group, %d experts per rank",
+                                 ep_size_, dispatcher_->num_local_experts()));
+    }
   }
   for (int64_t step = start_step_; step < steps; ++step) {
     HS_ASSIGN_OR_RETURN(StepMetrics m, TrainStep(step));
@@ -512,7 +525,7 @@ absl::Status Trainer::Run() {
   if (save_weights_) {
     std::string dir = (fs::path(out) / "weights").string();
     HS_RETURN_IF_ERROR(SaveWeights(dir));
-    if (!options_.quiet) std::printf("weights saved to %s\n", dir.c_str());
+    if (!options_.quiet) log_->Note("weights saved to " + dir);
   }
   return absl::OkStatus();
 }

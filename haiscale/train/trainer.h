@@ -133,6 +133,7 @@ class Trainer {
   std::unique_ptr<checkpoint::Checkpointer> checkpointer_;
   MPI_Comm ckpt_comm_ = MPI_COMM_NULL;  // barrier of the (async) checkpoint writer
   int64_t start_step_ = 0;
+  std::string resumed_from_;
   std::vector<int32_t> inputs_, targets_;  // [global_batch, S]
   std::vector<double> losses_;
   parallel::CommTimeline last_timeline_;

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "haiscale/checkpoint/reader.h"
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
@@ -104,13 +105,13 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   }
   HS_RETURN_IF_ERROR(Annotate(checkpointer_->Save(st, info, barrier), "checkpoint at step ",
                               steps_done));
-  if (is_logger_ && !options_.quiet) {
-    std::printf("checkpoint step %lld: %s, stall %.1f ms%s\n", (long long)steps_done,
-                checkpointer_->options().async ? "writing in the background"
-                                               : checkpointer_->last_committed_dir().c_str(),
-                checkpointer_->last_stall_seconds() * 1e3,
-                checkpointer_->options().async ? "" : " (synchronous)");
-    std::fflush(stdout);
+  if (is_logger_ && !options_.quiet && log_) {
+    log_->Note(absl::StrFormat("checkpoint step %d: %s, stall %.1f ms%s", steps_done,
+                               checkpointer_->options().async
+                                   ? "writing in the background"
+                                   : checkpointer_->last_committed_dir(),
+                               checkpointer_->last_stall_seconds() * 1e3,
+                               checkpointer_->options().async ? "" : " (synchronous)"));
   }
   return absl::OkStatus();
 }
@@ -166,9 +167,7 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
     }
   }
   start_step_ = reader->step();
-  if (is_logger_ && !options_.quiet) {
-    std::printf("resuming from %s (step %lld)\n", dir.c_str(), (long long)start_step_);
-  }
+  resumed_from_ = dir;
   return absl::OkStatus();
 }
 

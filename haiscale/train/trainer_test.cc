@@ -68,6 +68,12 @@ TEST(TrainerTest, LossFallsOnRepetitiveCorpus) {
   EXPECT_TRUE(fs::exists(dir + "/run/config.pbtxt"));
   EXPECT_TRUE(fs::exists(dir + "/run/weights/model.safetensors"));
   EXPECT_TRUE(fs::exists(dir + "/run/weights/config.json"));
+  EXPECT_TRUE(fs::exists(dir + "/run/train.log"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoints/latest"));
+  int event_files = 0;
+  for (const auto& e : fs::directory_iterator(dir + "/run"))
+    event_files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_EQ(event_files, 1);
   std::ifstream jsonl(dir + "/run/metrics.jsonl");
   std::string line;
   int lines = 0;

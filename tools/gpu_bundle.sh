@@ -4,13 +4,17 @@
 # folder, gpu_bundle/ (< 64 MiB; the GPU machine has no Bazel, no Debian
 # packages and no network):
 #   gpu_bundle/bin/   the CUDA test binaries (runtime + every kernel parity
-#                     test) and `hai`
+#                     test), `hai` and `bench_kernels` (`hai bench kernels`)
 #   gpu_bundle/lib/   every shared library they load (from ldd) that a bare
 #                     CUDA machine may lack: abseil, protobuf, OpenBLAS,
 #                     OpenMPI (+ its MCA plugins in lib/openmpi), libgomp,
 #                     libstdc++, libgcc_s, cudart, Bazel's own _solib libs.
 #                     Left out: glibc (libc, libm, libdl, libpthread, librt,
-#                     ld-linux) and the driver (libcuda, libnvidia-*).
+#                     ld-linux), the driver (libcuda, libnvidia-*) and
+#                     cuBLAS (libcublasLt.so.13 is 517 MiB, libcublas 52
+#                     MiB): the binaries that link it (NEEDS_CUBLAS) find it
+#                     on the GPU machine (gpu_check.sh searches the CUDA
+#                     toolkit and pip's nvidia-cublas wheels) or skip.
 #   gpu_bundle/gpu_check.sh, gpu_bundle/MANIFEST (build line, files, sizes)
 #
 # Usage: tools/gpu_bundle.sh
@@ -37,8 +41,13 @@ TESTS=(
   //models/kernels/cuda:rope_cuda_test
   //models/kernels/cuda:cross_entropy_cuda_test
   //models/kernels/cuda:adamw_cuda_test
+  //models/kernels/cuda:attention_cuda_test
+  //models/kernels/cuda:moe_cuda_test
+  //models/kernels/cuda:gemm_cuda_test
 )
-BINARIES=("${TESTS[@]}" //tools:hai)
+# Binaries that link cuBLAS(Lt), which the bundle does not carry.
+NEEDS_CUBLAS=(gemm_cuda_test bench_kernels)
+BINARIES=("${TESTS[@]}" //tools:hai //models/kernels/cuda:bench_kernels)
 
 echo "gpu_bundle: building ${#BINARIES[@]} targets with --config=cuda (sm_80 + sm_90)"
 bazel "${STARTUP[@]}" build "${FLAGS[@]}" "${BINARIES[@]}"
@@ -53,6 +62,7 @@ is_base_lib() {
   case "$(basename "$1")" in
     libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|linux-vdso*) return 0 ;;
     libcuda.so*|libnvidia-*) return 0 ;;
+    libcublasLt.so*|libcublas.so*) return 0 ;;  # too big; see NEEDS_CUBLAS
   esac
   return 1
 }
@@ -98,6 +108,7 @@ chmod -R u+w "$OUT"
 cp tools/gpu_check.sh "$OUT/gpu_check.sh"
 chmod +x "$OUT/gpu_check.sh"
 printf '%s\n' "${TESTS[@]##*:}" > "$OUT/TESTS"
+printf '%s\n' "${NEEDS_CUBLAS[@]}" > "$OUT/NEEDS_CUBLAS"
 
 {
   echo "# HaiScale GPU bundle"
@@ -106,6 +117,7 @@ printf '%s\n' "${TESTS[@]##*:}" > "$OUT/TESTS"
   echo "nvcc: $($NVCC --version | tail -1)"
   echo "flags: --config=cuda (-gencode sm_80, sm_90)"
   echo "glibc: $(getconf GNU_LIBC_VERSION | awk '{print $2}')"
+  echo "host libraries needed (not bundled): libcublasLt.so.13 libcublas.so.13 for ${NEEDS_CUBLAS[*]}; driver >= 580 (CUDA 13)"
   echo
   (cd "$OUT" && find . -type f ! -name MANIFEST -printf '%s\t%p\n' | sort -k2)
 } > "$OUT/MANIFEST"

@@ -3,9 +3,15 @@
 # the folder tools/gpu_bundle.sh made (it is copied there as
 # gpu_bundle/gpu_check.sh), and writes a Markdown report with the GPU's
 # name and the date: every kernel's parity test against the CPU reference
-# (maxdiff / max relative error per tensor, documented bf16 tolerances)
-# and the runtime test. Needs no Bazel, no packages, no network: the
-# binaries run with LD_LIBRARY_PATH=<bundle>/lib.
+# (maxdiff / max relative error per tensor, documented bf16 tolerances),
+# the runtime test and `hai bench kernels`. Needs no Bazel, no packages,
+# no network: the binaries run with LD_LIBRARY_PATH=<bundle>/lib.
+#
+# cuBLAS is not in the bundle (libcublasLt.so.13 alone is 517 MiB). The
+# binaries in NEEDS_CUBLAS (the GEMM test, the benchmark) take it from this
+# machine: $HS_CUBLAS_DIR, the CUDA toolkit, the loader cache, or any
+# folder holding libcublasLt.so.13 + libcublas.so.13 (pip's nvidia cu13
+# wheels, as PyTorch installs them). Not found: they are reported SKIPPED.
 #
 # Without a GPU every test prints "SKIPPED: no CUDA device" and exits 0;
 # this script then prints one SKIPPED line per test.
@@ -34,6 +40,29 @@ export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 [[ -d $BUNDLE/lib/openmpi ]] && export OMPI_MCA_mca_base_component_path="$BUNDLE/lib/openmpi"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
+# find_cublas: a folder with libcublasLt.so.13 and libcublas.so.13, or "".
+find_cublas() {
+  local d f
+  for d in ${HS_CUBLAS_DIR:-} /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
+           /usr/lib/x86_64-linux-gnu; do
+    [[ -e $d/libcublasLt.so.13 && -e $d/libcublas.so.13 ]] && { echo "$d"; return; }
+  done
+  f=$(ldconfig -p 2>/dev/null | awk '/libcublasLt\.so\.13 /{print $NF; exit}')
+  [[ -n $f && -e $(dirname "$f")/libcublas.so.13 ]] && { dirname "$f"; return; }
+  f=$(timeout 60 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o \
+        -name libcublasLt.so.13 -print -quit 2>/dev/null)
+  [[ -n $f && -e $(dirname "$f")/libcublas.so.13 ]] && dirname "$f"
+}
+needs_cublas=" $(cat "$BUNDLE/NEEDS_CUBLAS" 2>/dev/null | tr '\n' ' ') "
+cublas_dir=$(find_cublas)
+if [[ -n $cublas_dir ]]; then
+  # After the bundle's own libraries, so its cudart stays first.
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$cublas_dir"
+  echo "gpu_check: cuBLAS from $cublas_dir"
+else
+  echo "gpu_check: libcublasLt.so.13 not found on this machine (set HS_CUBLAS_DIR);${needs_cublas}will be SKIPPED"
+fi
+
 gpu="none (nvidia-smi not found)"
 if command -v nvidia-smi >/dev/null 2>&1; then
   gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap \
@@ -58,6 +87,8 @@ for t in "${tests[@]}"; do
   start=$(date +%s.%N)
   if [[ ! -x $BUNDLE/bin/$t ]]; then
     echo "missing binary $BUNDLE/bin/$t" > "$logdir/$t.log"; rc=127
+  elif [[ -z $cublas_dir && $needs_cublas == *" $t "* ]]; then
+    echo "$t: SKIPPED: libcublasLt.so.13 not found on this machine (not bundled; set HS_CUBLAS_DIR)" > "$logdir/$t.log"; rc=0
   else
     timeout 600 "$BUNDLE/bin/$t" > "$logdir/$t.log" 2>&1; rc=$?
   fi
@@ -74,13 +105,31 @@ for t in "${tests[@]}"; do
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 
+# `hai bench kernels` (models/kernels/cuda/bench_kernels): informational,
+# its exit status does not fail the check.
+bench="not run (no bench_kernels binary)"
+if [[ -x $BUNDLE/bin/bench_kernels ]]; then
+  if [[ -z $cublas_dir ]]; then
+    bench="SKIPPED: libcublasLt.so.13 not found"
+    echo "$bench" > "$logdir/bench_kernels.log"
+  else
+    timeout 600 "$BUNDLE/bin/bench_kernels" bench kernels > "$logdir/bench_kernels.log" 2>&1
+    rc=$?
+    bench="exit $rc"
+    ((rc == 0)) && grep -q SKIPPED "$logdir/bench_kernels.log" && bench="SKIPPED (no CUDA device)"
+    ((rc == 0)) && [[ $bench == "exit 0" ]] && bench="done"
+  fi
+  echo "bench kernels: $bench"
+fi
+
 {
   echo "# GPU report"
   echo
   echo "- GPU: $gpu"
   echo "- date: $date_utc"
   echo "- host: $(hostname), glibc ${have:-unknown}"
-  [[ -f $BUNDLE/MANIFEST ]] && sed -n '2,6p' "$BUNDLE/MANIFEST" | sed 's/^/- /'
+  [[ -f $BUNDLE/MANIFEST ]] && sed -n '2,7p' "$BUNDLE/MANIFEST" | sed 's/^/- /'
+  echo "- cuBLAS: ${cublas_dir:-not found (tests that need it SKIPPED)}"
   echo "- result: $passed passed, $failed failed, $skipped skipped"
   echo
   echo "Written by tools/gpu_check.sh. Tolerances are stated in each test's"
@@ -98,6 +147,14 @@ echo "$passed passed, $failed failed, $skipped skipped"
     grep -vE '^\[ *(RUN|OK) *\]|^$' "$logdir/$t.log" | tail -n 80
     echo '```'
   done
+  if [[ -f $logdir/bench_kernels.log ]]; then
+    echo
+    echo "## hai bench kernels ($bench)"
+    echo
+    echo '```'
+    tail -n 60 "$logdir/bench_kernels.log"
+    echo '```'
+  fi
 } > "$REPORT"
 echo "report: $REPORT"
 if [[ -n ${OUT:-} && -d ${OUT:-} ]]; then cp "$REPORT" "$OUT/gpu_report.md"; fi

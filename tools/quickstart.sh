@@ -15,7 +15,9 @@ mkdir -p data/quickstart
 if [[ ! -s data/quickstart/train.bin ]]; then
   "$HAI" data write-corpus --out data/quickstart/train.bin
 fi
-"$HAI" data inspect data/quickstart/train.bin --seq 64 || true
-"$HAI" train --config configs/quickstart.pbtxt "$@"
+"$HAI" data inspect data/quickstart/train.bin --seq 128 || true
+# --no-resume: a second quickstart trains again instead of resuming the
+# finished run (hai train resumes from a run directory's checkpoint).
+"$HAI" train --config configs/quickstart.pbtxt --no-resume "$@"
 echo
-echo "Next: bazel-bin/tools/hai eval --weights runs/quickstart/weights --data data/quickstart/train.bin --seq 64 --rows 64"
+echo "Next: bazel-bin/tools/hai eval --weights runs/quickstart/weights --data data/quickstart/train.bin --seq 128 --rows 64"

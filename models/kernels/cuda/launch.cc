@@ -118,4 +118,147 @@ AdamWScalars MakeAdamWScalars(double lr, double weight_decay, double beta1,
   return a;
 }
 
+namespace {
+
+int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+// SmemCursor: hands out 128-byte-aligned regions of dynamic shared memory.
+struct SmemCursor {
+  int64_t bytes = 0;
+  int64_t Take(int64_t n) {
+    const int64_t off = bytes;
+    bytes += RoundUp(n, 128);
+    return off;
+  }
+};
+
+// AttentionCommon: the fields every attention plan shares. `score_cols` is
+// the width of the score tile (keys for forward/dQ, queries for dK/dV).
+bool AttentionCommon(int64_t B, int64_t T, int64_t H, int64_t Dk, int64_t Dv,
+                     int rows_q, int rows_k, int score_cols, AttentionPlan* p) {
+  if (B <= 0 || T <= 0 || H <= 0 || Dk <= 0 || Dv <= 0 ||
+      Dk > kAttnMaxHeadDim || Dv > kAttnMaxHeadDim) {
+    return false;
+  }
+  p->rows_q = rows_q;
+  p->rows_k = rows_k;
+  p->dk_pad = int(RoundUp(Dk, 16));
+  p->dv_pad = int(RoundUp(Dv, 16));
+  p->ld_qk = p->dk_pad + 8;
+  p->ld_v = p->dv_pad + 8;
+  p->ld_s = score_cols + 4;
+  p->ld_p = score_cols + 8;
+  p->ld_acc_k = p->dk_pad + 4;
+  p->ld_acc_v = p->dv_pad + 4;
+  return true;
+}
+
+void AttentionGrid(int64_t B, int64_t T, int64_t H, int own_rows,
+                   int64_t smem, AttentionPlan* p) {
+  p->tiles = CeilDiv(T, own_rows);
+  const int64_t grid = p->tiles * B * H;
+  if (grid > kMaxGridX) return;  // shape stays !ok()
+  p->shape.grid_x = grid;
+  p->shape.block = kAttnThreads;
+  p->shape.smem_bytes = smem;
+}
+
+}  // namespace
+
+AttentionPlan AttentionForwardPlan(int64_t B, int64_t T, int64_t H, int64_t Dk,
+                                   int64_t Dv) {
+  AttentionPlan p;
+  if (!AttentionCommon(B, T, H, Dk, Dv, 64, 64, 64, &p)) return p;
+  SmemCursor c;
+  p.off_q = c.Take(int64_t(p.rows_q) * p.ld_qk * 2);
+  p.off_k = c.Take(int64_t(p.rows_k) * p.ld_qk * 2);
+  p.off_v = c.Take(int64_t(p.rows_k) * p.ld_v * 2);
+  p.off_s = c.Take(int64_t(p.rows_q) * p.ld_s * 4);
+  p.off_p = c.Take(int64_t(p.rows_q) * p.ld_p * 2);
+  p.off_acc_v = c.Take(int64_t(p.rows_q) * p.ld_acc_v * 4);
+  p.off_rows = c.Take(int64_t(p.rows_q) * 2 * 4);  // running max m, sum l
+  AttentionGrid(B, T, H, p.rows_q, c.bytes, &p);
+  return p;
+}
+
+AttentionPlan AttentionBackwardKvPlan(int64_t B, int64_t T, int64_t H,
+                                      int64_t Dk, int64_t Dv) {
+  AttentionPlan p;
+  if (!AttentionCommon(B, T, H, Dk, Dv, 64, 32, 64, &p)) return p;
+  SmemCursor c;
+  p.off_k = c.Take(int64_t(p.rows_k) * p.ld_qk * 2);
+  p.off_v = c.Take(int64_t(p.rows_k) * p.ld_v * 2);
+  p.off_q = c.Take(int64_t(p.rows_q) * p.ld_qk * 2);
+  p.off_dout = c.Take(int64_t(p.rows_q) * p.ld_v * 2);
+  // Score tiles are transposed here: [rows_k keys][rows_q queries].
+  p.off_s = c.Take(int64_t(p.rows_k) * p.ld_s * 4);
+  p.off_dp = c.Take(int64_t(p.rows_k) * p.ld_s * 4);
+  p.off_p = c.Take(int64_t(p.rows_k) * p.ld_p * 2);
+  p.off_ds = c.Take(int64_t(p.rows_k) * p.ld_p * 2);
+  p.off_acc_k = c.Take(int64_t(p.rows_k) * p.ld_acc_k * 4);
+  p.off_acc_v = c.Take(int64_t(p.rows_k) * p.ld_acc_v * 4);
+  p.off_rows = c.Take(int64_t(p.rows_q) * 2 * 4);  // lse, D of the query tile
+  AttentionGrid(B, T, H, p.rows_k, c.bytes, &p);
+  return p;
+}
+
+AttentionPlan AttentionBackwardQPlan(int64_t B, int64_t T, int64_t H,
+                                     int64_t Dk, int64_t Dv) {
+  AttentionPlan p;
+  if (!AttentionCommon(B, T, H, Dk, Dv, 64, 32, 32, &p)) return p;
+  SmemCursor c;
+  p.off_q = c.Take(int64_t(p.rows_q) * p.ld_qk * 2);
+  p.off_dout = c.Take(int64_t(p.rows_q) * p.ld_v * 2);
+  p.off_k = c.Take(int64_t(p.rows_k) * p.ld_qk * 2);
+  p.off_v = c.Take(int64_t(p.rows_k) * p.ld_v * 2);
+  p.off_s = c.Take(int64_t(p.rows_q) * p.ld_s * 4);
+  p.off_dp = c.Take(int64_t(p.rows_q) * p.ld_s * 4);
+  p.off_ds = c.Take(int64_t(p.rows_q) * p.ld_p * 2);
+  p.off_acc_k = c.Take(int64_t(p.rows_q) * p.ld_acc_k * 4);
+  p.off_rows = c.Take(int64_t(p.rows_q) * 2 * 4);  // lse, D
+  AttentionGrid(B, T, H, p.rows_q, c.bytes, &p);
+  return p;
+}
+
+LaunchShape AttentionRowDotShape(int64_t B, int64_t T, int64_t H) {
+  LaunchShape s;
+  if (B <= 0 || T <= 0 || H <= 0) return s;
+  s.block = 256;
+  s.grid_x = CeilDiv(B * T * H, 8);
+  if (s.grid_x > kMaxGridX) s.block = 0;
+  return s;
+}
+
+LaunchShape MoeRouterShape(int64_t N, int64_t E, int64_t n_group) {
+  LaunchShape s;
+  if (N <= 0 || E <= 0 || E > kMoeMaxExperts || n_group < 0 || n_group > E) {
+    return s;
+  }
+  s.block = kMoeWarps * 32;
+  s.grid_x = CeilDiv(N, kMoeWarps);
+  s.smem_bytes = int64_t(kMoeWarps) * (E + n_group) * 4;
+  return s;
+}
+
+int64_t MoePermuteChunks(int64_t slots) { return CeilDiv(slots, kPermuteChunk); }
+
+LaunchShape MoePermuteCountShape(int64_t slots, int64_t E) {
+  LaunchShape s;
+  if (slots <= 0 || E <= 0 || E > kMoeMaxExperts) return s;
+  s.block = 4 * 32;
+  s.grid_x = CeilDiv(MoePermuteChunks(slots), 4);
+  s.smem_bytes = 4 * E * 4;
+  s.scratch_elems = MoePermuteChunks(slots) * E;
+  return s;
+}
+
+LaunchShape MoeRowShape(int64_t rows, int64_t C) {
+  LaunchShape s;
+  if (rows <= 0 || C <= 0 || rows > kMaxGridX) return s;
+  s.grid_x = rows;
+  // ~8 channels per thread (one 16-byte vector of bf16).
+  s.block = std::min(RowBlockSize(C, 8), 512);
+  return s;
+}
+
 }  // namespace hs::kernels::cuda

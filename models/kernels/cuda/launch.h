@@ -8,7 +8,8 @@
 // gradient norm) give the same bits on an A100 and an H100.
 //
 // Legend: N = rows (tokens), C = channels, I = SwiGLU width, V = vocab,
-// B/T/H/D = batch, sequence, heads, rope dim.
+// B/T/H/D = batch, sequence, heads, rope dim; Dk/Dv = attention q/k and
+// v head dims; E = routed experts, K = experts per token.
 //
 // Usage (inside a launcher):
 //   LaunchShape s = RmsNormForwardShape(N, C);
@@ -106,6 +107,65 @@ struct AdamWScalars {
 // MakeAdamWScalars(lr, weight_decay, beta1, beta2, eps, t): t >= 1.
 AdamWScalars MakeAdamWScalars(double lr, double weight_decay, double beta1,
                               double beta2, double eps, int64_t t);
+
+// --- Attention (causal flash attention, attention.cu) ----------------------
+// Every attention kernel runs kAttnThreads threads (8 warps) per block and
+// tiles over rows of the head dims rounded up to 16 (the WMMA tile;
+// padding columns are zero). The dynamic shared memory holds bf16 tiles of
+// q/k (row stride ld_qk = dk_pad + 8), v/dout (ld_v = dv_pad + 8), an fp32
+// score tile and its bf16 image (ld_s = cols + 4, ld_p = cols + 8), fp32
+// accumulators (ld_acc_k = dk_pad + 4, ld_acc_v = dv_pad + 4) and fp32
+// per-row values; each region starts on a 128-byte boundary. An offset of
+// -1 marks a region the kernel does not use. grid_x = tiles * B * H
+// (flattened; tile-major so the most expensive causal tiles start first).
+//   forward:    own 64 query rows, streams 64-key tiles      (q k v s p acc_v rows)
+//   bwd dK/dV:  own 32 key rows, streams 64-query tiles      (k v q dout s dp p ds acc_k acc_v rows)
+//   bwd dQ:     own 64 query rows, streams 32-key tiles      (q dout k v s dp ds acc_k rows)
+// Supported head dims: 1 <= Dk, Dv <= kAttnMaxHeadDim; the launcher also
+// checks smem_bytes against the device's opt-in limit (A100 163 KiB, H100
+// 227 KiB). DeepSeek-V2 (192/128) needs 127-136 KiB and fits both.
+inline constexpr int kAttnThreads = 256;
+inline constexpr int kAttnMaxHeadDim = 256;
+struct AttentionPlan {
+  LaunchShape shape;
+  int rows_q = 0, rows_k = 0;  // query / key rows of one tile
+  int dk_pad = 0, dv_pad = 0;  // Dk, Dv rounded up to 16
+  int ld_qk = 0, ld_v = 0, ld_s = 0, ld_p = 0, ld_acc_k = 0, ld_acc_v = 0;
+  int64_t off_q = -1, off_k = -1, off_v = -1, off_dout = -1;
+  int64_t off_s = -1, off_dp = -1, off_p = -1, off_ds = -1;
+  int64_t off_acc_k = -1, off_acc_v = -1, off_rows = -1;
+  int64_t tiles = 0;  // tiles per (b, h)
+};
+AttentionPlan AttentionForwardPlan(int64_t B, int64_t T, int64_t H, int64_t Dk,
+                                   int64_t Dv);
+AttentionPlan AttentionBackwardKvPlan(int64_t B, int64_t T, int64_t H,
+                                      int64_t Dk, int64_t Dv);
+AttentionPlan AttentionBackwardQPlan(int64_t B, int64_t T, int64_t H,
+                                     int64_t Dk, int64_t Dv);
+// D[b,h,t] = rowsum(dout * out): one warp per (b, t, h) row, 8 per block.
+LaunchShape AttentionRowDotShape(int64_t B, int64_t T, int64_t H);
+
+// --- MoE (moe.cu) -----------------------------------------------------------
+// Router softmax / top-k: one warp per token, kMoeWarps warps per block;
+// top-k keeps a copy of the token's E scores and its n_group group scores
+// in shared memory (smem_bytes = kMoeWarps * (E + n_group) * 4).
+inline constexpr int kMoeWarps = 8;
+inline constexpr int64_t kMoeMaxExperts = 512;
+LaunchShape MoeRouterShape(int64_t N, int64_t E, int64_t n_group);
+// Permute (counting sort of the N*K slots by expert): one warp per chunk
+// of kPermuteChunk consecutive slots (4 warps per block) counts its slots
+// per expert and ranks each slot among the chunk's slots of its expert
+// (smem: one E-int counter row per warp; scratch_elems = chunks * E ints
+// for the per-chunk counts). One block of kPermuteScanThreads then turns
+// the counts into expert_offsets and per-chunk bases; a row-copy pass
+// moves the rows. Deterministic: a slot's row depends only on idx.
+inline constexpr int kPermuteChunk = 256;
+inline constexpr int kPermuteScanThreads = 512;
+LaunchShape MoePermuteCountShape(int64_t slots, int64_t E);
+int64_t MoePermuteChunks(int64_t slots);
+// Row kernels (gather, combine, combine backward, dispatch backward): one
+// block per row (slot or token), threads over the C channels.
+LaunchShape MoeRowShape(int64_t rows, int64_t C);
 
 }  // namespace hs::kernels::cuda
 

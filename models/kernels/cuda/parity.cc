@@ -100,6 +100,7 @@ template class DeviceArray<float>;
 template class DeviceArray<double>;
 template class DeviceArray<uint16_t>;
 template class DeviceArray<int32_t>;
+template class DeviceArray<int64_t>;
 
 bool Check(const char* label, const std::vector<float>& gpu,
            const std::vector<float>& cpu, Tolerance tol) {

@@ -3,8 +3,9 @@
 # per-step losses as a run stopped after 10 (preemption) and resumed, single
 # process and under mpirun (DP with ZeRO-1, PP with ZB-H1, PP x DP), plus
 # resuming a DP run on fewer ranks (optimizer state re-sharded), a clear
-# refusal to resume ZeRO-1 shards on another layout, and a real SIGUSR1 sent
-# to one rank of a running mpirun job (all ranks checkpoint, exit 75).
+# refusal to resume ZeRO-1 shards on another layout, and a real SIGTERM /
+# SIGUSR1 sent to one rank of a running mpirun job (all ranks checkpoint at
+# the next step boundary and exit 75; the resumed run matches exactly).
 #
 # usage: resume_test.sh CASE
 set -euo pipefail
@@ -67,9 +68,10 @@ case "$case_name" in
     [[ $rc -ne 0 ]] || { echo "resuming ZeRO-1 shards on 1 rank should fail"; exit 1; }
     grep -q "ZeRO-1 optimizer shards can only be resumed with the same layout" <<<"$out"
     ;;
-  sigusr1)
+  sigusr1|sigterm)
     # A real signal to one rank of a running job; the resumed run must match
     # an uninterrupted run of the same layout exactly.
+    sig=$([[ "$case_name" == sigterm ]] && echo TERM || echo USR1)
     train 2 "$WORK/straight" --steps 400
     set +e
     "${MPIRUN[@]}" -np 2 "$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" \
@@ -80,11 +82,11 @@ case "$case_name" in
       sleep 0.1
     done
     rank=$(pgrep -P "$launcher" | head -1)
-    kill -USR1 "$rank"
+    kill -"$sig" "$rank"
     wait "$launcher"
     rc=$?
     set -e
-    [[ $rc -eq 75 ]] || { echo "expected exit code 75 after SIGUSR1, got $rc"; exit 1; }
+    [[ $rc -eq 75 ]] || { echo "expected exit code 75 after SIG$sig, got $rc"; exit 1; }
     latest=$(cat "$WORK/run/checkpoints/latest")
     echo "checkpoint after the signal: $latest"
     train 2 "$WORK/run" --steps 400

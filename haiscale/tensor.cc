@@ -1,8 +1,12 @@
 // File: haiscale/tensor.cc — see tensor.h.
 #include "haiscale/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,7 +17,95 @@ namespace {
 constexpr int64_t kCpuAlignment = 64;
 DeviceAllocatorHooks g_cuda_hooks;
 
+// SizeClass(bytes): the block size a request is served with.
+int64_t SizeClass(int64_t bytes) {
+  if (bytes <= 1024) {
+    return std::max<int64_t>(kCpuAlignment,
+                             (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment);
+  }
+  int64_t p = 1;
+  while (p * 2 <= bytes) p *= 2;  // largest power of two <= bytes
+  const int64_t step = p / 8;     // 8 classes per power of two
+  return (bytes + step - 1) / step * step;
+}
+
+// CpuBlockCache: size-class free lists for CPU blocks. Training allocates
+// the same shapes every step, so after the first step almost every request
+// is a hit: no malloc/mmap, no page faults on first touch.
+class CpuBlockCache {
+ public:
+  CpuBlockCache() {
+    const char* env = std::getenv("HS_CPU_CACHE_MB");
+    if (env != nullptr && *env != '\0') {
+      limit_ = std::max<int64_t>(0, std::atoll(env)) << 20;
+    }
+  }
+  ~CpuBlockCache() { Release(); }
+
+  // Get(size_class): a block of exactly size_class bytes, or nullptr.
+  void* Get(int64_t size_class) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size_class);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= size_class;
+        ++hits_;
+        return p;
+      }
+      ++misses_;
+    }
+    return std::aligned_alloc(kCpuAlignment, size_class);
+  }
+
+  void Put(void* p, int64_t size_class) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + size_class <= limit_) {
+        free_[size_class].push_back(p);
+        cached_ += size_class;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [size, blocks] : free_) {
+      for (void* p : blocks) std::free(p);
+    }
+    free_.clear();
+    cached_ = 0;
+  }
+
+  CpuCacheStats Stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return CpuCacheStats{cached_, hits_, misses_};
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int64_t, std::vector<void*>> free_;
+  int64_t cached_ = 0;
+  int64_t limit_ = int64_t(4096) << 20;
+  int64_t hits_ = 0;
+  int64_t misses_ = 0;
+};
+
+// Never destroyed: Storage destructors of static tensors may run after any
+// other static's destructor.
+CpuBlockCache& BlockCache() {
+  static CpuBlockCache* cache = new CpuBlockCache();
+  return *cache;
+}
+
 }  // namespace
+
+CpuCacheStats GetCpuCacheStats() { return BlockCache().Stats(); }
+
+void ReleaseCpuCache() { BlockCache().Release(); }
 
 std::string Device::ToString() const {
   return is_cpu() ? "cpu" : absl::StrCat("cuda:", index);
@@ -32,18 +124,17 @@ int64_t NumElements(const Shape& shape) {
 void SetCudaAllocatorHooks(DeviceAllocatorHooks hooks) { g_cuda_hooks = hooks; }
 
 absl::StatusOr<std::shared_ptr<Storage>> Storage::Allocate(int64_t bytes,
-                                                           Device device) {
+                                                           Device device,
+                                                           bool zero_fill) {
   if (bytes < 0) return absl::InvalidArgumentError("negative allocation size");
   void* ptr = nullptr;
   if (device.is_cpu()) {
-    int64_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    if (rounded == 0) rounded = kCpuAlignment;
-    ptr = std::aligned_alloc(kCpuAlignment, rounded);
+    ptr = BlockCache().Get(SizeClass(bytes));
     if (ptr == nullptr) {
       return absl::ResourceExhaustedError(
           absl::StrCat("host allocation of ", bytes, " bytes failed"));
     }
-    std::memset(ptr, 0, rounded);
+    if (zero_fill && bytes > 0) std::memset(ptr, 0, bytes);
   } else {
     if (g_cuda_hooks.alloc == nullptr) {
       return absl::FailedPreconditionError(
@@ -67,7 +158,7 @@ std::shared_ptr<Storage> Storage::Borrow(void* ptr, int64_t bytes,
 Storage::~Storage() {
   if (!owned_ || data_ == nullptr) return;
   if (device_.is_cpu()) {
-    std::free(data_);
+    BlockCache().Put(data_, SizeClass(bytes_));
   } else if (g_cuda_hooks.free != nullptr) {
     g_cuda_hooks.free(data_, device_.index);
   }
@@ -87,6 +178,18 @@ absl::StatusOr<Tensor> Tensor::TryEmpty(const Shape& shape, DType dtype,
   t.device_ = device;
   auto storage = Storage::Allocate(t.nbytes(), device);
   if (!storage.ok()) return storage.status();
+  t.storage_ = *std::move(storage);
+  return t;
+}
+
+Tensor Tensor::Uninitialized(const Shape& shape, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = Device::Cpu();
+  for (int64_t d : shape) HS_CHECK(d >= 0) << "negative dimension in " << ShapeToString(shape);
+  auto storage = Storage::Allocate(t.nbytes(), t.device_, /*zero_fill=*/false);
+  HS_CHECK(storage.ok()) << storage.status();
   t.storage_ = *std::move(storage);
   return t;
 }
@@ -127,7 +230,7 @@ Tensor Tensor::Slice0(int64_t begin, int64_t end) const {
 
 Tensor Tensor::Clone() const {
   HS_CHECK(device_.is_cpu()) << "Clone is CPU-only";
-  Tensor t = Empty(shape_, dtype_);
+  Tensor t = Uninitialized(shape_, dtype_);
   if (nbytes() > 0) std::memcpy(t.raw_data(), raw_data(), nbytes());
   return t;
 }

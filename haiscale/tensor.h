@@ -56,9 +56,13 @@ int64_t NumElements(const Shape& shape);
 // through the device allocator registered by the CUDA backend.
 class Storage {
  public:
-  // Allocate(bytes, device): 64-byte aligned, zero-filled on the CPU.
-  static absl::StatusOr<std::shared_ptr<Storage>> Allocate(int64_t bytes,
-                                                           Device device);
+  // Allocate(bytes, device): 64-byte aligned, zero-filled on the CPU unless
+  // zero_fill is false (then the bytes are unspecified: a CPU block may be a
+  // recycled one, see CpuCacheStats). CPU blocks come from a process-wide
+  // caching allocator: freed blocks go to a size-class free list and are
+  // handed out again, so a training step stops paying mmap + page faults.
+  static absl::StatusOr<std::shared_ptr<Storage>> Allocate(
+      int64_t bytes, Device device, bool zero_fill = true);
   // Borrow(ptr, bytes, device): a non-owning view.
   static std::shared_ptr<Storage> Borrow(void* ptr, int64_t bytes,
                                          Device device);
@@ -87,6 +91,20 @@ struct DeviceAllocatorHooks {
 };
 void SetCudaAllocatorHooks(DeviceAllocatorHooks hooks);
 
+// The CPU caching allocator behind Storage::Allocate. Blocks are rounded up
+// to a size class (64-byte multiples up to 1 KiB, then 8 classes per power of
+// two, so at most 12.5% slack) and kept on per-class free lists when freed,
+// up to a cap on cached bytes (default 4 GiB; HS_CPU_CACHE_MB overrides,
+// 0 turns caching off). Thread-safe.
+struct CpuCacheStats {
+  int64_t cached_bytes = 0;  // bytes on the free lists now
+  int64_t hits = 0;          // allocations served from a free list
+  int64_t misses = 0;        // allocations that went to the system
+};
+CpuCacheStats GetCpuCacheStats();
+// ReleaseCpuCache(): frees every cached block back to the system.
+void ReleaseCpuCache();
+
 class Tensor {
  public:
   Tensor() = default;
@@ -97,6 +115,11 @@ class Tensor {
                       Device device = Device::Cpu());
   static absl::StatusOr<Tensor> TryEmpty(const Shape& shape, DType dtype,
                                          Device device = Device::Cpu());
+  // Uninitialized(shape, dtype): owned CPU tensor whose contents are
+  // unspecified (possibly a recycled block's old bytes). Use it only where
+  // every element is written before any is read; everything that
+  // accumulates (+=) into a fresh buffer must use Empty/Zeros.
+  static Tensor Uninitialized(const Shape& shape, DType dtype = DType::kF32);
   // Zeros == Empty (CPU allocations are zero-filled).
   static Tensor Zeros(const Shape& shape, DType dtype = DType::kF32) {
     return Empty(shape, dtype);

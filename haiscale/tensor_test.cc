@@ -1,6 +1,7 @@
 #include "haiscale/tensor.h"
 
 #include <cstdint>
+#include <algorithm>
 #include <cmath>
 
 #include "gtest/gtest.h"
@@ -33,6 +34,40 @@ TEST(TensorTest, SliceAndReshapeAreViews) {
   Tensor copy = t.Clone();
   copy.data<float>()[0] = -1.0f;
   EXPECT_EQ(t.data<float>()[0], 0.0f);
+}
+
+TEST(TensorTest, RecycledBlocksAreZeroedByEmpty) {
+  // A freed block goes to the caching allocator's free list; Empty must
+  // still hand it out zero-filled, Uninitialized may not.
+  const CpuCacheStats before = GetCpuCacheStats();
+  void* first = nullptr;
+  {
+    Tensor t = Tensor::Uninitialized({1000, 3});
+    first = t.raw_data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 7.0f;
+  }
+  Tensor again = Tensor::Empty({3, 1000});
+  EXPECT_EQ(again.raw_data(), first);  // same size class: reused
+  for (int64_t i = 0; i < again.numel(); ++i) ASSERT_EQ(again.data<float>()[i], 0.0f);
+  const CpuCacheStats after = GetCpuCacheStats();
+  EXPECT_GE(after.hits, before.hits + 1);
+  // A slightly smaller request shares the size class.
+  Tensor again2 = Tensor::Uninitialized({2990});
+  EXPECT_EQ(again2.nbytes(), 2990 * 4);
+  ReleaseCpuCache();
+  EXPECT_EQ(GetCpuCacheStats().cached_bytes, 0);
+}
+
+TEST(TensorTest, ManySizesRoundTrip) {
+  for (int64_t n : {0, 1, 15, 16, 17, 255, 256, 257, 1023, 4097, 100000, 1 << 20}) {
+    Tensor a = Tensor::Uninitialized({n}, DType::kU8);
+    std::fill(a.data<uint8_t>(), a.data<uint8_t>() + n, uint8_t(0xAB));
+    a = Tensor();
+    Tensor b = Tensor::Empty({n}, DType::kU8);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b.raw_data()) % 64, 0u);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(b.data<uint8_t>()[i], 0) << n;
+  }
 }
 
 TEST(TensorTest, BorrowDoesNotOwn) {

@@ -359,6 +359,20 @@ void CheckParallel(const RunConfig& c, Problems& p) {
   p.Require(par.bucket_mb() > 0, "parallel.bucket_mb", "must be > 0, got ",
             par.bucket_mb());
   NonNegative(p, "parallel.micro_batches", par.micro_batches());
+  if (par.pp_stage_layers_size() > 0) {
+    int64_t sum = 0;
+    bool positive = true;
+    for (int64_t n : par.pp_stage_layers()) {
+      sum += n;
+      positive &= n >= 1;
+    }
+    p.Require(par.pp_stage_layers_size() == std::max<int64_t>(par.pp(), 1),
+              "parallel.pp_stage_layers", "has ", par.pp_stage_layers_size(),
+              " entries for parallel.pp = ", std::max<int64_t>(par.pp(), 1), " stages");
+    p.Require(positive, "parallel.pp_stage_layers", "every stage needs at least one layer");
+    p.Require(sum == c.model().num_hidden_layers(), "parallel.pp_stage_layers", "sums to ", sum,
+              " but model.num_hidden_layers is ", c.model().num_hidden_layers());
+  }
   p.Require(ParallelConfig::AllReduce_IsValid(par.allreduce()),
             "parallel.allreduce", "unknown value ",
             static_cast<int>(par.allreduce()));

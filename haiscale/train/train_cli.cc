@@ -70,6 +70,8 @@ int RunTrain(int argc, char** argv) {
   args.AddInt("pp", 0, "pipeline stages (world = pp x dp); shortcut for parallel.pp");
   args.AddInt("ep", 0, "expert-parallel ranks within each data-parallel group; parallel.ep");
   args.AddDouble("debug-comm-delay-ms", 0, "testing: slow down each gradient bucket's transport");
+  args.AddBool("resume", "require a checkpoint in output_dir and continue from it (default: "
+                         "resume automatically when one exists)");
   args.AddBool("no-resume", "start from step 0 even when output_dir has a checkpoint");
   args.AddInt("keep-last", 3, "complete checkpoints kept in <output_dir>/checkpoints");
   args.AddBool("async-checkpoint", "write checkpoints in the background (stall = host snapshot only)");
@@ -104,6 +106,10 @@ int RunTrain(int argc, char** argv) {
   options.check_replicas = args.GetBool("check-replicas");
   options.dump_grads_dir = args.GetString("dump-grads");
   options.resume = !args.GetBool("no-resume");
+  options.require_checkpoint = args.GetBool("resume");
+  if (options.require_checkpoint && !options.resume) {
+    return fail(absl::InvalidArgumentError("--resume and --no-resume contradict each other"), 2);
+  }
   options.keep_last = int(args.GetInt("keep-last"));
   options.async_checkpoint = args.GetBool("async-checkpoint");
   options.preempt_after_steps = args.GetInt("debug-preempt-after");

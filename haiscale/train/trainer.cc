@@ -143,7 +143,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   mo.recompute_all = tc.recompute();
   mo.recompute_layers.assign(tc.recompute_layers().begin(), tc.recompute_layers().end());
   mo.dispatcher = t->dispatcher_.get();
-  const auto split = topo.BalancedLayerSplit(mc.num_hidden_layers);
+  auto split = topo.BalancedLayerSplit(mc.num_hidden_layers);
+  if (pc.pp_stage_layers_size() > 0) {
+    // Explicit split (validated: one entry per stage, summing to the layers).
+    int64_t begin = 0;
+    for (int s = 0; s < pc.pp_stage_layers_size(); ++s) {
+      split[s] = {begin, begin + pc.pp_stage_layers(s)};
+      begin += pc.pp_stage_layers(s);
+    }
+  }
   mo.first_layer = split[t->stage_].first;
   mo.end_layer = split[t->stage_].second;
   HS_ASSIGN_OR_RETURN(t->model_, models::DeepseekV2Model::Create(mc, mo));
@@ -281,6 +289,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     jsonl = (fs::path(tc.output_dir()) / "metrics.jsonl").string();
   }
   // ---- checkpoints: create the writer, resume from the latest one
+  if (options.require_checkpoint && !t->save_weights_) {
+    return absl::InvalidArgumentError("--resume needs train.output_dir");
+  }
   if (t->save_weights_) {
     HS_ASSIGN_OR_RETURN(t->checkpointer_,
                         checkpoint::Checkpointer::Create({.output_dir = tc.output_dir(),
@@ -290,7 +301,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     if (options.resume) {
       HS_ASSIGN_OR_RETURN(std::optional<std::string> latest,
                           checkpoint::FindLatest(tc.output_dir()));
-      if (latest.has_value()) HS_RETURN_IF_ERROR(t->RestoreCheckpoint(*latest));
+      if (latest.has_value()) {
+        HS_RETURN_IF_ERROR(t->RestoreCheckpoint(*latest));
+      } else if (options.require_checkpoint) {
+        return absl::NotFoundError(absl::StrCat("--resume: no checkpoint in ", tc.output_dir(),
+                                                "/checkpoints"));
+      }
     }
   }
   if (t->start_step_ > 0 && !jsonl.empty()) {

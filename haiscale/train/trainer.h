@@ -59,6 +59,7 @@ struct TrainerOptions {
   // Checkpoints (every train.save_every steps and at the end) under
   // <output_dir>/checkpoints; resume from the latest one when present.
   bool resume = true;
+  bool require_checkpoint = false;  // --resume: no checkpoint is an error
   int keep_last = 3;
   bool async_checkpoint = false;
   // Testing: behave as if a preemption signal arrived after this many

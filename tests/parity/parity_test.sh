@@ -47,6 +47,7 @@ case "$case_name" in
   pp2_zbh1)            parallel_run 2 --pp 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp4_1f1b)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 ;;
   pp4_zbh1)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
+  pp2_uneven)          parallel_run 2 --pp 2 --set train.micro_batch_size=1 --set "parallel.pp_stage_layers=[1,3]" ;;
   pp2_dp2_zero1)       parallel_run 4 --pp 2 --zero 1 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   ep2)                 parallel_run 2 --ep 2 ;;
   ep4)                 parallel_run 4 --ep 4 ;;

@@ -83,15 +83,7 @@ int RunConvert(int argc, char** argv) {
   args.AddString("max-shard-size", "2GB",
                  "checkpoint -> HF: split into model-0000i-of-0000n.safetensors above this size");
   args.AddBool("overwrite", "checkpoint -> HF: replace an existing --to folder");
-  absl::Status parsed = args.Parse(argc, argv);
-  if (args.help_requested()) {
-    std::printf("%s", args.Usage().c_str());
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), args.Usage().c_str());
-    return 2;
-  }
+  if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   absl::StatusOr<ConvertReport> report = Convert(args);
   if (!report.ok()) {
     std::fprintf(stderr, "hai convert: %s\n", std::string(report.status().message()).c_str());

@@ -1,6 +1,7 @@
 // File: haiscale/cli/args.cc — see args.h.
 #include "haiscale/cli/args.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -99,6 +100,19 @@ absl::Status ArgParser::Parse(int argc, char** argv) {
     flag.set = true;
   }
   return absl::OkStatus();
+}
+
+int ArgParser::ParseOrExitCode(int argc, char** argv) {
+  absl::Status parsed = Parse(argc, argv);
+  if (help_requested()) {
+    std::printf("%s", Usage().c_str());
+    return 0;
+  }
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), Usage().c_str());
+    return 2;
+  }
+  return -1;
 }
 
 std::string ArgParser::Usage() const {

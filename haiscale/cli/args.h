@@ -38,6 +38,11 @@ class ArgParser {
   // Parse(argc, argv): argv[0] is the subcommand name. Positional
   // arguments are rejected unless AllowPositional() was called.
   absl::Status Parse(int argc, char** argv);
+
+  // ParseOrExitCode(argc, argv): the usual subcommand prologue. Returns -1
+  // when the command should run; otherwise the exit code after printing
+  // the usage (0 for --help) or the error and the usage (2).
+  int ParseOrExitCode(int argc, char** argv);
   void AllowPositional() { allow_positional_ = true; }
 
   bool help_requested() const { return help_; }

@@ -68,15 +68,7 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddString("python", "/usr/bin/python3", "python with torch, for --compare-torch");
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
-  absl::Status parsed = args.Parse(argc, argv);
-  if (args.help_requested()) {
-    std::printf("%s", args.Usage().c_str());
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), args.Usage().c_str());
-    return 2;
-  }
+  if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   auto cfg = config::LoadConfig(args.GetString("config"));
   if (!cfg.ok()) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(cfg.status().message()).c_str());

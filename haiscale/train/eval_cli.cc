@@ -65,15 +65,7 @@ int RunEval(int argc, char** argv) {
   args.AddInt("rows", 0, "evaluate only the first N rows (0 = all)");
   args.AddInt("batch", 8, "rows per forward");
   args.AddInt("threads", 0, "CPU threads (0 = all cores)");
-  absl::Status parsed = args.Parse(argc, argv);
-  if (args.help_requested()) {
-    std::printf("%s", args.Usage().c_str());
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), args.Usage().c_str());
-    return 2;
-  }
+  if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   SetNumThreads(int(args.GetInt("threads")));
   auto r = Evaluate(args);
   if (!r.ok()) {

@@ -36,9 +36,10 @@ void RemoveStaleWeightFiles(const std::string& dir, const std::set<std::string>&
 
 }  // namespace
 
-absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
-                           const config::ModelConfig& model_config,
-                           const std::string& dir, DType dtype) {
+// WriteWeightFile: the selected parameters of `model` as dir/file_name.
+absl::Status WriteWeightFile(const models::DeepseekV2Model& model, const std::string& dir,
+                             const std::string& file_name, DType dtype,
+                             const std::function<bool(const models::ParamSpec&)>& include) {
   if (dtype != DType::kF32 && dtype != DType::kBF16) {
     return absl::InvalidArgumentError(
         absl::StrCat("weights can be saved as f32 or bf16, not ", DTypeName(dtype)));
@@ -51,10 +52,16 @@ absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
   const io::SafetensorsDType stored =
       dtype == DType::kBF16 ? io::SafetensorsDType::kBF16 : io::SafetensorsDType::kF32;
   for (const models::ParamSpec& spec : arena.specs()) {
+    if (include && !include(spec)) continue;
     HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.params() + spec.offset, stored));
   }
-  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
-  HS_RETURN_IF_ERROR(writer.Write(st_path, {{"format", "pt"}}));
+  return writer.Write((fs::path(dir) / file_name).string(), {{"format", "pt"}});
+}
+
+absl::Status SaveHfWeights(const models::DeepseekV2Model& model,
+                           const config::ModelConfig& model_config,
+                           const std::string& dir, DType dtype) {
+  HS_RETURN_IF_ERROR(WriteWeightFile(model, dir, "model.safetensors", dtype, nullptr));
   RemoveStaleWeightFiles(dir, {"model.safetensors"});
   return io::WriteFileAtomically((fs::path(dir) / "config.json").string(),
                                  config::ModelConfigToHfJson(model_config));
@@ -67,18 +74,7 @@ std::string HfShardName(int shard, int num_shards) {
 absl::Status SaveHfWeightsShard(
     const models::DeepseekV2Model& model, const std::string& dir, DType dtype, int shard,
     int num_shards, const std::function<bool(const models::ParamSpec&)>& include) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  io::SafetensorsWriter writer;
-  const models::ParamArena& arena = model.arena();
-  const io::SafetensorsDType stored =
-      dtype == DType::kBF16 ? io::SafetensorsDType::kBF16 : io::SafetensorsDType::kF32;
-  for (const models::ParamSpec& spec : arena.specs()) {
-    if (include && !include(spec)) continue;
-    HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.params() + spec.offset, stored));
-  }
-  return writer.Write((fs::path(dir) / HfShardName(shard, num_shards)).string(), {{"format", "pt"}});
+  return WriteWeightFile(model, dir, HfShardName(shard, num_shards), dtype, include);
 }
 
 absl::Status WriteHfShardIndex(const std::string& dir, int num_shards,

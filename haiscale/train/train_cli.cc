@@ -78,15 +78,7 @@ int RunTrain(int argc, char** argv) {
   args.AddInt("debug-preempt-after", 0, "testing: act as if SIGTERM arrived after step N");
   args.AddString("dump-grads", "", "testing: write the first step's reduced gradients to DIR");
   args.AddBool("check-replicas", "after every step, verify all data-parallel ranks hold identical parameters");
-  absl::Status parsed = args.Parse(argc, argv);
-  if (args.help_requested()) {
-    std::printf("%s", args.Usage().c_str());
-    return 0;
-  }
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(parsed.message()).c_str(), args.Usage().c_str());
-    return 2;
-  }
+  if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   const bool multi_rank = parallel::MpiEnv::active() && parallel::MpiEnv::size() > 1;
   // Under mpirun any failure aborts every rank (nobody hangs in a collective).
   auto fail = [&](const absl::Status& s, int code) {

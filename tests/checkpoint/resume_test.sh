@@ -10,15 +10,7 @@
 # usage: resume_test.sh CASE
 set -euo pipefail
 case_name="$1"
-HAI="$(pwd)/tools/hai"
-CONFIG="$(pwd)/tests/parity/tiny.pbtxt"
-COMPARE="$(pwd)/tests/parity/compare_metrics.py"
-WORK="${TEST_TMPDIR:-$(mktemp -d)}/$case_name"
-mkdir -p "$WORK"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
-export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
-MPIRUN=(mpirun --oversubscribe --bind-to none -x OMP_WAIT_POLICY)
-"$HAI" data write-corpus --out "$WORK/corpus.bin" --bytes 40000 >/dev/null
+source "$(pwd)/tests/parity/common.sh"
 
 train() {  # train NP OUTDIR ARGS...
   local np="$1" out="$2"; shift 2

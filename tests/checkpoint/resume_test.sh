@@ -5,7 +5,8 @@
 # resuming a DP run on fewer ranks (optimizer state re-sharded), a clear
 # refusal to resume ZeRO-1 shards on another layout, and a real SIGTERM /
 # SIGUSR1 sent to one rank of a running mpirun job (all ranks checkpoint at
-# the next step boundary and exit 75; the resumed run matches exactly).
+# the next step boundary and exit 75; the resumed run matches exactly), and
+# kill -9 of one rank: the job ends within seconds instead of hanging.
 #
 # usage: resume_test.sh CASE
 set -euo pipefail
@@ -83,6 +84,38 @@ case "$case_name" in
     echo "checkpoint after the signal: $latest"
     train 2 "$WORK/run" --steps 400
     python3 "$COMPARE" "$WORK/straight/metrics.jsonl" "$WORK/run/metrics.jsonl" --rel-tol 0
+    ;;
+  rank_dies)
+    # kill -9 of one rank mid-training: the job must end (non-zero) within
+    # seconds, never hang, and the last checkpoint must still be loadable.
+    set +e
+    "${MPIRUN[@]}" -np 2 "$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" \
+      --output-dir "$WORK/run" --quiet --steps 100000 --set train.save_every=5 &
+    launcher=$!
+    for _ in $(seq 1 300); do
+      [[ -f "$WORK/run/checkpoints/latest" ]] && break
+      sleep 0.1
+    done
+    rank=$(pgrep -P "$launcher" | tail -1)
+    kill -9 "$rank"
+    start=$(date +%s)
+    for _ in $(seq 1 300); do
+      kill -0 "$launcher" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$launcher" 2>/dev/null; then
+      echo "the job still runs 30 s after a rank died"; kill -9 "$launcher"; exit 1
+    fi
+    wait "$launcher"
+    rc=$?
+    set -e
+    echo "job ended $(( $(date +%s) - start )) s after the kill, exit code $rc"
+    [[ $rc -ne 0 ]] || { echo "expected a non-zero exit code"; exit 1; }
+    latest=$(cat "$WORK/run/checkpoints/latest")
+    test -f "$WORK/run/checkpoints/$latest/manifest.json"
+    # The surviving checkpoint resumes (a few steps, on the same layout).
+    step=$((10#${latest#step_}))
+    train 2 "$WORK/run" --steps $((step + 3))
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac

@@ -19,6 +19,17 @@
 //                  (÷ world size for average, round to bf16) ; out[l] = g+1
 //   a buffer is reused for chunk g+depth only after every rank's out >= g+1.
 //
+// AllReduce moves fewer bytes than the other collectives: rank l copies in
+// only the slices the other ranks reduce, reads its own slice straight from
+// its buffer in step 2, writes its finished slice to its output right after
+// step 3 (on one node: fused with step 2, in L1-sized blocks) and copies out
+// only the other slices in step 4. The per-element order is unchanged.
+//
+// Small AllReduces (<= min(small_bytes, slot_bytes)) take one buffer and one
+// reducer: the other local ranks copy in; local rank 0 sums all slots (its
+// own input read in place) and runs the tree alone (rail 0); then every rank
+// copies the result out. One tree instead of one per rail, no slicing.
+//
 // AllReduce and ReduceScatter reduce f32/bf16 elements into an f32 acc.
 // AllGather and Broadcast move raw bytes: every rank's input is its data at
 // its place and zeros elsewhere, combined with OR, which is exact for any
@@ -50,6 +61,9 @@ struct EngineConfig {
   int node = 0, num_nodes = 1;
   int64_t slot_bytes = 1 << 20;        // per-rank slot of one buffer
   int depth = 2;                       // pipeline buffers
+  // AllReduces of at most min(small_bytes, slot_bytes) bytes take the
+  // small-message path (one reducer per node, one tree); 0 disables it.
+  int64_t small_bytes = 64 << 10;
   TreeOptions tree;
   absl::Duration timeout = absl::Seconds(60);
 };
@@ -82,11 +96,17 @@ class Engine {
   // Engine::NodeAbortReason(): the node's abort reason, empty when none.
   std::string NodeAbortReason() const;
 
+  // Engine::UsesSmallPath(desc): whether this call takes the small-message
+  // path (the same answer on every rank for matching calls).
+  bool UsesSmallPath(const OpDesc& desc) const;
+
  private:
   struct Control;
   struct RankControl;
 
+  absl::Status RunSmall(const OpCall& call);
   RankControl& Rank(int l) const;
+  OpDesc& BufDesc(int buffer, int l) const;  // per-buffer OpDesc (small path)
   char* Slot(int buffer, int l) const;
   char* Acc(int buffer) const;
   WaitContext Ctx() const;

@@ -169,6 +169,7 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   ec.num_nodes = num_nodes_;
   ec.slot_bytes = o.chunk_bytes;
   ec.depth = o.pipeline_depth;
+  ec.small_bytes = o.small_bytes;
   ec.tree.chunk_bytes = o.tree_chunk_bytes;
   ec.tree.window = o.tree_window;
   ec.timeout = o.timeout;
@@ -388,7 +389,36 @@ Handle Communicator::AllReduceAsync(void* buffer, int64_t count, DType dtype,
 
 absl::Status Communicator::AllReduce(void* buffer, int64_t count, DType dtype,
                                      ReduceOp op) {
-  return AllReduceAsync(buffer, count, dtype, op).Wait();
+  if (!options_.inline_blocking) return AllReduceAsync(buffer, count, dtype, op).Wait();
+  absl::Status s = CheckArgs("AllReduce", buffer, buffer, count, dtype, true);
+  if (!s.ok()) return s;
+  OpCall call;
+  call.src = buffer;
+  call.dst = buffer;
+  call.desc.kind = static_cast<int32_t>(OpKind::kAllReduce);
+  call.desc.dtype = static_cast<int32_t>(dtype);
+  call.desc.op = static_cast<int32_t>(op);
+  call.desc.count = count;
+  absl::Status broken;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!queue_.empty() || running_ || stop_) {
+      // Calls are in flight: queue behind them to keep the call order.
+      lock.unlock();
+      return Enqueue(call.desc, buffer, buffer).Wait();
+    }
+    // Nothing queued or running: this thread takes the engine, in order.
+    call.desc.seq = next_seq_++;
+    running_ = true;
+    broken = broken_;
+  }
+  s = Execute(call, broken);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_ = false;
+  }
+  cv_.notify_all();  // calls queued meanwhile wait for running_ == false
+  return s;
 }
 
 Handle Communicator::ReduceScatterAsync(const void* send, void* recv,
@@ -440,29 +470,39 @@ void Communicator::Abort(const std::string& reason) {
   if (engine_ != nullptr) engine_->RaiseNodeAbort(reason);
 }
 
+absl::Status Communicator::Execute(const OpCall& call, absl::Status broken) {
+  absl::Status s = broken;
+  if (s.ok()) s = engine_->Run(call);
+  if (!s.ok() && broken.ok()) {
+    // The first failure breaks the communicator: peers on the node stop
+    // at once, later calls fail with the same error.
+    s = Annotate(s, "rank ", rank_, " (node ", node_, ") in ", DescribeOp(call.desc));
+    HS_LOG(ERROR) << s.message();
+    engine_->RaiseNodeAbort(std::string(s.message()));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_.ok()) broken_ = s;
+  }
+  return s;
+}
+
 void Communicator::ProgressLoop() {
   for (;;) {
     std::shared_ptr<internal::OpState> op;
     absl::Status broken;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      // A blocking call may hold the engine on its own thread (running_).
+      cv_.wait(lock, [&] { return (stop_ && !running_) || (!queue_.empty() && !running_); });
       if (queue_.empty()) return;  // stop_ and drained
       op = queue_.front();
       queue_.pop_front();
       broken = broken_;
+      running_ = true;
     }
-    absl::Status s = broken;
-    if (s.ok()) s = engine_->Run(op->call);
-    if (!s.ok() && broken.ok()) {
-      // The first failure breaks the communicator: peers on the node stop
-      // at once, later calls fail with the same error.
-      s = Annotate(s, "rank ", rank_, " (node ", node_, ") in ",
-                   DescribeOp(op->call.desc));
-      HS_LOG(ERROR) << s.message();
-      engine_->RaiseNodeAbort(std::string(s.message()));
+    absl::Status s = Execute(op->call, broken);
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      broken_ = s;
+      running_ = false;
     }
     op->Finish(std::move(s));
   }

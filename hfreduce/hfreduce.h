@@ -45,6 +45,7 @@
 namespace hs::hfreduce {
 
 class Engine;
+struct OpCall;
 class ShmSegment;
 class Transport;
 
@@ -73,6 +74,14 @@ struct Options {
   int64_t chunk_bytes = 1 << 20;
   // Shared-memory buffers in the node pipeline (>= 2 overlaps chunks).
   int pipeline_depth = 2;
+  // AllReduces of at most min(small_bytes, chunk_bytes) bytes take the
+  // small-message path: one reducer per node (local rank 0) and one tree,
+  // instead of a slice per rank and a tree per rail. 0 disables it. The
+  // results are the same bits either way.
+  int64_t small_bytes = 64 << 10;
+  // Blocking calls (AllReduce) run on the calling thread when nothing is
+  // queued or running, skipping the hand-off to the progress thread.
+  bool inline_blocking = true;
   // Bytes per inter-node message and messages in flight per tree.
   int64_t tree_chunk_bytes = 128 << 10;
   int tree_window = 4;
@@ -185,6 +194,9 @@ class Communicator {
   absl::Status Init(MPI_Comm comm, const Options& options);
   absl::Status InitTransport();
   Handle Enqueue(OpDesc desc, const void* src, void* dst);
+  // Runs one call on the engine (the caller owns the engine); the first
+  // failure breaks the communicator.
+  absl::Status Execute(const OpCall& call, absl::Status broken);
   void ProgressLoop();
 
   Options options_;
@@ -204,6 +216,7 @@ class Communicator {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<internal::OpState>> queue_;
   bool stop_ = false;
+  bool running_ = false;  // a call is on the engine (either thread)
   absl::Status broken_;  // first error; later calls fail with it
   std::thread progress_;
 };

@@ -104,13 +104,14 @@ TreeAllReduce::TreeAllReduce(Transport* transport, TreeOptions options)
 
 absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
                                 CombineFn combine, TreeCtrl* ctrl,
-                                const WaitContext& ctx) {
+                                const WaitContext& ctx, bool one_tree) {
   const int n = transport_->size();
   const int me = transport_->rank();
   if (n == 1) return absl::OkStatus();
   const int W = options_.window;
   const int64_t sc = std::max<int64_t>(align, options_.chunk_bytes / align * align);
-  const int64_t half = (bytes / align) / 2 * align;
+  // one_tree: everything on tree 0; tree 1 carries nothing, not even ctrl.
+  const int64_t half = one_tree ? bytes : (bytes / align) / 2 * align;
 
   TreeState st[2];
   for (int t = 0; t < 2; ++t) {
@@ -128,7 +129,7 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
     s.up_req.assign(s.nsub, kNone);
     s.down_req.assign(s.nsub, kNone);
     s.send_down_req.assign(s.nsub * 2, kNone);
-    s.ctrl_on = ctrl != nullptr;
+    s.ctrl_on = ctrl != nullptr && !(one_tree && t == 1);
     if (s.ctrl_on) {
       up_ctrl_[t] = *ctrl;  // may arrive already marked bad (node mismatch)
       for (int c = 0; c < s.nchild; ++c) {

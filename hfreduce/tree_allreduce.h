@@ -59,8 +59,11 @@ class TreeAllReduce {
   // multiples of `align` (the element size). With ctrl != nullptr,
   // ctrl->desc is checked against every peer's and on return ctrl holds
   // the verdict; a mismatch is a FailedPrecondition error naming it.
+  //
+  // one_tree: all bytes travel on tree 0 (half the messages; for small
+  // buffers, where latency and not bandwidth counts).
   absl::Status Run(void* data, int64_t bytes, int64_t align, CombineFn combine,
-                   TreeCtrl* ctrl, const WaitContext& ctx);
+                   TreeCtrl* ctrl, const WaitContext& ctx, bool one_tree = false);
 
   // TreeAllReduce::links(t): this node's links in tree t.
   const TreeLinks& links(int t) const { return links_[t]; }

@@ -10,14 +10,21 @@
 #   mpirun -np 4 hai bench allreduce --ranks-per-node 2 --csv > 2x2.csv
 #   python3 tools/plot_allreduce.py --out docs/img/allreduce.svg \
 #       "2 nodes x 2 ranks=2x2.csv" "1 node x 2 ranks=1x2.csv"
+#
+# Several runs of one configuration: "LABEL=run1.csv,run2.csv,run3.csv" plots
+# the per-size median of each column (the machine is noisy); --median-out DIR
+# also writes that median as a CSV (DIR/<first file's name>.median.csv).
 import argparse
 import csv
 import math
+import os
+import statistics
 import sys
 
 HEADER = ["bytes", "hfreduce_time_us", "hfreduce_busbw_gbs", "mpi_time_us",
           "mpi_busbw_gbs", "ratio"]
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+          "#17becf", "#7f7f7f"]
 
 
 def read_csv(path):
@@ -28,6 +35,33 @@ def read_csv(path):
     if not rows or rows[0] != HEADER:
         sys.exit(f"{path}: expected header {','.join(HEADER)}")
     return [(int(r[0]), float(r[2]), float(r[4])) for r in rows[1:]]
+
+
+def read_full(path):
+    """Returns {bytes: [hf_us, hf_busbw, mpi_us, mpi_busbw]} from a benchmark CSV."""
+    with open(path) as f:
+        lines = [l for l in f if l.strip() and not l.startswith("#")]
+    rows = list(csv.reader(lines))
+    if not rows or rows[0] != HEADER:
+        sys.exit(f"{path}: expected header {','.join(HEADER)}")
+    return {int(r[0]): [float(x) for x in r[1:5]] for r in rows[1:]}
+
+
+def median_rows(paths, median_out=None):
+    """Per-size median over several runs -> [(bytes, hf, mpi)]; optional CSV."""
+    runs = [read_full(p) for p in paths]
+    sizes = sorted(set.intersection(*(set(r) for r in runs)))
+    med = {b: [statistics.median(r[b][i] for r in runs) for i in range(4)] for b in sizes}
+    if median_out:
+        name = os.path.basename(paths[0]).rsplit(".", 1)[0]
+        with open(os.path.join(median_out, name + ".median.csv"), "w") as f:
+            f.write(f"# per-size median of {len(paths)} runs: "
+                    f"{', '.join(os.path.basename(p) for p in paths)}\n")
+            f.write(",".join(HEADER) + "\n")
+            for b in sizes:
+                hu, hb, mu, mb = med[b]
+                f.write(f"{b},{hu:.2f},{hb:.3f},{mu:.2f},{mb:.3f},{hb / mb if mb else 0:.3f}\n")
+    return [(b, med[b][1], med[b][3]) for b in sizes]
 
 
 def size_label(b):
@@ -99,12 +133,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", required=True, help="SVG file to write")
     ap.add_argument("--title", default="HFReduce vs MPI_Allreduce (busbw)")
-    ap.add_argument("inputs", nargs="+", help="LABEL=FILE.csv or FILE.csv")
+    ap.add_argument("--median-out", default=None,
+                    help="write the per-size median of multi-run inputs here")
+    ap.add_argument("inputs", nargs="+",
+                    help="LABEL=FILE.csv, FILE.csv, or LABEL=RUN1.csv,RUN2.csv,... (median)")
     args = ap.parse_args()
     series = []
     for spec in args.inputs:
         label, _, path = spec.rpartition("=")
-        series.append((label or path, read_csv(path)))
+        paths = path.split(",")
+        rows = read_csv(path) if len(paths) == 1 else median_rows(paths, args.median_out)
+        series.append((label or path, rows))
     plot(series, args.out, args.title)
 
 

@@ -106,6 +106,9 @@ int BenchMain(int argc, char** argv) {
   p.AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
   p.AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
   p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
+  p.AddString("small-bytes", "64K", "HFReduce small-message path up to this size "
+              "(0: off)");
+  p.AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
   p.AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
               "(default: $HFREDUCE_TRANSPORT, else mpi)");
   p.AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on "
@@ -158,6 +161,18 @@ int BenchMain(int argc, char** argv) {
   o.chunk_bytes = *chunk_b;
   o.tree_chunk_bytes = *tree_b;
   o.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  o.inline_blocking = !p.GetBool("no-inline");
+  if (p.GetString("small-bytes") == "0") {
+    o.small_bytes = 0;
+  } else {
+    auto small_b = ParseByteSize(p.GetString("small-bytes"));
+    if (!small_b.ok()) {
+      std::fprintf(stderr, "hai bench allreduce: %s\n",
+                   std::string(small_b.status().message()).c_str());
+      return 2;
+    }
+    o.small_bytes = *small_b;
+  }
   o.transport = *transport_or;
   o.tcp_interface = p.GetString("tcp-iface");
   int rc = 0;
@@ -183,11 +198,12 @@ int BenchMain(int argc, char** argv) {
       uname(&un);
       const char* prefix = csv ? "# " : "# ";
       std::printf("%shai bench allreduce: %d ranks = %d nodes x %d, dtype %s, simd %s, "
-                  "chunk %s, tree chunk %s, transport %s\n",
+                  "chunk %s, tree chunk %s, small %s, inline %s, transport %s\n",
                   prefix, nranks, comm->num_nodes(), comm->local_size(),
                   DTypeName(dtype), SimdLevelName(ActiveSimdLevel()),
                   FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str(),
-                  comm->transport().c_str());
+                  o.small_bytes > 0 ? FormatBytes(o.small_bytes).c_str() : "off",
+                  o.inline_blocking ? "on" : "off", comm->transport().c_str());
       std::printf("%shost: %s, %ld cpus, %s %s; %s\n", prefix, CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
                   mpi_line.c_str());

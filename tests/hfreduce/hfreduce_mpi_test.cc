@@ -10,13 +10,15 @@
 // Usage:
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
-//   suites: allreduce, async, collectives, all, mismatch, timeout
+//   suites: allreduce, async, collectives, paths, all, mismatch, timeout
 #include <mpi.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -48,6 +50,7 @@ struct Args {
   int64_t chunk_bytes = 4096;
   int64_t tree_chunk_bytes = 1024;
   int depth = 2;
+  int64_t small_bytes = 64 << 10;
   int timeout_ms = 20000;
   std::string transport;  // "", "mpi" or "tcp"
   std::string tcp_iface = "lo";
@@ -230,6 +233,91 @@ void SuiteAsync(Communicator* comm, const Args& a) {
   }
 }
 
+// The small-message path (one reducer per node) and the inline blocking
+// path must give the same bits as the pipelined, queued path: `plain` is a
+// second communicator with both turned off. Also mixes blocking calls
+// (queued behind async ones, or inline when idle) with async calls.
+void SuitePaths(Communicator* comm, const Args& a) {
+  Options o = comm->options();
+  o.small_bytes = 0;
+  o.inline_blocking = false;
+  auto plain_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(plain_or.ok(), "second communicator: ", plain_or.status().ToString());
+  if (!plain_or.ok()) return;
+  std::unique_ptr<Communicator> plain = std::move(*plain_or);
+  const int64_t small = std::min(a.small_bytes, a.chunk_bytes);
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    const int64_t es = DTypeSize(dtype);
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+      for (int64_t count : {int64_t{1}, int64_t{3}, int64_t{31}, int64_t{509},
+                            small / es - 1, small / es, small / es + 1,
+                            3 * small / es + 7}) {
+        if (count < 0) continue;
+        uint32_t seed = static_cast<uint32_t>(count * 17 + es);
+        std::string what = absl::StrCat("paths ", DTypeName(dtype), " ", OpName(op),
+                                        " count=", count);
+        std::vector<char> x = MakeInput(dtype, false, seed, g_rank, count);
+        std::vector<char> y = x;
+        absl::Status s1 = comm->AllReduce(x.data(), count, dtype, op);
+        absl::Status s2 = plain->AllReduce(y.data(), count, dtype, op);
+        CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+        // Up to 2 nodes the paths add in the same order. With more nodes an
+        // element's tree (0 or 1: which half of the tree's buffer it is in)
+        // depends on how the call is sliced, so the paths may differ in the
+        // last bits; each is still fixed for a given call (checked below).
+        if (comm->num_nodes() <= 2) {
+          CHECK_OR_FAIL(std::memcmp(x.data(), y.data(), count * es) == 0, what,
+                        ": small/inline path differs from the pipelined path");
+        }
+        std::vector<char> again = MakeInput(dtype, false, seed, g_rank, count);
+        s1 = comm->AllReduce(again.data(), count, dtype, op);
+        CHECK_OR_FAIL(s1.ok() && std::memcmp(x.data(), again.data(), count * es) == 0,
+                      what, ": repeat gave other bits");
+        CheckReduced(x, 0, count, dtype, op, false, seed, what);
+        CHECK_OR_FAIL(SameOnAllRanks(Fnv(x.data(), count * es)), what,
+                      ": ranks disagree");
+      }
+    }
+  }
+  // Async calls in flight, then blocking calls that must queue behind them
+  // (and later ones that run inline), waited out of order.
+  struct Op {
+    std::vector<char> buf;
+    int64_t count;
+    DType dtype;
+    ReduceOp op;
+    uint32_t seed;
+    Handle h;
+  };
+  std::vector<Op> ops(12);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 12; ++i) {
+      Op& q = ops[i];
+      q.count = (i % 3 == 0) ? small / 4 + i : (i % 3 == 1 ? 2 * small + i : i + 1);
+      q.dtype = i % 2 ? DType::kBF16 : DType::kF32;
+      q.op = (i / 2) % 2 ? ReduceOp::kAverage : ReduceOp::kSum;
+      q.seed = 500 + 31 * round + i;
+      q.buf = MakeInput(q.dtype, true, q.seed, g_rank, q.count);
+      if (i % 4 == 3) {
+        absl::Status s = comm->AllReduce(q.buf.data(), q.count, q.dtype, q.op);
+        CHECK_OR_FAIL(s.ok(), "blocking op ", i, ": ", s.ToString());
+      } else {
+        q.h = comm->AllReduceAsync(q.buf.data(), q.count, q.dtype, q.op);
+      }
+    }
+    for (int i = 11; i >= 0; --i) {
+      Op& q = ops[i];
+      if (q.h.valid()) {
+        absl::Status s = q.h.Wait();
+        CHECK_OR_FAIL(s.ok(), "async op ", i, ": ", s.ToString());
+      }
+      CheckReduced(q.buf, 0, q.count, q.dtype, q.op, true, q.seed,
+                   absl::StrCat("mixed round ", round, " op ", i));
+      q.h = Handle();
+    }
+  }
+}
+
 void SuiteCollectives(Communicator* comm, const Args& a) {
   // ReduceScatter: rank r gets block r of the reduction.
   for (DType dtype : {DType::kF32, DType::kBF16}) {
@@ -357,6 +445,7 @@ int Main(int argc, char** argv) {
     else if (k == "--chunk-bytes") a.chunk_bytes = std::stoll(v);
     else if (k == "--tree-chunk-bytes") a.tree_chunk_bytes = std::stoll(v);
     else if (k == "--depth") a.depth = std::stoi(v);
+    else if (k == "--small-bytes") a.small_bytes = std::stoll(v);
     else if (k == "--timeout-ms") a.timeout_ms = std::stoi(v);
     else if (k == "--transport") a.transport = v;
     else if (k == "--tcp-iface") a.tcp_iface = v;
@@ -374,6 +463,7 @@ int Main(int argc, char** argv) {
   o.chunk_bytes = a.chunk_bytes;
   o.tree_chunk_bytes = a.tree_chunk_bytes;
   o.pipeline_depth = a.depth;
+  o.small_bytes = a.small_bytes;
   o.timeout = absl::Milliseconds(a.timeout_ms);
   auto kind = ParseTransportKind(a.transport);
   if (!kind.ok()) {
@@ -396,6 +486,7 @@ int Main(int argc, char** argv) {
     if (s == "allreduce" || s == "all") SuiteAllReduce(comm.get(), a);
     if (s == "async" || s == "all") SuiteAsync(comm.get(), a);
     if (s == "collectives" || s == "all") SuiteCollectives(comm.get(), a);
+    if (s == "paths" || s == "all") SuitePaths(comm.get(), a);
     if (s == "mismatch") SuiteMismatch(comm.get(), a);
     if (s == "timeout") SuiteTimeout(comm.get(), a);
   }

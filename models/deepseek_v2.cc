@@ -107,11 +107,11 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
         "layer ", first_layer_ + int64_t(i)));
   }
   if (has_head()) {
-    a->hN_ = Tensor::Empty({N, C});
-    a->rstdN_ = Tensor::Empty({N});
+    a->hN_ = Tensor::Uninitialized({N, C});
+    a->rstdN_ = Tensor::Uninitialized({N});
     final_norm_.Forward(a->hN_.data<float>(), a->rstdN_.data<float>(),
                         a->residual_.back().data<float>(), N);
-    a->logits_ = Tensor::Empty({N, config_.vocab_size});
+    a->logits_ = Tensor::Uninitialized({N, config_.vocab_size});
     kc::LinearForward(a->logits_.data<float>(), a->hN_.data<float>(), arena_.param(lm_head_), N,
                       C, config_.vocab_size);
   }
@@ -137,8 +137,8 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
   if (has_head()) {
     a->targets_ = Tensor::Empty({N}, DType::kI32);
     std::memcpy(a->targets_.data<int32_t>(), targets, N * sizeof(int32_t));
-    Tensor losses = Tensor::Empty({N});
-    a->lse_ = Tensor::Empty({N});
+    Tensor losses = Tensor::Uninitialized({N});
+    a->lse_ = Tensor::Uninitialized({N});
     r.valid_tokens = kc::CrossEntropyForward(losses.data<float>(), a->lse_.data<float>(),
                                              a->logits_.data<float>(), targets, N, V);
     const float* l = losses.data<float>();
@@ -184,8 +184,8 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     float* dlogits = a->logits_.data<float>();
     kc::CrossEntropyBackward(dlogits, dlogits, a->lse_.data<float>(), a->targets_.data<int32_t>(),
                              N, V, ce_scale);
-    Tensor dhN = Tensor::Empty({N, C});
-    kc::LinearBackwardInput(dhN.data<float>(), dlogits, arena_.param(lm_head_), N, C, V);
+    Tensor dhN = Tensor::Uninitialized({N, C});
+    kc::LinearBackwardInputSet(dhN.data<float>(), dlogits, arena_.param(lm_head_), N, C, V);
     kc::LinearBackwardWeight(arena_.grad(lm_head_), dlogits, a->hN_.data<float>(), N, C, V);
     a->logits_ = Tensor();
     final_norm_.Backward(dres.data<float>(), dhN.data<float>(), a->residual_.back().data<float>(),
@@ -196,7 +196,7 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     std::memcpy(dres.data<float>(), dhidden_out, N * C * sizeof(float));
   }
   // ---- blocks in reverse
-  Tensor dprev = Tensor::Empty({N, C});
+  Tensor dprev = Tensor::Uninitialized({N, C});
   for (int64_t i = int64_t(blocks_.size()) - 1; i >= 0; --i) {
     HS_RETURN_IF_ERROR(Annotate(
         blocks_[i]->Backward(dprev.data<float>(), dres.data<float>(),

@@ -43,14 +43,14 @@ absl::Status DecoderBlock::ForwardImpl(float* out, const float* x, int64_t B,
                                        int64_t T, const RopeCache& rope,
                                        BlockSaved* s) {
   const int64_t N = B * T;
-  s->h1 = Tensor::Empty({N, C_});
-  s->rstd1 = Tensor::Empty({N});
+  s->h1 = Tensor::Uninitialized({N, C_});
+  s->rstd1 = Tensor::Uninitialized({N});
   input_norm_.Forward(s->h1.data<float>(), s->rstd1.data<float>(), x, N);
-  s->x2 = Tensor::Empty({N, C_});
+  s->x2 = Tensor::Uninitialized({N, C_});
   attn_.Forward(s->x2.data<float>(), s->h1.data<float>(), B, T, rope, &s->attn);
   kc::AddInPlace(s->x2.data<float>(), x, N * C_);
-  s->h2 = Tensor::Empty({N, C_});
-  s->rstd2 = Tensor::Empty({N});
+  s->h2 = Tensor::Uninitialized({N, C_});
+  s->rstd2 = Tensor::Uninitialized({N});
   post_norm_.Forward(s->h2.data<float>(), s->rstd2.data<float>(),
                      s->x2.data<float>(), N);
   if (is_moe_) {
@@ -71,11 +71,11 @@ absl::Status DecoderBlock::Backward(float* dx, const float* dout, const float* x
   const int64_t N = B * T;
   if (!s->valid) {
     // Recompute mode: rebuild the activations from the saved input.
-    Tensor scratch = Tensor::Empty({N, C_});
+    Tensor scratch = Tensor::Uninitialized({N, C_});
     HS_RETURN_IF_ERROR(ForwardImpl(scratch.data<float>(), x, B, T, rope, s));
   }
   // out = x2 + mlp(h2): dx2 = dout + norm2^T(mlp^T(dout))
-  Tensor dx2 = Tensor::Empty({N, C_});
+  Tensor dx2 = Tensor::Uninitialized({N, C_});
   std::memcpy(dx2.data<float>(), dout, N * C_ * sizeof(float));
   Tensor dh2 = Tensor::Empty({N, C_});
   if (is_moe_) {

@@ -21,6 +21,11 @@ void Linear::BackwardInput(float* dinp, const float* dout, int64_t N) const {
   kc::LinearBackwardInput(dinp, dout, weight(), N, in_, out_);
 }
 
+void Linear::BackwardInputSet(float* dinp, const float* dout,
+                              int64_t N) const {
+  kc::LinearBackwardInputSet(dinp, dout, weight(), N, in_, out_);
+}
+
 void Linear::BackwardWeight(const float* dout, const float* in,
                             int64_t N) const {
   kc::LinearBackwardWeight(weight_grad(), dout, in, N, in_, out_);

@@ -25,6 +25,9 @@ class Linear {
   void Forward(float* out, const float* in, int64_t N) const;
   // BackwardInput: dinp[N,I] += dout[N,O] W.
   void BackwardInput(float* dinp, const float* dout, int64_t N) const;
+  // BackwardInputSet: dinp[N,I] = dout[N,O] W (overwrites; dinp may be
+  // uninitialised).
+  void BackwardInputSet(float* dinp, const float* dout, int64_t N) const;
   // BackwardWeight: dW += dout^T in.
   void BackwardWeight(const float* dout, const float* in, int64_t N) const;
 

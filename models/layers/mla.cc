@@ -66,11 +66,11 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
                   const RopeCache& rope, MlaSaved* s) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
   // ---- queries: q [N, H, Dq]
-  s->q = Tensor::Empty({N, H_, Dq});
+  s->q = Tensor::Uninitialized({N, H_, Dq});
   if (q_lora_) {
-    s->q_a = Tensor::Empty({N, Q_});
-    s->q_a_rstd = Tensor::Empty({N});
-    s->q_a_norm = Tensor::Empty({N, Q_});
+    s->q_a = Tensor::Uninitialized({N, Q_});
+    s->q_a_rstd = Tensor::Uninitialized({N});
+    s->q_a_norm = Tensor::Uninitialized({N, Q_});
     q_a_proj_.Forward(s->q_a.data<float>(), x, N);
     q_a_norm_.Forward(s->q_a_norm.data<float>(), s->q_a_rstd.data<float>(),
                       s->q_a.data<float>(), N);
@@ -84,23 +84,23 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, H_,
                   rope_, 0);
   // ---- keys/values through the latent
-  s->kv_a = Tensor::Empty({N, L_ + rope_});
+  s->kv_a = Tensor::Uninitialized({N, L_ + rope_});
   float* kv_a = s->kv_a.data<float>();
   kv_a_proj_.Forward(kv_a, x, N);
   kc::RopeForward(kv_a + L_, L_ + rope_, 0, kv_a + L_, L_ + rope_, 0,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
                   rope_, 0);
-  s->c_kv = Tensor::Empty({N, L_});
-  s->c_kv_rstd = Tensor::Empty({N});
-  s->c_kv_norm = Tensor::Empty({N, L_});
+  s->c_kv = Tensor::Uninitialized({N, L_});
+  s->c_kv_rstd = Tensor::Uninitialized({N});
+  s->c_kv_norm = Tensor::Uninitialized({N, L_});
   kc::CopyColumns(s->c_kv.data<float>(), L_, kv_a, L_ + rope_, N, L_);
   kv_a_norm_.Forward(s->c_kv_norm.data<float>(), s->c_kv_rstd.data<float>(),
                      s->c_kv.data<float>(), N);
-  s->kv = Tensor::Empty({N, H_, Dkv});
+  s->kv = Tensor::Uninitialized({N, H_, Dkv});
   kv_b_proj_.Forward(s->kv.data<float>(), s->c_kv_norm.data<float>(), N);
   // k = [k_nope | k_pe broadcast over heads], v = kv[..., nope:]
-  s->k = Tensor::Empty({N, H_, Dq});
-  s->v = Tensor::Empty({N, H_, dv_});
+  s->k = Tensor::Uninitialized({N, H_, Dq});
+  s->v = Tensor::Uninitialized({N, H_, dv_});
   float* k = s->k.data<float>();
   const float* kv = s->kv.data<float>();
   kc::CopyColumns(k, Dq, kv, Dkv, N * H_, nope_);
@@ -109,8 +109,8 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
     kc::CopyColumns(k + h * Dq + nope_, H_ * Dq, kv_a + L_, L_ + rope_, N, rope_);
   }
   // ---- attention and output projection
-  s->attn = Tensor::Empty({N, H_, dv_});
-  s->lse = Tensor::Empty({B, H_, T});
+  s->attn = Tensor::Uninitialized({N, H_, dv_});
+  s->lse = Tensor::Uninitialized({B, H_, T});
   kc::AttentionForward(s->attn.data<float>(), s->lse.data<float>(), q, k,
                        s->v.data<float>(), B, T, H_, Dq, dv_, scale_);
   o_proj_.Forward(out, s->attn.data<float>(), N);
@@ -120,27 +120,30 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                    int64_t T, const RopeCache& rope, const MlaSaved& s) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
   // ---- o_proj
-  Tensor dattn = Tensor::Empty({N, H_, dv_});
-  o_proj_.BackwardInput(dattn.data<float>(), dout, N);
+  Tensor dattn = Tensor::Uninitialized({N, H_, dv_});
+  o_proj_.BackwardInputSet(dattn.data<float>(), dout, N);
   o_proj_.BackwardWeight(dout, s.attn.data<float>(), N);
   // ---- attention
-  Tensor dq = Tensor::Empty({N, H_, Dq});
-  Tensor dk = Tensor::Empty({N, H_, Dq});
-  Tensor dv = Tensor::Empty({N, H_, dv_});
+  Tensor dq = Tensor::Uninitialized({N, H_, Dq});
+  Tensor dk = Tensor::Uninitialized({N, H_, Dq});
+  Tensor dv = Tensor::Uninitialized({N, H_, dv_});
   kc::AttentionBackward(dq.data<float>(), dk.data<float>(), dv.data<float>(),
                         dattn.data<float>(), s.q.data<float>(),
                         s.k.data<float>(), s.v.data<float>(),
                         s.attn.data<float>(), s.lse.data<float>(), B, T, H_, Dq,
                         dv_, scale_);
   // ---- split dk/dv back into the kv_b output and the shared k_pe
-  Tensor dkv = Tensor::Empty({N, H_, Dkv});
+  Tensor dkv = Tensor::Uninitialized({N, H_, Dkv});
   kc::CopyColumns(dkv.data<float>(), Dkv, dk.data<float>(), Dq, N * H_, nope_);
   kc::CopyColumns(dkv.data<float>() + nope_, Dkv, dv.data<float>(), dv_, N * H_,
                   dv_);
-  Tensor dkv_a = Tensor::Empty({N, L_ + rope_});
+  Tensor dkv_a = Tensor::Uninitialized({N, L_ + rope_});
   float* dkv_a_p = dkv_a.data<float>();
-  // k_pe is shared by all heads: its gradient is the sum over heads.
-  for (int64_t h = 0; h < H_; ++h) {
+  // k_pe is shared by all heads: its gradient is the sum over heads (head 0
+  // is copied, the rest added in head order: the same sums as adding into
+  // zeros, and dkv_a needs no zero fill).
+  kc::CopyColumns(dkv_a_p + L_, L_ + rope_, dk.data<float>() + nope_, H_ * Dq, N, rope_);
+  for (int64_t h = 1; h < H_; ++h) {
     kc::AddColumns(dkv_a_p + L_, L_ + rope_, dk.data<float>() + h * Dq + nope_,
                    H_ * Dq, N, rope_);
   }
@@ -148,8 +151,8 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
                    rope_, 0);
   // ---- kv_b_proj and the latent norm
-  Tensor dc_kv_norm = Tensor::Empty({N, L_});
-  kv_b_proj_.BackwardInput(dc_kv_norm.data<float>(), dkv.data<float>(), N);
+  Tensor dc_kv_norm = Tensor::Uninitialized({N, L_});
+  kv_b_proj_.BackwardInputSet(dc_kv_norm.data<float>(), dkv.data<float>(), N);
   kv_b_proj_.BackwardWeight(dkv.data<float>(), s.c_kv_norm.data<float>(), N);
   Tensor dc_kv = Tensor::Empty({N, L_});
   kv_a_norm_.Backward(dc_kv.data<float>(), dc_kv_norm.data<float>(),
@@ -163,8 +166,8 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, H_,
                    rope_, 0);
   if (q_lora_) {
-    Tensor dq_a_norm = Tensor::Empty({N, Q_});
-    q_b_proj_.BackwardInput(dq_a_norm.data<float>(), dq_p, N);
+    Tensor dq_a_norm = Tensor::Uninitialized({N, Q_});
+    q_b_proj_.BackwardInputSet(dq_a_norm.data<float>(), dq_p, N);
     q_b_proj_.BackwardWeight(dq_p, s.q_a_norm.data<float>(), N);
     Tensor dq_a = Tensor::Empty({N, Q_});
     q_a_norm_.Backward(dq_a.data<float>(), dq_a_norm.data<float>(),

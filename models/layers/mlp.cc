@@ -27,8 +27,8 @@ Mlp::Mlp(ParamArena& arena, const std::string& name, int64_t C, int64_t I,
 void Mlp::Forward(float* out, const float* in, int64_t N,
                   MlpSaved* saved) const {
   if (!saved->gate_up.defined() || saved->gate_up.dim(0) != N) {
-    saved->gate_up = Tensor::Empty({N, 2 * I_});
-    saved->act = Tensor::Empty({N, I_});
+    saved->gate_up = Tensor::Uninitialized({N, 2 * I_});
+    saved->act = Tensor::Uninitialized({N, I_});
   }
   ForwardRows(out, in, N, saved->gate_up.data<float>(),
               saved->act.data<float>());
@@ -54,16 +54,17 @@ void Mlp::BackwardRows(float* dinp, const float* dout, const float* in,
                        const float* act) const {
   if (N == 0) return;
   // down: dact = dout @ W_down ; dW_down += dout^T act
-  std::vector<float> dact(size_t(N * I_), 0.0f);
-  kc::LinearBackwardInput(dact.data(), dout, arena_->param(down_), N, I_, C_);
+  // Scratch from the caching allocator, fully overwritten before it is read.
+  Tensor dact = Tensor::Uninitialized({N, I_});
+  kc::LinearBackwardInputSet(dact.data<float>(), dout, arena_->param(down_), N, I_, C_);
   kc::LinearBackwardWeight(arena_->grad(down_), dout, act, N, I_, C_);
   // swiglu: dgate_up[N,2I]
-  std::vector<float> dgate_up(size_t(N * 2 * I_));
-  kc::SwiGluBackward(dgate_up.data(), dact.data(), gate_up, N, I_);
+  Tensor dgate_up = Tensor::Uninitialized({N, 2 * I_});
+  kc::SwiGluBackward(dgate_up.data<float>(), dact.data<float>(), gate_up, N, I_);
   // fused gate|up: dinp += dgate_up @ W ; dW += dgate_up^T in
-  kc::LinearBackwardInput(dinp, dgate_up.data(), arena_->param(gate_), N, C_,
+  kc::LinearBackwardInput(dinp, dgate_up.data<float>(), arena_->param(gate_), N, C_,
                           2 * I_);
-  kc::LinearBackwardWeight(arena_->grad(gate_), dgate_up.data(), in, N, C_,
+  kc::LinearBackwardWeight(arena_->grad(gate_), dgate_up.data<float>(), in, N, C_,
                            2 * I_);
 }
 

@@ -5,14 +5,33 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
 #include "absl/strings/str_cat.h"
 #include "haiscale/status.h"
 #include "models/kernels/cpu/gemm.h"
 #include "models/kernels/cpu/moe_gate.h"
+#include "models/kernels/cpu/weight_grad_queue.h"
 
 namespace hs::models {
 
 namespace kc = kernels::cpu;
+
+namespace {
+
+// ExpertsInParallel(): run the routed experts as parallel tasks (one expert
+// per thread, each GEMM single-threaded; OpenBLAS runs single-threaded inside
+// an OpenMP region) instead of one expert after another with every small GEMM
+// split across the threads. Each expert's arithmetic is the same either way:
+// it owns its rows and its weight gradients. Not while a zero-bubble
+// WeightGradQueue is active: that queue is per thread and records the
+// weight-gradient GEMMs in call order.
+bool ExpertsInParallel() {
+  return omp_get_max_threads() > 1 && !omp_in_parallel() &&
+         kc::ActiveWeightGradQueue() == nullptr;
+}
+
+}  // namespace
 
 absl::Status CheckMoeRouting(const DeepseekV2Config& c) {
   const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
@@ -99,9 +118,9 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
   HS_RETURN_IF_ERROR(routing_status_);
   const int64_t N = B * T;
   // ---- router: scores = softmax(x Wg^T)
-  Tensor logits = Tensor::Empty({N, E_});
+  Tensor logits = Tensor::Uninitialized({N, E_});
   kc::LinearForward(logits.data<float>(), x, arena_->param(gate_), N, C_, E_);
-  s->scores = Tensor::Empty({N, E_});
+  s->scores = Tensor::Uninitialized({N, E_});
   kc::SoftmaxForward(s->scores.data<float>(), logits.data<float>(), N, E_);
   s->idx = Tensor::Empty({N, K_}, DType::kI32);
   s->topk_scores = Tensor::Empty({N, K_});
@@ -116,7 +135,7 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                    config_.n_group, config_.topk_group);
   }
   // ---- combine weights
-  s->weights = Tensor::Empty({N, K_});
+  s->weights = Tensor::Uninitialized({N, K_});
   const float* ts = s->topk_scores.data<float>();
   float* w = s->weights.data<float>();
   const bool normalize = K_ > 1 && config_.norm_topk_prob;
@@ -193,21 +212,25 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
   HS_RETURN_IF_ERROR(dispatcher_->Dispatch(route_x, route_idx, route_n, route_k, C_,
                                            &s->plan, &s->expert_in));
   const int64_t R = s->plan.rows();
-  s->gate_up = Tensor::Empty({R, 2 * I_});
-  s->act = Tensor::Empty({R, I_});
-  s->expert_out = Tensor::Empty({R, C_});
-  for (size_t e = 0; e < experts_.size(); ++e) {
+  // Every row belongs to exactly one expert, so each is written once.
+  s->gate_up = Tensor::Uninitialized({R, 2 * I_});
+  s->act = Tensor::Uninitialized({R, I_});
+  s->expert_out = Tensor::Uninitialized({R, C_});
+  const int64_t n_experts = int64_t(experts_.size());
+#pragma omp parallel for schedule(dynamic, 1) if (ExpertsInParallel())
+  for (int64_t e = 0; e < n_experts; ++e) {
     const int64_t r0 = s->plan.expert_offsets[e], rn = s->plan.expert_offsets[e + 1] - r0;
     experts_[e].ForwardRows(s->expert_out.data<float>() + r0 * C_,
                             s->expert_in.data<float>() + r0 * C_, rn,
                             s->gate_up.data<float>() + r0 * 2 * I_,
                             s->act.data<float>() + r0 * I_);
   }
-  s->slot_out = Tensor::Empty({N * K_, C_});
+  // Capacity-dropped slots rely on zero rows; otherwise Combine writes all.
+  s->slot_out = capped ? Tensor::Empty({N * K_, C_}) : Tensor::Uninitialized({N * K_, C_});
   if (capped) {
     // Dropped slots keep the zero rows Empty() gave them.
     const int64_t S = int64_t(s->kept_slots.size());
-    Tensor kept_out = Tensor::Empty({S, C_});
+    Tensor kept_out = Tensor::Uninitialized({S, C_});
     HS_RETURN_IF_ERROR(dispatcher_->Combine(s->expert_out, s->plan, kept_out.data<float>()));
     float* so_all = s->slot_out.data<float>();
     const float* ko = kept_out.data<float>();
@@ -232,7 +255,7 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
   }
   // ---- shared experts: y += shared(x)
   if (has_shared_) {
-    Tensor shared_out = Tensor::Empty({N, C_});
+    Tensor shared_out = Tensor::Uninitialized({N, C_});
     shared_.Forward(shared_out.data<float>(), x, N, &s->shared);
     const float* so2 = shared_out.data<float>();
 #pragma omp parallel for schedule(static)
@@ -249,8 +272,8 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
   // ---- combine: dslot[n,k] = w[n,k] * dy[n];  dw[n,k] = <dy[n], slot_out[n,k]>
   const float* w = s.weights.data<float>();
   const float* so = s.slot_out.data<float>();
-  Tensor dslot = Tensor::Empty({N * K_, C_});
-  Tensor dw = Tensor::Empty({N, K_});
+  Tensor dslot = Tensor::Uninitialized({N * K_, C_});
+  Tensor dw = Tensor::Uninitialized({N, K_});
   float* dslot_p = dslot.data<float>();
   float* dw_p = dw.data<float>();
 #pragma omp parallel for schedule(static)
@@ -275,7 +298,7 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
   if (capped) {
     // Only kept slots go back to the experts; a dropped slot's output was
     // zero, so its weight gets dw = <dy, 0> = 0 and its expert nothing.
-    Tensor dslot_kept = Tensor::Empty({S, C_});
+    Tensor dslot_kept = Tensor::Uninitialized({S, C_});
     float* dk = dslot_kept.data<float>();
 #pragma omp parallel for schedule(static)
     for (int64_t j = 0; j < S; ++j) {
@@ -287,7 +310,9 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
   }
   const int64_t R = s.plan.rows();
   Tensor dexpert_in = Tensor::Empty({R, C_});
-  for (size_t e = 0; e < experts_.size(); ++e) {
+  const int64_t n_experts = int64_t(experts_.size());
+#pragma omp parallel for schedule(dynamic, 1) if (ExpertsInParallel())
+  for (int64_t e = 0; e < n_experts; ++e) {
     const int64_t r0 = s.plan.expert_offsets[e], rn = s.plan.expert_offsets[e + 1] - r0;
     experts_[e].BackwardRows(dexpert_in.data<float>() + r0 * C_,
                              dexpert_out.data<float>() + r0 * C_,
@@ -366,7 +391,7 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
           ds[(g * per + t) * E_ + e] += coef[g * D + e / Ed];
   }
   // ---- softmax and router GEMM
-  Tensor dlogits = Tensor::Empty({N, E_});
+  Tensor dlogits = Tensor::Uninitialized({N, E_});
   kc::SoftmaxBackward(dlogits.data<float>(), ds, s.scores.data<float>(), N, E_);
   kc::LinearBackwardInput(dx, dlogits.data<float>(), arena_->param(gate_), N, C_, E_);
   kc::LinearBackwardWeight(arena_->grad(gate_), dlogits.data<float>(), x, N, C_, E_);

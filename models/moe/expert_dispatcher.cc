@@ -29,7 +29,8 @@ absl::Status LocalExpertDispatcher::Dispatch(const float* x, const int32_t* idx,
   std::vector<int64_t> next(plan->expert_offsets.begin(), plan->expert_offsets.end() - 1);
   plan->slot_row.assign(N * K, -1);
   for (int64_t s = 0; s < N * K; ++s) plan->slot_row[s] = next[idx[s]]++;
-  *expert_in = Tensor::Empty({N * K, C});
+  // slot_row is a permutation of the rows: every row is written.
+  *expert_in = Tensor::Uninitialized({N * K, C});
   float* dst = expert_in->data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < N * K; ++s) {
@@ -54,7 +55,7 @@ absl::Status LocalExpertDispatcher::CombineBackward(const float* dslot_out,
                                                     const DispatchPlan& plan,
                                                     Tensor* dexpert_out) {
   const int64_t C = plan.C;
-  *dexpert_out = Tensor::Empty({plan.rows(), C});
+  *dexpert_out = Tensor::Uninitialized({plan.rows(), C});
   float* dst = dexpert_out->data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < plan.N * plan.K; ++s) {

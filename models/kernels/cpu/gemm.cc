@@ -99,6 +99,13 @@ void LinearBackwardInput(float* dinp, const float* dout, const float* weight,
        I, 1.0f, dinp, I);
 }
 
+// LinearBackwardInputSet: dinp[N,I] = dout[N,O] @ weight[O,I].
+void LinearBackwardInputSet(float* dinp, const float* dout, const float* weight,
+                            int64_t N, int64_t I, int64_t O) {
+  Gemm(/*trans_a=*/false, /*trans_b=*/false, N, I, O, 1.0f, dout, O, weight,
+       I, 0.0f, dinp, I);
+}
+
 // LinearBackwardWeight: dweight[O,I] += dout[N,O]^T @ inp[N,I].
 void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
                           int64_t N, int64_t I, int64_t O) {

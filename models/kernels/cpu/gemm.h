@@ -28,6 +28,12 @@ void LinearForward(float* out, const float* inp, const float* weight,
 void LinearBackwardInput(float* dinp, const float* dout, const float* weight,
                          int64_t N, int64_t I, int64_t O);
 
+// LinearBackwardInputSet: dinp[N,I] = dout[N,O] @ weight[O,I] (overwrites;
+// dinp may be uninitialised). Same products and order as LinearBackwardInput
+// into a zeroed buffer (BLAS beta = 0 instead of 1 on zeros).
+void LinearBackwardInputSet(float* dinp, const float* dout, const float* weight,
+                            int64_t N, int64_t I, int64_t O);
+
 // LinearBackwardWeight: dweight[O,I] += dout[N,O]^T @ inp[N,I].
 // Kept separate from the input gradient so a zero-bubble pipeline can
 // schedule it later: while a WeightGradQueue is active on this thread

@@ -159,20 +159,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     HS_RETURN_IF_ERROR(Annotate(LoadHfWeights(tc.init_from(), t->model_.get()),
                                 "train.init_from"));
   }
-  // Whole-model FLOPs: the stages' shares add up to it.
-  {
-    models::ModelOptions full = mo;
-    full.first_layer = 0;
-    full.end_layer = -1;
-    t->flops_per_token_ = 0;
-    // Per-token FLOPs of the whole model, from a temporary full model would
-    // allocate every parameter; sum the stages' shares instead.
-    double mine = t->model_->TrainingFlopsPerToken(t->seq_len_);
-    if (t->pp_comm_ != MPI_COMM_NULL) {
-      HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(t->pp_comm_, &mine, 1));
-    }
-    t->flops_per_token_ = mine;
+  // Whole-model FLOPs per token: the pipeline stages' shares add up to it.
+  double flops = t->model_->TrainingFlopsPerToken(t->seq_len_);
+  if (t->pp_comm_ != MPI_COMM_NULL) {
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(t->pp_comm_, &flops, 1));
   }
+  t->flops_per_token_ = flops;
 
   // ---- data parallelism
   if (pc.dp() > 1 && pc.dp() != t->dp_size_) {

@@ -542,22 +542,24 @@ absl::Status Trainer::DumpGradients() const {
   if (ddp_ && ddp_->sharded()) {
     return absl::FailedPreconditionError("--dump-grads needs parallel.zero_stage 0");
   }
-  // Every tensor once: dense ones from the stage's first DP rank, routed
-  // experts from the first EP group (whose ranks hold different experts).
-  const bool dense = dp_rank_ == 0;
-  const bool experts = ep_size_ == 1 ? dp_rank_ == 0 : ep_group_ == 0;
-  if (!dense && !experts) return absl::OkStatus();
-  std::error_code ec;
-  fs::create_directories(options_.dump_grads_dir, ec);
   io::SafetensorsWriter writer;
   const models::ParamArena& arena = model_->arena();
   for (const models::ParamSpec& spec : arena.specs()) {
-    if ((spec.expert >= 0 && ep_size_ > 1) ? !experts : !dense) continue;
+    if (!WritesParam(spec)) continue;
     HS_RETURN_IF_ERROR(writer.AddF32(spec.name, spec.shape, arena.grads() + spec.offset));
   }
+  if (writer.size() == 0) return absl::OkStatus();
+  std::error_code ec;
+  fs::create_directories(options_.dump_grads_dir, ec);
   return writer.Write((fs::path(options_.dump_grads_dir) /
                        absl::StrCat("grads_stage", stage_, "_ep", ep_rank_, ".safetensors"))
                           .string());
+}
+
+bool Trainer::WritesParam(const models::ParamSpec& spec) const {
+  // Routed experts differ across an EP group and repeat across its replicas;
+  // everything else repeats across the whole DP group.
+  return spec.expert >= 0 && ep_size_ > 1 ? ep_group_ == 0 : dp_rank_ == 0;
 }
 
 std::vector<parallel::Ddp*> Trainer::Ddps() const {
@@ -603,10 +605,9 @@ absl::Status Trainer::SaveWeights(const std::string& dir) const {
   // then rank 0 writes the index: a HF sharded folder.
   const int shards = pp_size_ * ep_size_;
   if (ep_group_ == 0) {
-    const bool dense = dp_rank_ == 0;
     HS_RETURN_IF_ERROR(SaveHfWeightsShard(
         *model_, dir, DType::kF32, stage_ * ep_size_ + ep_rank_, shards,
-        [&](const models::ParamSpec& s) { return s.expert >= 0 && ep_size_ > 1 ? true : dense; }));
+        [this](const models::ParamSpec& s) { return WritesParam(s); }));
   }
   int rc = MPI_Barrier(options_.world_comm);
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Barrier");

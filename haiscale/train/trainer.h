@@ -99,6 +99,11 @@ class Trainer {
   Trainer() = default;
   absl::Status DumpGradients() const;
   std::vector<parallel::Ddp*> Ddps() const;
+  // WritesParam(spec): this rank is the one that saves `spec` (checkpoints,
+  // weight files, gradient dumps), so every tensor is written exactly once:
+  // dense ones by the stage's first DP rank, routed experts by the first EP
+  // group (whose ranks hold different experts).
+  bool WritesParam(const models::ParamSpec& spec) const;
   // Arena ranges this rank's optimizers update (merged, sorted).
   std::vector<std::pair<int64_t, int64_t>> OwnedRanges() const;
   // trainer_checkpoint.cc

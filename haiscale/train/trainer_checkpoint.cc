@@ -60,8 +60,7 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   // Dense parameters: the stage's first DP rank. Routed experts: the first
   // EP group (each of its ranks holds different experts).
   for (const models::ParamSpec& s : arena.specs()) {
-    const bool mine = s.expert < 0 || ep_size_ == 1 ? dp_rank_ == 0 : ep_group_ == 0;
-    if (mine) st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
+    if (WritesParam(s)) st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
   }
   const bool sharded = ddp_ && ddp_->sharded();
   // Without ZeRO the optimizer state is replicated over the expert replicas:

@@ -71,6 +71,8 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     for (const Bucket& b : d->buckets_) largest = std::max(largest, d->PartSize(b) * d->size_);
     d->scratch_.resize(largest);
     d->gather_.resize(largest);
+    d->part_.resize(largest / d->size_ + 1);
+    d->send_part_.resize(largest / d->size_ + 1);
   }
   d->thread_ = std::thread([p = d.get()] { p->CommLoop(); });
   return d;
@@ -198,18 +200,18 @@ absl::Status Ddp::ReduceBucket(const Bucket& b) {
   const int64_t part = PartSize(b);
   std::memcpy(scratch_.data(), g, n * sizeof(float));
   std::fill(scratch_.begin() + n, scratch_.begin() + part * size_, 0.0f);
-  std::vector<float> mine(part);
+  float* mine = part_.data();  // sized once in Create
   if (hf_) {
-    HS_RETURN_IF_ERROR(hf_->ReduceScatterAsync(scratch_.data(), mine.data(), part, DType::kF32,
+    HS_RETURN_IF_ERROR(hf_->ReduceScatterAsync(scratch_.data(), mine, part, DType::kF32,
                                                hfreduce::ReduceOp::kSum)
                            .Wait());
   } else {
-    int rc = MPI_Reduce_scatter_block(scratch_.data(), mine.data(), int(part), MPI_FLOAT, MPI_SUM,
+    int rc = MPI_Reduce_scatter_block(scratch_.data(), mine, int(part), MPI_FLOAT, MPI_SUM,
                                       comm_);
     if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Reduce_scatter_block");
   }
   const int64_t lo = std::min(n, rank_ * part), hi = std::min(n, (rank_ + 1) * part);
-  std::memcpy(g + lo, mine.data(), (hi - lo) * sizeof(float));
+  std::memcpy(g + lo, mine, (hi - lo) * sizeof(float));
   return absl::OkStatus();
 }
 
@@ -238,13 +240,14 @@ absl::Status Ddp::AllGatherParams(float* params) {
   if (options_.zero_stage != 1) return absl::OkStatus();
   for (const Bucket& b : buckets_) {
     const int64_t part = PartSize(b), n = b.size();
-    std::vector<float> mine(part, 0.0f);
+    float* mine = send_part_.data();  // sized once in Create
     const int64_t lo = std::min(n, rank_ * part), hi = std::min(n, (rank_ + 1) * part);
-    std::memcpy(mine.data(), params + b.begin + lo, (hi - lo) * sizeof(float));
+    std::memcpy(mine, params + b.begin + lo, (hi - lo) * sizeof(float));
+    std::fill(mine + (hi - lo), mine + part, 0.0f);
     if (hf_) {
-      HS_RETURN_IF_ERROR(hf_->AllGatherAsync(mine.data(), gather_.data(), part, DType::kF32).Wait());
+      HS_RETURN_IF_ERROR(hf_->AllGatherAsync(mine, gather_.data(), part, DType::kF32).Wait());
     } else {
-      int rc = MPI_Allgather(mine.data(), int(part), MPI_FLOAT, gather_.data(), int(part),
+      int rc = MPI_Allgather(mine, int(part), MPI_FLOAT, gather_.data(), int(part),
                              MPI_FLOAT, comm_);
       if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allgather");
     }

@@ -136,7 +136,9 @@ class Ddp {
   std::vector<Bucket> buckets_;
   std::unique_ptr<hfreduce::Communicator> hf_;
   std::vector<float> scratch_;      // ZeRO-1 padded send/recv buffer (comm thread)
+  std::vector<float> part_;         // ZeRO-1 this rank's reduced part (comm thread)
   std::vector<float> gather_;       // ZeRO-1 allgather buffer (main thread)
+  std::vector<float> send_part_;    // ZeRO-1 this rank's updated part (main thread)
 
   // Backward bookkeeping (main thread).
   int64_t frontier_ = 0;            // lowest arena offset whose grads are final

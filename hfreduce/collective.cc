@@ -26,6 +26,8 @@ struct alignas(128) Engine::RankControl {
   std::atomic<uint64_t> out;  // chunks this rank copied out
   OpDesc desc;                // the call this rank is in (set before `in`)
   int32_t global_rank;        // this rank in the communicator
+  int64_t shared_off;         // AllReduce: buffer's offset in my registered
+                              // region, or -1 (set before `in`)
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free,
@@ -57,11 +59,76 @@ struct Geometry {
   int64_t nchunks = 1;
 };
 
+// The LocalReduce of one chunk on one rank (see tree_allreduce.h): my slice
+// of the chunk summed over the node's slots in slot order, then the other
+// nodes' partial sums in tree order, in L1-sized blocks so each block is
+// read back from L1 by the next step.
+struct SliceReduce {
+  int nsrc = 0;
+  const void** srcs = nullptr;        // my slice in slot l (or my input)
+  const void** block_srcs = nullptr;  // scratch: srcs advanced to a block
+  bool raw = false;                   // OR bytes instead of an f32 sum
+  DType dtype = DType::kF32;
+  int64_t in_size = 4, acc_size = 4;  // bytes per unit in srcs / in acc
+  char* acc = nullptr;                // my slice in acc
+  char* out = nullptr;                // AllReduce: my slice of the output
+  // AllReduce: my slice in the registered buffers of the other local ranks,
+  // written with the final values too (see collective.h).
+  char* const* peer_outs = nullptr;
+  int npeer_outs = 0;
+  float divisor = 1.0f;
+
+  void Emit(const float* a, int64_t unit, int64_t m) const {
+    const int64_t at = unit * DTypeSize(dtype);
+    ConvertFromF32(a, m, dtype, divisor, out + at);
+    for (int i = 0; i < npeer_outs; ++i) ConvertFromF32(a, m, dtype, divisor, peer_outs[i] + at);
+  }
+
+  void Sources(int64_t unit) const {
+    for (int l = 0; l < nsrc; ++l) {
+      block_srcs[l] = static_cast<const char*>(srcs[l]) + unit * in_size;
+    }
+  }
+  static void Reduce(void* self, int64_t off, int64_t len, const char* const* child,
+                     int nchild, bool final) {
+    const SliceReduce& r = *static_cast<const SliceReduce*>(self);
+    const int64_t u0 = off / r.acc_size, n = len / r.acc_size;
+    for (int64_t b = 0; b < n; b += kFuseBlock) {
+      const int64_t m = std::min(kFuseBlock, n - b);
+      r.Sources(u0 + b);
+      char* a = r.acc + (u0 + b) * r.acc_size;
+      if (r.raw) {
+        OrBytes(r.block_srcs, r.nsrc, a, m);
+        for (int c = 0; c < nchild; ++c) OrInto(a, child[c] + b, m);
+        continue;
+      }
+      float* af = reinterpret_cast<float*>(a);
+      SumToF32(r.block_srcs, r.nsrc, r.dtype, af, m);
+      for (int c = 0; c < nchild; ++c) {
+        AccumulateF32(af, reinterpret_cast<const float*>(child[c]) + b, m);
+      }
+      if (final && r.out != nullptr) r.Emit(af, u0 + b, m);
+    }
+  }
+  static void Result(void* self, int64_t off, int64_t len) {
+    const SliceReduce& r = *static_cast<const SliceReduce*>(self);
+    if (r.out == nullptr || r.raw) return;
+    const int64_t u0 = off / r.acc_size;
+    r.Emit(reinterpret_cast<const float*>(r.acc) + u0, u0, len / r.acc_size);
+  }
+};
+
 }  // namespace
 
 int64_t Engine::SegmentBytes(const EngineConfig& c) {
   return ControlBytes(c.local_size, c.depth) +
-         c.depth * RoundUp((c.local_size + 2) * c.slot_bytes, kPage);
+         c.depth * RoundUp((c.local_size + 2) * c.slot_bytes, kPage) +
+         c.local_size * RoundUp(c.registered_bytes, kPage);
+}
+
+char* Engine::SharedRegion(int l) const {
+  return buffers_ + config_.depth * buffer_stride_ +
+         l * RoundUp(config_.registered_bytes, kPage);
 }
 
 Engine::Engine(const EngineConfig& config, void* area, Transport* rail,
@@ -298,6 +365,22 @@ absl::Status Engine::Run(const OpCall& call) {
   const char* src = static_cast<const char*>(call.src);
   char* dst = static_cast<char*>(call.dst);
   const int64_t my_block = d.count * esize;  // AllGather: my bytes
+  // AllReduce of a buffer in my registered region: read and written in
+  // place by the slice owners (see collective.h).
+  int64_t shared_off = -1;
+  if (kind == OpKind::kAllReduce && c.registered_bytes > 0) {
+    const char* region = SharedRegion(me);
+    if (src >= region && src + d.count * esize <= region + c.registered_bytes) {
+      shared_off = src - region;
+    }
+  }
+  // Where local rank l's copy of unit u is: its registered buffer, or its
+  // slot of the buffer that holds the chunk starting at unit u0.
+  auto input_of = [&](int l, int buf, int64_t u0, int64_t u) -> const char* {
+    const int64_t off = Rank(l).shared_off;
+    if (off >= 0) return SharedRegion(l) + off + u * esize;
+    return Slot(buf, l) + (u - u0) * geo.in_size;
+  };
 
   auto chunk_range = [&](int64_t k, int64_t* u0, int64_t* u1) {
     *u0 = std::min(geo.units, k * geo.chunk);
@@ -343,6 +426,7 @@ absl::Status Engine::Run(const OpCall& call) {
       case OpKind::kAllReduce: {
         // My own slice is reduced straight from my buffer (step 2), so only
         // the slices the other ranks reduce are published.
+        if (shared_off >= 0) break;  // read in place
         int64_t s0, s1;
         slice(n, me, &s0, &s1);
         if (s0 > 0) std::memcpy(slot, src + u0 * esize, s0 * esize);
@@ -374,19 +458,23 @@ absl::Status Engine::Run(const OpCall& call) {
     return absl::OkStatus();
   };
 
-  // AllReduce on one node with few ranks: fused sum + convert of my slice.
-  const bool fuse_out = kind == OpKind::kAllReduce && c.num_nodes == 1 && L <= 64;
+  if (static_cast<int>(srcs_.size()) < L) {
+    srcs_.resize(L);
+    block_srcs_.resize(L);
+    peer_outs_.resize(L);
+  }
   const uint64_t g0 = next_chunk_;
   next_chunk_ += geo.nchunks;
   Rank(me).desc = d;
   Rank(me).global_rank = c.rank;
+  Rank(me).shared_off = shared_off;
   HS_RETURN_IF_ERROR(copy_in(0, g0));
   for (int64_t k = 0; k < geo.nchunks; ++k) {
     const uint64_t g = g0 + k;
     const int buf = g % c.depth;
     int64_t u0, u1;
     chunk_range(k, &u0, &u1);
-    // Step 2: reduce my slice over all slots, in slot order.
+    // Wait until every local rank published chunk g.
     HS_RETURN_IF_ERROR(wait_all(&RankControl::in, g + 1, "copy-in", g));
     TreeCtrl ctrl;
     std::string local_mismatch;
@@ -408,47 +496,50 @@ absl::Status Engine::Run(const OpCall& call) {
     int64_t s0, s1;
     slice(u1 - u0, me, &s0, &s1);
     char* acc = Acc(buf) + s0 * geo.acc_size;
-    if (local_mismatch.empty() && s1 > s0) {
-      const void* srcs[64];
-      std::vector<const void*> many;
-      const void** p = srcs;
-      if (L > 64) {
-        many.resize(L);
-        p = many.data();
-      }
-      for (int l = 0; l < L; ++l) p[l] = Slot(buf, l) + s0 * geo.in_size;
-      // AllReduce: my slice was never copied in; read it where it is. The
-      // per-element order (slot 0, 1, ...) and so the bits are unchanged.
-      if (kind == OpKind::kAllReduce) p[me] = src + (u0 + s0) * esize;
-      if (geo.raw) {
-        OrBytes(p, L, acc, s1 - s0);
-      } else if (fuse_out) {
-        // One node: no tree, so my output slice is final once summed. Sum
-        // and convert in L1-sized blocks, so acc is read back from L1.
-        float* a = reinterpret_cast<float*>(acc);
-        char* out = dst + (u0 + s0) * esize;
-        const void* q[64];
-        for (int64_t b = 0; b < s1 - s0; b += kFuseBlock) {
-          const int64_t m = std::min(kFuseBlock, s1 - s0 - b);
-          for (int l = 0; l < L; ++l) q[l] = static_cast<const char*>(p[l]) + b * esize;
-          SumToF32(q, L, dtype, a + b, m);
-          ConvertFromF32(a + b, m, dtype, divisor, out + b * esize);
+    // Steps 2 + 3: the tree asks for my slice's local sum one sub-chunk at a
+    // time, fused with the other nodes' partial sums, and tells when a
+    // sub-chunk is final; AllReduce writes it to my output right then.
+    SliceReduce sr;
+    sr.nsrc = L;
+    sr.srcs = srcs_.data();
+    sr.block_srcs = block_srcs_.data();
+    for (int l = 0; l < L; ++l) srcs_[l] = Slot(buf, l) + s0 * geo.in_size;
+    int npeer_outs = 0;
+    if (kind == OpKind::kAllReduce) {
+      // My slice was never copied in: read it where it is, and registered
+      // buffers of the others too. The per-element order (rank 0, 1, ...)
+      // and so the bits are unchanged.
+      for (int l = 0; l < L; ++l) {
+        if (l == me) continue;
+        srcs_[l] = input_of(l, buf, u0, u0 + s0);
+        if (Rank(l).shared_off >= 0) {
+          peer_outs_[npeer_outs++] = const_cast<char*>(input_of(l, buf, u0, u0 + s0));
         }
-      } else {
-        SumToF32(p, L, dtype, reinterpret_cast<float*>(acc), s1 - s0);
       }
+      srcs_[me] = src + (u0 + s0) * esize;
     }
-    // Step 3: allreduce my slice with the other nodes.
-    absl::Status tree_status = tree_->Run(
-        acc, (s1 - s0) * geo.acc_size, geo.acc_size,
-        geo.raw ? CombineOr : CombineAddF32, k == 0 ? &ctrl : nullptr, ctx);
+    sr.raw = geo.raw;
+    sr.dtype = dtype;
+    sr.in_size = geo.in_size;
+    sr.acc_size = geo.acc_size;
+    sr.acc = acc;
+    sr.out = kind == OpKind::kAllReduce ? dst + (u0 + s0) * esize : nullptr;
+    sr.divisor = divisor;
+    sr.peer_outs = peer_outs_.data();
+    sr.npeer_outs = npeer_outs;
+    const LocalReduce local{&SliceReduce::Reduce, &SliceReduce::Result, &sr};
+    absl::Status tree_status = absl::OkStatus();
+    if (local_mismatch.empty()) {
+      tree_status = tree_->Run(acc, (s1 - s0) * geo.acc_size, geo.acc_size,
+                               geo.raw ? CombineOr : CombineAddF32,
+                               k == 0 ? &ctrl : nullptr, ctx, false, &local);
+    } else {
+      // Tell the other nodes (the tree carries the verdict), touch no data.
+      tree_status = tree_->Run(acc, (s1 - s0) * geo.acc_size, geo.acc_size,
+                               CombineAddF32, &ctrl, ctx);
+    }
     if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
     HS_RETURN_IF_ERROR(tree_status);
-    // AllReduce: my finished slice goes to my output now, while it is hot.
-    if (kind == OpKind::kAllReduce && !fuse_out && s1 > s0) {
-      ConvertFromF32(reinterpret_cast<const float*>(acc), s1 - s0, dtype, divisor,
-                     dst + (u0 + s0) * esize);
-    }
     Rank(me).red.store(g + 1, std::memory_order_release);
     // Step 1': start the next chunk while the others finish this one.
     if (k + 1 < geo.nchunks) HS_RETURN_IF_ERROR(copy_in(k + 1, g + 1));
@@ -457,7 +548,8 @@ absl::Status Engine::Run(const OpCall& call) {
     const char* acc_all = Acc(buf);
     switch (kind) {
       case OpKind::kAllReduce: {
-        // Everything but my own slice (already written after step 3).
+        if (shared_off >= 0) break;  // the owners wrote into my buffer
+        // Everything but my own slice (already written in step 3).
         const float* a = reinterpret_cast<const float*>(acc_all);
         if (s0 > 0) ConvertFromF32(a, s0, dtype, divisor, dst + u0 * esize);
         const int64_t n = u1 - u0;

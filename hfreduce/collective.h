@@ -10,10 +10,12 @@
 //
 //   for each chunk g (buffer g % depth) of the operation, on local rank l:
 //     1. copy-in   my input chunk -> slot l                  ; in[l]  = g+1
-//     2. reduce    wait all in >= g+1; acc[slice l] =
-//                  slot0 + slot1 + ... + slot L-1 (f32, fixed order)
-//     3. tree      allreduce acc[slice l] with local rank l of every other
-//                  node (double binary tree, tree_allreduce.h) ; red[l] = g+1
+//     2+3. reduce + tree, fused: wait all in >= g+1; the double binary tree
+//                  (tree_allreduce.h) over local rank l of every node asks,
+//                  per sub-chunk of my slice, for acc = slot0 + ... +
+//                  slot L-1 (f32, fixed order) + child0 + child1 in one
+//                  pass once the children's partial sums arrived, sends it
+//                  up, and gets the final value back down     ; red[l] = g+1
 //     (1'. copy-in of chunk g+1 into the other buffer, overlapping peers)
 //     4. copy-out  wait all red >= g+1; acc -> my output
 //                  (÷ world size for average, round to bf16) ; out[l] = g+1
@@ -21,9 +23,19 @@
 //
 // AllReduce moves fewer bytes than the other collectives: rank l copies in
 // only the slices the other ranks reduce, reads its own slice straight from
-// its buffer in step 2, writes its finished slice to its output right after
-// step 3 (on one node: fused with step 2, in L1-sized blocks) and copies out
-// only the other slices in step 4. The per-element order is unchanged.
+// its buffer in step 2, writes each sub-chunk of its slice to its output the
+// moment it is final (at a tree root: in the same pass as the sum) and
+// copies out only the other slices in step 4. The per-element order is that
+// of a local sum followed by the tree's combines, whatever the fusion.
+//
+// Registered buffers: an AllReduce whose buffer lies in the rank's
+// registered region (SharedRegion, handed out by Communicator::AllocShared)
+// is neither copied in nor out. The slice owners read it in place, and
+// write each final sub-chunk straight into every registered rank's buffer
+// (region A of a rank's buffer is only ever read by A's owner, before it
+// writes A, so this is safe); a rank leaves once every owner is done. The
+// other ranks of the node may use plain buffers in the same call: each rank
+// publishes where its data is (RankControl::shared_off). Same bits.
 //
 // Small AllReduces (<= min(small_bytes, slot_bytes)) take one buffer and one
 // reducer: the other local ranks copy in; local rank 0 sums all slots (its
@@ -45,6 +57,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -64,6 +77,9 @@ struct EngineConfig {
   // AllReduces of at most min(small_bytes, slot_bytes) bytes take the
   // small-message path (one reducer per node, one tree); 0 disables it.
   int64_t small_bytes = 64 << 10;
+  // Bytes of each local rank's registered region (SharedRegion), where
+  // buffers live that the node's other ranks read and write in place.
+  int64_t registered_bytes = 0;
   TreeOptions tree;
   absl::Duration timeout = absl::Seconds(60);
 };
@@ -96,6 +112,10 @@ class Engine {
   // Engine::NodeAbortReason(): the node's abort reason, empty when none.
   std::string NodeAbortReason() const;
 
+  // Engine::SharedRegion(l): local rank l's registered region (
+  // EngineConfig::registered_bytes bytes, page-aligned, in the node segment).
+  char* SharedRegion(int l) const;
+
   // Engine::UsesSmallPath(desc): whether this call takes the small-message
   // path (the same answer on every rank for matching calls).
   bool UsesSmallPath(const OpDesc& desc) const;
@@ -119,6 +139,8 @@ class Engine {
   Transport* rail_;
   const std::atomic<bool>* abort_;
   std::unique_ptr<TreeAllReduce> tree_;
+  std::vector<const void*> srcs_, block_srcs_;  // per-slot pointers, reused
+  std::vector<char*> peer_outs_;
   uint64_t next_chunk_ = 0;  // global chunk counter g, same on all ranks
 };
 

@@ -99,12 +99,13 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   if (o.chunk_bytes < 4096 || o.chunk_bytes % 64 != 0 || o.pipeline_depth < 1 ||
       o.tree_chunk_bytes < 64 || o.tree_chunk_bytes % 64 != 0 ||
       o.tree_window < 1 || o.timeout <= absl::ZeroDuration() ||
-      o.ranks_per_node < 0) {
+      o.ranks_per_node < 0 || o.registered_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad options: chunk_bytes=", o.chunk_bytes, " (>= 4096, multiple of 64)",
         " pipeline_depth=", o.pipeline_depth, " tree_chunk_bytes=",
         o.tree_chunk_bytes, " tree_window=", o.tree_window, " timeout=",
-        absl::FormatDuration(o.timeout), " ranks_per_node=", o.ranks_per_node));
+        absl::FormatDuration(o.timeout), " ranks_per_node=", o.ranks_per_node,
+        " registered_bytes=", o.registered_bytes));
   }
   HF_MPI(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup");
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
@@ -173,6 +174,11 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   ec.tree.chunk_bytes = o.tree_chunk_bytes;
   ec.tree.window = o.tree_window;
   ec.timeout = o.timeout;
+  // The segment's layout must agree on every rank: the largest request wins.
+  ec.registered_bytes = o.registered_bytes;
+  HF_MPI(MPI_Allreduce(MPI_IN_PLACE, &ec.registered_bytes, 1, MPI_INT64_T, MPI_MAX, comm_),
+         "MPI_Allreduce(registered_bytes)");
+  registered_bytes_ = ec.registered_bytes;
   const int64_t seg_bytes = ShmSegment::kHeaderBytes + Engine::SegmentBytes(ec);
   const std::string name = ShmSegmentName(geteuid(), job_key, node_);
   absl::Status seg_status;
@@ -218,6 +224,20 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   HS_LOG(INFO) << Describe();
   progress_ = std::thread([this] { ProgressLoop(); });
   return absl::OkStatus();
+}
+
+absl::StatusOr<void*> Communicator::AllocShared(int64_t bytes) {
+  if (bytes < 0) return absl::InvalidArgumentError("AllocShared: negative size");
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t at = (shared_used_ + 63) / 64 * 64;
+  if (at + bytes > registered_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "hfreduce rank ", rank_, ": AllocShared(", bytes, ") needs ", at + bytes,
+        " bytes of the registered region but Options::registered_bytes is ",
+        registered_bytes_));
+  }
+  shared_used_ = at + bytes;
+  return static_cast<void*>(engine_->SharedRegion(local_rank_) + at);
 }
 
 absl::StatusOr<TransportKind> ParseTransportKind(const std::string& name) {

@@ -85,6 +85,9 @@ struct Options {
   // Bytes per inter-node message and messages in flight per tree.
   int64_t tree_chunk_bytes = 128 << 10;
   int tree_window = 4;
+  // Bytes of node-shared memory per rank for AllocShared (registered
+  // buffers); the largest value of any rank is used.
+  int64_t registered_bytes = 0;
   // Inter-node transport; every rank must choose the same (checked).
   TransportKind transport = TransportKind::kDefault;
   // TCP only. Where to listen: an interface name ("eth0"), an IPv4 address,
@@ -170,6 +173,18 @@ class Communicator {
   // Every rank's buffer gets root's bytes.
   Handle BroadcastAsync(void* buffer, int64_t count, DType dtype, int root);
 
+  // Communicator::AllocShared(bytes)
+  //
+  // `bytes` (64-byte aligned) of this rank's registered region: host memory
+  // in the node's shared segment, valid until the Communicator is destroyed
+  // (there is no free). An AllReduce of a buffer that lies in it is done in
+  // place: the node's other ranks read it and write their finished slices
+  // straight into it, with no copy into or out of the pipeline's slots (the
+  // idea of NCCL's registered user buffers; DDP puts its gradient buckets
+  // here). Other calls and plain buffers work as usual. ResourceExhausted
+  // when Options::registered_bytes is used up.
+  absl::StatusOr<void*> AllocShared(int64_t bytes);
+
   // Communicator::Abort(reason): fails queued and future calls and tells
   // this node's other ranks to stop.
   void Abort(const std::string& reason);
@@ -219,6 +234,8 @@ class Communicator {
   bool running_ = false;  // a call is on the engine (either thread)
   absl::Status broken_;  // first error; later calls fail with it
   std::thread progress_;
+  int64_t registered_bytes_ = 0;  // agreed Options::registered_bytes
+  int64_t shared_used_ = 0;       // bytes handed out by AllocShared
 };
 
 }  // namespace hs::hfreduce

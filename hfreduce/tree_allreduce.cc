@@ -104,10 +104,14 @@ TreeAllReduce::TreeAllReduce(Transport* transport, TreeOptions options)
 
 absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
                                 CombineFn combine, TreeCtrl* ctrl,
-                                const WaitContext& ctx, bool one_tree) {
+                                const WaitContext& ctx, bool one_tree,
+                                const LocalReduce* local) {
   const int n = transport_->size();
   const int me = transport_->rank();
-  if (n == 1) return absl::OkStatus();
+  if (n == 1) {
+    if (local != nullptr && bytes > 0) local->reduce(local->self, 0, bytes, nullptr, 0, true);
+    return absl::OkStatus();
+  }
   const int W = options_.window;
   const int64_t sc = std::max<int64_t>(align, options_.chunk_bytes / align * align);
   // one_tree: everything on tree 0; tree 1 carries nothing, not even ctrl.
@@ -285,17 +289,23 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
       while (s.accumulated < s.posted) {
         int64_t k = s.accumulated, w = k % W;
         bool ready = true;
+        const char* child_data[2] = {nullptr, nullptr};
         for (int c = 0; c < s.nchild && ready; ++c) {
-          if (s.child_done[w * 2 + c] == 2) continue;  // already combined
+          child_data[c] = s.scratch + (w * 2 + c) * options_.chunk_bytes;
+          if (s.child_done[w * 2 + c] != 0) continue;  // already here
           status = Poll(transport_, &s.child_req[w * 2 + c], &done, &progress);
           if (!status.ok()) break;
           if (!done) { ready = false; break; }
-          // Combine child c only after child c-1: a fixed order.
-          combine(s.Chunk(k), s.scratch + (w * 2 + c) * options_.chunk_bytes,
-                  s.ChunkLen(k));
-          s.child_done[w * 2 + c] = 2;
+          // Child c only after child c-1: a fixed order, whichever message
+          // came first.
+          if (local == nullptr) combine(s.Chunk(k), child_data[c], s.ChunkLen(k));
+          s.child_done[w * 2 + c] = 1;
         }
         if (!status.ok() || !ready) break;
+        if (local != nullptr) {
+          local->reduce(local->self, s.Chunk(k) - static_cast<char*>(data), s.ChunkLen(k),
+                        child_data, s.nchild, s.links.parent < 0);
+        }
         if (s.links.parent >= 0) {
           auto r = transport_->Isend(s.links.parent, TagDataUp(t), s.Chunk(k),
                                      s.ChunkLen(k));
@@ -326,6 +336,10 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
         while (s.finals < s.down_posted) {
           status = Poll(transport_, &s.down_req[s.finals], &done, &progress);
           if (!status.ok() || !done) break;
+          if (local != nullptr && local->result != nullptr) {
+            local->result(local->self, s.Chunk(s.finals) - static_cast<char*>(data),
+                          s.ChunkLen(s.finals));
+          }
           ++s.finals;
         }
         if (!status.ok()) break;

@@ -43,6 +43,25 @@ using CombineFn = void (*)(void* dst, const void* src, int64_t bytes);
 void CombineAddF32(void* dst, const void* src, int64_t bytes);
 void CombineOr(void* dst, const void* src, int64_t bytes);
 
+// LocalReduce: lets the tree produce the node's own contribution itself, one
+// sub-chunk at a time, fused with the children's data (one pass over memory
+// instead of a local reduce followed by a combine per child).
+//
+//   reduce(off, len, child, nchild, final): write data[off, off+len) =
+//       local sum, then + child[0], then + child[1] (this order: the bits
+//       are those of a local reduce followed by combines). `final` is true at
+//       the root, where the sum is the result: the callee may emit it now.
+//   result(off, len): data[off, off+len) now holds the result received from
+//       the parent (never called for ranges reduce() got with final = true).
+//
+// Offsets and lengths are bytes relative to Run's `data`, multiples of align.
+struct LocalReduce {
+  void (*reduce)(void* self, int64_t off, int64_t len, const char* const* child,
+                 int nchild, bool final) = nullptr;
+  void (*result)(void* self, int64_t off, int64_t len) = nullptr;
+  void* self = nullptr;
+};
+
 struct TreeOptions {
   int64_t chunk_bytes = 256 << 10;  // pipeline sub-chunk
   int window = 4;                   // sub-chunks in flight per tree
@@ -62,8 +81,14 @@ class TreeAllReduce {
   //
   // one_tree: all bytes travel on tree 0 (half the messages; for small
   // buffers, where latency and not bandwidth counts).
+  //
+  // local: when set, `data` holds nothing yet and local->reduce produces each
+  // sub-chunk (fused with the children's data; `combine` is unused), and
+  // local->result is told when a sub-chunk is final. With one node it is
+  // one reduce(0, bytes, nullptr, 0, true).
   absl::Status Run(void* data, int64_t bytes, int64_t align, CombineFn combine,
-                   TreeCtrl* ctrl, const WaitContext& ctx, bool one_tree = false);
+                   TreeCtrl* ctrl, const WaitContext& ctx, bool one_tree = false,
+                   const LocalReduce* local = nullptr);
 
   // TreeAllReduce::links(t): this node's links in tree t.
   const TreeLinks& links(int t) const { return links_[t]; }

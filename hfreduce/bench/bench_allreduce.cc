@@ -108,6 +108,8 @@ int BenchMain(int argc, char** argv) {
   p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
   p.AddString("small-bytes", "64K", "HFReduce small-message path up to this size "
               "(0: off)");
+  p.AddBool("registered", "HFReduce: buffers from Communicator::AllocShared (reduced in "
+            "place; MPI_Allreduce runs on the same buffers)");
   p.AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
   p.AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
               "(default: $HFREDUCE_TRANSPORT, else mpi)");
@@ -173,6 +175,8 @@ int BenchMain(int argc, char** argv) {
     }
     o.small_bytes = *small_b;
   }
+  const bool registered = p.GetBool("registered");
+  if (registered) o.registered_bytes = (*max_b + 4095) / 4096 * 4096;
   o.transport = *transport_or;
   o.tcp_interface = p.GetString("tcp-iface");
   int rc = 0;
@@ -198,12 +202,13 @@ int BenchMain(int argc, char** argv) {
       uname(&un);
       const char* prefix = csv ? "# " : "# ";
       std::printf("%shai bench allreduce: %d ranks = %d nodes x %d, dtype %s, simd %s, "
-                  "chunk %s, tree chunk %s, small %s, inline %s, transport %s\n",
+                  "chunk %s, tree chunk %s, small %s, inline %s, transport %s%s\n",
                   prefix, nranks, comm->num_nodes(), comm->local_size(),
                   DTypeName(dtype), SimdLevelName(ActiveSimdLevel()),
                   FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str(),
                   o.small_bytes > 0 ? FormatBytes(o.small_bytes).c_str() : "off",
-                  o.inline_blocking ? "on" : "off", comm->transport().c_str());
+                  o.inline_blocking ? "on" : "off", comm->transport().c_str(),
+                  registered ? ", registered buffers" : "");
       std::printf("%shost: %s, %ld cpus, %s %s; %s\n", prefix, CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
                   mpi_line.c_str());
@@ -219,21 +224,33 @@ int BenchMain(int argc, char** argv) {
       std::fflush(stdout);
     }
 
+    char* shared = nullptr;
+    if (registered) {
+      auto shared_or = comm->AllocShared(o.registered_bytes);
+      if (!shared_or.ok()) {
+        std::fprintf(stderr, "[rank %d] %s\n", rank, shared_or.status().ToString().c_str());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      shared = static_cast<char*>(*shared_or);
+    }
     const double bus_factor = nranks > 1 ? 2.0 * (nranks - 1) / nranks : 1.0;
     for (int64_t bytes = *min_b; bytes <= *max_b; bytes *= 2) {
       const int64_t count = bytes / esize;
       const int64_t nbytes = count * esize;
       std::unique_ptr<char, decltype(&std::free)> buf(
-          static_cast<char*>(std::aligned_alloc(4096, std::max<int64_t>(4096, (nbytes + 4095) / 4096 * 4096))),
+          registered ? nullptr
+                     : static_cast<char*>(std::aligned_alloc(
+                           4096, std::max<int64_t>(4096, (nbytes + 4095) / 4096 * 4096))),
           &std::free);
+      char* data = registered ? shared : buf.get();
       int64_t iters = p.GetInt("iters");
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / std::max<int64_t>(nbytes, 1), 5, 40);
       const int64_t warmup = p.GetInt("warmup");
       Timing hf, mpi;
       // HFReduce: timed, then checked.
-      Fill(buf.get(), count, dtype, rank, false);
+      Fill(data, count, dtype, rank, false);
       for (int64_t i = 0; i < warmup && rc == 0; ++i) {
-        absl::Status st = comm->AllReduce(buf.get(), count, dtype, ReduceOp::kSum);
+        absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
         if (!st.ok()) {
           std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
           rc = 1;
@@ -243,7 +260,7 @@ int BenchMain(int argc, char** argv) {
       MPI_Barrier(MPI_COMM_WORLD);
       double t0 = MPI_Wtime();
       for (int64_t i = 0; i < iters && rc == 0; ++i) {
-        absl::Status st = comm->AllReduce(buf.get(), count, dtype, ReduceOp::kSum);
+        absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
         if (!st.ok()) {
           std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
           rc = 1;
@@ -253,28 +270,28 @@ int BenchMain(int argc, char** argv) {
       if (rc != 0) break;
       MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
       hf.us = dt * 1e6;
-      Fill(buf.get(), count, dtype, rank, true);
-      if (!comm->AllReduce(buf.get(), count, dtype, ReduceOp::kSum).ok()) rc = 1;
-      hf.wrong = CountWrong(buf.get(), count, dtype, nranks);
+      Fill(data, count, dtype, rank, true);
+      if (!comm->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
+      hf.wrong = CountWrong(data, count, dtype, nranks);
       // MPI_Allreduce on the same buffer.
-      Fill(buf.get(), count, dtype, rank, false);
+      Fill(data, count, dtype, rank, false);
       for (int64_t i = 0; i < warmup; ++i) {
-        MPI_Allreduce(MPI_IN_PLACE, buf.get(), static_cast<int>(count), mpi_type,
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type,
                       mpi_op, MPI_COMM_WORLD);
       }
       MPI_Barrier(MPI_COMM_WORLD);
       t0 = MPI_Wtime();
       for (int64_t i = 0; i < iters; ++i) {
-        MPI_Allreduce(MPI_IN_PLACE, buf.get(), static_cast<int>(count), mpi_type,
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type,
                       mpi_op, MPI_COMM_WORLD);
       }
       dt = (MPI_Wtime() - t0) / iters;
       MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
       mpi.us = dt * 1e6;
-      Fill(buf.get(), count, dtype, rank, true);
-      MPI_Allreduce(MPI_IN_PLACE, buf.get(), static_cast<int>(count), mpi_type, mpi_op,
+      Fill(data, count, dtype, rank, true);
+      MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type, mpi_op,
                     MPI_COMM_WORLD);
-      mpi.wrong = CountWrong(buf.get(), count, dtype, nranks);
+      mpi.wrong = CountWrong(data, count, dtype, nranks);
       MPI_Allreduce(MPI_IN_PLACE, &hf.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
       MPI_Allreduce(MPI_IN_PLACE, &mpi.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
       if (hf.wrong != 0) rc = 1;

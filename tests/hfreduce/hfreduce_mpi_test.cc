@@ -10,7 +10,8 @@
 // Usage:
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
-//   suites: allreduce, async, collectives, paths, all, mismatch, timeout
+//   suites: allreduce, async, collectives, paths, registered, all, mismatch,
+//   timeout
 #include <mpi.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "haiscale/dtype.h"
@@ -231,6 +233,77 @@ void SuiteAsync(Communicator* comm, const Args& a) {
                    absl::StrCat("async op ", i));
     }
   }
+}
+
+// Registered buffers (Communicator::AllocShared) are reduced in place by the
+// node's ranks; the bits must equal the plain-buffer path of a communicator
+// with the same options. Every rank registered, then only odd ranks (a node
+// mixing both), then many async calls in flight on distinct registered
+// buffers; and AllocShared past the region is a clear error.
+void SuiteRegistered(Communicator* comm, const Args& a) {
+  Options o = comm->options();
+  o.registered_bytes = 2 << 20;  // 600 KiB + 8 async buffers of <= 120 KiB
+  auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+  if (!reg_or.ok()) return;
+  std::unique_ptr<Communicator> reg = std::move(*reg_or);
+  auto big_or = reg->AllocShared(600 << 10);
+  CHECK_OR_FAIL(big_or.ok(), "AllocShared: ", big_or.status().ToString());
+  if (!big_or.ok()) return;
+  char* big = static_cast<char*>(*big_or);
+  const int64_t chunk = a.chunk_bytes;
+  for (int mode = 0; mode < 2; ++mode) {
+    const bool mine_registered = mode == 0 || g_rank % 2 == 1;
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      const int64_t es = DTypeSize(dtype);
+      for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+        for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{509},
+                              chunk / es - 1, chunk / es + 1, 3 * chunk / es + 7,
+                              int64_t{100003}}) {
+          if (count * es > (600 << 10)) continue;
+          const uint32_t seed = static_cast<uint32_t>(count * 13 + es + mode);
+          const std::string what = absl::StrCat("registered mode ", mode, " ", DTypeName(dtype),
+                                                " ", OpName(op), " count=", count);
+          std::vector<char> x = MakeInput(dtype, false, seed, g_rank, count);
+          std::vector<char> y = x;
+          char* buf = mine_registered ? big : y.data();
+          if (mine_registered && count > 0) std::memcpy(big, x.data(), count * es);
+          absl::Status s1 = comm->AllReduce(x.data(), count, dtype, op);
+          absl::Status s2 = reg->AllReduce(buf, count, dtype, op);
+          CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+          CHECK_OR_FAIL(count == 0 || std::memcmp(x.data(), buf, count * es) == 0, what,
+                        ": registered result differs from the plain path");
+          CheckReduced(x, 0, count, dtype, op, false, seed, what);
+        }
+      }
+    }
+  }
+  // Async calls in flight, each on its own registered buffer.
+  constexpr int kOps = 8;
+  std::vector<char*> bufs(kOps);
+  std::vector<int64_t> counts(kOps);
+  std::vector<Handle> handles(kOps);
+  for (int i = 0; i < kOps; ++i) {
+    counts[i] = 1000 + 4099 * i;
+    auto p = reg->AllocShared(counts[i] * 4);
+    CHECK_OR_FAIL(p.ok(), "AllocShared op ", i, ": ", p.status().ToString());
+    if (!p.ok()) return;
+    bufs[i] = static_cast<char*>(*p);
+    std::vector<char> in = MakeInput(DType::kF32, true, 900 + i, g_rank, counts[i]);
+    std::memcpy(bufs[i], in.data(), counts[i] * 4);
+    handles[i] = reg->AllReduceAsync(bufs[i], counts[i], DType::kF32, ReduceOp::kSum);
+  }
+  for (int i = kOps - 1; i >= 0; --i) {
+    absl::Status st = handles[i].Wait();
+    CHECK_OR_FAIL(st.ok(), "registered async op ", i, ": ", st.ToString());
+    std::vector<char> got(bufs[i], bufs[i] + counts[i] * 4);
+    CheckReduced(got, 0, counts[i], DType::kF32, ReduceOp::kSum, true, 900 + i,
+                 absl::StrCat("registered async op ", i));
+  }
+  auto too_big = reg->AllocShared(1 << 20);  // about 1.1 MiB are in use
+  CHECK_OR_FAIL(!too_big.ok() && too_big.status().code() == absl::StatusCode::kResourceExhausted &&
+                    absl::StrContains(too_big.status().message(), "registered_bytes"),
+                "AllocShared past the region: ", too_big.status().ToString());
 }
 
 // The small-message path (one reducer per node) and the inline blocking
@@ -487,6 +560,7 @@ int Main(int argc, char** argv) {
     if (s == "async" || s == "all") SuiteAsync(comm.get(), a);
     if (s == "collectives" || s == "all") SuiteCollectives(comm.get(), a);
     if (s == "paths" || s == "all") SuitePaths(comm.get(), a);
+    if (s == "registered" || s == "all") SuiteRegistered(comm.get(), a);
     if (s == "mismatch") SuiteMismatch(comm.get(), a);
     if (s == "timeout") SuiteTimeout(comm.get(), a);
   }

@@ -38,7 +38,7 @@ ParamId ParamArena::Add(const std::string& name, const Shape& shape,
 
 absl::Status ParamArena::Allocate() {
   // Pad the total so ranges can be split into aligned shards later.
-  int64_t padded = (total_ + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  const int64_t padded = padded_size();
   auto p = Tensor::TryEmpty({padded}, DType::kF32);
   if (!p.ok()) return Annotate(p.status(), "allocating parameters");
   auto g = Tensor::TryEmpty({padded}, DType::kF32);
@@ -84,8 +84,20 @@ absl::StatusOr<ParamId> ParamArena::Find(const std::string& name) const {
   return it->second;
 }
 
+int64_t ParamArena::padded_size() const {
+  return (total_ + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+}
+
+void ParamArena::RebindGrads(float* grads) {
+  HS_CHECK(grads_ != nullptr) << "RebindGrads before Allocate";
+  if (grads == grads_) return;
+  std::memcpy(grads, grads_, padded_size() * sizeof(float));
+  grads_ = grads;
+  grad_block_ = Tensor();
+}
+
 void ParamArena::ZeroGrads() {
-  if (grads_ != nullptr) std::memset(grads_, 0, grad_block_.nbytes());
+  if (grads_ != nullptr) std::memset(grads_, 0, padded_size() * sizeof(float));
 }
 
 }  // namespace hs::models

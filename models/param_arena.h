@@ -75,6 +75,14 @@ class ParamArena {
   const std::vector<ParamSpec>& specs() const { return specs_; }
   absl::StatusOr<ParamId> Find(const std::string& name) const;
 
+  // RebindGrads(grads): moves the gradients to `grads` (padded_size()
+  // floats, owned by the caller and outliving the arena's use), copying the
+  // current values; the arena's own block is freed. DDP uses it to put the
+  // gradients in HFReduce's registered shared memory.
+  void RebindGrads(float* grads);
+  // padded_size(): floats in the param and grad blocks (>= size()).
+  int64_t padded_size() const;
+
   float* params() const { return params_; }
   float* grads() const { return grads_; }
   int64_t size() const { return total_; }   // floats

@@ -1,6 +1,8 @@
 // File: parallel/ddp.cc — see ddp.h.
 #include "parallel/ddp.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -8,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "haiscale/logging.h"
 #include "haiscale/status.h"
 #include "parallel/mpi_env.h"
 
@@ -17,6 +20,36 @@ double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+namespace {
+
+// Whether every node's /dev/shm can hold its ranks' registered gradients
+// (with room to spare); the same answer on every rank of `comm`.
+absl::StatusOr<bool> SharedMemoryFits(MPI_Comm comm, int64_t bytes_per_rank) {
+  MPI_Comm node = MPI_COMM_NULL;
+  int rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split_type");
+  int local = 1;
+  MPI_Comm_size(node, &local);
+  MPI_Comm_free(&node);
+  struct statvfs fs;
+  int fits = 0;
+  if (statvfs("/dev/shm", &fs) == 0) {
+    const double avail = double(fs.f_bavail) * double(fs.f_frsize);
+    fits = avail >= 1.25 * double(local) * double(bytes_per_rank) + double(256 << 20);
+  }
+  int all = 0;
+  rc = MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, comm);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allreduce");
+  if (!all) {
+    HS_LOG(INFO) << "ddp: /dev/shm too small for registered gradients ("
+                 << local << " x " << (bytes_per_rank >> 20)
+                 << " MiB on some node); buckets are copied through HFReduce's slots";
+  }
+  return all != 0;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
                                                  const models::ParamArena& arena,
@@ -64,7 +97,18 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
   if (options.backend == DdpOptions::Backend::kHfReduce) {
     hfreduce::Options hf;
     hf.ranks_per_node = options.ranks_per_node;
+    const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
+    bool registered = options.registered_grads && options.zero_stage == 0;
+    if (registered) {
+      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, grad_bytes));
+    }
+    if (registered) hf.registered_bytes = grad_bytes;
     HS_ASSIGN_OR_RETURN(d->hf_, hfreduce::Communicator::Create(d->comm_, hf));
+    if (registered) {
+      HS_ASSIGN_OR_RETURN(void* shared, d->hf_->AllocShared(grad_bytes));
+      d->grads_ = static_cast<float*>(shared);
+      std::memcpy(d->grads_, grads, grad_bytes);
+    }
   }
   if (options.zero_stage == 1) {
     int64_t largest = 0;

@@ -67,6 +67,12 @@ struct DdpOptions {
   // runs two: dense parameters over the DP group, routed experts over the
   // ranks holding the same experts.
   std::function<bool(const models::ParamSpec&)> include;
+  // HFReduce, ZeRO-0: keep the gradients in HFReduce's registered shared
+  // memory (Communicator::AllocShared), so buckets are reduced in place
+  // with no copy into or out of the node pipeline. The caller then moves
+  // the arena's gradients there (ParamArena::RebindGrads(ddp->grads())).
+  // Skipped, with a log line, when /dev/shm has too little room.
+  bool registered_grads = true;
 };
 
 // An arena range [begin, end) of floats reduced as one message.
@@ -94,6 +100,10 @@ class Ddp {
   ~Ddp();
   Ddp(const Ddp&) = delete;
   Ddp& operator=(const Ddp&) = delete;
+
+  // grads(): where this Ddp reduces gradients: the `grads` given to Create,
+  // or its registered copy (DdpOptions::registered_grads).
+  float* grads() const { return grads_; }
 
   int rank() const { return rank_; }
   int size() const { return size_; }

@@ -219,18 +219,26 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     d.zero_stage = int(pc.zero_stage());
     d.ranks_per_node = int(pc.ranks_per_node());
     d.debug_delay_ms = options.debug_comm_delay_ms;
+    d.registered_grads = !pc.hfreduce_copy_grads();
+    // Dense parameters over the DP group; with EP each rank's routed experts
+    // only over the ranks that hold the same experts.
+    parallel::DdpOptions e = d;
+    if (ep > 1) d.include = [](const models::ParamSpec& s) { return s.expert < 0; };
+    models::ParamArena& arena = t->model_->arena();
+    HS_ASSIGN_OR_RETURN(t->ddp_, parallel::Ddp::Create(t->dp_comm_, arena, arena.grads(), d));
+    // The DP group's HFReduce may keep the gradients in its registered
+    // shared memory; everything after this sees them there.
+    if (t->ddp_->grads() != arena.grads()) {
+      HS_LOG(INFO) << "ddp: gradients in HFReduce's registered shared memory (reduced in place)";
+    }
+    arena.RebindGrads(t->ddp_->grads());
     if (ep > 1) {
-      // Dense parameters over the DP group; each rank's routed experts only
-      // over the ranks that hold the same experts.
-      d.include = [](const models::ParamSpec& s) { return s.expert < 0; };
-      parallel::DdpOptions e = d;
       e.include = [](const models::ParamSpec& s) { return s.expert >= 0; };
       e.ranks_per_node = 0;
-      HS_ASSIGN_OR_RETURN(t->expert_ddp_, parallel::Ddp::Create(t->expert_comm_, t->model_->arena(),
-                                                                t->model_->arena().grads(), e));
+      e.registered_grads = false;  // the gradients live in the DP group's segment
+      HS_ASSIGN_OR_RETURN(t->expert_ddp_,
+                          parallel::Ddp::Create(t->expert_comm_, arena, arena.grads(), e));
     }
-    HS_ASSIGN_OR_RETURN(t->ddp_, parallel::Ddp::Create(t->dp_comm_, t->model_->arena(),
-                                                       t->model_->arena().grads(), d));
     for (parallel::Ddp* ddp : t->Ddps()) {
       HS_RETURN_IF_ERROR(ddp->CheckReplicasIdentical(t->model_->arena().params()));
     }

@@ -31,6 +31,7 @@ reference
 case "$case_name" in
   dp2_hfreduce)        parallel_run 2 ;;
   dp4_hfreduce_2nodes) parallel_run 4 --set parallel.ranks_per_node=2 ;;
+  dp4_hfreduce_2nodes_copy) parallel_run 4 --set parallel.ranks_per_node=2 --set parallel.hfreduce_copy_grads=true ;;
   dp2_mpi)             parallel_run 2 --set parallel.allreduce=MPI ;;
   dp2_zero1)           parallel_run 2 --zero 1 ;;
   dp4_zero1_2nodes)    parallel_run 4 --zero 1 --set parallel.ranks_per_node=2 ;;

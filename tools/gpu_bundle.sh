@@ -44,9 +44,12 @@ TESTS=(
   //models/kernels/cuda:attention_cuda_test
   //models/kernels/cuda:moe_cuda_test
   //models/kernels/cuda:gemm_cuda_test
+  //parallel/nccl:nccl_comm_cuda_test
 )
 # Binaries that link cuBLAS(Lt), which the bundle does not carry.
 NEEDS_CUBLAS=(gemm_cuda_test bench_kernels)
+# Binaries that link NCCL (libnccl.so.2 is 218 MiB; not bundled either).
+NEEDS_NCCL=(nccl_comm_cuda_test)
 BINARIES=("${TESTS[@]}" //tools:hai //models/kernels/cuda:bench_kernels)
 
 echo "gpu_bundle: building ${#BINARIES[@]} targets with --config=cuda (sm_80 + sm_90)"
@@ -63,6 +66,7 @@ is_base_lib() {
     libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|linux-vdso*) return 0 ;;
     libcuda.so*|libnvidia-*) return 0 ;;
     libcublasLt.so*|libcublas.so*) return 0 ;;  # too big; see NEEDS_CUBLAS
+    libnccl.so*) return 0 ;;                      # too big; see NEEDS_NCCL
   esac
   return 1
 }
@@ -109,6 +113,7 @@ cp tools/gpu_check.sh "$OUT/gpu_check.sh"
 chmod +x "$OUT/gpu_check.sh"
 printf '%s\n' "${TESTS[@]##*:}" > "$OUT/TESTS"
 printf '%s\n' "${NEEDS_CUBLAS[@]}" > "$OUT/NEEDS_CUBLAS"
+printf '%s\n' "${NEEDS_NCCL[@]}" > "$OUT/NEEDS_NCCL"
 
 {
   echo "# HaiScale GPU bundle"
@@ -117,7 +122,7 @@ printf '%s\n' "${NEEDS_CUBLAS[@]}" > "$OUT/NEEDS_CUBLAS"
   echo "nvcc: $($NVCC --version | tail -1)"
   echo "flags: --config=cuda (-gencode sm_80, sm_90)"
   echo "glibc: $(getconf GNU_LIBC_VERSION | awk '{print $2}')"
-  echo "host libraries needed (not bundled): libcublasLt.so.13 libcublas.so.13 for ${NEEDS_CUBLAS[*]}; driver >= 580 (CUDA 13)"
+  echo "host libraries needed (not bundled): libcublasLt.so.13 libcublas.so.13 for ${NEEDS_CUBLAS[*]}; libnccl.so.2 for ${NEEDS_NCCL[*]}; driver >= 580 (CUDA 13)"
   echo
   (cd "$OUT" && find . -type f ! -name MANIFEST -printf '%s\t%p\n' | sort -k2)
 } > "$OUT/MANIFEST"

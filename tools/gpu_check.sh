@@ -63,6 +63,28 @@ else
   echo "gpu_check: libcublasLt.so.13 not found on this machine (set HS_CUBLAS_DIR);${needs_cublas}will be SKIPPED"
 fi
 
+# NCCL likewise (libnccl.so.2, 218 MiB): $HS_NCCL_DIR, the toolkit, the
+# loader cache, or anywhere (PyTorch's pip wheel nvidia/nccl/lib).
+find_nccl() {
+  local d f
+  for d in ${HS_NCCL_DIR:-} /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
+    [[ -e $d/libnccl.so.2 ]] && { echo "$d"; return; }
+  done
+  f=$(ldconfig -p 2>/dev/null | awk '/libnccl\.so\.2 /{print $NF; exit}')
+  [[ -n $f ]] && { dirname "$f"; return; }
+  f=$(timeout 60 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o \
+        -name libnccl.so.2 -print -quit 2>/dev/null)
+  [[ -n $f ]] && dirname "$f"
+}
+needs_nccl=" $(cat "$BUNDLE/NEEDS_NCCL" 2>/dev/null | tr '\n' ' ') "
+nccl_dir=$(find_nccl)
+if [[ -n $nccl_dir ]]; then
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$nccl_dir"
+  echo "gpu_check: NCCL from $nccl_dir"
+else
+  echo "gpu_check: libnccl.so.2 not found on this machine (set HS_NCCL_DIR);${needs_nccl}will be SKIPPED"
+fi
+
 gpu="none (nvidia-smi not found)"
 if command -v nvidia-smi >/dev/null 2>&1; then
   gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap \
@@ -89,6 +111,8 @@ for t in "${tests[@]}"; do
     echo "missing binary $BUNDLE/bin/$t" > "$logdir/$t.log"; rc=127
   elif [[ -z $cublas_dir && $needs_cublas == *" $t "* ]]; then
     echo "$t: SKIPPED: libcublasLt.so.13 not found on this machine (not bundled; set HS_CUBLAS_DIR)" > "$logdir/$t.log"; rc=0
+  elif [[ -z $nccl_dir && $needs_nccl == *" $t "* ]]; then
+    echo "$t: SKIPPED: libnccl.so.2 not found on this machine (not bundled; set HS_NCCL_DIR)" > "$logdir/$t.log"; rc=0
   else
     timeout 600 "$BUNDLE/bin/$t" > "$logdir/$t.log" 2>&1; rc=$?
   fi
@@ -130,6 +154,7 @@ fi
   echo "- host: $(hostname), glibc ${have:-unknown}"
   [[ -f $BUNDLE/MANIFEST ]] && sed -n '2,7p' "$BUNDLE/MANIFEST" | sed 's/^/- /'
   echo "- cuBLAS: ${cublas_dir:-not found (tests that need it SKIPPED)}"
+  echo "- NCCL: ${nccl_dir:-not found (tests that need it SKIPPED)}"
   echo "- result: $passed passed, $failed failed, $skipped skipped"
   echo
   echo "Written by tools/gpu_check.sh. Tolerances are stated in each test's"

@@ -45,12 +45,13 @@ TESTS=(
   //models/kernels/cuda:moe_cuda_test
   //models/kernels/cuda:gemm_cuda_test
   //parallel/nccl:nccl_comm_cuda_test
+  //hfreduce/gpu:staged_allreduce_cuda_test
 )
 # Binaries that link cuBLAS(Lt), which the bundle does not carry.
 NEEDS_CUBLAS=(gemm_cuda_test bench_kernels)
 # Binaries that link NCCL (libnccl.so.2 is 218 MiB; not bundled either).
 NEEDS_NCCL=(nccl_comm_cuda_test)
-BINARIES=("${TESTS[@]}" //tools:hai //models/kernels/cuda:bench_kernels)
+BINARIES=("${TESTS[@]}" //tools:hai //models/kernels/cuda:bench_kernels //hfreduce/gpu:bench_staged)
 
 echo "gpu_bundle: building ${#BINARIES[@]} targets with --config=cuda (sm_80 + sm_90)"
 bazel "${STARTUP[@]}" build "${FLAGS[@]}" "${BINARIES[@]}"

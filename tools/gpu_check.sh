@@ -146,6 +146,17 @@ if [[ -x $BUNDLE/bin/bench_kernels ]]; then
   echo "bench kernels: $bench"
 fi
 
+# HFReduce's GPU path (hfreduce/gpu/bench_staged): staged device buffers
+# against registered host buffers; informational like bench kernels.
+staged="not run (no bench_staged binary)"
+if [[ -x $BUNDLE/bin/bench_staged ]]; then
+  timeout 600 "$BUNDLE/bin/bench_staged" --max-bytes 256M --iters 5 > "$logdir/bench_staged.log" 2>&1
+  rc=$?
+  staged="exit $rc"
+  ((rc == 0)) && staged="done"
+  echo "bench staged allreduce: $staged"
+fi
+
 {
   echo "# GPU report"
   echo
@@ -178,6 +189,14 @@ fi
     echo
     echo '```'
     tail -n 60 "$logdir/bench_kernels.log"
+    echo '```'
+  fi
+  if [[ -f $logdir/bench_staged.log ]]; then
+    echo
+    echo "## HFReduce GPU path: bench_staged ($staged)"
+    echo
+    echo '```'
+    tail -n 40 "$logdir/bench_staged.log"
     echo '```'
   fi
 } > "$REPORT"

@@ -4,7 +4,7 @@
 # folder, gpu_bundle/ (< 64 MiB; the GPU machine has no Bazel, no Debian
 # packages and no network):
 #   gpu_bundle/bin/   the CUDA test binaries (runtime + every kernel parity
-#                     test), `hai` and `bench_kernels` (`hai bench kernels`)
+#                     test), `hai_cuda` (hai + `bench kernels`, `bench train-cuda`)
 #   gpu_bundle/lib/   every shared library they load (from ldd) that a bare
 #                     CUDA machine may lack: abseil, protobuf, OpenBLAS,
 #                     OpenMPI (+ its MCA plugins in lib/openmpi), libgomp,
@@ -46,12 +46,14 @@ TESTS=(
   //models/kernels/cuda:gemm_cuda_test
   //parallel/nccl:nccl_comm_cuda_test
   //hfreduce/gpu:staged_allreduce_cuda_test
+  //models/cuda_model:deepseek_v2_cuda_test
 )
 # Binaries that link cuBLAS(Lt), which the bundle does not carry.
-NEEDS_CUBLAS=(gemm_cuda_test bench_kernels)
+NEEDS_CUBLAS=(gemm_cuda_test deepseek_v2_cuda_test hai_cuda)
 # Binaries that link NCCL (libnccl.so.2 is 218 MiB; not bundled either).
 NEEDS_NCCL=(nccl_comm_cuda_test)
-BINARIES=("${TESTS[@]}" //tools:hai //models/kernels/cuda:bench_kernels //hfreduce/gpu:bench_staged)
+# hai_cuda = hai + `bench kernels` + `bench train-cuda` (the CUDA-free //tools:hai is not needed there).
+BINARIES=("${TESTS[@]}" //models/cuda_model:hai_cuda //hfreduce/gpu:bench_staged)
 
 echo "gpu_bundle: building ${#BINARIES[@]} targets with --config=cuda (sm_80 + sm_90)"
 bazel "${STARTUP[@]}" build "${FLAGS[@]}" "${BINARIES[@]}"

@@ -129,15 +129,16 @@ for t in "${tests[@]}"; do
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 
-# `hai bench kernels` (models/kernels/cuda/bench_kernels): informational,
-# its exit status does not fail the check.
-bench="not run (no bench_kernels binary)"
-if [[ -x $BUNDLE/bin/bench_kernels ]]; then
+# `hai bench kernels` (hai_cuda): informational, its exit status does not
+# fail the check.
+bench="not run (no hai_cuda binary)"
+HAI=$BUNDLE/bin/hai_cuda
+if [[ -x $HAI ]]; then
   if [[ -z $cublas_dir ]]; then
     bench="SKIPPED: libcublasLt.so.13 not found"
     echo "$bench" > "$logdir/bench_kernels.log"
   else
-    timeout 600 "$BUNDLE/bin/bench_kernels" bench kernels > "$logdir/bench_kernels.log" 2>&1
+    timeout 600 "$HAI" bench kernels > "$logdir/bench_kernels.log" 2>&1
     rc=$?
     bench="exit $rc"
     ((rc == 0)) && grep -q SKIPPED "$logdir/bench_kernels.log" && bench="SKIPPED (no CUDA device)"
@@ -145,6 +146,28 @@ if [[ -x $BUNDLE/bin/bench_kernels ]]; then
   fi
   echo "bench kernels: $bench"
 fi
+
+# Training on the GPU (models/cuda_model): configs/bench/small.pbtxt against
+# the CPU loss curve on the same batches (this one counts: a loss outside
+# the bf16 tolerance fails the check), then the throughput benchmark.
+train_cmp="not run"
+train_bench="not run"
+CONFIG_DIR=$ROOT/configs
+if [[ -x $HAI && -n $cublas_dir && -f $CONFIG_DIR/bench/small.pbtxt ]]; then
+  (cd "$ROOT" && timeout 900 "$HAI" bench train-cuda --config configs/bench/small.pbtxt \
+     --compare-cpu 20 --loss-csv "$logdir/loss_curve.csv") > "$logdir/train_cuda_compare.log" 2>&1
+  rc=$?
+  train_cmp=$(grep -E '^compare-cpu:' "$logdir/train_cuda_compare.log" | tail -1)
+  [[ -n $train_cmp ]] || train_cmp="exit $rc"
+  if ((rc != 0)); then ((failed++)); train_cmp="FAILED: $train_cmp"; fi
+  grep -q SKIPPED "$logdir/train_cuda_compare.log" && train_cmp="SKIPPED (no CUDA device)"
+  [[ -n ${OUT:-} && -d ${OUT:-} && -f $logdir/loss_curve.csv ]] && cp "$logdir/loss_curve.csv" "$OUT/"
+  (cd "$ROOT" && timeout 600 "$HAI" bench train-cuda --config configs/bench/small.pbtxt \
+     --steps 20 --warmup 3) > "$logdir/train_cuda_bench.log" 2>&1
+  train_bench="exit $?"
+fi
+echo "train-cuda vs CPU: $train_cmp"
+echo "bench train-cuda: $train_bench"
 
 # HFReduce's GPU path (hfreduce/gpu/bench_staged): staged device buffers
 # against registered host buffers; informational like bench kernels.
@@ -191,6 +214,15 @@ fi
     tail -n 60 "$logdir/bench_kernels.log"
     echo '```'
   fi
+  for f in train_cuda_compare train_cuda_bench; do
+    [[ -f $logdir/$f.log ]] || continue
+    echo
+    echo "## hai bench train-cuda ($f: $([[ $f == train_cuda_compare ]] && echo "$train_cmp" || echo "$train_bench"))"
+    echo
+    echo '```'
+    tail -n 60 "$logdir/$f.log"
+    echo '```'
+  done
   if [[ -f $logdir/bench_staged.log ]]; then
     echo
     echo "## HFReduce GPU path: bench_staged ($staged)"

@@ -31,7 +31,9 @@ if ((${#targets[@]} == 0)); then
   # without nvcc never see them); with nvcc, name their test suites. On a
   # machine without a GPU their tests print "SKIPPED: no CUDA device".
   if ((cuda)); then
-    targets+=(//haiscale/cuda:cuda_tests //models/kernels/cuda:cuda_tests //parallel/nccl:cuda_tests //hfreduce/gpu:cuda_tests)
+    targets+=(//haiscale/cuda:cuda_tests //models/kernels/cuda:cuda_tests //parallel/nccl:cuda_tests
+              //hfreduce/gpu:cuda_tests //models/cuda_model:cuda_tests
+              //models/cuda_model:hai_cuda //hfreduce/gpu:bench_staged)  # binaries: compile check
   fi
 fi
 

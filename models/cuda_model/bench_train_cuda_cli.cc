@@ -1,0 +1,326 @@
+// File: models/cuda_model/bench_train_cuda_cli.cc
+//
+// `hai bench train-cuda`: the single-GPU training path (DeviceModel) on the
+// config's model. Linked into //models/cuda_model:hai_cuda only, so the
+// default `hai` stays CUDA-free.
+//
+//   hai_cuda bench train-cuda --config configs/bench/small.pbtxt [--steps 10]
+//       [--warmup 2] [--set key=value]... [--device 0] [--loss-csv FILE]
+//       [--torch-tokens-per-s X] [--json]
+//     Times full training steps (forward, backward, clip, AdamW) on random
+//     tokens, as `hai bench train` does on the CPU, and prints tokens/s and
+//     MFU against the GPU's bf16 dense tensor peak (the same FLOP count as
+//     the CPU bench: DeviceModelPlan::TrainingFlopsPerToken, tested equal to
+//     DeepseekV2Model::TrainingFlopsPerToken). With a PyTorch result
+//     (--torch-tokens-per-s, e.g. from tools/peers on the same GPU) prints
+//     the ratio.
+//
+//   hai_cuda bench train-cuda --config ... --compare-cpu 20 [--loss-csv FILE]
+//       [--tolerance 2e-2] [--late-tolerance 5e-2] [--early-steps 10]
+//     Initialises the CPU model (DeepseekV2Model, seed train.seed) and the
+//     GPU model from the same parameters, trains both N steps on the same
+//     batches (two fixed random batches, alternating, so the loss falls) with
+//     the CPU trainer's step (grad-norm clip, AdamW, LR schedule), prints the
+//     per-step losses and exits 1 when |gpu - cpu| / cpu exceeds the bf16
+//     tolerance: --tolerance for the first --early-steps steps,
+//     --late-tolerance after (bf16 rounding differences compound as the
+//     trajectories drift apart). docs/cuda.md explains the numbers.
+//
+// Without a GPU both modes print "SKIPPED: no CUDA device (...)" and exit 0.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/cli/args.h"
+#include "haiscale/cli/subcommand.h"
+#include "haiscale/config/config.h"
+#include "haiscale/cuda/device.h"
+#include "haiscale/rng.h"
+#include "haiscale/train/model_config_convert.h"
+#include "haiscale/train/trainer.h"
+#include "models/cuda_model/deepseek_v2_cuda.h"
+#include "optim/clip.h"
+
+namespace hs::models::cuda_model {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "hai bench train-cuda: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+// Batch: inputs and next-token targets [rows, T] from one random stream.
+struct Batch {
+  std::vector<int32_t> inputs, targets;
+};
+
+Batch RandomBatch(int64_t rows, int64_t T, int64_t vocab, uint64_t stream) {
+  Philox rng(1234, stream);
+  Batch b;
+  b.inputs.resize(rows * T);
+  b.targets.resize(rows * T);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t t = 0; t < T; ++t) {
+      const uint64_t i = uint64_t(r * (T + 1) + t);
+      b.inputs[r * T + t] = int32_t(rng.Uint64Below(i, uint64_t(vocab)));
+      b.targets[r * T + t] = int32_t(rng.Uint64Below(i + 1, uint64_t(vocab)));
+    }
+  }
+  return b;
+}
+
+// BF16 dense tensor peak of `device` (TFLOP/s), the formula of
+// `hai bench kernels`: SMs x max SM clock x FLOP/clk/SM by compute
+// capability (8.0: 2048, other 8.x: 1024, 9.0: 4096, 10.x: 8192).
+absl::StatusOr<double> Bf16PeakTflops(int device, std::string* how) {
+  int sms = 0, khz = 0, major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    return absl::InternalError("cudaDeviceGetAttribute failed");
+  }
+  int per_clk = major == 8 ? (minor == 0 ? 2048 : 1024) : major == 9 ? 4096 : major >= 10 ? 8192 : 1024;
+  *how = absl::StrCat(sms, " SMs x ", khz / 1000, " MHz x ", per_clk, " bf16 FLOP/clk/SM (sm_",
+                      major, minor, ")");
+  return double(sms) * double(khz) * 1e3 * per_clk / 1e12;
+}
+
+struct StepResult {
+  double loss = 0, aux = 0, norm = 0, seconds = 0;
+};
+
+// One GPU training step over a global batch of `rows` sequences in
+// micro-batches of plan.B() (the CPU trainer's TrainStep, single process).
+absl::StatusOr<StepResult> GpuStep(DeviceModel& m, const Batch& b, int64_t rows, int64_t step,
+                                   double lr, const config::RunConfig& cfg) {
+  const auto t0 = Clock::now();
+  const int64_t B = m.plan().B(), T = m.plan().T();
+  int64_t valid = 0;
+  for (int32_t t : b.targets) valid += t >= 0;
+  if (valid == 0) return absl::InvalidArgumentError("no targets");
+  HS_RETURN_IF_ERROR(m.ZeroGrads());
+  const float share = float(B) / float(rows);
+  StepResult r;
+  double ce = 0;
+  for (int64_t first = 0; first < rows; first += B) {
+    HS_ASSIGN_OR_RETURN(ForwardResult f,
+                        m.Forward(b.inputs.data() + first * T, b.targets.data() + first * T));
+    ce += f.ce_sum;
+    r.aux += f.aux_loss * share;
+    HS_RETURN_IF_ERROR(m.Backward(1.0f / float(valid), share));
+  }
+  const config::OptimizerConfig& o = cfg.optimizer();
+  AdamWStepArgs a;
+  a.step = step;
+  a.lr = lr;
+  a.beta1 = o.beta1();
+  a.beta2 = o.beta2();
+  a.eps = o.eps();
+  a.weight_decay = o.weight_decay();
+  a.max_grad_norm = o.grad_clip();
+  HS_ASSIGN_OR_RETURN(r.norm, m.OptimizerStep(a));
+  HS_RETURN_IF_ERROR(m.Synchronize());
+  r.loss = ce / double(valid);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+// One CPU step, exactly as haiscale/train/trainer.cc's TrainStep.
+absl::StatusOr<StepResult> CpuStep(DeepseekV2Model& m, optim::Optimizer& opt, const Batch& b,
+                                   int64_t rows, int64_t B, int64_t T, int64_t step, double lr,
+                                   double grad_clip) {
+  ParamArena& arena = m.arena();
+  int64_t valid = 0;
+  for (int32_t t : b.targets) valid += t >= 0;
+  arena.ZeroGrads();
+  const float share = float(B) / float(rows);
+  StepResult r;
+  double ce = 0;
+  for (int64_t first = 0; first < rows; first += B) {
+    HS_ASSIGN_OR_RETURN(ForwardResult f, m.Forward(b.inputs.data() + first * T,
+                                                   b.targets.data() + first * T, B, T));
+    ce += f.ce_sum;
+    r.aux += f.aux_loss * share;
+    HS_RETURN_IF_ERROR(m.Backward(1.0f / float(valid), share));
+  }
+  r.norm = std::sqrt(optim::SumOfSquares(arena.grads(), arena.size()));
+  if (!std::isfinite(r.norm)) return absl::InternalError("CPU gradient norm is not finite");
+  const double scale = optim::ClipScale(r.norm, grad_clip);
+  if (scale != 1.0) optim::ScaleGradients(arena.grads(), arena.size(), scale);
+  HS_RETURN_IF_ERROR(opt.Step(arena.params(), arena.grads(), 0, arena.size(), step, lr));
+  r.loss = ce / double(valid);
+  return r;
+}
+
+int RunBenchTrainCuda(int argc, char** argv) {
+  cli::ArgParser args("hai bench train-cuda");
+  args.AddString("config", "configs/bench/small.pbtxt", "model + batch config");
+  args.AddList("set", "override a config field");
+  args.AddInt("steps", 10, "timed steps");
+  args.AddInt("warmup", 2, "untimed steps first");
+  args.AddInt("device", 0, "CUDA device index");
+  args.AddString("loss-csv", "", "write step,loss (compare mode: step,loss,cpu_loss) to this file");
+  args.AddInt("compare-cpu", 0, "train N steps on the GPU and the CPU side by side, check losses");
+  args.AddDouble("tolerance", 2e-2, "compare: max relative loss difference, early steps");
+  args.AddDouble("late-tolerance", 5e-2, "compare: max relative loss difference, later steps");
+  args.AddInt("early-steps", 10, "compare: steps checked against --tolerance");
+  args.AddDouble("torch-tokens-per-s", 0, "PyTorch peer's tokens/s on this GPU, for the ratio");
+  args.AddBool("json", "print one JSON record instead of the table");
+  if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
+  auto cfg = config::LoadConfig(args.GetString("config"));
+  if (!cfg.ok()) return Fail(cfg.status());
+  for (const std::string& s : args.GetList("set")) {
+    absl::Status st = config::ApplyOverride(&*cfg, s);
+    if (!st.ok()) return Fail(Annotate(st, "--set ", s));
+  }
+  if (absl::Status st = config::ValidateConfig(*cfg); !st.ok()) return Fail(st);
+  if (cfg->optimizer().type() != config::OptimizerConfig::ADAMW) {
+    return Fail(absl::InvalidArgumentError("optimizer.type: the GPU path implements AdamW only"));
+  }
+  const int64_t compare = args.GetInt("compare-cpu");
+  const int64_t warmup = compare > 0 ? 0 : args.GetInt("warmup");
+  const int64_t steps = compare > 0 ? compare : args.GetInt("steps");
+  cfg->mutable_train()->set_steps(warmup + steps);
+  const config::TrainConfig& tc = cfg->train();
+  const int64_t rows = tc.global_batch_size(), T = tc.seq_len();
+  const int64_t B = tc.micro_batch_size() > 0 ? std::min(tc.micro_batch_size(), rows) : rows;
+  if (rows % B != 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "train.global_batch_size ", rows, " is not a multiple of micro_batch_size ", B)));
+  }
+  const DeepseekV2Config mc = train::ToModelConfig(*cfg);
+
+  // No GPU: skip (gpu_check counts it as skipped), never fail.
+  auto dev = hs::cuda::SelectDevice(int(args.GetInt("device")));
+  if (!dev.ok()) {
+    std::printf("SKIPPED: no CUDA device (%s)\n", std::string(dev.status().message()).c_str());
+    return 0;
+  }
+  auto gpu = DeviceModel::Create(mc, B, T, int(args.GetInt("device")));
+  if (!gpu.ok()) return Fail(gpu.status());
+  DeviceModel& m = **gpu;
+  auto schedule = train::BuildSchedule(*cfg);
+  if (!schedule.ok()) return Fail(schedule.status());
+
+  // Parameters: the CPU model's initial values (seed train.seed).
+  std::unique_ptr<DeepseekV2Model> cpu;
+  std::unique_ptr<optim::Optimizer> cpu_opt;
+  ParamArena host;
+  if (compare > 0) {
+    auto c = DeepseekV2Model::Create(mc, {.seed = tc.seed(), .max_seq_len = T});
+    if (!c.ok()) return Fail(c.status());
+    cpu = *std::move(c);
+    auto o = train::BuildOptimizer(*cfg, cpu->arena(), 0, cpu->arena().size());
+    if (!o.ok()) return Fail(o.status());
+    cpu_opt = *std::move(o);
+    if (absl::Status st = m.CopyParamsFromHost(cpu->arena().params()); !st.ok()) return Fail(st);
+  } else {
+    if (absl::Status st = InitHostArena(m.plan(), tc.seed(), &host); !st.ok()) return Fail(st);
+    if (absl::Status st = m.CopyParamsFromHost(host.params()); !st.ok()) return Fail(st);
+  }
+  std::printf("hai bench train-cuda | %s | %.2fM params | batch %lld x %lld (micro %lld) | %s\n",
+              args.GetString("config").c_str(), m.plan().param_floats() / 1e6, (long long)rows,
+              (long long)T, (long long)B, dev->ToString().c_str());
+  std::printf("%s\n", m.plan().Summary().c_str());
+
+  std::ofstream csv;
+  if (!args.GetString("loss-csv").empty()) {
+    csv.open(args.GetString("loss-csv"));
+    if (!csv) return Fail(absl::InternalError("cannot write " + args.GetString("loss-csv")));
+    csv.precision(9);
+    csv << (compare > 0 ? "step,loss,cpu_loss\n" : "step,loss\n");
+  }
+
+  if (compare > 0) {
+    // Two fixed batches, alternating: both models can fit them, so the
+    // curve falls and drift shows up over a handful of steps.
+    const Batch batches[2] = {RandomBatch(rows, T, mc.vocab_size, 1),
+                              RandomBatch(rows, T, mc.vocab_size, 2)};
+    const double early_tol = args.GetDouble("tolerance");
+    const double late_tol = args.GetDouble("late-tolerance");
+    const int64_t early = args.GetInt("early-steps");
+    double max_abs = 0, max_rel = 0;
+    bool ok = true;
+    std::printf("%5s | %10s | %10s | %10s | %9s | %9s | %s\n", "step", "cpu loss", "gpu loss",
+                "rel diff", "cpu gnorm", "gpu gnorm", "tol");
+    for (int64_t s = 0; s < steps; ++s) {
+      const Batch& b = batches[s % 2];
+      const double lr = schedule->LrAt(s);
+      auto g = GpuStep(m, b, rows, s, lr, *cfg);
+      if (!g.ok()) return Fail(Annotate(g.status(), "GPU step ", s + 1));
+      auto c = CpuStep(*cpu, *cpu_opt, b, rows, B, T, s, lr, cfg->optimizer().grad_clip());
+      if (!c.ok()) return Fail(Annotate(c.status(), "CPU step ", s + 1));
+      const double diff = std::fabs(g->loss - c->loss);
+      const double rel = diff / std::max(std::fabs(c->loss), 1e-12);
+      const double tol = s < early ? early_tol : late_tol;
+      max_abs = std::max(max_abs, diff);
+      max_rel = std::max(max_rel, rel);
+      const bool step_ok = rel <= tol;
+      ok = ok && step_ok;
+      std::printf("%5lld | %10.6f | %10.6f | %10.3e | %9.4f | %9.4f | %.0e %s\n",
+                  (long long)(s + 1), c->loss, g->loss, rel, c->norm, g->norm, tol,
+                  step_ok ? "OK" : "FAIL");
+      if (csv.is_open()) csv << s + 1 << "," << g->loss << "," << c->loss << "\n";
+    }
+    std::printf("compare-cpu: %lld steps, max |loss diff| %.3e, max relative %.3e -> %s\n",
+                (long long)steps, max_abs, max_rel, ok ? "PASSED" : "FAILED");
+    return ok ? 0 : 1;
+  }
+
+  std::vector<double> seconds;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    const Batch b = RandomBatch(rows, T, mc.vocab_size, 100 + uint64_t(s));
+    auto g = GpuStep(m, b, rows, s, schedule->LrAt(s), *cfg);
+    if (!g.ok()) return Fail(Annotate(g.status(), "step ", s + 1));
+    if (s >= warmup) seconds.push_back(g->seconds);
+    if (csv.is_open()) csv << s + 1 << "," << g->loss << "\n";
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2];
+  const double tokens = double(rows) * T;
+  const double tps = tokens / median;
+  const double flops_tok = m.plan().TrainingFlopsPerToken();
+  const double tflops = flops_tok * tps / 1e12;
+  std::string how;
+  auto peak = Bf16PeakTflops(int(args.GetInt("device")), &how);
+  if (!peak.ok()) return Fail(peak.status());
+  const double torch_tps = args.GetDouble("torch-tokens-per-s");
+  if (args.GetBool("json")) {
+    std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"tokens_per_s\": %.1f, "
+                "\"step_ms\": %.2f, \"tflops\": %.3f, \"mfu\": %.4f, \"peak_tflops\": %.1f, "
+                "\"torch_tokens_per_s\": %.1f}\n",
+                args.GetString("config").c_str(), dev->name.c_str(), tps, median * 1e3, tflops,
+                tflops / *peak, *peak, torch_tps);
+    return 0;
+  }
+  std::printf("peak %.1f TFLOP/s = %s\n", *peak, how.c_str());
+  std::printf("%-14s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "TFLOP/s",
+              "MFU");
+  std::printf("%-14s | %10.2f | %12.1f | %10.3f | %6.2f%%\n", "haiscale-cuda", median * 1e3, tps,
+              tflops, 100 * tflops / *peak);
+  if (torch_tps > 0) {
+    const double tt = flops_tok * torch_tps / 1e12;
+    std::printf("%-14s | %10.2f | %12.1f | %10.3f | %6.2f%%\n", "pytorch", tokens / torch_tps * 1e3,
+                torch_tps, tt, 100 * tt / *peak);
+    std::printf("ratio haiscale-cuda/pytorch: %.2fx\n", tps / torch_tps);
+  }
+  return 0;
+}
+
+HS_REGISTER_SUBCOMMAND("bench train-cuda",
+                       "single-GPU training throughput/MFU; --compare-cpu N checks the loss curve",
+                       RunBenchTrainCuda);
+
+}  // namespace
+}  // namespace hs::models::cuda_model

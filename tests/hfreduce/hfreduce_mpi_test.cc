@@ -40,18 +40,10 @@ using testing::InputValue;
 using testing::MakeInput;
 using testing::SameOnAllRanks;
 
-int g_rank = 0, g_size = 1;
-int g_failures = 0, g_checks = 0;
-
-#define CHECK_OR_FAIL(cond, ...)                                         \
-  do {                                                                   \
-    ++g_checks;                                                          \
-    if (!(cond)) {                                                       \
-      ++g_failures;                                                      \
-      std::fprintf(stderr, "[rank %d] FAIL %s:%d: %s\n", g_rank,         \
-                   __FILE__, __LINE__, absl::StrCat(__VA_ARGS__).c_str()); \
-    }                                                                    \
-  } while (0)
+using testing::g_checks;
+using testing::g_failures;
+using testing::g_rank;
+using testing::g_size;
 
 struct Args {
   int ranks_per_node = 0;

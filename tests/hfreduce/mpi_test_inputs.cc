@@ -7,6 +7,9 @@
 
 namespace hs::hfreduce::testing {
 
+int g_rank = 0, g_size = 1;
+int g_failures = 0, g_checks = 0;
+
 float InputValue(bool integer, uint32_t seed, int r, int64_t i) {
   if (integer) return static_cast<float>(((r * 7 + i * 3 + seed) % 17)) - 8.0f;
   uint64_t h = (uint64_t(seed) * 0x9e3779b97f4a7c15ull) ^ (uint64_t(r) << 40) ^ i;

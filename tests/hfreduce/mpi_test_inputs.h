@@ -11,9 +11,17 @@
 #include <cstdint>
 #include <vector>
 
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
 #include "haiscale/dtype.h"
 
 namespace hs::hfreduce::testing {
+
+// This process's rank and the world size (set by the driver after
+// MPI_Init), and the tally of CHECK_OR_FAIL.
+extern int g_rank, g_size;
+extern int g_failures, g_checks;
 
 // InputValue(integer, seed, r, i): input element i of rank r. Integer kind:
 // small integers, so every sum is exact and known bit for bit. Otherwise
@@ -34,5 +42,18 @@ uint64_t Fnv(const void* p, size_t n);
 bool SameOnAllRanks(uint64_t h);
 
 }  // namespace hs::hfreduce::testing
+
+// CHECK_OR_FAIL(cond, message...): counts a check; on failure prints the
+// rank, file:line and message and counts a failure (the driver's exit code
+// comes from the failures summed over all ranks).
+#define CHECK_OR_FAIL(cond, ...)                                                     \
+  do {                                                                               \
+    ++::hs::hfreduce::testing::g_checks;                                             \
+    if (!(cond)) {                                                                   \
+      ++::hs::hfreduce::testing::g_failures;                                         \
+      std::fprintf(stderr, "[rank %d] FAIL %s:%d: %s\n", ::hs::hfreduce::testing::g_rank, \
+                   __FILE__, __LINE__, absl::StrCat(__VA_ARGS__).c_str());           \
+    }                                                                                \
+  } while (0)
 
 #endif  // TESTS_HFREDUCE_MPI_TEST_INPUTS_H_

@@ -43,6 +43,10 @@ struct StepMetrics {
   double bubble = 0;
   // Expert parallel: time blocked in all-to-alls on rank 0.
   double a2a_seconds = 0;
+  // Held-out evaluation (train.eval_every): mean next-token cross-entropy
+  // on data.eval_path after this step's update; < 0 when not evaluated.
+  double eval_loss = -1;
+  int64_t eval_tokens = 0;
 };
 
 class StepLog {

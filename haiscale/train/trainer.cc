@@ -266,6 +266,17 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   t->sampler_ = std::make_unique<data::Sampler>(sampler);
   t->inputs_.resize(t->global_batch_ * t->seq_len_);
   t->targets_.resize(t->global_batch_ * t->seq_len_);
+  if (tc.eval_every() > 0) {
+    // Validated: data.eval_path is set.
+    auto file = data::TokenFile::Open(config.data().eval_path());
+    if (!file.ok()) return Annotate(file.status(), "data.eval_path");
+    t->eval_file_ = *std::move(file);
+    HS_RETURN_IF_ERROR(Annotate(t->eval_file_->Validate(mc.vocab_size), "data.eval_path"));
+    auto rows = data::EvalRows::Create(t->eval_file_.get(), t->seq_len_,
+                                       tc.eval_batches() * t->global_batch_);
+    if (!rows.ok()) return Annotate(rows.status(), "data.eval_path");
+    t->eval_rows_ = std::make_unique<data::EvalRows>(*std::move(rows));
+  }
 
   // ---- run directory (rank 0 only)
   std::string jsonl;
@@ -471,6 +482,50 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   return m;
 }
 
+absl::StatusOr<Trainer::EvalResult> Trainer::Evaluate() {
+  if (!eval_rows_) return absl::FailedPreconditionError("Evaluate: train.eval_every is 0");
+  const int64_t S = seq_len_, G = global_batch_;
+  std::vector<int32_t> in(G * S), tg(G * S);
+  double ce = 0;
+  int64_t tokens = 0;
+  // Batches of G rows split over the DP ranks exactly as training batches
+  // (every rank runs the same number of micro-batches, so the EP
+  // all-to-alls and pipeline transfers stay matched). A short last batch
+  // is padded with ignored targets.
+  for (int64_t first = 0; first < eval_rows_->num_rows(); first += G) {
+    const int64_t n = std::min(G, eval_rows_->num_rows() - first);
+    std::fill(in.begin(), in.end(), 0);
+    std::fill(tg.begin(), tg.end(), -1);
+    HS_RETURN_IF_ERROR(eval_rows_->FillRows(first, n, in.data(), tg.data()));
+    int64_t valid = 0;
+    for (int32_t t : tg) valid += t >= 0;
+    if (valid == 0) continue;  // the same on every rank
+    tokens += valid;
+    const int32_t* local_in = in.data() + local_first_ * S;
+    const int32_t* local_tg = tg.data() + local_first_ * S;
+    if (pipeline_) {
+      // The pipeline has no forward-only schedule: run a step whose
+      // gradients are discarded (TrainStep zeroes them first).
+      HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r,
+                          pipeline_->Step(local_in, local_tg, accum_, micro_batch_, S,
+                                          1.0f / float(valid), 0.0f));
+      ce += r.ce_sum;
+    } else {
+      for (int64_t m = 0; m < accum_; ++m) {
+        HS_ASSIGN_OR_RETURN(models::ForwardResult f,
+                            model_->Forward(local_in + m * micro_batch_ * S,
+                                            local_tg + m * micro_batch_ * S, micro_batch_, S));
+        ce += f.ce_sum;
+      }
+    }
+  }
+  if (dispatcher_) dispatcher_->ResetStats();  // the next step's a2a time only
+  if (options_.world_comm != MPI_COMM_NULL) {
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(options_.world_comm, &ce, 1));
+  }
+  return EvalResult{tokens > 0 ? ce / double(tokens) : 0.0, tokens};
+}
+
 absl::Status Trainer::Run() {
   const int64_t steps = config_.train().steps();
   const int64_t log_every = std::max<int64_t>(1, config_.train().log_every());
@@ -512,8 +567,15 @@ absl::Status Trainer::Run() {
     train_seconds_ += m.step_seconds;
     m.eta_seconds = train_seconds_ / (step + 1 - start_step_) * (steps - step - 1);
     losses_.push_back(m.loss);
+    const int64_t eval_every = config_.train().eval_every();
+    const bool evaluate = eval_every > 0 && ((step + 1) % eval_every == 0 || step + 1 == steps);
+    if (evaluate) {
+      HS_ASSIGN_OR_RETURN(EvalResult e, Evaluate());
+      m.eval_loss = e.loss;
+      m.eval_tokens = e.tokens;
+    }
     bool print = !options_.quiet && ((step + 1) % log_every == 0 || step == start_step_ ||
-                                     step + 1 == steps);
+                                     step + 1 == steps || evaluate);
     HS_RETURN_IF_ERROR(log_->Log(m, print));
     // Preemption: every rank learns of a signal on any rank at the same
     // step boundary (MAX over the job), saves, and stops.

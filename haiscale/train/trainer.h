@@ -12,6 +12,8 @@
 //     wait for the reductions; clip global grad norm; lr = schedule(step)
 //     optimizer step (ZeRO-1: on this rank's shard, then allgather)
 //     log: progress line + <output_dir>/metrics.jsonl
+//     every train.eval_every steps (and after the last): mean CE on the
+//     first train.eval_batches global batches of data.eval_path
 //   save weights (HF safetensors + config.json) to <output_dir>/weights
 //
 // Usage:
@@ -83,6 +85,17 @@ class Trainer {
   // TrainStep(step): one optimizer step; returns its metrics.
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
 
+  // Evaluate(): mean next-token cross-entropy of the current parameters on
+  // the held-out rows of data.eval_path (the first train.eval_batches
+  // global batches of rows of seq_len + 1 tokens, file order), split over
+  // the data-parallel ranks like a training batch. Collective; needs
+  // train.eval_every > 0 (FailedPrecondition otherwise).
+  struct EvalResult {
+    double loss = 0;
+    int64_t tokens = 0;
+  };
+  absl::StatusOr<EvalResult> Evaluate();
+
   // SaveWeights(dir): HF-layout model.safetensors + config.json (a sharded
   // folder, one shard per pipeline stage, when pp > 1). Collective.
   absl::Status SaveWeights(const std::string& dir) const;
@@ -131,6 +144,8 @@ class Trainer {
   std::unique_ptr<optim::LrSchedule> schedule_;
   std::unique_ptr<data::TokenFile> data_file_;
   std::unique_ptr<data::Sampler> sampler_;
+  std::unique_ptr<data::TokenFile> eval_file_;  // train.eval_every > 0
+  std::unique_ptr<data::EvalRows> eval_rows_;
   std::unique_ptr<StepLog> log_;
   CpuPeak peak_;
   int64_t micro_batch_ = 0, accum_ = 0, seq_len_ = 0, global_batch_ = 0;

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "data/corpus.h"
+#include "data/sampler.h"
+#include "data/token_file.h"
 #include "gtest/gtest.h"
 #include "haiscale/config/config.h"
 
@@ -117,6 +119,70 @@ TEST(TrainerTest, GradientAccumulationMatchesOneBatch) {
     runs[r] = (*t)->losses();
   }
   for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_NEAR(runs[0][i], runs[1][i], 1e-4 * runs[0][i]);
+}
+
+// train.eval_every: metrics.jsonl gets eval_loss on steps 10, 20 and the
+// last; the value equals the mean CE of the trained model over the eval
+// file's first eval_batches x global_batch rows (computed here directly),
+// and it falls as the model learns the repeated sentence.
+TEST(TrainerTest, PeriodicEvaluationOnHeldOutFile) {
+  std::string dir = TempDir("trainer_eval");
+  std::string data = RepetitiveCorpus(dir);
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "the lazy dog jumps over the quick brown fox. ";
+  const std::string eval_path = dir + "/eval.bin";
+  ASSERT_TRUE(data::WriteTokensFromText(text, eval_path).ok());
+  config::RunConfig cfg = TinyRun(dir + "/run", data);
+  cfg.mutable_train()->set_steps(25);
+  cfg.mutable_train()->set_eval_every(10);
+  cfg.mutable_train()->set_eval_batches(3);  // 12 rows; the file has 54
+  cfg.mutable_data()->set_eval_path(eval_path);
+  auto t = Trainer::Create(cfg, {.quiet = true});
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Run().ok());
+
+  std::ifstream jsonl(dir + "/run/metrics.jsonl");
+  std::string line;
+  std::vector<int> eval_steps;
+  std::vector<double> eval_losses;
+  int step = 0;
+  while (std::getline(jsonl, line)) {
+    ++step;
+    const size_t k = line.find("\"eval_loss\": ");
+    if (k == std::string::npos) continue;
+    eval_steps.push_back(step);
+    eval_losses.push_back(std::stod(line.substr(k + 13)));
+    EXPECT_NE(line.find("\"eval_tokens\": 384"), std::string::npos) << line;  // 12 x 32
+  }
+  EXPECT_EQ(eval_steps, (std::vector<int>{10, 20, 25}));
+  ASSERT_EQ(eval_losses.size(), 3u);
+  EXPECT_LT(eval_losses[2], eval_losses[0]);
+
+  // The same number, computed directly from the final parameters.
+  auto file = data::TokenFile::Open(eval_path);
+  ASSERT_TRUE(file.ok());
+  auto rows = data::EvalRows::Create(file->get(), 32, 12);
+  ASSERT_TRUE(rows.ok());
+  std::vector<int32_t> in(12 * 32), tg(12 * 32);
+  ASSERT_TRUE(rows->FillRows(0, 12, in.data(), tg.data()).ok());
+  auto f = (*t)->model().Forward(in.data(), tg.data(), 12, 32);
+  ASSERT_TRUE(f.ok());
+  EXPECT_NEAR(eval_losses[2], f->ce_sum / f->valid_tokens, 1e-5 * eval_losses[2]);
+  auto again = (*t)->Evaluate();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->tokens, 384);
+  EXPECT_NEAR(again->loss, eval_losses[2], 1e-6 * eval_losses[2]);
+}
+
+TEST(TrainerTest, MissingEvalFileNamesField) {
+  std::string dir = TempDir("trainer_eval_missing");
+  config::RunConfig cfg = TinyRun(dir, RepetitiveCorpus(dir));
+  cfg.mutable_train()->set_eval_every(5);
+  cfg.mutable_data()->set_eval_path(dir + "/absent.bin");
+  auto t = Trainer::Create(cfg, {.quiet = true});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("data.eval_path"), std::string::npos) << t.status();
+  EXPECT_NE(t.status().message().find("absent.bin"), std::string::npos) << t.status();
 }
 
 TEST(TrainerTest, MissingDataFileNamesIt) {

@@ -3,7 +3,9 @@
 
 usage: compare_metrics.py REF.jsonl RUN.jsonl --rel-tol 1e-5 [--min-overlap X]
 Exits non-zero, printing every offending step, when a loss differs by more
-than rel_tol (relative), when the step counts differ, or when the measured
+than rel_tol (relative), likewise the held-out eval loss on the steps
+where the reference evaluated (the run must have evaluated there too),
+when the step counts differ, or when the measured
 overlap ratio is not above min_overlap on at least half of the steps (a
 step whose communication thread was not scheduled before backward ended
 measures 0 on a 2-core machine; that is the OS, not the overlap logic).
@@ -31,12 +33,24 @@ def main():
         return 1
     bad = 0
     worst = 0.0
+    evals = 0
     for r, x in zip(ref, run):
         for key in ("loss", "aux_loss"):
             rel = abs(r[key] - x[key]) / max(abs(r[key]), 1e-12)
             worst = max(worst, rel) if key == "loss" else worst
             if rel > a.rel_tol:
                 print(f"step {r['step']}: {key} {r[key]:.9g} vs {x[key]:.9g} (rel {rel:.2e})")
+                bad += 1
+        if "eval_loss" in r:
+            if "eval_loss" not in x:
+                print(f"step {r['step']}: the reference evaluated, the run did not")
+                bad += 1
+                continue
+            evals += 1
+            rel = abs(r["eval_loss"] - x["eval_loss"]) / max(abs(r["eval_loss"]), 1e-12)
+            if rel > a.rel_tol or r["eval_tokens"] != x["eval_tokens"]:
+                print(f"step {r['step']}: eval_loss {r['eval_loss']:.9g} vs {x['eval_loss']:.9g} "
+                      f"(rel {rel:.2e}), tokens {r['eval_tokens']} vs {x['eval_tokens']}")
                 bad += 1
 
     if a.min_overlap is not None:
@@ -45,7 +59,7 @@ def main():
               + " ".join(f"{x.get('overlap', 0):.3f}" for x in run))
         if 2 * above < len(run):
             bad += 1
-    print(f"{len(ref)} steps, max relative loss difference {worst:.2e} (tolerance {a.rel_tol:g})"
+    print(f"{len(ref)} steps ({evals} evaluated), max relative loss difference {worst:.2e} (tolerance {a.rel_tol:g})"
           + ("" if a.min_overlap is None else
              f", overlap min {min(x.get('overlap', 0) for x in run):.2f}"))
     return 1 if bad else 0

@@ -7,16 +7,21 @@
 # Every run checks after every step that all data-parallel ranks hold
 # bit-identical parameters (--check-replicas). The overlap case slows the
 # transport down and asserts the measured overlap ratio is above zero on
-# every step.
+# every step. Both runs evaluate on a held-out file every 10 steps
+# (train.eval_every), and the eval losses must agree as well.
 #
 # usage: parity_test.sh CASE   (CASE: one of the names below)
 set -euo pipefail
 case_name="$1"
 source "$(pwd)/tests/parity/common.sh"
 
+# Held-out evaluation: another corpus file, two global batches every 10 steps.
+"$HAI" data write-corpus --out "$WORK/eval.bin" --bytes 6000 --seed 7 >/dev/null
+EVAL=(--set train.eval_every=10 --set train.eval_batches=2 --set "data.eval_path=$WORK/eval.bin")
+
 reference() {
   timeout 300 "$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" \
-    --output-dir "$WORK/ref" --quiet --no-resume --dump-grads "$WORK/ref_grads"
+    --output-dir "$WORK/ref" --quiet --no-resume --dump-grads "$WORK/ref_grads" "${EVAL[@]}"
 }
 
 LAST_ARGS=()
@@ -24,7 +29,8 @@ parallel_run() {
   LAST_ARGS=("$@")
   local np="$1"; shift
   timeout 300 "${MPIRUN[@]}" -np "$np" "$HAI" train --config "$CONFIG" \
-    --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --no-resume --check-replicas "$@"
+    --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --no-resume --check-replicas \
+    "${EVAL[@]}" "$@"
 }
 
 reference

@@ -230,6 +230,22 @@ void CheckTrain(const RunConfig& c, Problems& p) {
               " is not in [0, model.num_hidden_layers=",
               c.model().num_hidden_layers(), ")");
   }
+  if (t.device() == config::TrainConfig::CUDA) {
+    // The GPU step (models/cuda_model) covers the data-parallel layout with
+    // AdamW; everything else would be silently different, so refuse it.
+    p.Require(c.parallel().pp() <= 1, "train.device",
+              "CUDA trains data parallel only; parallel.pp is ", c.parallel().pp());
+    p.Require(c.parallel().ep() <= 1, "train.device",
+              "CUDA trains data parallel only; parallel.ep is ", c.parallel().ep());
+    p.Require(c.parallel().zero_stage() == 0, "train.device",
+              "CUDA keeps the whole AdamW state per rank; parallel.zero_stage must be 0");
+    p.Require(c.parallel().allreduce() != config::ParallelConfig::MPI, "train.device",
+              "CUDA reduces gradients with HFReduce; parallel.allreduce MPI is CPU only");
+    p.Require(c.optimizer().type() == config::OptimizerConfig::ADAMW, "train.device",
+              "CUDA implements AdamW only; optimizer.type is SGD");
+    p.Require(!t.recompute() && t.recompute_layers_size() == 0, "train.device",
+              "CUDA keeps every activation; train.recompute / recompute_layers are CPU only");
+  }
   NonNegative(p, "train.eval_every", t.eval_every());
   Positive(p, "train.eval_batches", t.eval_batches());
   if (t.eval_every() > 0) {

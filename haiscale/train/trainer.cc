@@ -166,7 +166,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
   }
   t->flops_per_token_ = flops;
 
-  // ---- data parallelism
+  // ---- data parallelism (with a StepEngine: its job; see below)
   if (pc.dp() > 1 && pc.dp() != t->dp_size_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "parallel.dp: ", pc.dp(), " but the job has ", t->dp_size_, " data-parallel ranks (",
@@ -210,8 +210,37 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
         pc.pp_schedule() == config::ParallelConfig::ZB_H1 ? parallel::PipelineSchedule::kZbH1
                                                           : parallel::PipelineSchedule::kOneFOneB);
   }
+  // ---- device engine (train.device != CPU): forward, backward, gradient
+  // reduction and AdamW run there; model_ keeps the host copy.
+  if (tc.device() != config::TrainConfig::CPU) {
+    if (!options.dump_grads_dir.empty() || options.check_replicas) {
+      return absl::InvalidArgumentError(
+          "--dump-grads and --check-replicas read the CPU model's arenas: train.device CPU only");
+    }
+    StepEngineSetup setup;
+    setup.config = &t->config_;
+    setup.model = mc;
+    setup.micro_batch = t->micro_batch_;
+    setup.seq_len = t->seq_len_;
+    setup.dp_comm = t->dp_comm_;
+    setup.dp_rank = t->dp_rank_;
+    setup.dp_size = t->dp_size_;
+    setup.arena_size = t->model_->arena().size();
+    if (options.world_comm != MPI_COMM_NULL) {
+      // Rank within the node: one device per local rank.
+      MPI_Comm node;
+      MPI_Comm_split_type(options.world_comm, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL,
+                          &node);
+      MPI_Comm_rank(node, &setup.local_rank);
+      MPI_Comm_free(&node);
+    }
+    HS_ASSIGN_OR_RETURN(t->engine_, CreateStepEngine(config::TrainConfig::Device_Name(tc.device()),
+                                                     setup));
+    t->peak_.gflops = t->engine_->PeakGflops();
+    t->peak_.how = t->engine_->PeakHow();
+  }
   std::vector<std::pair<int64_t, int64_t>> owned = {{0, t->model_->arena().size()}};
-  if (t->dp_size_ > 1) {
+  if (t->dp_size_ > 1 && !t->engine_) {
     parallel::DdpOptions d;
     d.backend = pc.allreduce() == config::ParallelConfig::MPI ? parallel::DdpOptions::Backend::kMpi
                                                               : parallel::DdpOptions::Backend::kHfReduce;
@@ -324,6 +353,13 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     // Records past the checkpoint will be written again.
     HS_RETURN_IF_ERROR(TrimMetrics(jsonl, t->start_step_));
   }
+  if (t->engine_) {
+    // Initial (or restored) parameters and AdamW state to the device.
+    std::vector<optim::StateSpan> spans = t->optimizers_[0]->StateSpans();
+    if (spans.size() != 2) return absl::InternalError("the engine needs AdamW state");
+    HS_RETURN_IF_ERROR(t->engine_->LoadState(t->model_->arena().params(), spans[0].data,
+                                             spans[1].data));
+  }
   const std::string out_dir = t->options_.write_outputs ? tc.output_dir() : "";
   HS_ASSIGN_OR_RETURN(
       t->log_, StepLog::Open(jsonl, t->options_.live_progress && t->is_logger_,
@@ -331,6 +367,54 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
                              out_dir.empty() ? "" : (fs::path(out_dir) / "train.log").string(),
                              out_dir.empty() ? "" : out_dir));
   return t;
+}
+
+absl::StatusOr<double> Trainer::ReduceAndStep(int64_t step, double lr,
+                                              parallel::CommTimeline* timeline) {
+  models::ParamArena& arena = model_->arena();
+  for (parallel::Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->WaitGradients());
+  if (ddp_) *timeline = ddp_->timeline();
+  if (step == 0 && !options_.dump_grads_dir.empty()) HS_RETURN_IF_ERROR(DumpGradients());
+  // ---- clip over the global gradient. Sum of squares over this rank's
+  // ranges; sharded (ZeRO-1) parts are summed over their group; expert
+  // parts over the EP group (each EP rank holds different experts); all of
+  // it over the pipeline stages. Every sum is in rank order (deterministic).
+  const auto owned = OwnedRanges();
+  double sq = 0;
+  if (Ddps().empty()) {
+    for (const auto& [b, e] : owned) sq += optim::SumOfSquares(arena.grads() + b, e - b);
+  } else {
+    for (parallel::Ddp* ddp : Ddps()) {
+      double part = 0;
+      for (const auto& [b, e] : ddp->OwnedRanges()) part += optim::SumOfSquares(arena.grads() + b, e - b);
+      if (ddp->sharded()) HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(ddp->comm(), &part, 1));
+      if (ddp == expert_ddp_.get()) {
+        HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(ep_comm_, &part, 1));
+      }
+      sq += part;
+    }
+  }
+  if (pp_comm_ != MPI_COMM_NULL && pp_size_ > 1) {
+    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(pp_comm_, &sq, 1));
+  }
+  const double norm = std::sqrt(sq);
+  if (!std::isfinite(norm)) {
+    return absl::InternalError(absl::StrCat("step ", step + 1, ": gradient norm is not finite; stopping"));
+  }
+  const double scale = optim::ClipScale(norm, config_.optimizer().grad_clip());
+  for (size_t i = 0; i < owned.size(); ++i) {
+    const auto [b, e] = owned[i];
+    if (scale != 1.0) optim::ScaleGradients(arena.grads() + b, e - b, scale);
+    HS_RETURN_IF_ERROR(optimizers_[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr));
+  }
+  for (parallel::Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->AllGatherParams(arena.params()));
+  if (options_.check_replicas) {
+    for (parallel::Ddp* ddp : Ddps()) {
+      HS_RETURN_IF_ERROR(Annotate(ddp->CheckReplicasIdentical(arena.params()), "after step ",
+                                  step + 1));
+    }
+  }
+  return norm;
 }
 
 absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
@@ -343,7 +427,11 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   int64_t valid = 0;
   for (int32_t t : targets_) valid += t >= 0;
   if (valid == 0) return absl::InvalidArgumentError(absl::StrCat("step ", step + 1, ": no targets"));
-  arena.ZeroGrads();
+  if (engine_) {
+    HS_RETURN_IF_ERROR(engine_->ZeroGrads());
+  } else {
+    arena.ZeroGrads();
+  }
   const int64_t E = config_.model().n_routed_experts();
   // sums: ce_sum, aux (this rank's share), bubble, per-expert load.
   std::vector<double> sums(3 + E, 0.0);
@@ -365,6 +453,16 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
     for (parallel::Ddp* ddp : Ddps()) {
       ddp->BeginBackward();
       ddp->EndBackward();
+    }
+  } else if (engine_) {
+    for (int64_t m = 0; m < accum_; ++m) {
+      const int64_t first = local_first_ + m * micro_batch_;
+      HS_ASSIGN_OR_RETURN(models::ForwardResult r,
+                          engine_->Forward(inputs_.data() + first * S, targets_.data() + first * S));
+      sums[0] += r.ce_sum;
+      sums[1] += r.aux_loss * share;
+      add_load(engine_->ExpertLoad());
+      HS_RETURN_IF_ERROR(engine_->Backward(1.0f / float(valid), share));
     }
   } else {
     for (int64_t m = 0; m < accum_; ++m) {
@@ -398,48 +496,12 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   }
   const double t_compute = parallel::NowSeconds() - t0;
   parallel::CommTimeline timeline;
-  for (parallel::Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->WaitGradients());
-  if (ddp_) timeline = ddp_->timeline();
-  if (step == 0 && !options_.dump_grads_dir.empty()) HS_RETURN_IF_ERROR(DumpGradients());
-  // ---- clip over the global gradient. Sum of squares over this rank's
-  // ranges; sharded (ZeRO-1) parts are summed over their group; expert
-  // parts over the EP group (each EP rank holds different experts); all of
-  // it over the pipeline stages. Every sum is in rank order (deterministic).
-  const auto owned = OwnedRanges();
-  double sq = 0;
-  if (Ddps().empty()) {
-    for (const auto& [b, e] : owned) sq += optim::SumOfSquares(arena.grads() + b, e - b);
-  } else {
-    for (parallel::Ddp* ddp : Ddps()) {
-      double part = 0;
-      for (const auto& [b, e] : ddp->OwnedRanges()) part += optim::SumOfSquares(arena.grads() + b, e - b);
-      if (ddp->sharded()) HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(ddp->comm(), &part, 1));
-      if (ddp == expert_ddp_.get()) {
-        HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(ep_comm_, &part, 1));
-      }
-      sq += part;
-    }
-  }
-  if (pp_comm_ != MPI_COMM_NULL && pp_size_ > 1) {
-    HS_RETURN_IF_ERROR(parallel::AllSumInRankOrder(pp_comm_, &sq, 1));
-  }
-  const double norm = std::sqrt(sq);
-  if (!std::isfinite(norm)) {
-    return absl::InternalError(absl::StrCat("step ", step + 1, ": gradient norm is not finite; stopping"));
-  }
-  const double scale = optim::ClipScale(norm, config_.optimizer().grad_clip());
   const double lr = schedule_->LrAt(step);
-  for (size_t i = 0; i < owned.size(); ++i) {
-    const auto [b, e] = owned[i];
-    if (scale != 1.0) optim::ScaleGradients(arena.grads() + b, e - b, scale);
-    HS_RETURN_IF_ERROR(optimizers_[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr));
-  }
-  for (parallel::Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->AllGatherParams(arena.params()));
-  if (options_.check_replicas) {
-    for (parallel::Ddp* ddp : Ddps()) {
-      HS_RETURN_IF_ERROR(Annotate(ddp->CheckReplicasIdentical(arena.params()), "after step ",
-                                  step + 1));
-    }
+  double norm = 0;
+  if (engine_) {
+    HS_ASSIGN_OR_RETURN(norm, engine_->ReduceAndStep(step, lr));
+  } else {
+    HS_ASSIGN_OR_RETURN(norm, ReduceAndStep(step, lr, &timeline));
   }
   // ---- metrics: sums over all ranks (rank order: identical everywhere)
   if (options_.world_comm != MPI_COMM_NULL) {
@@ -512,9 +574,10 @@ absl::StatusOr<Trainer::EvalResult> Trainer::Evaluate() {
       ce += r.ce_sum;
     } else {
       for (int64_t m = 0; m < accum_; ++m) {
-        HS_ASSIGN_OR_RETURN(models::ForwardResult f,
-                            model_->Forward(local_in + m * micro_batch_ * S,
-                                            local_tg + m * micro_batch_ * S, micro_batch_, S));
+        const int32_t* mi = local_in + m * micro_batch_ * S;
+        const int32_t* mt = local_tg + m * micro_batch_ * S;
+        HS_ASSIGN_OR_RETURN(models::ForwardResult f, engine_ ? engine_->Forward(mi, mt)
+                                                             : model_->Forward(mi, mt, micro_batch_, S));
         ce += f.ce_sum;
       }
     }
@@ -540,6 +603,7 @@ absl::Status Trainer::Run() {
         "%d threads",
         steps, global_batch_, seq_len_, accum_, model_->arena().size() / 1e6, NumThreads()));
     log_->Note(absl::StrFormat("MFU peak: %.1f GFLOP/s per rank = %s", peak_.gflops, peak_.how));
+    if (engine_) log_->Note("device: " + engine_->Describe());
     if (ddp_) {
       log_->Note(absl::StrFormat(
           "data parallel: %d ranks, %s, %d gradient buckets, ZeRO-%d; optimizer state %.2f MB "
@@ -601,11 +665,18 @@ absl::Status Trainer::Run() {
   if (start_step_ < steps) HS_RETURN_IF_ERROR(SaveCheckpoint(steps));
   if (checkpointer_) HS_RETURN_IF_ERROR(checkpointer_->Wait());
   if (save_weights_) {
+    HS_RETURN_IF_ERROR(SyncHostModel());
     std::string dir = (fs::path(out) / "weights").string();
     HS_RETURN_IF_ERROR(SaveWeights(dir));
     if (!options_.quiet) log_->Note("weights saved to " + dir);
   }
   return absl::OkStatus();
+}
+
+absl::Status Trainer::SyncHostModel() {
+  if (!engine_) return absl::OkStatus();
+  std::vector<optim::StateSpan> spans = optimizers_[0]->StateSpans();
+  return engine_->StoreState(model_->arena().params(), spans[0].data, spans[1].data);
 }
 
 absl::Status Trainer::DumpGradients() const {

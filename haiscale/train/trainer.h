@@ -16,6 +16,9 @@
 //     first train.eval_batches global batches of data.eval_path
 //   save weights (HF safetensors + config.json) to <output_dir>/weights
 //
+// With train.device CUDA the forward, backward, gradient reduction and
+// AdamW step run in a StepEngine (step_engine.h); the loop is the same.
+//
 // Usage:
 //   HS_ASSIGN_OR_RETURN(auto trainer, Trainer::Create(config, {}));
 //   HS_RETURN_IF_ERROR(trainer->Run());
@@ -34,6 +37,7 @@
 #include "haiscale/checkpoint/checkpointer.h"
 #include "haiscale/config/config.pb.h"
 #include "haiscale/train/cpu_peak.h"
+#include "haiscale/train/step_engine.h"
 #include "haiscale/train/step_log.h"
 #include "models/deepseek_v2.h"
 #include "optim/lr_schedule.h"
@@ -100,6 +104,11 @@ class Trainer {
   // folder, one shard per pipeline stage, when pp > 1). Collective.
   absl::Status SaveWeights(const std::string& dir) const;
 
+  // SyncHostModel(): with a StepEngine (train.device other than CPU),
+  // copies its parameters and AdamW state into model() and the optimizer
+  // (done before every checkpoint and weight file); no-op on the CPU.
+  absl::Status SyncHostModel();
+
   models::DeepseekV2Model& model() { return *model_; }
   const std::vector<double>& losses() const { return losses_; }
   const CpuPeak& peak() const { return peak_; }
@@ -111,6 +120,10 @@ class Trainer {
  private:
   Trainer() = default;
   absl::Status DumpGradients() const;
+  // ReduceAndStep(step, lr, timeline): the CPU model's step after its
+  // backward: wait for the DDP reductions, clip the global norm, optimizer
+  // step(s), ZeRO-1 allgather. Returns the norm before clipping.
+  absl::StatusOr<double> ReduceAndStep(int64_t step, double lr, parallel::CommTimeline* timeline);
   std::vector<parallel::Ddp*> Ddps() const;
   // WritesParam(spec): this rank is the one that saves `spec` (checkpoints,
   // weight files, gradient dumps), so every tensor is written exactly once:
@@ -131,6 +144,8 @@ class Trainer {
   // The expert dispatcher must outlive the model that uses it.
   std::unique_ptr<parallel::AllToAllExpertDispatcher> dispatcher_;
   std::unique_ptr<models::DeepseekV2Model> model_;
+  // train.device != CPU: the step runs here; model_ is the host mirror.
+  std::unique_ptr<StepEngine> engine_;
   // One optimizer per owned arena range (one range without ZeRO).
   std::vector<std::unique_ptr<optim::Optimizer>> optimizers_;
   std::unique_ptr<parallel::Ddp> ddp_;         // dense (or all) parameters over DP

@@ -45,6 +45,7 @@ int Trainer::WorldRank() const { return stage_ * dp_size_ + dp_rank_; }
 
 absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   if (!checkpointer_) return absl::OkStatus();
+  HS_RETURN_IF_ERROR(SyncHostModel());  // device parameters and AdamW state
   const models::ParamArena& arena = model_->arena();
   checkpoint::ShardState st;
   st.step = steps_done;

@@ -185,6 +185,18 @@ TEST(TrainerTest, MissingEvalFileNamesField) {
   EXPECT_NE(t.status().message().find("absent.bin"), std::string::npos) << t.status();
 }
 
+// This binary links no StepEngine: train.device CUDA is refused by name.
+TEST(TrainerTest, DeviceWithoutEngineNamesTheBuild) {
+  std::string dir = TempDir("trainer_no_engine");
+  config::RunConfig cfg = TinyRun(dir, RepetitiveCorpus(dir));
+  cfg.mutable_train()->set_device(config::TrainConfig::CUDA);
+  auto t = Trainer::Create(cfg, {.quiet = true});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition) << t.status();
+  EXPECT_NE(t.status().message().find("train.device: CUDA"), std::string::npos) << t.status();
+  EXPECT_NE(t.status().message().find("hai_cuda"), std::string::npos) << t.status();
+}
+
 TEST(TrainerTest, MissingDataFileNamesIt) {
   std::string dir = TempDir("trainer_missing");
   auto t = Trainer::Create(TinyRun(dir, dir + "/nope.bin"), {.quiet = true});

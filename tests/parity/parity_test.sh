@@ -3,8 +3,10 @@
 # one process with the same global batch and seed (20 steps, relative
 # tolerance 1e-5):
 #   data parallel: HFReduce and MPI_Allreduce, 1 and 2 simulated nodes, ZeRO-1;
-#   pipeline: 2 and 4 stages with 1F1B and ZB-H1, and PP2 x DP2 with ZeRO-1.
-# Every run checks after every step that all data-parallel ranks hold
+#   pipeline: 2 and 4 stages with 1F1B and ZB-H1, and PP2 x DP2 with ZeRO-1;
+#   the device path (train.device CUDA, *_engine cases) with the host test
+#   engine, on 1 and 2 simulated nodes.
+# Every CPU-path run checks after every step that all data-parallel ranks hold
 # bit-identical parameters (--check-replicas). The overlap case slows the
 # transport down and asserts the measured overlap ratio is above zero on
 # every step. Both runs evaluate on a held-out file every 10 steps
@@ -25,12 +27,23 @@ reference() {
 }
 
 LAST_ARGS=()
+RUN_HAI="$HAI"
+CHECK=(--check-replicas)
 parallel_run() {
   LAST_ARGS=("$@")
   local np="$1"; shift
-  timeout 300 "${MPIRUN[@]}" -np "$np" "$HAI" train --config "$CONFIG" \
-    --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --no-resume --check-replicas \
+  timeout 300 "${MPIRUN[@]}" -np "$np" "$RUN_HAI" train --config "$CONFIG" \
+    --data "$WORK/corpus.bin" --output-dir "$WORK/run" --quiet --no-resume "${CHECK[@]}" \
     "${EVAL[@]}" "$@"
+}
+# The trainer's device path (train.device CUDA) with the host test engine:
+# a CPU replica per rank, gradients summed by HFReduce's staged GPU path
+# over a host copier. Its state is not the CPU model's arena, so no
+# --check-replicas / --dump-grads there.
+engine_run() {
+  RUN_HAI="$(pwd)/tests/parity/hai_host_engine"
+  CHECK=()
+  parallel_run "$@" --set train.device=CUDA
 }
 
 reference
@@ -51,6 +64,8 @@ case "$case_name" in
   ep4)                 parallel_run 4 --ep 4 ;;
   ep2_dp4_zero1)       parallel_run 4 --ep 2 --zero 1 ;;
   pp2_dp4_ep2)         parallel_run 8 --pp 2 --ep 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
+  dp2_engine)          engine_run 2 ;;
+  dp4_engine_2nodes)   engine_run 4 --set parallel.ranks_per_node=2 ;;
   dp2_overlap)
     parallel_run 2 --set parallel.allreduce=MPI --debug-comm-delay-ms 15 --set train.steps=6
     python3 - "$WORK/ref/metrics.jsonl" <<'PY'
@@ -67,7 +82,7 @@ esac
 python3 "$COMPARE" "$WORK/ref/metrics.jsonl" "$WORK/run/metrics.jsonl" --rel-tol 1e-5
 # Gradients of every parameter after the first step (not for ZeRO-1, whose
 # ranks hold reduced gradients only for their shards).
-if [[ "$case_name" != *zero1* ]]; then
+if [[ "$case_name" != *zero1* && "$case_name" != *engine* ]]; then
   parallel_run "${LAST_ARGS[@]}" --steps 1 --dump-grads "$WORK/run_grads"
   python3 "$(pwd)/tests/parity/compare_grads.py" "$WORK/ref_grads" "$WORK/run_grads" --rel-tol 1e-5
 fi

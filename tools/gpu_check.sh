@@ -162,9 +162,44 @@ if [[ -x $HAI && -n $cublas_dir && -f $CONFIG_DIR/bench/small.pbtxt ]]; then
   if ((rc != 0)); then ((failed++)); train_cmp="FAILED: $train_cmp"; fi
   grep -q SKIPPED "$logdir/train_cuda_compare.log" && train_cmp="SKIPPED (no CUDA device)"
   [[ -n ${OUT:-} && -d ${OUT:-} && -f $logdir/loss_curve.csv ]] && cp "$logdir/loss_curve.csv" "$OUT/"
-  (cd "$ROOT" && timeout 600 "$HAI" bench train-cuda --config configs/bench/small.pbtxt \
-     --steps 20 --warmup 3) > "$logdir/train_cuda_bench.log" 2>&1
+  # The PyTorch eager peer on the same GPU (bf16 autocast, SDPA, fused
+  # AdamW), for the tokens/s ratio; informational.
+  torch_tps=0
+  if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    (cd "$ROOT" && timeout 900 python3 tools/peers/deepseek_v2_torch.py \
+       --config configs/bench/small.pbtxt --device cuda --steps 20 --warmup 3 --json) \
+       > "$logdir/torch_train.log" 2>&1
+    torch_tps=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    if l.startswith("{"): print(json.loads(l)["tokens_per_s"])' "$logdir/torch_train.log" 2>/dev/null | tail -1)
+    [[ -n $torch_tps ]] || torch_tps=0
+  fi
+  (cd "$ROOT" && timeout 600 "$HAI" bench train --device cuda --config configs/bench/small.pbtxt \
+     --steps 20 --warmup 3 --torch-tokens-per-s "$torch_tps") > "$logdir/train_cuda_bench.log" 2>&1
   train_bench="exit $?"
+  # `hai train --device cuda` end to end: quickstart corpus, 40 steps, a
+  # checkpoint at step 20; the loss must fall (this one counts).
+  (cd "$ROOT" && "$HAI" data write-corpus --out "$logdir/corpus.bin" >/dev/null &&
+     timeout 900 "$HAI" train --config configs/quickstart.pbtxt --device cuda --steps 40 \
+       --data "$logdir/corpus.bin" --output-dir "$logdir/gpu_run" --set train.save_every=20 \
+       --no-resume) > "$logdir/train_device_cuda.log" 2>&1
+  rc=$?
+  train_run=$(grep -E '^loss .* over' "$logdir/train_device_cuda.log" | tail -1)
+  if ((rc != 0)) || ! python3 -c 'import sys
+a, b = sys.argv[1].split()[1], sys.argv[1].split()[3]
+sys.exit(0 if float(b) < float(a) else 1)' "${train_run:-loss 0 -> 0 over}"; then
+    ((failed++)); train_run="FAILED (exit $rc): $train_run"
+  fi
+fi
+echo "hai train --device cuda: ${train_run:-not run}"
+
+# Attention against PyTorch's scaled_dot_product_attention on the shapes of
+# `hai bench kernels` (B=1 T=4096 H=16, 192/128); informational.
+sdpa="not run"
+if [[ -f $logdir/bench_kernels.log ]] && python3 -c 'import torch' 2>/dev/null; then
+  (cd "$ROOT" && timeout 600 python3 tools/peers/attention_sdpa.py --batch 1 --seq 4096 \
+     --heads 16 --json) > "$logdir/attention_sdpa.log" 2>&1
+  sdpa="exit $?"
 fi
 echo "train-cuda vs CPU: $train_cmp"
 echo "bench train-cuda: $train_bench"
@@ -190,6 +225,8 @@ fi
   echo "- cuBLAS: ${cublas_dir:-not found (tests that need it SKIPPED)}"
   echo "- NCCL: ${nccl_dir:-not found (tests that need it SKIPPED)}"
   echo "- result: $passed passed, $failed failed, $skipped skipped"
+  echo "- hai train --device cuda (quickstart, 40 steps): ${train_run:-not run}"
+  echo "- GPU loss curve vs CPU: $train_cmp"
   echo
   echo "Written by tools/gpu_check.sh. Tolerances are stated in each test's"
   echo "header and in docs/cuda.md; an element passes when"
@@ -221,6 +258,42 @@ fi
     echo
     echo '```'
     tail -n 60 "$logdir/$f.log"
+    echo '```'
+  done
+  if [[ -f $logdir/attention_sdpa.log ]]; then
+    echo
+    echo "## Attention vs PyTorch SDPA ($sdpa)"
+    echo
+    python3 - "$logdir/bench_kernels.log" "$logdir/attention_sdpa.log" <<'PY'
+import json, sys
+ours = {}
+for line in open(sys.argv[1]):
+    cols = [c.strip() for c in line.split("|")]
+    if len(cols) > 2 and cols[0].startswith("attention"):
+        ours["fwd" if "fwd" in cols[0] else "bwd"] = float(cols[2])
+print("| pass | haiscale ms | " + " | ".join(["torch variant ms", "torch / haiscale"]) + " |")
+print("|---|---|---|---|")
+for line in open(sys.argv[2]):
+    if not line.startswith("{"):
+        print(line.rstrip())
+        continue
+    r = json.loads(line)
+    if "error" in r:
+        print("| %s | | failed: %s | |" % (r["variant"], r["error"]))
+        continue
+    for p in ("fwd", "bwd"):
+        if p in ours:
+            t = r[p + "_ms"]
+            print("| %s | %.3f | %s %.3f | %.2fx |" % (p, ours[p], r["variant"], t, t / ours[p]))
+PY
+  fi
+  for f in torch_train train_device_cuda; do
+    [[ -f $logdir/$f.log ]] || continue
+    echo
+    echo "## $f"
+    echo
+    echo '```'
+    tail -n 30 "$logdir/$f.log"
     echo '```'
   done
   if [[ -f $logdir/bench_staged.log ]]; then

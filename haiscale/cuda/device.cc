@@ -70,6 +70,26 @@ absl::StatusOr<DeviceInfo> GetDeviceInfo(int index) {
   return info;
 }
 
+absl::StatusOr<DevicePeaks> GetDevicePeaks(int index) {
+  int mem_khz = 0, bus_bits = 0, sm_khz = 0, sms = 0, major = 0, minor = 0;
+  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, index));
+  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, index));
+  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, index));
+  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, index));
+  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index));
+  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index));
+  DevicePeaks p;
+  p.bf16_flop_per_clk_sm = major == 8 ? (minor == 0 ? 2048 : 1024)
+                           : major == 9 ? 4096
+                           : major >= 10 ? 8192
+                                         : 1024;
+  p.hbm_gbps = 2.0 * mem_khz * 1e3 * (bus_bits / 8.0) / 1e9;
+  p.bf16_tflops = double(sms) * sm_khz * 1e3 * p.bf16_flop_per_clk_sm / 1e12;
+  p.how = absl::StrCat(sms, " SMs x ", sm_khz / 1000, " MHz x ", p.bf16_flop_per_clk_sm,
+                       " bf16 FLOP/clk/SM (sm_", major, minor, ")");
+  return p;
+}
+
 absl::StatusOr<DeviceInfo> SelectDevice(int local_rank) {
   HS_ASSIGN_OR_RETURN(int count, DeviceCount());
   if (local_rank < 0 || local_rank >= count) {

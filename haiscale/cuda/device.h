@@ -31,6 +31,21 @@ struct DeviceInfo {
   std::string ToString() const;
 };
 
+// DevicePeaks: the roofline of a device, from its attributes: HBM
+// bandwidth = 2 (DDR) x memory clock x bus width; bf16 dense tensor-core
+// FLOP/s = SMs x max SM clock x FLOP/clk/SM by compute capability (8.0:
+// 2048, other 8.x: 1024, 9.0: 4096, 10.x and later: 8192). MFU and the
+// kernel benchmarks' "share of peak" divide by these.
+struct DevicePeaks {
+  double hbm_gbps = 0;
+  double bf16_tflops = 0;
+  int bf16_flop_per_clk_sm = 0;
+  std::string how;  // "132 SMs x 1980 MHz x 4096 bf16 FLOP/clk/SM (sm_90)"
+};
+
+// GetDevicePeaks(index): DevicePeaks of device `index`.
+absl::StatusOr<DevicePeaks> GetDevicePeaks(int index);
+
 // DeviceCount(): the number of visible CUDA devices; FailedPrecondition
 // naming the reason (no driver, no device, CUDA_VISIBLE_DEVICES) when 0.
 absl::StatusOr<int> DeviceCount();

@@ -8,6 +8,10 @@
 // the peak is computed). With --compare-torch, runs the PyTorch eager peer
 // (tools/peers/deepseek_v2_torch.py) on the same config and threads and
 // prints the ratio.
+//
+// `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
+// (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
+// CPU-only hai says so). `--device cpu` is the default.
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,8 +61,60 @@ bool JsonNumber(const std::string& json, const std::string& key, double* v) {
   return absl::SimpleAtod(json.substr(pos + 1, end - pos - 1), v);
 }
 
+// DeviceArg(argc, argv): the value of --device (or --device=...), "" if absent.
+std::string DeviceArg(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device" && i + 1 < argc) return argv[i + 1];
+    if (a.rfind("--device=", 0) == 0) return a.substr(9);
+  }
+  return "";
+}
+
+// RunOnCuda(argc, argv, device): re-dispatches to `bench train-cuda` with
+// --device N (the GPU index) in place of --device cuda[:N].
+int RunOnCuda(int argc, char** argv, const std::string& device) {
+  std::string index = "0";
+  if (device.size() > 5) {
+    int n = 0;
+    if (device[4] != ':' || !absl::SimpleAtoi(device.substr(5), &n) || n < 0) {
+      std::fprintf(stderr, "hai bench train: --device %s: expected cpu, cuda or cuda:N\n",
+                   device.c_str());
+      return 2;
+    }
+    index = std::to_string(n);
+  }
+  for (const cli::Subcommand& sc : cli::Subcommands()) {
+    if (sc.name != "bench train-cuda") continue;
+    std::vector<std::string> args = {"bench train-cuda"};
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--device") {
+        ++i;
+        continue;
+      }
+      if (a.rfind("--device=", 0) == 0) continue;
+      args.push_back(a);
+    }
+    args.push_back("--device");
+    args.push_back(index);
+    std::vector<char*> ptrs;
+    for (std::string& a : args) ptrs.push_back(a.data());
+    ptrs.push_back(nullptr);
+    return sc.fn(int(args.size()), ptrs.data());
+  }
+  std::fprintf(stderr,
+               "hai bench train: --device %s: this hai has no CUDA backend; use hai_cuda "
+               "(bazel build --config=cuda //models/cuda_model:hai_cuda)\n",
+               device.c_str());
+  return 2;
+}
+
 int RunBenchTrain(int argc, char** argv) {
+  const std::string device = DeviceArg(argc, argv);
+  if (device.rfind("cuda", 0) == 0) return RunOnCuda(argc, argv, device);
   cli::ArgParser args("hai bench train");
+  args.AddString("device", "cpu", "cpu, or cuda[:N] (hai_cuda: the GPU benchmark)");
   args.AddString("config", "configs/bench/small.pbtxt", "model + batch config");
   args.AddList("set", "override a config field");
   args.AddInt("steps", 10, "timed steps");
@@ -69,6 +125,11 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
+  if (args.GetString("device") != "cpu") {
+    std::fprintf(stderr, "hai bench train: --device %s: expected cpu, cuda or cuda:N\n",
+                 args.GetString("device").c_str());
+    return 2;
+  }
   auto cfg = config::LoadConfig(args.GetString("config"));
   if (!cfg.ok()) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(cfg.status().message()).c_str());

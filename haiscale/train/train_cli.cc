@@ -42,6 +42,13 @@ absl::StatusOr<config::RunConfig> LoadRunConfig(const cli::ArgParser& args) {
   if (args.IsSet("zero")) sets.push_back(absl::StrCat("parallel.zero_stage=", args.GetInt("zero")));
   if (args.IsSet("pp")) sets.push_back(absl::StrCat("parallel.pp=", args.GetInt("pp")));
   if (args.IsSet("ep")) sets.push_back(absl::StrCat("parallel.ep=", args.GetInt("ep")));
+  if (args.IsSet("device")) {
+    const std::string d = args.GetString("device");
+    if (d != "cpu" && d != "cuda") {
+      return absl::InvalidArgumentError(absl::StrCat("--device ", d, ": expected cpu or cuda"));
+    }
+    sets.push_back(d == "cuda" ? "train.device=CUDA" : "train.device=CPU");
+  }
   for (const std::string& s : sets) {
     absl::Status st = config::ApplyOverride(&*cfg, s);
     if (!st.ok()) return Annotate(st, "--set ", s);
@@ -64,6 +71,7 @@ int RunTrain(int argc, char** argv) {
   args.AddString("init-from", "", "start from HF-layout weights in DIR (config.json + safetensors)");
   args.AddString("data", "", "shortcut for --set data.train_path=FILE");
   args.AddString("model", "", "take the model section from a HF config.json (or a folder with one)");
+  args.AddString("device", "cpu", "cpu or cuda (one GPU per local rank; hai_cuda); train.device");
   args.AddBool("quiet", "no per-step output");
   args.AddInt("dp", 0, "data-parallel ranks (default: all ranks of the mpirun job)");
   args.AddInt("zero", 0, "ZeRO stage: 1 shards the optimizer state over data-parallel ranks");

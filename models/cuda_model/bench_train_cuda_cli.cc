@@ -79,23 +79,6 @@ Batch RandomBatch(int64_t rows, int64_t T, int64_t vocab, uint64_t stream) {
   return b;
 }
 
-// BF16 dense tensor peak of `device` (TFLOP/s), the formula of
-// `hai bench kernels`: SMs x max SM clock x FLOP/clk/SM by compute
-// capability (8.0: 2048, other 8.x: 1024, 9.0: 4096, 10.x: 8192).
-absl::StatusOr<double> Bf16PeakTflops(int device, std::string* how) {
-  int sms = 0, khz = 0, major = 0, minor = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    return absl::InternalError("cudaDeviceGetAttribute failed");
-  }
-  int per_clk = major == 8 ? (minor == 0 ? 2048 : 1024) : major == 9 ? 4096 : major >= 10 ? 8192 : 1024;
-  *how = absl::StrCat(sms, " SMs x ", khz / 1000, " MHz x ", per_clk, " bf16 FLOP/clk/SM (sm_",
-                      major, minor, ")");
-  return double(sms) * double(khz) * 1e3 * per_clk / 1e12;
-}
-
 struct StepResult {
   double loss = 0, aux = 0, norm = 0, seconds = 0;
 };
@@ -292,9 +275,10 @@ int RunBenchTrainCuda(int argc, char** argv) {
   const double tps = tokens / median;
   const double flops_tok = m.plan().TrainingFlopsPerToken();
   const double tflops = flops_tok * tps / 1e12;
-  std::string how;
-  auto peak = Bf16PeakTflops(int(args.GetInt("device")), &how);
-  if (!peak.ok()) return Fail(peak.status());
+  auto peaks = hs::cuda::GetDevicePeaks(int(args.GetInt("device")));
+  if (!peaks.ok()) return Fail(peaks.status());
+  const double* peak = &peaks->bf16_tflops;
+  const std::string& how = peaks->how;
   const double torch_tps = args.GetDouble("torch-tokens-per-s");
   if (args.GetBool("json")) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"tokens_per_s\": %.1f, "

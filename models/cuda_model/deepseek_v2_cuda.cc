@@ -136,6 +136,25 @@ absl::Status DeviceModel::CopyGradsToHost(float* grads) {
   return Synchronize();
 }
 
+absl::Status DeviceModel::CopyOptimizerStateFromHost(const float* exp_avg,
+                                                     const float* exp_avg_sq) {
+  const int64_t n = plan_.param_floats();
+  HS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(m_.as<float>(), exp_avg, n * 4, cudaMemcpyHostToDevice,
+                                          stream_));
+  HS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(v_.as<float>(), exp_avg_sq, n * 4,
+                                          cudaMemcpyHostToDevice, stream_));
+  return Synchronize();
+}
+
+absl::Status DeviceModel::CopyOptimizerStateToHost(float* exp_avg, float* exp_avg_sq) {
+  const int64_t n = plan_.param_floats();
+  HS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(exp_avg, m_.as<float>(), n * 4, cudaMemcpyDeviceToHost,
+                                          stream_));
+  HS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(exp_avg_sq, v_.as<float>(), n * 4,
+                                          cudaMemcpyDeviceToHost, stream_));
+  return Synchronize();
+}
+
 absl::Status DeviceModel::ZeroGrads() { return Zero(grads_.as<void>(), grads_.bytes()); }
 
 absl::Status DeviceModel::NormForward(bf* res_out, bf* out, float* rstd, const bf* res,

@@ -89,6 +89,14 @@ class DeviceModel {
   absl::Status CopyParamsToHost(float* params);
   absl::Status CopyGradsToHost(float* grads);
   absl::Status ZeroGrads();
+  // AdamW moments (exp_avg, exp_avg_sq) in the arena layout, param_floats()
+  // each: checkpoints save and restore them (haiscale/train/step_engine.h).
+  absl::Status CopyOptimizerStateFromHost(const float* exp_avg, const float* exp_avg_sq);
+  absl::Status CopyOptimizerStateToHost(float* exp_avg, float* exp_avg_sq);
+  // The fp32 gradient arena on the device (param_floats() floats): the
+  // data-parallel reducer sums it in place between Backward and
+  // OptimizerStep. Work on stream() produces it.
+  float* device_grads() const { return grads_.as<float>(); }
 
   // Forward(tokens, targets): host arrays of B*T ids (targets < 0 are
   // ignored). Returns the CE sum, the valid target count and the summed

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # File: tools/peers/deepseek_v2_torch.py
 #
-# An independent PyTorch (eager, float32, CPU) implementation of DeepSeek-V2
+# An independent PyTorch eager implementation of DeepSeek-V2
 # (MLA attention + DeepSeekMoE), written from the semantics of deepseek-ai's
 # modeling_deepseek.py (the file shipped with the released checkpoints), NOT
 # from HaiScale's C++. It needs only torch (>= 1.13) and numpy: the .pbtxt
@@ -14,7 +14,10 @@
 #           --threads 2 --steps 5 --warmup 1 [--json]
 #     trains the config's model on random tokens (AdamW + grad clipping, the
 #     config's batch geometry) and prints the median step time and tokens/s
-#     (one JSON line with --json, a table otherwise).
+#     (one JSON line with --json, a table otherwise). float32 on the CPU;
+#     with --device cuda, GPU 0 with fp32 master weights under bf16
+#     autocast, F.scaled_dot_product_attention and fused AdamW (the peer of
+#     `hai_cuda bench train-cuda`, run by tools/gpu_check.sh).
 #
 #  2. Parity reference for HF-layout weights (config.json + *.safetensors):
 #       deepseek_v2_torch.py --weights DIR --tokens FILE --seq S [--rows N] \
@@ -25,6 +28,7 @@
 #     gradient of that mean CE (no auxiliary loss) w.r.t. every parameter,
 #     under HF tensor names, as a float32 safetensors file.
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -38,6 +42,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# Attention through F.scaled_dot_product_attention (set for --device cuda).
+USE_SDPA = False
 
 
 # ---------------------------------------------------------------------------
@@ -366,10 +373,16 @@ class MLA(nn.Module):
         k_pe = apply_rope(k_pe, cos, sin)
         q = torch.cat([q_nope, q_pe], dim=-1)
         k = torch.cat([k_nope, k_pe.expand(B, H, T, self.rope)], dim=-1)
-        s = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-        s = s.masked_fill(mask, float("-inf"))
-        p = torch.softmax(s, dim=-1, dtype=torch.float32).to(q.dtype)
-        o = torch.matmul(p, v).transpose(1, 2).reshape(B, T, H * self.vdim)
+        if USE_SDPA:
+            # PyTorch's fused attention (GPU benchmark mode): what an eager
+            # model on a GPU uses.
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
+        else:
+            s = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+            s = s.masked_fill(mask, float("-inf"))
+            p = torch.softmax(s, dim=-1, dtype=torch.float32).to(q.dtype)
+            o = torch.matmul(p, v)
+        o = o.transpose(1, 2).reshape(B, T, H * self.vdim)
         return self.o_proj(o)
 
 
@@ -456,9 +469,9 @@ class MoE(nn.Module):
 
     def _balance_loss(self, idx, scores, B, T):
         if self.seq_aux:
-            counts = torch.zeros(B, self.E, dtype=scores.dtype)
+            counts = torch.zeros(B, self.E, dtype=scores.dtype, device=scores.device)
             counts.scatter_add_(1, idx.view(B, T * self.k),
-                                torch.ones(B, T * self.k, dtype=scores.dtype))
+                                torch.ones(B, T * self.k, dtype=scores.dtype, device=scores.device))
             f = counts / (T * self.k / self.E)
             return (f * scores.view(B, T, self.E).mean(dim=1)).sum(dim=1).mean() * self.alpha
         f = F.one_hot(idx.view(-1), num_classes=self.E).float().mean(0) * self.E
@@ -497,16 +510,17 @@ class DeepseekV2ForCausalLM(nn.Module):
             if p.dim() >= 2:
                 nn.init.normal_(p, mean=0.0, std=a.initializer_range)
 
-    def _rope_and_mask(self, T):
-        if T not in self._tables:
+    def _rope_and_mask(self, T, device):
+        key = (T, str(device))
+        if key not in self._tables:
             cos, sin = rope_tables(self.args, T)
             mask = torch.ones(T, T, dtype=torch.bool).triu(1)  # True above the diagonal
-            self._tables[T] = (cos, sin, mask)
-        return self._tables[T]
+            self._tables[key] = (cos.to(device), sin.to(device), mask.to(device))
+        return self._tables[key]
 
     def forward(self, tokens):
         """tokens [B, T] int64 -> float32 logits [B, T, V]."""
-        cos, sin, mask = self._rope_and_mask(tokens.shape[1])
+        cos, sin, mask = self._rope_and_mask(tokens.shape[1], tokens.device)
         x = self.model.embed_tokens(tokens)
         for layer in self.model.layers:
             x = layer(x, cos, sin, mask)
@@ -674,7 +688,14 @@ def run_bench(opts):
     lr = float(_last(optc, "lr", 3e-4))
     clip = float(_last(optc, "grad_clip", 1.0))
     torch.manual_seed(int(_last(train, "seed", 0)))
-    model = DeepseekV2ForCausalLM(a)
+    cuda = opts.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print("SKIPPED: torch sees no CUDA device")
+        return
+    global USE_SDPA
+    # F.scaled_dot_product_attention exists from torch 2.0 on.
+    USE_SDPA = cuda and hasattr(F, "scaled_dot_product_attention")
+    model = DeepseekV2ForCausalLM(a).to(opts.device)
     model.train()
     params = list(model.parameters())
     n_params = sum(p.numel() for p in params)
@@ -684,27 +705,37 @@ def run_bench(opts):
         [{"params": decay, "weight_decay": float(_last(optc, "weight_decay", 0.1))},
          {"params": no_decay, "weight_decay": 0.0}],
         lr=lr, betas=(float(_last(optc, "beta1", 0.9)), float(_last(optc, "beta2", 0.95))),
-        eps=float(_last(optc, "eps", 1e-8)), foreach=True)
+        eps=float(_last(optc, "eps", 1e-8)), **({"fused": True} if cuda else {"foreach": True}))
     total = opts.warmup + opts.steps
     gen = torch.Generator().manual_seed(1234)
-    data = torch.randint(0, a.vocab_size, (total, B, T + 1), generator=gen)
+    data = torch.randint(0, a.vocab_size, (total, B, T + 1), generator=gen).to(opts.device)
+    # GPU: fp32 master weights with bf16 autocast (the mixed precision of
+    # HaiScale's CUDA path); CPU: plain fp32.
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
+                else contextlib.nullcontext())
     times = []
     for s in range(total):
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         for m in range(accum):
             batch = data[s, m * micro:(m + 1) * micro]
-            logits = model(batch[:, :-1])
-            loss = F.cross_entropy(logits.reshape(-1, a.vocab_size), batch[:, 1:].reshape(-1))
-            aux = model.aux_loss()
-            if aux is not None:
-                loss = loss + aux
+            with autocast:
+                logits = model(batch[:, :-1])
+                loss = F.cross_entropy(logits.reshape(-1, a.vocab_size).float(),
+                                       batch[:, 1:].reshape(-1))
+                aux = model.aux_loss()
+                if aux is not None:
+                    loss = loss + aux
             (loss / accum).backward()
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(params, clip)
         for g in opt.param_groups:
             g["lr"] = lr_at(s, total, sched, lr)
         opt.step()
+        if cuda:
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         if s >= opts.warmup:
             times.append(dt)
@@ -715,7 +746,8 @@ def run_bench(opts):
     tps = B * T / med
     if opts.json:
         print(json.dumps({"tokens_per_s": round(tps, 2), "step_ms": round(med * 1e3, 3),
-                          "threads": torch.get_num_threads(), "params": n_params}))
+                          "threads": torch.get_num_threads(), "params": n_params,
+                          "device": opts.device}))
         return
     print("pytorch peer | %s | %.2fM params | batch %d x %d | %d threads | torch %s"
           % (opts.config, n_params / 1e6, B, T, torch.get_num_threads(), torch.__version__))
@@ -730,6 +762,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed training steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--json", action="store_true", help="one JSON line instead of the table")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="benchmark mode: cuda = bf16 autocast + SDPA + fused AdamW on GPU 0")
     p.add_argument("--weights", help="HF folder (config.json + safetensors): parity mode")
     p.add_argument("--tokens", help="flat little-endian uint32 token file (parity mode)")
     p.add_argument("--seq", type=int, default=256, help="sequence length S (rows are S+1 tokens)")

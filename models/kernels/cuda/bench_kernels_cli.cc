@@ -52,29 +52,6 @@
 namespace hs::kernels::cuda {
 namespace {
 
-// Peaks: see the banner.
-struct Peaks {
-  double gbps = 0, tflops = 0;
-  int flop_per_clk_sm = 0;
-};
-
-absl::Status DevicePeaks(int dev, Peaks* p) {
-  int mem_khz = 0, bus_bits = 0, sm_khz = 0, sms = 0, major = 0, minor = 0;
-  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, dev));
-  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
-  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, dev));
-  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  HS_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-  p->flop_per_clk_sm = major == 8 ? (minor == 0 ? 2048 : 1024)
-                       : major == 9 ? 4096
-                       : major >= 10 ? 8192
-                                     : 1024;
-  p->gbps = 2.0 * mem_khz * 1e3 * (bus_bits / 8.0) / 1e9;
-  p->tflops = double(sms) * sm_khz * 1e3 * p->flop_per_clk_sm / 1e12;
-  return absl::OkStatus();
-}
-
 // Buf: device memory, freed at scope exit; filled with a byte pattern or
 // uploaded from the host.
 class Buf {
@@ -105,7 +82,7 @@ class Buf {
 };
 
 struct Bench {
-  Peaks peaks;
+  hs::cuda::DevicePeaks peaks;
   cudaStream_t stream = nullptr;
   int warmup = 3, iters = 20;
 
@@ -127,8 +104,8 @@ struct Bench {
     const double ms = total_ms / iters;
     const double gbps = bytes / (ms * 1e-3) / 1e9;
     const double tflops = flops / (ms * 1e-3) / 1e12;
-    const bool compute = flops > 0 && tflops / peaks.tflops > gbps / peaks.gbps;
-    const double pct = compute ? 100.0 * tflops / peaks.tflops : 100.0 * gbps / peaks.gbps;
+    const bool compute = flops > 0 && tflops / peaks.bf16_tflops > gbps / peaks.hbm_gbps;
+    const double pct = compute ? 100.0 * tflops / peaks.bf16_tflops : 100.0 * gbps / peaks.hbm_gbps;
     std::printf("%-24s | %-30s | %9.4f | %8.1f | %8.2f | %5.1f%% %s\n", kernel.c_str(),
                 shape.c_str(), ms, gbps, tflops, pct, compute ? "tc" : "bw");
     return absl::OkStatus();
@@ -393,7 +370,9 @@ int RunBenchKernels(int argc, char** argv) {
   }
   Bench b;
   b.iters = int(std::max<int64_t>(1, args.GetInt("iters")));
-  absl::Status s = DevicePeaks(dev->index, &b.peaks);
+  absl::StatusOr<hs::cuda::DevicePeaks> peaks = hs::cuda::GetDevicePeaks(dev->index);
+  absl::Status s = peaks.status();
+  if (s.ok()) b.peaks = *peaks;
   if (s.ok()) s = HS_CUDA_STATUS(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking));
   if (!s.ok()) {
     std::fprintf(stderr, "hai bench kernels: %s\n", s.ToString().c_str());
@@ -402,7 +381,7 @@ int RunBenchKernels(int argc, char** argv) {
   std::printf("# hai bench kernels on %s\n", dev->ToString().c_str());
   std::printf("# peak: %.0f GB/s memory, %.0f TFLOP/s bf16 dense (%d FLOP/clk/SM); "
               "build: nvcc sm_80+sm_90, %d timed iterations\n",
-              b.peaks.gbps, b.peaks.tflops, b.peaks.flop_per_clk_sm, b.iters);
+              b.peaks.hbm_gbps, b.peaks.bf16_tflops, b.peaks.bf16_flop_per_clk_sm, b.iters);
   std::printf("%-24s | %-30s | %9s | %8s | %8s | %s\n", "kernel", "shape", "ms", "GB/s",
               "TFLOP/s", "% of peak");
   s = RunAll(args, b);

@@ -4,15 +4,14 @@
 // checkpointed and resumed through the engine continues exactly; the
 // weights written come from the engine's parameters. (Multi-rank: the
 // tests/parity engine cases.)
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "data/corpus.h"
 #include "gtest/gtest.h"
 #include "haiscale/config/config.h"
 #include "haiscale/train/host_step_engine.h"
+#include "haiscale/train/test_util.h"
 #include "haiscale/train/trainer.h"
 
 namespace hs::train {
@@ -22,42 +21,27 @@ namespace fs = std::filesystem;
 
 const bool kRegistered = RegisterHostStepEngine("CUDA");
 
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  fs::path p = fs::path(base ? base : "/tmp") / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+using testing::TempDir;
 
+// The trainer tests' tiny run, with gradient accumulation (2 micro-batches),
+// weight decay and a clip that bites, so every part of the step counts.
 config::RunConfig TinyRun(const std::string& dir, const std::string& data, bool device) {
-  auto cfg = config::ParseConfigText(R"pb(
-    model {
-      vocab_size: 256 hidden_size: 32 intermediate_size: 64 moe_intermediate_size: 16
-      num_hidden_layers: 2 num_attention_heads: 2 kv_lora_rank: 16 q_lora_rank: 24
-      qk_nope_head_dim: 8 qk_rope_head_dim: 8 v_head_dim: 8
-      first_k_dense_replace: 1 n_routed_experts: 4 num_experts_per_tok: 2 n_shared_experts: 1
-      aux_loss_alpha: 0.01 max_position_embeddings: 64 initializer_range: 0.05
-    }
-    train { seed: 3 steps: 8 global_batch_size: 4 micro_batch_size: 2 seq_len: 32 threads: 1 }
-    optimizer { type: ADAMW lr: 5e-3 weight_decay: 0.1 grad_clip: 0.5 }
-    schedule { type: WARMUP_COSINE warmup_steps: 2 }
-    data { shuffle: true }
-  )pb", "tiny");
-  EXPECT_TRUE(cfg.ok()) << cfg.status();
-  cfg->mutable_train()->set_output_dir(dir);
-  cfg->mutable_data()->set_train_path(data);
-  if (device) cfg->mutable_train()->set_device(config::TrainConfig::CUDA);
-  FillDefaults(&*cfg);
-  return *cfg;
+  config::RunConfig cfg = testing::TinyRun(dir, data);
+  cfg.mutable_train()->set_seed(3);
+  cfg.mutable_train()->set_steps(8);
+  cfg.mutable_train()->set_micro_batch_size(2);
+  cfg.mutable_model()->set_aux_loss_alpha(0.01);
+  cfg.mutable_optimizer()->set_weight_decay(0.1);
+  cfg.mutable_optimizer()->set_grad_clip(0.5);
+  cfg.mutable_schedule()->set_warmup_steps(2);
+  if (device) cfg.mutable_train()->set_device(config::TrainConfig::CUDA);
+  config::FillDefaults(&cfg);
+  return cfg;
 }
 
 std::string Corpus(const std::string& dir) {
-  std::string text;
-  for (int i = 0; i < 300; ++i) text += "pack my box with five dozen liquor jugs. ";
-  const std::string path = dir + "/corpus.bin";
-  EXPECT_TRUE(data::WriteTokensFromText(text, path).ok());
-  return path;
+  return testing::RepeatedTextCorpus(dir + "/corpus.bin",
+                                     "pack my box with five dozen liquor jugs. ", 300);
 }
 
 TEST(TrainerEngineTest, EnginePathMatchesCpuPathBitForBit) {

@@ -9,51 +9,23 @@
 #include <fstream>
 #include <string>
 
-#include "data/corpus.h"
 #include "data/sampler.h"
 #include "data/token_file.h"
 #include "gtest/gtest.h"
 #include "haiscale/config/config.h"
+#include "haiscale/train/test_util.h"
 
 namespace hs::train {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string TempDir(const std::string& name) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  fs::path p = fs::path(base ? base : "/tmp") / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
-
-config::RunConfig TinyRun(const std::string& dir, const std::string& data) {
-  auto cfg = config::ParseConfigText(R"pb(
-    model {
-      vocab_size: 256 hidden_size: 32 intermediate_size: 64 moe_intermediate_size: 16
-      num_hidden_layers: 2 num_attention_heads: 2 kv_lora_rank: 16 q_lora_rank: 24
-      qk_nope_head_dim: 8 qk_rope_head_dim: 8 v_head_dim: 8
-      first_k_dense_replace: 1 n_routed_experts: 4 num_experts_per_tok: 2 n_shared_experts: 1
-      aux_loss_alpha: 0.001 max_position_embeddings: 64 initializer_range: 0.05
-    }
-    train { seed: 5 steps: 60 global_batch_size: 4 micro_batch_size: 4 seq_len: 32 threads: 1 }
-    optimizer { type: ADAMW lr: 5e-3 weight_decay: 0.0 grad_clip: 1.0 }
-    schedule { type: WARMUP_COSINE warmup_steps: 5 }
-    data { shuffle: true }
-  )pb", "tiny");
-  EXPECT_TRUE(cfg.ok()) << cfg.status();
-  cfg->mutable_train()->set_output_dir(dir);
-  cfg->mutable_data()->set_train_path(data);
-  return *cfg;
-}
+using testing::TempDir;
+using testing::TinyRun;
 
 std::string RepetitiveCorpus(const std::string& dir) {
-  std::string text;
-  for (int i = 0; i < 400; ++i) text += "the quick brown fox jumps over the lazy dog. ";
-  std::string path = dir + "/corpus.bin";
-  EXPECT_TRUE(data::WriteTokensFromText(text, path).ok());
-  return path;
+  return testing::RepeatedTextCorpus(dir + "/corpus.bin",
+                                     "the quick brown fox jumps over the lazy dog. ", 400);
 }
 
 TEST(TrainerTest, LossFallsOnRepetitiveCorpus) {
@@ -128,10 +100,8 @@ TEST(TrainerTest, GradientAccumulationMatchesOneBatch) {
 TEST(TrainerTest, PeriodicEvaluationOnHeldOutFile) {
   std::string dir = TempDir("trainer_eval");
   std::string data = RepetitiveCorpus(dir);
-  std::string text;
-  for (int i = 0; i < 40; ++i) text += "the lazy dog jumps over the quick brown fox. ";
-  const std::string eval_path = dir + "/eval.bin";
-  ASSERT_TRUE(data::WriteTokensFromText(text, eval_path).ok());
+  const std::string eval_path = testing::RepeatedTextCorpus(
+      dir + "/eval.bin", "the lazy dog jumps over the quick brown fox. ", 40);
   config::RunConfig cfg = TinyRun(dir + "/run", data);
   cfg.mutable_train()->set_steps(25);
   cfg.mutable_train()->set_eval_every(10);

@@ -103,16 +103,7 @@ absl::StatusOr<StepResult> GpuStep(DeviceModel& m, const Batch& b, int64_t rows,
     r.aux += f.aux_loss * share;
     HS_RETURN_IF_ERROR(m.Backward(1.0f / float(valid), share));
   }
-  const config::OptimizerConfig& o = cfg.optimizer();
-  AdamWStepArgs a;
-  a.step = step;
-  a.lr = lr;
-  a.beta1 = o.beta1();
-  a.beta2 = o.beta2();
-  a.eps = o.eps();
-  a.weight_decay = o.weight_decay();
-  a.max_grad_norm = o.grad_clip();
-  HS_ASSIGN_OR_RETURN(r.norm, m.OptimizerStep(a));
+  HS_ASSIGN_OR_RETURN(r.norm, m.OptimizerStep(AdamWArgs(cfg.optimizer(), step, lr)));
   HS_RETURN_IF_ERROR(m.Synchronize());
   r.loss = ce / double(valid);
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

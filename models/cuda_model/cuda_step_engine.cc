@@ -48,15 +48,7 @@ class CudaStepEngine final : public train::StepEngine {
       // after the backward kernels that write the gradients.
       HS_RETURN_IF_ERROR(reducer_->Sum(model_->device_grads(), model_->plan().param_floats()));
     }
-    AdamWStepArgs a;
-    a.step = step;
-    a.lr = lr;
-    a.beta1 = optimizer_.beta1();
-    a.beta2 = optimizer_.beta2();
-    a.eps = optimizer_.eps();
-    a.weight_decay = optimizer_.weight_decay();
-    a.max_grad_norm = optimizer_.grad_clip();
-    return model_->OptimizerStep(a);
+    return model_->OptimizerStep(AdamWArgs(optimizer_, step, lr));
   }
 
   absl::Status LoadState(const float* params, const float* exp_avg,

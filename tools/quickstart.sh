@@ -15,6 +15,10 @@ mkdir -p data/quickstart
 if [[ ! -s data/quickstart/train.bin ]]; then
   "$HAI" data write-corpus --out data/quickstart/train.bin
 fi
+if [[ ! -s data/quickstart/val.bin ]]; then
+  # Held-out text (another paragraph order) for train.eval_every.
+  "$HAI" data write-corpus --out data/quickstart/val.bin --bytes 32768 --seed 99
+fi
 "$HAI" data inspect data/quickstart/train.bin --seq 128 || true
 # --no-resume: a second quickstart trains again instead of resuming the
 # finished run (hai train resumes from a run directory's checkpoint).

@@ -17,6 +17,7 @@
 # this script then prints one SKIPPED line per test.
 #
 # Usage (from the repository root the device tool copies):
+#   tar xJf gpu_bundle.tar.xz   # the carried archive (tools/gpu_bundle.sh)
 #   gpu_bundle/gpu_check.sh                 # report -> docs/gpu_report.md
 #   HS_REPORT=/some/file.md gpu_bundle/gpu_check.sh
 # The report is also copied to $OUT/gpu_report.md when $OUT is set (the

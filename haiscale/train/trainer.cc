@@ -665,7 +665,9 @@ absl::Status Trainer::Run() {
   if (start_step_ < steps) HS_RETURN_IF_ERROR(SaveCheckpoint(steps));
   if (checkpointer_) HS_RETURN_IF_ERROR(checkpointer_->Wait());
   if (save_weights_) {
-    HS_RETURN_IF_ERROR(SyncHostModel());
+    // The final checkpoint above already copied the engine's state back.
+    const bool synced = checkpointer_ != nullptr && start_step_ < steps;
+    if (!synced) HS_RETURN_IF_ERROR(SyncHostModel());
     std::string dir = (fs::path(out) / "weights").string();
     HS_RETURN_IF_ERROR(SaveWeights(dir));
     if (!options_.quiet) log_->Note("weights saved to " + dir);

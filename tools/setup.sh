@@ -2,7 +2,7 @@
 # tools/setup.sh — installs every system package HaiScale needs (idempotent).
 #
 # Usage: tools/setup.sh            # build + test dependencies
-#        tools/setup.sh --peers    # also PyTorch (CPU) for tools/peers/ benchmarks
+#        tools/setup.sh --peers    # also PyTorch (CPU) and PyPI tokenizers for tools/peers/
 #
 # Only packages that are missing are installed, so a second run is a no-op.
 set -euo pipefail
@@ -19,9 +19,12 @@ PACKAGES=(
   nlohmann-json3-dev       # config.json / safetensors headers
   iproute2                 # network namespaces for HFReduce's TCP tests
   python3                  # test fixtures (independent safetensors writer)
+  libpcre2-dev             # tokenizer pre-tokenizer regexes (JIT, Unicode classes)
+  libutf8proc-dev          # tokenizer NFC/NFKC normalizers
+  fortunes fortunes-min    # real English text corpus (/usr/share/games/fortunes)
 )
 if [[ "${1:-}" == "--peers" ]]; then
-  PACKAGES+=(python3-torch python3-numpy)
+  PACKAGES+=(python3-torch python3-numpy python3-venv python3-pip)
 fi
 
 missing=()
@@ -44,8 +47,24 @@ select_openblas_openmp() {
   $SUDO update-alternatives --set liblapack.so.3-x86_64-linux-gnu $dir/liblapack.so.3 >/dev/null 2>&1 || true
 }
 
+# Peers' Python environment (--peers): PyPI `tokenizers`, which Debian does
+# not package, for the tokenizer compatibility test and benchmark. It sees the
+# system site packages (torch, numpy). Tests look for it at this path.
+PEERS_VENV=/opt/haiscale/peers-venv
+setup_peers_venv() {
+  [[ "${1:-}" == "--peers" ]] || return 0
+  if [[ ! -x $PEERS_VENV/bin/python3 ]]; then
+    $SUDO mkdir -p "$(dirname "$PEERS_VENV")"
+    $SUDO /usr/bin/python3 -m venv --system-site-packages "$PEERS_VENV"
+  fi
+  if ! "$PEERS_VENV/bin/python3" -c "import tokenizers" 2>/dev/null; then
+    $SUDO "$PEERS_VENV/bin/pip" install -q "tokenizers>=0.20"
+  fi
+}
+
 if ((${#missing[@]} == 0)); then
   select_openblas_openmp
+  setup_peers_venv "${1:-}"
   echo "setup: all ${#PACKAGES[@]} packages present"
   exit 0
 fi
@@ -54,4 +73,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq || true
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 select_openblas_openmp
+setup_peers_venv "${1:-}"
 echo "setup: done"

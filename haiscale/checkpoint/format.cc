@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
 
 namespace hs::checkpoint {
@@ -55,6 +56,19 @@ std::string StringField(const Json& obj, const char* key, const std::string& whe
   return v.get<std::string>();
 }
 
+// A shard file named by a manifest: a plain file inside the checkpoint
+// directory, so a damaged or hostile manifest cannot point a reader
+// elsewhere.
+std::string ShardFileField(const Json& obj, const char* key, const std::string& where) {
+  std::string file = StringField(obj, key, where);
+  if (!io::IsConfinedRelativePath(file) || file.find('/') != std::string::npos) {
+    throw FieldError(absl::StrCat(where, ".", key, ": '", file,
+                                  "' must be a file name inside the checkpoint directory "
+                                  "(no '/', no '..')"));
+  }
+  return file;
+}
+
 std::vector<int64_t> ShapeField(const Json& obj, const char* key, const std::string& where) {
   const Json& v = Field(obj, key, where);
   if (!v.is_array()) {
@@ -98,7 +112,7 @@ TensorEntry TensorFrom(const std::string& name, const Json& j, const std::string
                        const std::string& where) {
   TensorEntry t;
   t.name = name;
-  t.shard = shard.empty() ? StringField(j, "shard", where) : shard;
+  t.shard = shard.empty() ? ShardFileField(j, "shard", where) : shard;
   auto dtype = io::ParseSafetensorsDType(StringField(j, "dtype", where));
   if (!dtype.ok()) throw FieldError(absl::StrCat(where, ".dtype: ", dtype.status().message()));
   t.dtype = *dtype;
@@ -125,7 +139,7 @@ Json ShardJson(const ShardEntry& s) {
 
 ShardEntry ShardFrom(const Json& j, const std::string& where) {
   ShardEntry s;
-  s.file = StringField(j, "file", where);
+  s.file = ShardFileField(j, "file", where);
   s.rank = int(IntField(j, "rank", where));
   s.pp_rank = int(IntField(j, "pp_rank", where));
   s.dp_rank = int(IntField(j, "dp_rank", where));

@@ -171,6 +171,29 @@ TEST(ReaderTest, WrongShapeAndBadManifestText) {
   EXPECT_THAT(Message(st), HasSubstr("manifest.json.step: expected an integer"));
 }
 
+// Shard paths in a manifest are confined to the checkpoint directory: a
+// manifest naming "../x" or an absolute path is refused before any open.
+TEST(ReaderTest, ManifestPathsOutsideTheCheckpointAreRefused) {
+  const std::string ckpt = SaveRun(TempDir("escape"), 10, 1);
+  const std::string original = ReadAll(ckpt + "/manifest.json");
+  // A copy of the shard one level up, where "../" would find it.
+  WriteAll(ckpt + "/../outside.safetensors", ReadAll(ckpt + "/rank_00000.safetensors"));
+  for (const std::string bad : {"../outside.safetensors", "/etc/passwd", "sub/../../x"}) {
+    nlohmann::json j = nlohmann::json::parse(original);
+    j["shards"][0]["file"] = bad;
+    WriteAll(ckpt + "/manifest.json", j.dump());
+    absl::Status st = CheckpointReader::Open(ckpt).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(Message(st), HasSubstr("shards[0].file: '" + bad + "' must be a file name "
+                                       "inside the checkpoint directory"));
+    j = nlohmann::json::parse(original);
+    j["tensors"]["model.embed_tokens.weight"]["shard"] = bad;
+    WriteAll(ckpt + "/manifest.json", j.dump());
+    st = CheckpointReader::Open(ckpt).status();
+    EXPECT_THAT(Message(st), HasSubstr(".shard: '" + bad + "' must be a file name")) << bad;
+  }
+}
+
 TEST(ReaderTest, LatestPointingAtAnIncompleteCheckpointFallsBack) {
   const std::string dir = TempDir("fallback");
   SaveRun(dir, 10, 1);

@@ -103,6 +103,14 @@ bool IsDirectory(const std::string& path);
 // already exists as a directory.
 absl::Status CreateDirectories(const std::string& path);
 
+// IsConfinedRelativePath(path)
+//
+// True when `path`, taken relative to some folder, stays inside it: not
+// empty, not absolute, no ".." component and no NUL. Paths that other
+// programs write into index files (checkpoint manifests, HF
+// model.safetensors.index.json) must pass this before they are opened.
+bool IsConfinedRelativePath(const std::string& path);
+
 }  // namespace hs::io
 
 #endif  // HAISCALE_IO_ATOMIC_FILE_H_

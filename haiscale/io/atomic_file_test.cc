@@ -108,5 +108,18 @@ TEST(AtomicFileTest, CreateDirectoriesMakesParents) {
   EXPECT_THAT(std::string(status.message()), HasSubstr(file));
 }
 
+TEST(AtomicFileTest, ConfinedRelativePaths) {
+  EXPECT_TRUE(IsConfinedRelativePath("rank_00000.safetensors"));
+  EXPECT_TRUE(IsConfinedRelativePath("sub/model.safetensors"));
+  EXPECT_TRUE(IsConfinedRelativePath("..weights"));
+  EXPECT_FALSE(IsConfinedRelativePath(""));
+  EXPECT_FALSE(IsConfinedRelativePath("/etc/passwd"));
+  EXPECT_FALSE(IsConfinedRelativePath(".."));
+  EXPECT_FALSE(IsConfinedRelativePath("../x.safetensors"));
+  EXPECT_FALSE(IsConfinedRelativePath("a/../../x"));
+  EXPECT_FALSE(IsConfinedRelativePath("a/.."));
+  EXPECT_FALSE(IsConfinedRelativePath(std::string("a\0b", 3)));
+}
+
 }  // namespace
 }  // namespace hs::io

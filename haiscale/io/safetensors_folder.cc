@@ -79,9 +79,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFolder>> SafetensorsFolder::Open(
 
   std::map<std::string, const SafetensorsFile*> shards;
   for (const auto& [name, shard] : weight_map) {
-    const std::vector<std::string> parts = absl::StrSplit(shard, '/');
-    if (shard.empty() || shard[0] == '/' ||
-        std::find(parts.begin(), parts.end(), "..") != parts.end()) {
+    if (!IsConfinedRelativePath(shard)) {
       return absl::InvalidArgumentError(
           absl::StrCat(index_path, ": weight_map.", name, ": shard '", shard,
                        "' must be a relative path inside the folder"));

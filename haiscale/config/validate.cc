@@ -43,7 +43,23 @@ void NonNegative(Problems& p, const std::string& field, double value) {
   p.Require(value >= 0, field, "must be >= 0, got ", value);
 }
 
+// Upper bounds on the counts that multiply per-layer and per-expert
+// bookkeeping. Far above any released DeepSeek model (60 layers, 160 routed
+// experts for V2; 61 and 256 for V3), low enough that a typo such as
+// num_hidden_layers=1000000000 is refused here instead of growing memory
+// until the kernel kills the process. Byte sizes are the memory plan's job.
+constexpr int64_t kMaxHiddenLayers = 10000;
+constexpr int64_t kMaxRoutedExperts = 65536;
+
+// Requires value <= bound for a count with a sanity bound.
+void AtMost(Problems& p, const std::string& field, int64_t value, int64_t bound) {
+  p.Require(value <= bound, field, value, " exceeds the supported maximum of ", bound);
+}
+
 void CheckModel(const ModelConfig& m, Problems& p) {
+  AtMost(p, "model.num_hidden_layers", m.num_hidden_layers(), kMaxHiddenLayers);
+  AtMost(p, "model.n_routed_experts", m.n_routed_experts(), kMaxRoutedExperts);
+  AtMost(p, "model.n_shared_experts", m.n_shared_experts(), kMaxRoutedExperts);
   Positive(p, "model.vocab_size", m.vocab_size());
   Positive(p, "model.hidden_size", m.hidden_size());
   Positive(p, "model.intermediate_size", m.intermediate_size());

@@ -42,12 +42,23 @@ absl::Status DecoderBlock::Forward(float* out, const float* x, int64_t B,
 absl::Status DecoderBlock::ForwardImpl(float* out, const float* x, int64_t B,
                                        int64_t T, const RopeCache& rope,
                                        BlockSaved* s) {
+  return ForwardWithAttention(
+      out, x, B, T,
+      [&](float* attn_out, const float* h1) {
+        attn_.Forward(attn_out, h1, B, T, rope, &s->attn);
+      },
+      s);
+}
+
+absl::Status DecoderBlock::ForwardWithAttention(float* out, const float* x, int64_t B,
+                                                int64_t T, AttentionFn attention,
+                                                BlockSaved* s) {
   const int64_t N = B * T;
   s->h1 = Tensor::Uninitialized({N, C_});
   s->rstd1 = Tensor::Uninitialized({N});
   input_norm_.Forward(s->h1.data<float>(), s->rstd1.data<float>(), x, N);
   s->x2 = Tensor::Uninitialized({N, C_});
-  attn_.Forward(s->x2.data<float>(), s->h1.data<float>(), B, T, rope, &s->attn);
+  attention(s->x2.data<float>(), s->h1.data<float>());
   kc::AddInPlace(s->x2.data<float>(), x, N * C_);
   s->h2 = Tensor::Uninitialized({N, C_});
   s->rstd2 = Tensor::Uninitialized({N});

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "haiscale/tensor.h"
 #include "models/layers/mla.h"
@@ -51,6 +52,15 @@ class DecoderBlock {
                         int64_t T, const RopeCache& rope, float aux_scale,
                         BlockSaved* saved);
 
+  // ForwardWithAttention: the forward with the attention branch computed by
+  // `attention(out[N,C] =, h1[N,C])` instead of this block's Mla over the
+  // B x T rows: the decode path (models/decode) attends over its latent
+  // cache this way and shares the norms, residuals and MLP/MoE.
+  using AttentionFn = absl::FunctionRef<void(float* out, const float* h1)>;
+  absl::Status ForwardWithAttention(float* out, const float* x, int64_t B, int64_t T,
+                                    AttentionFn attention, BlockSaved* saved);
+
+  const Mla& attn() const { return attn_; }
   bool is_moe() const { return is_moe_; }
   const Moe* moe() const { return is_moe_ ? &moe_ : nullptr; }
   // The block's parameters form one contiguous arena range [begin, end).

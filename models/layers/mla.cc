@@ -62,11 +62,8 @@ Mla::Mla(ParamArena& arena, const std::string& name,
   o_proj_ = Linear(arena, name + ".o_proj", H_ * dv_, C_, std);
 }
 
-void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
-                  const RopeCache& rope, MlaSaved* s) const {
-  const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
-  // ---- queries: q [N, H, Dq]
-  s->q = Tensor::Uninitialized({N, H_, Dq});
+void Mla::ProjectQuery(const float* x, int64_t N, MlaSaved* s) const {
+  s->q = Tensor::Uninitialized({N, H_, nope_ + rope_});
   if (q_lora_) {
     s->q_a = Tensor::Uninitialized({N, Q_});
     s->q_a_rstd = Tensor::Uninitialized({N});
@@ -78,24 +75,36 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
   } else {
     q_proj_.Forward(s->q.data<float>(), x, N);
   }
+}
+
+void Mla::ProjectKvLatent(const float* x, int64_t N, MlaSaved* s) const {
+  s->kv_a = Tensor::Uninitialized({N, L_ + rope_});
+  kv_a_proj_.Forward(s->kv_a.data<float>(), x, N);
+  s->c_kv = Tensor::Uninitialized({N, L_});
+  s->c_kv_rstd = Tensor::Uninitialized({N});
+  s->c_kv_norm = Tensor::Uninitialized({N, L_});
+  kc::CopyColumns(s->c_kv.data<float>(), L_, s->kv_a.data<float>(), L_ + rope_, N, L_);
+  kv_a_norm_.Forward(s->c_kv_norm.data<float>(), s->c_kv_rstd.data<float>(),
+                     s->c_kv.data<float>(), N);
+}
+
+void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
+                  const RopeCache& rope, MlaSaved* s) const {
+  const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
+  // ---- queries: q [N, H, Dq]
+  ProjectQuery(x, N, s);
   float* q = s->q.data<float>();
   // Decoupled RoPE on q's rope slice, in place: token stride H*Dq, head stride Dq.
   kc::RopeForward(q + nope_, H_ * Dq, Dq, q + nope_, H_ * Dq, Dq,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, H_,
                   rope_, 0);
-  // ---- keys/values through the latent
-  s->kv_a = Tensor::Uninitialized({N, L_ + rope_});
+  // ---- keys/values through the latent (k_pe rotated after c_kv is copied
+  // out: the two column ranges are independent)
+  ProjectKvLatent(x, N, s);
   float* kv_a = s->kv_a.data<float>();
-  kv_a_proj_.Forward(kv_a, x, N);
   kc::RopeForward(kv_a + L_, L_ + rope_, 0, kv_a + L_, L_ + rope_, 0,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
                   rope_, 0);
-  s->c_kv = Tensor::Uninitialized({N, L_});
-  s->c_kv_rstd = Tensor::Uninitialized({N});
-  s->c_kv_norm = Tensor::Uninitialized({N, L_});
-  kc::CopyColumns(s->c_kv.data<float>(), L_, kv_a, L_ + rope_, N, L_);
-  kv_a_norm_.Forward(s->c_kv_norm.data<float>(), s->c_kv_rstd.data<float>(),
-                     s->c_kv.data<float>(), N);
   s->kv = Tensor::Uninitialized({N, H_, Dkv});
   kv_b_proj_.Forward(s->kv.data<float>(), s->c_kv_norm.data<float>(), N);
   // k = [k_nope | k_pe broadcast over heads], v = kv[..., nope:]

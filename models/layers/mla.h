@@ -68,6 +68,18 @@ class Mla {
   // Forward FLOPs per token at sequence length T (causal attention averaged).
   double FlopsPerToken(int64_t T) const;
 
+  // The projections Forward starts with, shared with the decode path
+  // (models/decode), which rotates at its own positions:
+  // ProjectQuery: s->q [N,H,Dq] (=, RoPE not applied; q_lora: also q_a*).
+  void ProjectQuery(const float* x, int64_t N, MlaSaved* s) const;
+  // ProjectKvLatent: s->kv_a [N,L+rope] (=, RoPE not applied), s->c_kv,
+  // c_kv_rstd and c_kv_norm (the normalised latent).
+  void ProjectKvLatent(const float* x, int64_t N, MlaSaved* s) const;
+  // Parameter views for the decode path.
+  const Linear& kv_b_proj() const { return kv_b_proj_; }
+  const Linear& o_proj() const { return o_proj_; }
+  float softmax_scale() const { return scale_; }
+
  private:
   int64_t C_, H_, nope_, rope_, dv_, L_, Q_;
   float scale_;

@@ -11,6 +11,10 @@ constexpr uint32_t kMul1 = 0xCD9E8D57u;
 constexpr uint32_t kWeyl0 = 0x9E3779B9u;
 constexpr uint32_t kWeyl1 = 0xBB67AE85u;
 
+// Below this many Philox blocks a fill runs on the calling thread (a
+// parallel region costs more than it saves).
+constexpr int64_t kParallelBlocks = 16384;
+
 inline void MulHiLo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
   uint64_t p = uint64_t(a) * uint64_t(b);
   *hi = uint32_t(p >> 32);
@@ -59,10 +63,15 @@ uint64_t StreamId(absl::string_view name) {
 
 void FillNormal(float* out, int64_t n, uint64_t seed, uint64_t stream,
                 float mean, float std) {
-  Philox rng(seed, stream);
+  const Philox rng(seed, stream);
   // Each Philox block gives 4 words -> 2 Box-Muller pairs -> 4 normals.
-  for (int64_t base = 0; base < n; base += 4) {
-    auto b = rng.Block(uint64_t(base) >> 2);
+  // Element i depends on (seed, stream, i) only, so the blocks can be
+  // split across threads in any way and the result stays bit-identical.
+  const int64_t blocks = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (blocks >= kParallelBlocks)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const auto b = rng.Block(uint64_t(blk));
+    const int64_t base = blk * 4;
     for (int pair = 0; pair < 2; ++pair) {
       // u1 in (0, 1] so log(u1) is finite.
       double u1 = (double(b[2 * pair] >> 8) + 1.0) / 16777216.0;
@@ -78,7 +87,8 @@ void FillNormal(float* out, int64_t n, uint64_t seed, uint64_t stream,
 
 void FillUniform(float* out, int64_t n, uint64_t seed, uint64_t stream,
                  float lo, float hi) {
-  Philox rng(seed, stream);
+  const Philox rng(seed, stream);
+#pragma omp parallel for schedule(static) if (n >= 4 * kParallelBlocks)
   for (int64_t i = 0; i < n; ++i) out[i] = lo + (hi - lo) * rng.Uniform(i);
 }
 

@@ -48,10 +48,14 @@ class Philox {
 uint64_t StreamId(absl::string_view name);
 
 // FillNormal: out[i] = mean + std * N(0,1) from (seed, stream, i), Box-Muller.
+// Large fills run on the OpenMP threads (SetNumThreads); every element is a
+// function of its index alone, so the result is bit-identical for any
+// thread count.
 void FillNormal(float* out, int64_t n, uint64_t seed, uint64_t stream,
                 float mean, float std);
 
-// FillUniform: out[i] = lo + (hi - lo) * U[0,1) from (seed, stream, i).
+// FillUniform: out[i] = lo + (hi - lo) * U[0,1) from (seed, stream, i);
+// multithreaded like FillNormal, with the same guarantee.
 void FillUniform(float* out, int64_t n, uint64_t seed, uint64_t stream,
                  float lo, float hi);
 

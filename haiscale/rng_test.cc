@@ -1,9 +1,11 @@
 #include "haiscale/rng.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "haiscale/threads.h"
 
 namespace hs {
 namespace {
@@ -30,6 +32,32 @@ TEST(PhiloxTest, ElementsAreIndependentOfFillOrder) {
   std::vector<float> other(8);
   FillNormal(other.data(), 8, 7, StreamId("v"), 0.0f, 1.0f);
   EXPECT_NE(other[0], all[0]);
+}
+
+TEST(PhiloxTest, MultithreadedFillIsBitIdenticalToOneThread) {
+  // Large enough for the parallel path; odd so the last block is partial.
+  const int64_t n = 1000003;
+  std::vector<float> one(n), many(n), uni_one(n), uni_many(n);
+  SetNumThreads(1);
+  FillNormal(one.data(), n, 42, StreamId("model.layers.0.mlp.up_proj.weight"), 0.0f, 0.02f);
+  FillUniform(uni_one.data(), n, 42, 9, -1.0f, 1.0f);
+  SetNumThreads(4);
+  FillNormal(many.data(), n, 42, StreamId("model.layers.0.mlp.up_proj.weight"), 0.0f, 0.02f);
+  FillUniform(uni_many.data(), n, 42, 9, -1.0f, 1.0f);
+  SetNumThreads(0);
+  EXPECT_EQ(std::memcmp(one.data(), many.data(), n * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(uni_one.data(), uni_many.data(), n * sizeof(float)), 0);
+  // And both equal the Box-Muller definition from the Philox words.
+  Philox rng(42, StreamId("model.layers.0.mlp.up_proj.weight"));
+  for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{3}, int64_t{777777}, n - 1}) {
+    auto b = rng.Block(uint64_t(i) / 4);
+    const int pair = int(i % 4) / 2;
+    double u1 = (double(b[2 * pair] >> 8) + 1.0) / 16777216.0;
+    double u2 = double(b[2 * pair + 1] >> 8) / 16777216.0;
+    double r = std::sqrt(-2.0 * std::log(u1)), a = 2.0 * M_PI * u2;
+    float z = float(i % 2 == 0 ? r * std::cos(a) : r * std::sin(a));
+    EXPECT_EQ(one[i], 0.0f + 0.02f * z) << i;
+  }
 }
 
 TEST(PhiloxTest, NormalMoments) {

@@ -32,6 +32,23 @@ DeepseekV2Model::DeepseekV2Model(const DeepseekV2Config& config,
 
 absl::StatusOr<std::unique_ptr<DeepseekV2Model>> DeepseekV2Model::Create(
     const DeepseekV2Config& config, const ModelOptions& options) {
+  return Build(config, options, /*allocate=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<DeepseekV2Model>> DeepseekV2Model::CreateForInference(
+    const DeepseekV2Config& config, ModelOptions options) {
+  options.for_inference = true;
+  return Build(config, options, /*allocate=*/true);
+}
+
+absl::StatusOr<std::vector<ParamSpec>> DeepseekV2Model::ParameterSpecs(
+    const DeepseekV2Config& config, const ModelOptions& options) {
+  HS_ASSIGN_OR_RETURN(auto m, Build(config, options, /*allocate=*/false));
+  return m->arena_.specs();
+}
+
+absl::StatusOr<std::unique_ptr<DeepseekV2Model>> DeepseekV2Model::Build(
+    const DeepseekV2Config& config, const ModelOptions& options, bool allocate) {
   HS_RETURN_IF_ERROR(CheckModelConfig(config));
   const int64_t L = config.num_hidden_layers;
   const int64_t first = options.first_layer, end = options.end_layer < 0 ? L : options.end_layer;
@@ -60,8 +77,10 @@ absl::StatusOr<std::unique_ptr<DeepseekV2Model>> DeepseekV2Model::Create(
     m->final_norm_ = RmsNorm(m->arena_, "model.norm", C, float(config.rms_norm_eps));
     m->lm_head_ = m->arena_.Add("lm_head.weight", {V, C}, ParamInit::Normal(std));
   }
-  HS_RETURN_IF_ERROR(m->arena_.Allocate());
-  m->arena_.Initialize(options.seed);
+  if (!allocate) return m;
+  HS_RETURN_IF_ERROR(m->arena_.Allocate(
+      {.grads = !options.for_inference, .zero_params = !options.params_from_file}));
+  if (!options.params_from_file) m->arena_.Initialize(options.seed);
   m->recompute_.assign(end - first, options.recompute_all);
   for (int64_t l : options.recompute_layers) {
     if (l < 0 || l >= L) {
@@ -83,29 +102,40 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
         "sequence length ", T, " exceeds the RoPE table (", rope_.max_T, ")"));
   }
   const int64_t N = B * T, C = config_.hidden_size;
+  const int64_t n = int64_t(blocks_.size());
+  // Training keeps every block's input for the backward; inference only the
+  // current block's input and output.
+  const bool keep = !options_.for_inference;
   a->B_ = B;
   a->T_ = T;
-  a->residual_.resize(blocks_.size() + 1);
-  a->saved_.resize(blocks_.size());
+  a->residual_.resize(keep ? n + 1 : 2);
+  a->saved_.resize(n);
   for (auto& r : a->residual_) {
     if (!r.defined() || r.dim(0) != N) r = Tensor::Empty({N, C});
   }
+  auto residual = [&](int64_t i) -> float* {
+    return a->residual_[keep ? i : i % 2].data<float>();
+  };
   if (has_embedding()) {
     if (tokens == nullptr) return absl::InvalidArgumentError("the first stage needs tokens");
     HS_RETURN_IF_ERROR(CheckTokenIds(tokens, N, config_.vocab_size, "input token"));
-    a->tokens_ = Tensor::Empty({N}, DType::kI32);
-    std::memcpy(a->tokens_.data<int32_t>(), tokens, N * sizeof(int32_t));
-    kc::EmbeddingForward(a->residual_[0].data<float>(), tokens, arena_.param(embed_), N, C);
+    if (keep) {
+      a->tokens_ = Tensor::Empty({N}, DType::kI32);
+      std::memcpy(a->tokens_.data<int32_t>(), tokens, N * sizeof(int32_t));
+    }
+    kc::EmbeddingForward(residual(0), tokens, arena_.param(embed_), N, C);
   } else {
     if (hidden_in == nullptr) return absl::InvalidArgumentError("a later stage needs hidden states");
-    std::memcpy(a->residual_[0].data<float>(), hidden_in, N * C * sizeof(float));
+    std::memcpy(residual(0), hidden_in, N * C * sizeof(float));
   }
-  for (size_t i = 0; i < blocks_.size(); ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     HS_RETURN_IF_ERROR(Annotate(
-        blocks_[i]->Forward(a->residual_[i + 1].data<float>(), a->residual_[i].data<float>(), B, T,
-                            rope_, recompute_[i], &a->saved_[i]),
-        "layer ", first_layer_ + int64_t(i)));
+        blocks_[i]->Forward(residual(i + 1), residual(i), B, T, rope_, recompute_[i] || !keep,
+                            &a->saved_[i]),
+        "layer ", first_layer_ + i));
   }
+  // The stage's output is residual_.back() (output()).
+  if (!keep && n % 2 == 0) std::swap(a->residual_[0], a->residual_[1]);
   if (has_head()) {
     a->hN_ = Tensor::Uninitialized({N, C});
     a->rstdN_ = Tensor::Uninitialized({N});
@@ -114,6 +144,11 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
     a->logits_ = Tensor::Uninitialized({N, config_.vocab_size});
     kc::LinearForward(a->logits_.data<float>(), a->hN_.data<float>(), arena_.param(lm_head_), N,
                       C, config_.vocab_size);
+    if (!keep) {
+      a->hN_ = Tensor();
+      a->rstdN_ = Tensor();
+      a->residual_.clear();
+    }
   }
   return absl::OkStatus();
 }
@@ -175,6 +210,10 @@ absl::Status DeepseekV2Model::Backward(float ce_scale, float aux_scale,
 absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden_out,
                                             float ce_scale, float aux_scale,
                                             const GradReadyHook& on_ready) {
+  if (options_.for_inference) {
+    return absl::FailedPreconditionError(
+        "Backward on a model created for inference (it has no gradients)");
+  }
   if (a->residual_.empty()) return absl::FailedPreconditionError("Backward without a Forward");
   const int64_t N = a->B_ * a->T_, C = config_.hidden_size, V = config_.vocab_size;
   Tensor dres = Tensor::Empty({N, C});

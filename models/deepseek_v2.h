@@ -13,6 +13,15 @@
 //   HS_ASSIGN_OR_RETURN(auto model, DeepseekV2Model::Create(config, {.seed = 1}));
 //   HS_ASSIGN_OR_RETURN(ForwardResult r, model->Forward(tokens, targets, B, T));
 //   HS_RETURN_IF_ERROR(model->Backward(1.0f / r.valid_tokens, 1.0f));
+//
+// Inference (hai eval, hai generate, the frozen reference model of DPO and
+// GRPO): a model that only runs forwards holds its parameters and nothing
+// else, and weights that come from a file are never randomly initialised:
+//   HS_ASSIGN_OR_RETURN(auto model, DeepseekV2Model::CreateForInference(
+//                                       config, {.params_from_file = true}));
+//   HS_RETURN_IF_ERROR(train::LoadHfWeights(dir, model.get()));  // or LoadHfModel
+// Its Forward/StageForward/ForwardLogits give the same values bit for bit as
+// a training model's; Backward and StageBackward return FailedPrecondition.
 #ifndef MODELS_DEEPSEEK_V2_H_
 #define MODELS_DEEPSEEK_V2_H_
 
@@ -44,6 +53,18 @@ struct ModelOptions {
   std::vector<int64_t> recompute_layers;  // or for these blocks only
   // Expert placement; nullptr = all experts local (LocalExpertDispatcher).
   ExpertDispatcher* dispatcher = nullptr;
+  // for_inference: forwards only. No gradient arena (arena().has_grads()
+  // is false), and a forward keeps no activations beyond the layer it is
+  // computing: two residual buffers [B*T, C] ping-pong between the blocks,
+  // each block frees its intermediates before the next starts (as in
+  // recompute mode), and the last stage keeps only the logits. Optimizer
+  // state is the trainer's, so an inference model never has any.
+  bool for_inference = false;
+  // params_from_file: the caller writes every parameter right after Create
+  // (LoadHfWeights, a checkpoint), so Create neither zeroes nor randomly
+  // initialises them and `seed` is unused. Reading a parameter before it is
+  // written is a bug.
+  bool params_from_file = false;
 };
 
 struct ForwardResult {
@@ -85,6 +106,17 @@ class DeepseekV2Model {
   static absl::StatusOr<std::unique_ptr<DeepseekV2Model>> Create(
       const DeepseekV2Config& config, const ModelOptions& options);
 
+  // CreateForInference(config, options): Create with
+  // options.for_inference = true (see ModelOptions::for_inference).
+  static absl::StatusOr<std::unique_ptr<DeepseekV2Model>> CreateForInference(
+      const DeepseekV2Config& config, ModelOptions options);
+
+  // ParameterSpecs(config, options): the parameters Create would register
+  // for this stage (names, shapes, offsets, expert index), without
+  // allocating them. The memory plan sizes a run from it.
+  static absl::StatusOr<std::vector<ParamSpec>> ParameterSpecs(
+      const DeepseekV2Config& config, const ModelOptions& options);
+
   // Forward: tokens/targets [B,T] i32 (targets < 0 ignored). Keeps the
   // activations for Backward. Token ids must be in [0, vocab_size).
   absl::StatusOr<ForwardResult> Forward(const int32_t* tokens,
@@ -123,6 +155,7 @@ class DeepseekV2Model {
   ParamArena& arena() { return arena_; }
   const ParamArena& arena() const { return arena_; }
   const DeepseekV2Config& config() const { return config_; }
+  bool for_inference() const { return options_.for_inference; }
   int64_t num_blocks() const { return int64_t(blocks_.size()); }
   DecoderBlock& block(int64_t i) { return *blocks_[i]; }
   // Per-expert token counts of the last forward, summed over MoE layers.
@@ -135,6 +168,10 @@ class DeepseekV2Model {
 
  private:
   DeepseekV2Model(const DeepseekV2Config& config, const ModelOptions& options);
+  // Build: validates and registers the parameters; allocates and
+  // initialises them only when `allocate`.
+  static absl::StatusOr<std::unique_ptr<DeepseekV2Model>> Build(
+      const DeepseekV2Config& config, const ModelOptions& options, bool allocate);
   absl::Status ForwardTrunk(Activations* a, const int32_t* tokens, const float* hidden_in,
                             int64_t B, int64_t T);
 

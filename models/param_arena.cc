@@ -2,6 +2,7 @@
 #include "models/param_arena.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,8 @@ namespace {
 // Parameters start on a 16-float (64-byte) boundary so every tensor is
 // SIMD-aligned inside the arena.
 constexpr int64_t kAlignFloats = 16;
+
+std::atomic<int64_t> g_random_init_calls{0};
 
 }  // namespace
 
@@ -36,22 +39,32 @@ ParamId ParamArena::Add(const std::string& name, const Shape& shape,
   return id;
 }
 
-absl::Status ParamArena::Allocate() {
+absl::Status ParamArena::Allocate(const ArenaAllocation& options) {
+  HS_CHECK(params_ == nullptr) << "Allocate called twice";
   // Pad the total so ranges can be split into aligned shards later.
   const int64_t padded = padded_size();
-  auto p = Tensor::TryEmpty({padded}, DType::kF32);
-  if (!p.ok()) return Annotate(p.status(), "allocating parameters");
-  auto g = Tensor::TryEmpty({padded}, DType::kF32);
-  if (!g.ok()) return Annotate(g.status(), "allocating gradients");
+  const int64_t bytes = padded * int64_t(sizeof(float));
+  auto p = Storage::Allocate(bytes, Device::Cpu(), options.zero_params);
+  if (!p.ok()) {
+    return Annotate(p.status(), "allocating parameters (", bytes, " bytes)");
+  }
   param_block_ = *std::move(p);
-  grad_block_ = *std::move(g);
-  params_ = param_block_.data<float>();
-  grads_ = grad_block_.data<float>();
+  params_ = static_cast<float*>(param_block_->data());
+  std::fill(params_ + total_, params_ + padded, 0.0f);
+  if (options.grads) {
+    auto g = Storage::Allocate(bytes, Device::Cpu(), /*zero_fill=*/true);
+    if (!g.ok()) return Annotate(g.status(), "allocating gradients (", bytes, " bytes)");
+    grad_block_ = *std::move(g);
+    grads_ = static_cast<float*>(grad_block_->data());
+  }
   return absl::OkStatus();
 }
 
+int64_t ParamArena::RandomInitCount() { return g_random_init_calls.load(); }
+
 void ParamArena::Initialize(uint64_t seed) {
   HS_CHECK(params_ != nullptr) << "Initialize before Allocate";
+  g_random_init_calls.fetch_add(1);
   for (const ParamSpec& spec : specs_) {
     float* p = params_ + spec.offset;
     switch (spec.init.kind) {
@@ -93,7 +106,7 @@ void ParamArena::RebindGrads(float* grads) {
   if (grads == grads_) return;
   std::memcpy(grads, grads_, padded_size() * sizeof(float));
   grads_ = grads;
-  grad_block_ = Tensor();
+  grad_block_.reset();
 }
 
 void ParamArena::ZeroGrads() {

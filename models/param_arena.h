@@ -12,10 +12,14 @@
 //   HS_RETURN_IF_ERROR(arena.Allocate());
 //   arena.Initialize(seed);
 //   float* p = arena.param(w); float* g = arena.grad(w);
+//
+// A model that never computes gradients (inference, a frozen reference
+// model) allocates without them: Allocate({.grads = false}).
 #ifndef MODELS_PARAM_ARENA_H_
 #define MODELS_PARAM_ARENA_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +53,17 @@ struct ParamSpec {
 
 using ParamId = int32_t;
 
+// What ParamArena::Allocate reserves besides the parameter block.
+struct ArenaAllocation {
+  // grads: the gradient block (same layout as the parameters). Without it
+  // grad()/grads() are nullptr.
+  bool grads = true;
+  // zero_params: zero the parameter block. Off when every parameter is
+  // about to be written (Initialize or a weight file): skips a pass over
+  // memory as large as the model. The alignment padding is zeroed always.
+  bool zero_params = true;
+};
+
 class ParamArena {
  public:
   ParamArena() = default;
@@ -61,14 +76,25 @@ class ParamArena {
   ParamId Add(const std::string& name, const Shape& shape, ParamInit init,
               bool weight_decay = true, int64_t expert = -1);
 
-  // Allocate: one 64-byte aligned block each for params and grads.
-  absl::Status Allocate();
+  // Allocate: one 64-byte aligned block each for params and (unless
+  // options.grads is false) grads. Errors name the block and its size.
+  absl::Status Allocate(const ArenaAllocation& options = {});
 
-  // Initialize(seed): fills every parameter from its ParamInit.
+  // Initialize(seed): fills every parameter from its ParamInit. Large
+  // normal fills use all OpenMP threads; the values do not depend on the
+  // thread count (counter-based RNG).
   void Initialize(uint64_t seed);
 
+  // RandomInitCount(): process-wide number of Initialize calls so far.
+  // Loading weights from a file must not initialise first; tests count.
+  static int64_t RandomInitCount();
+
   float* param(ParamId id) const { return params_ + specs_[id].offset; }
-  float* grad(ParamId id) const { return grads_ + specs_[id].offset; }
+  float* grad(ParamId id) const {
+    return grads_ == nullptr ? nullptr : grads_ + specs_[id].offset;
+  }
+  // has_grads(): false for an arena allocated without gradients.
+  bool has_grads() const { return grads_ != nullptr; }
   Tensor ParamTensor(ParamId id) const;
   Tensor GradTensor(ParamId id) const;
   const ParamSpec& spec(ParamId id) const { return specs_[id]; }
@@ -92,8 +118,8 @@ class ParamArena {
   std::vector<ParamSpec> specs_;
   std::unordered_map<std::string, ParamId> by_name_;
   int64_t total_ = 0;
-  Tensor param_block_;
-  Tensor grad_block_;
+  std::shared_ptr<Storage> param_block_;
+  std::shared_ptr<Storage> grad_block_;
   float* params_ = nullptr;
   float* grads_ = nullptr;
 };

@@ -404,20 +404,33 @@ absl::Status SafetensorsFile::ReadAsF32(const std::string& name, float* dst,
         " elements (shape ", ShapeString(info.shape), "), caller expects ",
         n));
   }
-  const uint8_t* src = data_ + data_start_ + info.begin;
+  return ReadSliceAsF32(name, 0, n, dst);
+}
+
+absl::Status SafetensorsFile::ReadSliceAsF32(const std::string& name,
+                                             int64_t first, int64_t count,
+                                             float* dst) const {
+  HS_ASSIGN_OR_RETURN(TensorInfo info, Info(name));
+  if (first < 0 || count < 0 || first + count > info.num_elements()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": elements [", first, ", ", first + count, ") of tensor '",
+        name, "' are outside its ", info.num_elements(), " elements"));
+  }
+  const int64_t elem = SafetensorsDTypeSize(info.dtype);
+  const uint8_t* src = data_ + data_start_ + info.begin + first * elem;
   switch (info.dtype) {
     case SafetensorsDType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      std::memcpy(dst, src, static_cast<size_t>(count) * 4);
       return absl::OkStatus();
     case SafetensorsDType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < count; ++i) {
         bf16 v;
         std::memcpy(&v.bits, src + 2 * i, 2);
         dst[i] = Bf16ToFloat(v);
       }
       return absl::OkStatus();
     case SafetensorsDType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < count; ++i) {
         uint16_t bits;
         std::memcpy(&bits, src + 2 * i, 2);
         dst[i] = F16ToF32(bits);
@@ -429,6 +442,25 @@ absl::Status SafetensorsFile::ReadAsF32(const std::string& name, float* dst,
   return absl::InvalidArgumentError(absl::StrCat(
       path_, ": tensor '", name, "' is ", SafetensorsDTypeName(info.dtype),
       ", not a floating-point type that converts to f32"));
+}
+
+void SafetensorsFile::ReleasePages(const std::string& name, int64_t first,
+                                   int64_t count) const {
+  if (mapping_ == nullptr) return;
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) return;
+  const TensorInfo& info = it->second;
+  const int64_t elem = SafetensorsDTypeSize(info.dtype);
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  const int64_t lo = data_start_ + info.begin + first * elem;
+  const int64_t hi = std::min<int64_t>(lo + count * elem, data_start_ + info.end);
+  // Only whole pages inside the range: a page shared with a neighbour may
+  // still be read by another thread.
+  const int64_t begin = (lo + page - 1) / page * page, end = hi / page * page;
+  if (end <= begin) return;
+  // The mapping is private and read-only: dropping pages loses nothing,
+  // a later read faults them in again from the page cache.
+  ::madvise(static_cast<uint8_t*>(mapping_) + begin, size_t(end - begin), MADV_DONTNEED);
 }
 
 // ---------------------------------------------------------------------------

@@ -129,6 +129,24 @@ class SafetensorsFile {
   // `n` must equal its element count. Integer dtypes are an error.
   absl::Status ReadAsF32(const std::string& name, float* dst, int64_t n) const;
 
+  // SafetensorsFile::ReadSliceAsF32(name, first, count, dst)
+  //
+  // Elements [first, first + count) of the tensor (row-major) into `dst` as
+  // f32, converted like ReadAsF32. Disjoint slices may be read by several
+  // threads at once: a large tensor is converted in parallel this way.
+  absl::Status ReadSliceAsF32(const std::string& name, int64_t first,
+                              int64_t count, float* dst) const;
+
+  // SafetensorsFile::ReleasePages(name, first, count)
+  //
+  // Drops the mapped pages wholly inside elements [first, first + count) of
+  // the tensor from this process (madvise DONTNEED); they stay in the page
+  // cache and a later read maps them again. After copying a tensor out, this
+  // keeps the process from holding the file and its copy at once. No-op for
+  // a file from FromBuffer or an unknown name.
+  void ReleasePages(const std::string& name, int64_t first,
+                    int64_t count) const;
+
   // SafetensorsFile::metadata(): the "__metadata__" string map (may be
   // empty).
   const std::map<std::string, std::string>& metadata() const {

@@ -134,6 +134,38 @@ TEST(SafetensorsTest, RoundTripBf16AndF16Conversion) {
   }
 }
 
+// Slices read in any order (as parallel loaders do) give the whole tensor;
+// releasing the mapped pages of what was read leaves later reads intact.
+TEST(SafetensorsTest, SlicesAndReleasedPagesReadBack) {
+  std::vector<float> w(300000);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.01f * float(i)) * float(i % 97);
+  SafetensorsWriter writer;
+  ASSERT_TRUE(writer.AddF32("a", {300, 1000}, w.data(), SafetensorsDType::kBF16).ok());
+  ASSERT_TRUE(writer.AddF32("b", {300000}, w.data()).ok());
+  const std::string path = TempPath("slices.safetensors");
+  ASSERT_TRUE(writer.Write(path).ok());
+  auto file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  for (const char* name : {"a", "b"}) {
+    std::vector<float> whole(w.size()), sliced(w.size());
+    ASSERT_TRUE((*file)->ReadAsF32(name, whole.data(), int64_t(w.size())).ok());
+    const int64_t step = 70001;  // not a page or element-size multiple
+    for (int64_t first = int64_t(w.size()) / step * step; first >= 0; first -= step) {
+      const int64_t count = std::min<int64_t>(step, int64_t(w.size()) - first);
+      ASSERT_TRUE((*file)->ReadSliceAsF32(name, first, count, sliced.data() + first).ok());
+      (*file)->ReleasePages(name, first, count);
+    }
+    EXPECT_EQ(std::memcmp(whole.data(), sliced.data(), w.size() * sizeof(float)), 0) << name;
+    // After every page was released, a read faults them in again.
+    std::vector<float> again(w.size());
+    ASSERT_TRUE((*file)->ReadAsF32(name, again.data(), int64_t(w.size())).ok());
+    EXPECT_EQ(std::memcmp(whole.data(), again.data(), w.size() * sizeof(float)), 0) << name;
+  }
+  float out[2];
+  EXPECT_THAT(std::string((*file)->ReadSliceAsF32("b", 299999, 2, out).message()),
+              HasSubstr("elements [299999, 300001) of tensor 'b' are outside its 300000"));
+}
+
 TEST(SafetensorsTest, F16ConversionIsExact) {
   EXPECT_EQ(F16ToF32(0x3c00), 1.0f);
   EXPECT_EQ(F16ToF32(0xc000), -2.0f);

@@ -8,28 +8,14 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "haiscale/rng.h"
+#include "models/decode/test_util.h"
 
 namespace hs::models::decode {
 namespace {
 
+// Vocabulary 41, context 48, larger weights so samples vary.
 DeepseekV2Config MoeConfig() {
-  DeepseekV2Config c;
-  c.vocab_size = 53;
-  c.hidden_size = 24;
-  c.intermediate_size = 32;
-  c.moe_intermediate_size = 8;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 3;
-  c.n_shared_experts = 1;
-  c.n_routed_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.first_k_dense_replace = 1;
-  c.kv_lora_rank = 12;
-  c.q_lora_rank = 10;
-  c.qk_nope_head_dim = 8;
-  c.qk_rope_head_dim = 4;
-  c.v_head_dim = 6;
+  DeepseekV2Config c = TinyMoeConfig(2);
   c.initializer_range = 0.3;
   c.max_position_embeddings = 48;
   return c;
@@ -37,13 +23,7 @@ DeepseekV2Config MoeConfig() {
 
 std::vector<std::vector<int32_t>> Prompts() {
   std::vector<std::vector<int32_t>> p;
-  const int64_t lens[] = {3, 7, 1, 5, 2};
-  for (int64_t r = 0; r < 5; ++r) {
-    Philox rng(9, r);
-    std::vector<int32_t> t(lens[r]);
-    for (int64_t i = 0; i < lens[r]; ++i) t[i] = int32_t(rng.Uint64Below(i, 53));
-    p.push_back(t);
-  }
+  for (int64_t len : {3, 7, 1, 5, 2}) p.push_back(RandomTokens(len, 41, 9, p.size()));
   return p;
 }
 
@@ -74,7 +54,7 @@ TEST_F(GeneratorTest, GreedyEqualsArgmaxOfFullForwards) {
       const int64_t T = int64_t(seq.size());
       auto logits = model_->ForwardLogits(seq.data(), 1, T);
       ASSERT_TRUE(logits.ok());
-      seq.push_back(Argmax(logits->data<float>() + (T - 1) * 53, 53));
+      seq.push_back(Argmax(logits->data<float>() + (T - 1) * 41, 41));
     }
     EXPECT_EQ(gens[r].tokens, std::vector<int32_t>(seq.begin() + prompts[r].size(), seq.end()))
         << "prompt " << r;

@@ -12,51 +12,21 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "haiscale/rng.h"
+#include "models/decode/test_util.h"
 
 namespace hs::models::decode {
 namespace {
 
-DeepseekV2Config DenseConfig() {
-  DeepseekV2Config c;
-  c.vocab_size = 41;
-  c.hidden_size = 24;
-  c.intermediate_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 3;
-  c.kv_lora_rank = 12;
-  c.q_lora_rank = 0;
-  c.qk_nope_head_dim = 8;
-  c.qk_rope_head_dim = 4;
-  c.v_head_dim = 6;
-  c.initializer_range = 0.2;
-  c.max_position_embeddings = 64;
-  return c;
-}
+DeepseekV2Config DenseConfig() { return TinyDenseConfig(); }
 
 DeepseekV2Config MoeYarnConfig() {
-  DeepseekV2Config c = DenseConfig();
-  c.num_hidden_layers = 3;
-  c.q_lora_rank = 10;
-  c.moe_intermediate_size = 8;
-  c.n_shared_experts = 1;
-  c.n_routed_experts = 6;
-  c.num_experts_per_tok = 2;
-  c.first_k_dense_replace = 1;
-  c.norm_topk_prob = true;
+  DeepseekV2Config c = TinyMoeConfig(3);
   c.rope_scaling.yarn = true;
   c.rope_scaling.factor = 4.0;
   c.rope_scaling.original_max_position_embeddings = 16;
   c.rope_scaling.mscale = 1.0;
   c.rope_scaling.mscale_all_dim = 0.8;
   return c;
-}
-
-std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint64_t seed) {
-  Philox rng(seed, 0);
-  std::vector<int32_t> t(n);
-  for (int64_t i = 0; i < n; ++i) t[i] = int32_t(rng.Uint64Below(i, vocab));
-  return t;
 }
 
 // Max |a - b| over max |b|.

@@ -4,10 +4,14 @@
 // Mean next-token cross-entropy and perplexity of HF-layout weights
 // (DIR/config.json + safetensors) on a token file read as consecutive rows
 // of S+1 tokens, in file order, optionally only the first N rows.
+// Exit codes: 0 done, 1 evaluation failed (including a non-finite
+// cross-entropy), 2 bad usage (S above max_position_embeddings, N below 0
+// or beyond the file, B < 1).
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "haiscale/cli/args.h"
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/config/config.h"
@@ -26,22 +30,58 @@ struct EvalResult {
   int64_t rows = 0, tokens = 0;
 };
 
+// CheckEvalArgs: the numeric flags, before anything is loaded.
+absl::Status CheckEvalArgs(const cli::ArgParser& args) {
+  if (args.GetString("weights").empty()) {
+    return absl::InvalidArgumentError("--weights DIR is required");
+  }
+  if (args.GetString("data").empty()) return absl::InvalidArgumentError("--data FILE is required");
+  if (args.GetInt("seq") <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--seq must be > 0, got ", args.GetInt("seq")));
+  }
+  if (args.GetInt("rows") < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rows must be >= 0 (0 = all rows), got ", args.GetInt("rows")));
+  }
+  if (args.GetInt("batch") <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch must be > 0, got ", args.GetInt("batch")));
+  }
+  if (args.GetInt("threads") < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads must be >= 0 (0 = all cores), got ", args.GetInt("threads")));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EvalResult> Evaluate(const cli::ArgParser& args) {
   const std::string dir = args.GetString("weights");
-  if (dir.empty()) return absl::InvalidArgumentError("--weights DIR is required");
-  if (args.GetString("data").empty()) return absl::InvalidArgumentError("--data FILE is required");
   const int64_t S = args.GetInt("seq");
-  if (S <= 0) return absl::InvalidArgumentError("--seq must be > 0");
   HS_ASSIGN_OR_RETURN(config::ModelConfig mp, config::LoadModelConfigFile(dir));
   HS_RETURN_IF_ERROR(Annotate(config::ValidateModelConfig(mp), dir, "/config.json"));
+  if (S > mp.max_position_embeddings()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seq ", S, " exceeds max_position_embeddings (", mp.max_position_embeddings(),
+                     ") of ", dir, "/config.json"));
+  }
   models::DeepseekV2Config mc = ToModelConfig(mp);
-  HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::Create(mc, {.max_seq_len = S}));
+  // Forwards only, weights from the file: no gradients, no random init.
+  HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::CreateForInference(
+                                      mc, {.max_seq_len = S, .params_from_file = true}));
   HS_RETURN_IF_ERROR(LoadHfWeights(dir, model.get()));
   HS_ASSIGN_OR_RETURN(auto file, data::TokenFile::Open(args.GetString("data")));
   HS_RETURN_IF_ERROR(file->Validate(mc.vocab_size));
-  HS_ASSIGN_OR_RETURN(data::EvalRows rows,
-                      data::EvalRows::Create(file.get(), S, args.GetInt("rows")));
-  const int64_t B = std::max<int64_t>(1, args.GetInt("batch"));
+  HS_ASSIGN_OR_RETURN(data::EvalRows rows, data::EvalRows::Create(file.get(), S, 0));
+  const int64_t wanted = args.GetInt("rows");
+  if (wanted > rows.num_rows()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--rows ", wanted, ": ", args.GetString("data"), " holds only ", rows.num_rows(),
+        " rows of --seq + 1 = ", S + 1, " tokens"));
+  }
+  if (wanted > 0) {
+    HS_ASSIGN_OR_RETURN(rows, data::EvalRows::Create(file.get(), S, wanted));
+  }
+  const int64_t B = args.GetInt("batch");
   std::vector<int32_t> in(B * S), tg(B * S);
   EvalResult r;
   double ce = 0;
@@ -54,6 +94,13 @@ absl::StatusOr<EvalResult> Evaluate(const cli::ArgParser& args) {
   }
   r.rows = rows.num_rows();
   r.mean_ce = r.tokens ? ce / r.tokens : 0;
+  if (!std::isfinite(r.mean_ce)) {
+    // NaN/Inf weights (or an overflow) give no meaningful number: an error,
+    // not a result.
+    return absl::DataLossError(absl::StrCat("cross-entropy is ", r.mean_ce, " (not finite) for ",
+                                            dir, " on ", args.GetString("data"),
+                                            ": the weights hold NaN/Inf or overflow"));
+  }
   return r;
 }
 
@@ -66,6 +113,11 @@ int RunEval(int argc, char** argv) {
   args.AddInt("batch", 8, "rows per forward");
   args.AddInt("threads", 0, "CPU threads (0 = all cores)");
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
+  absl::Status usage = CheckEvalArgs(args);
+  if (!usage.ok()) {
+    std::fprintf(stderr, "hai eval: %s\n", std::string(usage.message()).c_str());
+    return 2;
+  }
   SetNumThreads(int(args.GetInt("threads")));
   auto r = Evaluate(args);
   if (!r.ok()) {

@@ -1,6 +1,7 @@
 // File: haiscale/train/hf_weights.cc — see hf_weights.h.
 #include "haiscale/train/hf_weights.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <vector>
@@ -8,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/text_format.h"
 #include "nlohmann/json.hpp"
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
@@ -34,7 +37,72 @@ void RemoveStaleWeightFiles(const std::string& dir, const std::set<std::string>&
   }
 }
 
+// Fields that may differ between the weights' config.json and the run
+// config (see CheckHfWeightsConfig).
+bool DoesNotChangeTheFunction(const std::string& field) {
+  static const std::set<std::string>* names = new std::set<std::string>{
+      "use_cache",         "pad_token_id", "bos_token_id",   "eos_token_id",
+      "initializer_range", "ep_size",      "aux_loss_alpha", "seq_aux",
+      "max_position_embeddings"};
+  return names->count(field) > 0;
+}
+
+// The value of a singular scalar field as text ("absent" for an unset
+// message).
+std::string FieldText(const google::protobuf::Message& m,
+                      const google::protobuf::FieldDescriptor* f) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::string text;
+  if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE && !r->HasField(m, f)) {
+    return "absent";
+  }
+  google::protobuf::TextFormat::PrintFieldValueToString(m, f, -1, &text);
+  return text;
+}
+
+// Appends "prefix.field: ..." for each differing field of a and b.
+void CollectMismatches(const google::protobuf::Message& weights,
+                       const google::protobuf::Message& run, const std::string& prefix,
+                       std::vector<std::string>* out) {
+  const google::protobuf::Descriptor* d = weights.GetDescriptor();
+  const google::protobuf::Reflection* rw = weights.GetReflection();
+  const google::protobuf::Reflection* rr = run.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    if (f->is_repeated() || (prefix.empty() && DoesNotChangeTheFunction(f->name()))) continue;
+    const std::string name = prefix.empty() ? f->name() : prefix + "." + f->name();
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE &&
+        rw->HasField(weights, f) && rr->HasField(run, f)) {
+      CollectMismatches(rw->GetMessage(weights, f), rr->GetMessage(run, f), name, out);
+      continue;
+    }
+    const std::string a = FieldText(weights, f), b = FieldText(run, f);
+    if (a != b) {
+      out->push_back(absl::StrCat(name, ": the weights have ", a, ", the run config has ", b));
+    }
+  }
+}
+
 }  // namespace
+
+absl::Status CheckHfWeightsConfig(const std::string& dir, const config::ModelConfig& run_model) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  if (!fs::is_regular_file(path)) {
+    return absl::NotFoundError(absl::StrCat(
+        path, ": missing (weights to start from need the config.json they were saved with)"));
+  }
+  HS_ASSIGN_OR_RETURN(config::ModelConfig weights, config::LoadModelConfigFile(path));
+  HS_RETURN_IF_ERROR(Annotate(config::ValidateModelConfig(weights), path));
+  config::ModelConfig run = run_model;
+  config::FillModelDefaults(&run);
+  std::vector<std::string> mismatches;
+  CollectMismatches(weights, run, "", &mismatches);
+  if (mismatches.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, " disagrees with the run config's model section in fields that change the model:\n  ",
+      absl::StrJoin(mismatches, "\n  "), "\n(to train the weights' model as saved, pass --model ",
+      dir, " to take the model section from its config.json)"));
+}
 
 // WriteWeightFile: the selected parameters of `model` as dir/file_name.
 absl::Status WriteWeightFile(const models::DeepseekV2Model& model, const std::string& dir,
@@ -100,10 +168,28 @@ absl::Status WriteHfShardIndex(const std::string& dir, int num_shards,
                                  config::ModelConfigToHfJson(model_config));
 }
 
+namespace {
+
+// One piece of the load: elements [first, first + count) of a parameter.
+struct LoadChunk {
+  const io::SafetensorsFile* file;
+  const models::ParamSpec* spec;
+  int64_t first, count;
+};
+
+// Chunks this size (elements) spread a large tensor (the embedding, the
+// lm_head) over the threads while keeping per-chunk overhead negligible.
+constexpr int64_t kLoadChunkElements = int64_t{1} << 20;
+
+}  // namespace
+
 absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* model) {
   HS_ASSIGN_OR_RETURN(auto folder, io::SafetensorsFolder::Open(dir));
   models::ParamArena& arena = model->arena();
+  // Check every tensor before reading any: a bad folder fails fast, and the
+  // errors come in parameter order.
   std::set<std::string> expected;
+  std::vector<LoadChunk> chunks;
   for (const models::ParamSpec& spec : arena.specs()) {
     expected.insert(spec.name);
     if (!folder->Contains(spec.name)) {
@@ -116,8 +202,10 @@ absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* mode
           dir, ": tensor '", spec.name, "' has shape ", ShapeToString(info.shape),
           ", the model config expects ", ShapeToString(spec.shape)));
     }
-    HS_RETURN_IF_ERROR(Annotate(
-        folder->ReadAsF32(spec.name, arena.params() + spec.offset, spec.numel), dir));
+    HS_ASSIGN_OR_RETURN(const io::SafetensorsFile* file, folder->File(spec.name));
+    for (int64_t first = 0; first < spec.numel; first += kLoadChunkElements) {
+      chunks.push_back({file, &spec, first, std::min(kLoadChunkElements, spec.numel - first)});
+    }
   }
   std::vector<std::string> extra;
   const bool whole_model = model->has_embedding() && model->has_head();
@@ -130,6 +218,18 @@ absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* mode
         dir, ": tensors the model config does not have (config and weights disagree): ",
         absl::StrJoin(extra, ", ")));
   }
+  // Convert chunk by chunk on all threads, straight into the arena (no f32
+  // copy of the file), and drop each chunk's file pages once copied so the
+  // process never holds the file and the parameters at once.
+  std::vector<absl::Status> status(chunks.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < int64_t(chunks.size()); ++i) {
+    const LoadChunk& c = chunks[i];
+    status[i] = c.file->ReadSliceAsF32(c.spec->name, c.first, c.count,
+                                       arena.params() + c.spec->offset + c.first);
+    c.file->ReleasePages(c.spec->name, c.first, c.count);
+  }
+  for (const absl::Status& st : status) HS_RETURN_IF_ERROR(Annotate(st, dir));
   return absl::OkStatus();
 }
 

@@ -48,7 +48,27 @@ std::string HfShardName(int shard, int num_shards);
 // unsupported dtype; tensors the model does not have are errors too
 // (they mean the config and the weights disagree) — except for a pipeline
 // stage, which loads its own blocks and ignores the other stages' tensors.
+// Every tensor is checked before any is read. Conversion (bf16/f16 -> f32)
+// runs on all OpenMP threads in chunks, straight into the arena, and each
+// chunk's file pages are released once copied: peak memory is the
+// parameters plus a few chunks, never a second copy of the file. Create the
+// model with ModelOptions::params_from_file (and for_inference for eval,
+// generation and reference models) so it is not initialised first:
+//   HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::CreateForInference(
+//                                       config, {.params_from_file = true}));
+//   HS_RETURN_IF_ERROR(LoadHfWeights(dir, model.get()));
 absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* model);
+
+// CheckHfWeightsConfig(dir, run_model): reads and validates dir/config.json
+// like `--model` does, then requires every field that changes the model's
+// function to equal the run config's `run_model` (sizes, MLA and MoE
+// shapes, routing, norms, RoPE and its scaling). Fields that do not change
+// the computed function may differ: token ids, use_cache,
+// max_position_embeddings (only bounds seq_len), initializer_range (the
+// weights replace the init), ep_size, and the training-only aux-loss knobs.
+// InvalidArgument lists every mismatch as "field: the weights have A, the
+// run config has B"; missing/garbage files are errors naming the path.
+absl::Status CheckHfWeightsConfig(const std::string& dir, const config::ModelConfig& run_model);
 
 }  // namespace hs::train
 

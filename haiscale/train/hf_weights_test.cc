@@ -3,12 +3,16 @@
 #include "haiscale/train/hf_weights.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "haiscale/config/config.h"
 #include "haiscale/io/safetensors.h"
+#include "haiscale/threads.h"
 #include "haiscale/train/model_config_convert.h"
 
 namespace hs::train {
@@ -74,6 +78,37 @@ TEST(HfWeightsTest, Bf16RoundTripWithinRounding) {
   }
 }
 
+// An inference model loads a bf16 file without random initialisation, with
+// the large tensors converted in several chunks on several threads, to the
+// same values as a training model loading it, and scores the same.
+TEST(HfWeightsTest, InferenceModelLoadsWithoutInitialising) {
+  config::ModelConfig mc = TinyModel(2);
+  mc.set_vocab_size(70000);  // 1.12M-element embedding: more than one chunk
+  std::string dir = Dir("inference");
+  ASSERT_TRUE(SaveHfWeights(*Make(mc, 3), mc, dir, DType::kBF16).ok());
+  auto trained = Make(mc, 4);
+  ASSERT_TRUE(LoadHfWeights(dir, trained.get()).ok());
+  const int64_t before = models::ParamArena::RandomInitCount();
+  SetNumThreads(3);
+  auto infer = models::DeepseekV2Model::CreateForInference(
+      ToModelConfig(mc), {.max_seq_len = 16, .params_from_file = true});
+  ASSERT_TRUE(infer.ok()) << infer.status();
+  absl::Status s = LoadHfWeights(dir, infer->get());
+  SetNumThreads(0);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(models::ParamArena::RandomInitCount(), before);
+  EXPECT_FALSE((*infer)->arena().has_grads());
+  ASSERT_EQ(std::memcmp(trained->arena().params(), (*infer)->arena().params(),
+                        trained->arena().padded_size() * sizeof(float)),
+            0);
+  std::vector<int32_t> tok(2 * 8 + 1);
+  for (size_t i = 0; i < tok.size(); ++i) tok[i] = int32_t((i * 7919) % 70000);
+  auto a = trained->Forward(tok.data(), tok.data() + 1, 2, 8);
+  auto b = (*infer)->Forward(tok.data(), tok.data() + 1, 2, 8);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->ce_sum, b->ce_sum);
+}
+
 TEST(HfWeightsTest, ConfigAndWeightsMustAgree) {
   std::string dir = Dir("mismatch");
   config::ModelConfig two = TinyModel(2), one = TinyModel(1);
@@ -95,6 +130,68 @@ TEST(HfWeightsTest, ConfigAndWeightsMustAgree) {
   EXPECT_NE(s.message().find("[50, 16]"), std::string::npos) << s;
   // No folder at all.
   EXPECT_FALSE(LoadHfWeights(Dir("absent"), Make(two, 1).get()).ok());
+}
+
+// The weights' config.json is parsed and validated, and every field that
+// changes the model must equal the run config's.
+TEST(HfWeightsTest, WeightsConfigMustMatchTheRunConfig) {
+  config::ModelConfig mc = TinyModel(2);
+  auto a = Make(mc, 1);
+  const std::string dir = Dir("config_check");
+  ASSERT_TRUE(SaveHfWeights(*a, mc, dir, DType::kF32).ok());
+  EXPECT_TRUE(CheckHfWeightsConfig(dir, mc).ok()) << CheckHfWeightsConfig(dir, mc);
+
+  // Fields that change the math: each mismatch named with both values.
+  config::ModelConfig run = mc;
+  run.set_rope_theta(20000);
+  run.set_routed_scaling_factor(2.5);
+  run.set_norm_topk_prob(!mc.norm_topk_prob());
+  absl::Status st = CheckHfWeightsConfig(dir, run);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(st.message());
+  EXPECT_NE(msg.find(dir + "/config.json disagrees"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rope_theta: the weights have 10000, the run config has 20000"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find("routed_scaling_factor: the weights have 1, the run config has 2.5"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find("norm_topk_prob: the weights have"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--model " + dir), std::string::npos) << msg;
+  run = mc;
+  run.mutable_rope_scaling()->set_type("yarn");
+  st = CheckHfWeightsConfig(dir, run);
+  EXPECT_NE(std::string(st.message()).find("rope_scaling: the weights have absent"),
+            std::string::npos) << st;
+
+  // Fields that do not change the function may differ.
+  run = mc;
+  run.set_max_position_embeddings(64);
+  run.set_eos_token_id(7);
+  run.set_aux_loss_alpha(0.01);
+  EXPECT_TRUE(CheckHfWeightsConfig(dir, run).ok()) << CheckHfWeightsConfig(dir, run);
+
+  // Missing, garbage, mistyped, negative and absurd config.json files.
+  auto write = [&](const std::string& text) {
+    std::FILE* f = std::fopen((dir + "/config.json").c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  write("{not json");
+  EXPECT_NE(std::string(CheckHfWeightsConfig(dir, mc).message()).find("config.json"),
+            std::string::npos);
+  write("{\"model_type\": \"deepseek_v2\", \"hidden_size\": \"big\"}");
+  EXPECT_NE(std::string(CheckHfWeightsConfig(dir, mc).message()).find("hidden_size"),
+            std::string::npos);
+  write("{\"model_type\": \"deepseek_v2\", \"vocab_size\": -5}");
+  EXPECT_NE(std::string(CheckHfWeightsConfig(dir, mc).message()).find("model.vocab_size"),
+            std::string::npos);
+  write("{\"model_type\": \"deepseek_v2\", \"num_hidden_layers\": 1000000000}");
+  EXPECT_NE(std::string(CheckHfWeightsConfig(dir, mc).message())
+                .find("num_hidden_layers: 1000000000 exceeds the supported maximum"),
+            std::string::npos);
+  fs::remove(dir + "/config.json");
+  st = CheckHfWeightsConfig(dir, mc);
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(st.message()).find(dir + "/config.json: missing"), std::string::npos);
 }
 
 }  // namespace

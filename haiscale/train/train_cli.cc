@@ -12,7 +12,10 @@
 #include "haiscale/cli/args.h"
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/config/config.h"
+#include "haiscale/status.h"
+#include "haiscale/train/hf_weights.h"
 #include "haiscale/train/preemption.h"
+#include "haiscale/train/run_lock.h"
 #include "haiscale/train/trainer.h"
 #include "parallel/mpi_env.h"
 
@@ -58,6 +61,11 @@ absl::StatusOr<config::RunConfig> LoadRunConfig(const cli::ArgParser& args) {
     return absl::InvalidArgumentError(
         absl::StrCat(args.GetString("config"), " (with overrides) is invalid:\n", valid.message()));
   }
+  if (!cfg->train().init_from().empty()) {
+    // The weights must be of the model the run config describes.
+    HS_RETURN_IF_ERROR(Annotate(CheckHfWeightsConfig(cfg->train().init_from(), cfg->model()),
+                                "train.init_from"));
+  }
   return cfg;
 }
 
@@ -68,7 +76,7 @@ int RunTrain(int argc, char** argv) {
   args.AddInt("steps", 0, "shortcut for --set train.steps=N");
   args.AddString("output-dir", "", "shortcut for --set train.output_dir=DIR");
   args.AddInt("threads", 0, "CPU threads (0 = all cores); shortcut for train.threads");
-  args.AddString("init-from", "", "start from HF-layout weights in DIR (config.json + safetensors)");
+  args.AddString("init-from", "", "start from HF-layout weights in DIR (config.json + safetensors); its model must match the run's (--model DIR takes it from DIR)");
   args.AddString("data", "", "shortcut for --set data.train_path=FILE");
   args.AddString("model", "", "take the model section from a HF config.json (or a folder with one)");
   args.AddString("device", "cpu", "cpu or cuda (one GPU per local rank; hai_cuda); train.device");
@@ -101,7 +109,7 @@ int RunTrain(int argc, char** argv) {
   // pipe: under MPI print plain lines.
   options.live_progress = isatty(STDOUT_FILENO) != 0 && !multi_rank;
   options.quiet = args.GetBool("quiet");
-  options.world_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL;
+  options.distributed = multi_rank;
   options.debug_comm_delay_ms = args.GetDouble("debug-comm-delay-ms");
   options.check_replicas = args.GetBool("check-replicas");
   options.dump_grads_dir = args.GetString("dump-grads");
@@ -113,6 +121,19 @@ int RunTrain(int argc, char** argv) {
   options.keep_last = int(args.GetInt("keep-last"));
   options.async_checkpoint = args.GetBool("async-checkpoint");
   options.preempt_after_steps = args.GetInt("debug-preempt-after");
+  // One job per run directory, held until this process exits.
+  std::unique_ptr<RunDirLock> run_lock;
+  if (parallel::MpiEnv::rank() == 0) {
+    std::string previous;
+    auto lock = RunDirLock::Acquire(cfg->train().output_dir(), &previous);
+    if (!lock.ok()) return fail(lock.status(), 1);
+    if (!previous.empty() && !options.quiet) {
+      std::fprintf(stderr, "hai train: %s was left by a job that died without releasing it (%s); "
+                   "taking it over\n",
+                   (*lock)->path().c_str(), previous.c_str());
+    }
+    run_lock = std::move(*lock);
+  }
   InstallPreemptionHandlers();
   auto trainer = Trainer::Create(*cfg, options);
   if (!trainer.ok()) {
@@ -126,6 +147,7 @@ int RunTrain(int argc, char** argv) {
       std::fprintf(stderr, "hai train: %s\n", std::string(run.message()).c_str());
     }
     trainer->reset();
+    run_lock.reset();
     parallel::MpiEnv::Finalize();
     std::exit(kExitPreempted);
   }

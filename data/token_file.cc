@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
 
 namespace hs::data {
@@ -35,6 +36,12 @@ TokenFile::~TokenFile() {
 
 absl::StatusOr<std::unique_ptr<TokenFile>> TokenFile::Open(
     const std::string& path) {
+  if (io::IsDirectory(path)) {
+    HS_ASSIGN_OR_RETURN(auto ds, dataset::PreparedDataset::Open(path));
+    std::unique_ptr<TokenFile> file(new TokenFile(path, nullptr, ds->num_tokens(), 0));
+    file->dataset_ = std::move(ds);
+    return file;
+  }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("token file ", path));
   struct stat st;
@@ -77,6 +84,7 @@ absl::Status TokenFile::Read(int64_t offset, int64_t n, int32_t* dst) const {
         "token file ", path_, ": read of tokens [", offset, ", ", offset + n,
         ") is past its ", size_, " tokens"));
   }
+  if (dataset_) return dataset_->Read(offset, n, dst);
   std::memcpy(dst, data_ + offset, size_t(n) * sizeof(uint32_t));
   return absl::OkStatus();
 }
@@ -85,6 +93,12 @@ absl::Status TokenFile::Validate(int64_t vocab_size) const {
   if (vocab_size <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("token file ", path_, ": vocab_size ", vocab_size, " <= 0"));
+  }
+  if (dataset_) {
+    if (dataset_->vocab_size() <= uint64_t(vocab_size)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prepared dataset ", path_, ": its tokenizer's vocabulary has ", dataset_->vocab_size(),
+        " ids, more than vocab_size ", vocab_size));
   }
   // Each chunk records its first bad offset; the minimum over chunks is the
   // first bad token of the file, whatever the thread count.
@@ -111,6 +125,15 @@ absl::Status TokenFile::Validate(int64_t vocab_size) const {
 
 std::pair<uint32_t, uint32_t> TokenFile::MinMax() const {
   uint32_t lo = UINT32_MAX, hi = 0;
+  if (dataset_) {
+    const dataset::PreparedDataset& ds = *dataset_;
+#pragma omp parallel for schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t i = 0; i < size_; ++i) {
+      lo = std::min(lo, ds.Token(i));
+      hi = std::max(hi, ds.Token(i));
+    }
+    return {lo, hi};
+  }
 #pragma omp parallel for simd schedule(static) reduction(min : lo) reduction(max : hi)
   for (int64_t i = 0; i < size_; ++i) {
     lo = std::min(lo, data_[i]);

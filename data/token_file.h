@@ -1,9 +1,12 @@
 // File: data/token_file.h
 //
-// TokenFile: a read-only memory map of a flat token file, the training
-// data format for now: little-endian uint32 token ids back to back, no
-// header (token i is bytes [4i, 4i + 4)). Pages load on demand, so opening
-// a multi-GB file is instant and every DP rank shares the page cache.
+// TokenFile: a read-only memory map of training tokens, in either format:
+//   - a flat token file: little-endian uint32 token ids back to back, no
+//     header (token i is bytes [4i, 4i + 4));
+//   - a prepared dataset directory (`hai data prepare`, data/dataset/):
+//     uint16/uint32 shards plus an index with document offsets.
+// Pages load on demand, so opening a multi-GB file is instant and every DP
+// rank shares the page cache.
 //
 // Usage:
 //   HS_ASSIGN_OR_RETURN(std::unique_ptr<TokenFile> file, TokenFile::Open(path));
@@ -20,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "data/dataset/reader.h"
 
 namespace hs::data {
 
@@ -29,7 +33,8 @@ class TokenFile {
   //
   // Maps the file read-only. Errors name the file: missing or unreadable
   // (NotFound / PermissionDenied), empty, or a size that is not a multiple
-  // of 4 bytes (InvalidArgument, with the size).
+  // of 4 bytes (InvalidArgument, with the size). A directory is opened as a
+  // prepared dataset (PreparedDataset::Open and its checks).
   static absl::StatusOr<std::unique_ptr<TokenFile>> Open(
       const std::string& path);
 
@@ -43,8 +48,13 @@ class TokenFile {
   // TokenFile::path(): the path it was opened with (for error messages).
   const std::string& path() const { return path_; }
 
-  // TokenFile::data(): the raw little-endian ids, size() of them.
+  // TokenFile::data(): the raw little-endian ids, size() of them, of a flat
+  // file; nullptr for a prepared dataset (use Read).
   const uint32_t* data() const { return data_; }
+
+  // TokenFile::dataset(): the prepared dataset (document offsets, EOS id),
+  // or nullptr for a flat file, which has no document boundaries.
+  const dataset::PreparedDataset* dataset() const { return dataset_.get(); }
 
   // TokenFile::Read(offset, n, dst)
   //
@@ -56,7 +66,10 @@ class TokenFile {
   // TokenFile::Validate(vocab_size)
   //
   // OK when every id is < vocab_size; otherwise InvalidArgument naming the
-  // file, the first bad id and its token offset. OpenMP-parallel scan.
+  // file, the first bad id and its token offset. OpenMP-parallel scan. A
+  // prepared dataset's ids were checked against its tokenizer's vocabulary
+  // when written (and are covered by its CRCs): only that vocabulary size is
+  // compared, without a scan.
   absl::Status Validate(int64_t vocab_size) const;
 
   // TokenFile::MinMax(): the smallest and largest id (parallel scan).
@@ -67,6 +80,7 @@ class TokenFile {
             size_t map_bytes);
 
   std::string path_;
+  std::unique_ptr<dataset::PreparedDataset> dataset_;
   const uint32_t* data_;
   int64_t size_;
   size_t map_bytes_;

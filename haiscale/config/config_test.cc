@@ -66,6 +66,19 @@ TEST(LoadConfigTest, GoodConfigParsesAndValidates) {
   EXPECT_TRUE(ValidateConfig(config).ok()) << ValidateConfig(config);
 }
 
+TEST(LoadConfigTest, MixtureAndDocumentMaskValidate) {
+  EXPECT_EQ(ErrorAfter({"data.train_path=",
+                        "data={mixture {path: \"a\" weight: 3} mixture {path: \"b\" "
+                        "weight: 0.5} document_mask: true}"}),
+            "");
+  RunConfig config = Good();
+  ASSERT_TRUE(ApplyOverrides(&config, {"data.train_path=", "data={mixture {path: \"a\" "
+                                       "weight: 3}}", "data.document_mask=true"})
+                  .ok());
+  EXPECT_EQ(config.data().mixture_size(), 1);
+  EXPECT_TRUE(config.data().document_mask());
+}
+
 TEST(LoadConfigTest, FillsHfDefaults) {
   RunConfig config = Good();
   const ModelConfig& m = config.model();
@@ -323,6 +336,15 @@ INSTANTIATE_TEST_SUITE_P(
                 "train.recompute_layers: block 3 is not in [0"},
         BadCase{{"train.eval_every=5"},
                 "train.eval_every: is set but data.eval_path is empty"},
+        BadCase{{"data={mixture {path: \"a\" weight: 1}}"},
+                "data.mixture: set either data.train_path or data.mixture, not both"},
+        BadCase{{"data.train_path=", "data={mixture {path: \"\" weight: 1}}"},
+                "data.mixture[0].path: is empty"},
+        BadCase{{"data.train_path=", "data={mixture {path: \"a\" weight: 0}}"},
+                "data.mixture[0].weight: must be finite and > 0, got 0"},
+        BadCase{{"data.train_path=",
+                 "data={mixture {path: \"a\" weight: 1} mixture {path: \"a\" weight: 2}}"},
+                "data.mixture[1].path: 'a' is listed twice"},
         BadCase{{"optimizer.lr=-1"}, "optimizer.lr: must be >= 0"},
         BadCase{{"optimizer.beta1=1"}, "optimizer.beta1: must be in [0, 1)"},
         BadCase{{"optimizer.beta2=-0.1"}, "optimizer.beta2: must be in [0, 1)"},

@@ -4,6 +4,8 @@
 // impossible or unsupported value is reported as "section.field: reason",
 // all of them at once, one per line.
 #include <algorithm>
+#include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -316,6 +318,19 @@ void CheckSchedule(const RunConfig& c, Problems& p) {
 void CheckData(const DataConfig& d, Problems& p) {
   p.Require(DataConfig::Format_IsValid(d.format()), "data.format",
             "unknown value ", static_cast<int>(d.format()));
+  if (d.mixture_size() == 0) return;
+  p.Require(d.train_path().empty(), "data.mixture",
+            "set either data.train_path or data.mixture, not both");
+  std::set<std::string> paths;
+  for (int i = 0; i < d.mixture_size(); ++i) {
+    const MixtureSource& m = d.mixture(i);
+    const std::string where = absl::StrCat("data.mixture[", i, "]");
+    p.Require(!m.path().empty(), where + ".path", "is empty");
+    p.Require(paths.insert(m.path()).second || m.path().empty(), where + ".path",
+              "'", m.path(), "' is listed twice (add the weights instead)");
+    p.Require(std::isfinite(m.weight()) && m.weight() > 0, where + ".weight",
+              "must be finite and > 0, got ", m.weight());
+  }
 }
 
 // The expert-parallel routing knobs (docs/expert_parallel.md).

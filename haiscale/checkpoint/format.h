@@ -43,6 +43,17 @@ inline constexpr int kFormatVersion = 1;
 // Prefix of the flat optimizer-state tensors in a shard: "optim.exp_avg".
 inline constexpr char kOptimPrefix[] = "optim.";
 
+// Prefix of the optimizer state a ZeRO-1 trainer saves as named tensors
+// ("zero1.rank<r>.<state>": rank r's owned bucket parts, concatenated).
+// They are not model parameters: `hai convert` and other parameter readers
+// skip them.
+inline constexpr char kZero1Prefix[] = "zero1.";
+
+// IsOptimizerTensor(name): optim.* or zero1.* (not a model parameter).
+inline bool IsOptimizerTensor(const std::string& name) {
+  return name.rfind(kOptimPrefix, 0) == 0 || name.rfind(kZero1Prefix, 0) == 0;
+}
+
 // File names inside a checkpoint directory and the run's checkpoints/.
 inline constexpr char kManifestFile[] = "manifest.json";
 inline constexpr char kLatestFile[] = "latest";

@@ -227,6 +227,9 @@ TEST(HfConvertTest, MultiRankCheckpointWithOptimizerStateExportsParameters) {
       testing::OwnedRange(arena.size(), 2, r, &s.optim_begin, &s.optim_end);
       s.optim_states.push_back({"exp_avg", {s.optim_end - s.optim_begin},
                                 m_state.data() + s.optim_begin});
+      // The trainer's ZeRO-1 layout: optimizer parts as named tensors.
+      s.params.push_back({"zero1.rank" + std::to_string(r) + ".exp_avg",
+                          {s.optim_end - s.optim_begin}, m_state.data() + s.optim_begin});
       ManifestInfo info{config::ModelConfigToHfJson(mc), "", {}};
       ASSERT_TRUE((*ckpt)->Save(s, info, [&] {
                      sync.arrive_and_wait();
@@ -248,6 +251,8 @@ TEST(HfConvertTest, MultiRankCheckpointWithOptimizerStateExportsParameters) {
                                       arena.params() + p.offset + p.numel));
   }
   EXPECT_FALSE((*folder)->Contains("optim.exp_avg"));
+  EXPECT_FALSE((*folder)->Contains("zero1.rank0.exp_avg"));
+  EXPECT_EQ((*folder)->names().size(), arena.specs().size());
 }
 
 TEST(HfConvertTest, BadInputsGiveClearErrorsAndWriteNothing) {

@@ -4,22 +4,17 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "haiscale/clock.h"
 #include "haiscale/logging.h"
 #include "haiscale/status.h"
 #include "parallel/mpi_env.h"
 
 namespace hs::parallel {
-
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 namespace {
 

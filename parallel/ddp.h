@@ -167,9 +167,6 @@ class Ddp {
   CommTimeline timeline_;
 };
 
-// Now(): monotonic seconds (shared by the timeline and the trainer).
-double NowSeconds();
-
 }  // namespace hs::parallel
 
 #endif  // PARALLEL_DDP_H_

@@ -5,9 +5,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "haiscale/clock.h"
 #include "haiscale/status.h"
 #include "models/kernels/cpu/weight_grad_queue.h"
-#include "parallel/ddp.h"
 #include "parallel/mpi_env.h"
 
 namespace hs::parallel {

@@ -158,8 +158,7 @@ int RunBenchTrain(int argc, char** argv) {
   cfg->mutable_data()->set_train_path(*path);
   cfg->mutable_data()->set_shuffle(false);
   auto trainer = Trainer::Create(
-      *cfg, {.write_outputs = false, .quiet = true,
-             .world_comm = multi_rank ? parallel::MpiEnv::world() : MPI_COMM_NULL});
+      *cfg, {.write_outputs = false, .quiet = true, .distributed = multi_rank});
   if (!trainer.ok()) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(trainer.status().message()).c_str());
     fs::remove(*path);

@@ -102,9 +102,10 @@ absl::StatusOr<std::unique_ptr<StepEngine>> CreateHostStepEngine(const StepEngin
   if (e->opt_->StateSpans().size() != 2) {
     return absl::InvalidArgumentError("optimizer.type: the engine implements AdamW only");
   }
-  if (s.dp_size > 1) {
+  if (s.parallel->dp_size() > 1) {
     HS_ASSIGN_OR_RETURN(e->reducer_, hfreduce::gpu::GradientReducer::Create(
-                                         s.dp_comm, int(s.config->parallel().ranks_per_node()),
+                                         s.parallel->dp_comm(),
+                                         int(s.config->parallel().ranks_per_node()),
                                          &e->copier_));
   }
   e->peak_ = EstimateCpuPeak(NumThreads());

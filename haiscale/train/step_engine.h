@@ -24,8 +24,6 @@
 #ifndef HAISCALE_TRAIN_STEP_ENGINE_H_
 #define HAISCALE_TRAIN_STEP_ENGINE_H_
 
-#include <mpi.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "haiscale/config/config.pb.h"
 #include "models/deepseek_v2.h"
+#include "parallel/context.h"
 
 namespace hs::train {
 
@@ -44,10 +43,9 @@ struct StepEngineSetup {
   models::DeepseekV2Config model;
   int64_t micro_batch = 0;  // sequences per Forward
   int64_t seq_len = 0;
-  // The data-parallel group (MPI_COMM_NULL: single process).
-  MPI_Comm dp_comm = MPI_COMM_NULL;
-  int dp_rank = 0, dp_size = 1;
-  int local_rank = 0;  // rank within the node: picks the device
+  // The run's ranks and groups: the engine sums gradients over its
+  // data-parallel group; local_rank() picks the device. Outlives the engine.
+  const parallel::ParallelContext* parallel = nullptr;
   int64_t arena_size = 0;  // the CPU arena's float count (layouts must match)
 };
 

@@ -26,7 +26,6 @@
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
 #include "haiscale/train/trainer.h"
-#include "parallel/mpi_env.h"
 
 namespace hs::train {
 
@@ -34,14 +33,12 @@ namespace fs = std::filesystem;
 
 checkpoint::Topology Trainer::CheckpointTopology() const {
   checkpoint::Topology t;
-  t.world = dp_size_ * pp_size_;
-  t.dp = dp_size_;
-  t.pp = pp_size_;
-  t.ep = ep_size_;
+  t.world = ctx_->world_size();
+  t.dp = ctx_->dp_size();
+  t.pp = ctx_->pp_size();
+  t.ep = ctx_->ep_size();
   return t;
 }
-
-int Trainer::WorldRank() const { return stage_ * dp_size_ + dp_rank_; }
 
 absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   if (!checkpointer_) return absl::OkStatus();
@@ -49,30 +46,29 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   const models::ParamArena& arena = model_->arena();
   checkpoint::ShardState st;
   st.step = steps_done;
-  st.rank = WorldRank();
+  st.rank = ctx_->world_rank();
   st.topology = CheckpointTopology();
-  st.pp_rank = stage_;
-  st.dp_rank = dp_rank_;
-  st.ep_rank = ep_rank_;
+  st.pp_rank = ctx_->stage();
+  st.dp_rank = ctx_->dp_rank();
+  st.ep_rank = ctx_->ep_rank();
   st.arena_size = arena.size();
   st.sampler_position = steps_done;
   st.trainer_json = absl::StrCat("{\"step\": ", steps_done, ", \"zero_stage\": ",
-                                 ddp_ && ddp_->sharded() ? 1 : 0, "}");
+                                 sharded() ? 1 : 0, "}");
   // Dense parameters: the stage's first DP rank. Routed experts: the first
   // EP group (each of its ranks holds different experts).
   for (const models::ParamSpec& s : arena.specs()) {
     if (WritesParam(s)) st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
   }
-  const bool sharded = ddp_ && ddp_->sharded();
   // Without ZeRO the optimizer state is replicated over the expert replicas:
   // the first EP group saves it (one arena per (stage, ep_rank)).
-  if (!sharded && ep_group_ == 0) {
+  if (!sharded() && ctx_->ep_group() == 0) {
     st.optim_begin = optimizers_[0]->begin();
     st.optim_end = optimizers_[0]->end();
     for (const optim::StateSpan& span : optimizers_[0]->StateSpans()) {
       st.optim_states.push_back({span.name, {span.size}, span.data, nullptr});
     }
-  } else if (sharded) {
+  } else if (sharded()) {
     // One tensor per state: this rank's owned parts, concatenated in order.
     std::vector<std::string> names;
     int64_t total = 0;
@@ -96,16 +92,9 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   checkpoint::ManifestInfo info;
   info.model_config_json = config::ModelConfigToHfJson(config_.model());
   info.config_text = config::ConfigToText(config_);
-  checkpoint::Barrier barrier;
-  if (ckpt_comm_ != MPI_COMM_NULL) {
-    barrier = [comm = ckpt_comm_]() -> absl::Status {
-      int rc = MPI_Barrier(comm);
-      return rc == MPI_SUCCESS ? absl::OkStatus() : parallel::MpiError(rc, "MPI_Barrier");
-    };
-  }
-  HS_RETURN_IF_ERROR(Annotate(checkpointer_->Save(st, info, barrier), "checkpoint at step ",
+  HS_RETURN_IF_ERROR(Annotate(checkpointer_->Save(st, info, ctx_->CheckpointBarrier()), "checkpoint at step ",
                               steps_done));
-  if (is_logger_ && !options_.quiet && log_) {
+  if (ctx_->is_logger() && !options_.quiet && log_) {
     log_->Note(absl::StrFormat("checkpoint step %d: %s, stall %.1f ms%s", steps_done,
                                checkpointer_->options().async
                                    ? "writing in the background"
@@ -119,7 +108,7 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
 absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
   HS_ASSIGN_OR_RETURN(auto reader, checkpoint::CheckpointReader::Open(dir));
   HS_RETURN_IF_ERROR(reader->CheckTopology(CheckpointTopology()));
-  const bool sharded = ddp_ && ddp_->sharded();
+  const bool sharded = this->sharded();
   HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata meta0, reader->Metadata(0));
   const bool was_sharded = meta0.trainer_json.find("\"zero_stage\": 1") != std::string::npos;
   if ((sharded || was_sharded) && reader->manifest().topology != CheckpointTopology()) {
@@ -144,12 +133,12 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
     if (!sharded) {
       for (auto& o : optimizers_) {
         for (const optim::StateSpan& span : o->StateSpans()) {
-          HS_RETURN_IF_ERROR(reader->ReadOptimizerState(stage_, ep_rank_, span.name, arena.size(),
+          HS_RETURN_IF_ERROR(reader->ReadOptimizerState(ctx_->stage(), ctx_->ep_rank(), span.name, arena.size(),
                                                         o->begin(), o->end(), span.data));
         }
       }
     } else {
-      const int rank = WorldRank();
+      const int rank = ctx_->world_rank();
       const auto names = optimizers_[0]->StateSpans();
       int64_t total = 0;
       for (const auto& o : optimizers_) total += o->end() - o->begin();

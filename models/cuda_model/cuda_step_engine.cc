@@ -75,8 +75,9 @@ class CudaStepEngine final : public train::StepEngine {
 absl::StatusOr<std::unique_ptr<train::StepEngine>> CreateCudaStepEngine(
     const train::StepEngineSetup& s) {
   auto e = std::make_unique<CudaStepEngine>();
-  const std::string rank = absl::StrCat("train.device CUDA, data-parallel rank ", s.dp_rank);
-  auto dev = hs::cuda::SelectDevice(s.local_rank);
+  const std::string rank =
+      absl::StrCat("train.device CUDA, data-parallel rank ", s.parallel->dp_rank());
+  auto dev = hs::cuda::SelectDevice(s.parallel->local_rank());
   if (!dev.ok()) return Annotate(dev.status(), rank);
   e->device_ = *dev;
   auto peaks = hs::cuda::GetDevicePeaks(e->device_.index);
@@ -91,13 +92,13 @@ absl::StatusOr<std::unique_ptr<train::StepEngine>> CreateCudaStepEngine(
                                             e->model_->plan().param_floats(),
                                             " floats, the CPU arena ", s.arena_size));
   }
-  if (s.dp_size > 1) {
+  if (s.parallel->dp_size() > 1) {
     auto copier = hfreduce::gpu::CudaCopier::Create(
         {.device = e->device_.index, .producer = e->model_->stream()});
     if (!copier.ok()) return Annotate(copier.status(), rank);
     e->copier_ = *std::move(copier);
     auto reducer = hfreduce::gpu::GradientReducer::Create(
-        s.dp_comm, int(s.config->parallel().ranks_per_node()), e->copier_.get());
+        s.parallel->dp_comm(), int(s.config->parallel().ranks_per_node()), e->copier_.get());
     if (!reducer.ok()) return Annotate(reducer.status(), rank);
     e->reducer_ = *std::move(reducer);
   }

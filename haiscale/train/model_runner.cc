@@ -1,0 +1,184 @@
+// File: haiscale/train/model_runner.cc — see model_runner.h.
+#include "haiscale/train/model_runner.h"
+
+#include <utility>
+
+#include "haiscale/status.h"
+
+namespace hs::train {
+namespace {
+
+void AddLoad(const std::vector<int64_t>& load, std::vector<int64_t>* sum) {
+  if (sum->size() < load.size()) sum->resize(load.size(), 0);
+  for (size_t e = 0; e < load.size(); ++e) (*sum)[e] += load[e];
+}
+
+const int32_t* MicroBatch(const int32_t* ids, const PassInput& in, int64_t m) {
+  return ids + m * in.micro_batch * in.seq_len;
+}
+
+// SumCrossEntropy(in, forward): forward-only over the micro-batches of `in`.
+template <typename ForwardFn>
+absl::StatusOr<double> SumCrossEntropy(const PassInput& in, ForwardFn forward) {
+  double ce = 0;
+  for (int64_t m = 0; m < in.micro_batches; ++m) {
+    HS_ASSIGN_OR_RETURN(models::ForwardResult r,
+                        forward(MicroBatch(in.tokens, in, m), MicroBatch(in.targets, in, m)));
+    ce += r.ce_sum;
+  }
+  return ce;
+}
+
+// The CPU model's arena, updated through GradSync and the optimizers.
+class HostRunner : public ModelRunner {
+ public:
+  HostRunner(models::DeepseekV2Model* model, HostUpdate update)
+      : model_(model), update_(std::move(update)) {}
+
+  absl::Status ZeroGrads() override {
+    model_->arena().ZeroGrads();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<UpdateResult> Update(int64_t step, double lr) override {
+    models::ParamArena& arena = model_->arena();
+    auto& optimizers = *update_.optimizers;
+    auto apply = [&](size_t i, int64_t b, int64_t e) {
+      return optimizers[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr);
+    };
+    std::function<absl::Status()> after_reduce;
+    if (update_.after_reduce) after_reduce = [&] { return update_.after_reduce(step); };
+    UpdateResult r;
+    HS_ASSIGN_OR_RETURN(r.grad_norm, update_.sync->Finish(step, apply, after_reduce));
+    r.timeline = update_.sync->timeline();
+    return r;
+  }
+
+ protected:
+  models::DeepseekV2Model* model_;
+  HostUpdate update_;
+};
+
+class CpuRunner final : public HostRunner {
+ public:
+  using HostRunner::HostRunner;
+
+  absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
+    PassResult res;
+    parallel::GradSync* sync = update_.sync;
+    for (int64_t m = 0; m < in.micro_batches; ++m) {
+      HS_ASSIGN_OR_RETURN(models::ForwardResult r,
+                          model_->Forward(MicroBatch(in.tokens, in, m),
+                                          MicroBatch(in.targets, in, m), in.micro_batch,
+                                          in.seq_len));
+      res.ce_sum += r.ce_sum;
+      // The balance loss is a mean over sequences: weight each micro-batch
+      // by its share of the global batch.
+      res.aux_loss += r.aux_loss * in.aux_scale;
+      AddLoad(model_->ExpertLoad(), &res.expert_load);
+      if (sync->data_parallel() && m + 1 == in.micro_batches) {
+        // Only the last micro-batch's gradients are final: reduce them
+        // while its backward runs.
+        sync->BeginBackward();
+        HS_RETURN_IF_ERROR(model_->Backward(in.ce_scale, in.aux_scale, sync->hook()));
+        sync->EndBackward();
+      } else {
+        HS_RETURN_IF_ERROR(model_->Backward(in.ce_scale, in.aux_scale));
+      }
+    }
+    return res;
+  }
+
+  absl::StatusOr<double> Forward(const PassInput& in) override {
+    return SumCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
+      return model_->Forward(tokens, targets, in.micro_batch, in.seq_len);
+    });
+  }
+};
+
+class PipelineStageRunner final : public HostRunner {
+ public:
+  PipelineStageRunner(parallel::PipelineRunner* pipeline, models::DeepseekV2Model* stage,
+                      HostUpdate update)
+      : HostRunner(stage, std::move(update)), pipeline_(pipeline) {}
+
+  absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale));
+    PassResult res;
+    res.ce_sum = r.ce_sum;
+    res.aux_loss = r.aux_loss;
+    res.bubble = r.bubble();
+    res.expert_load = std::move(r.expert_load);
+    // Gradients are final only after the last micro-batch's backward:
+    // reduce them all now.
+    update_.sync->BeginBackward();
+    update_.sync->EndBackward();
+    return res;
+  }
+
+  absl::StatusOr<double> Forward(const PassInput& in) override {
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f));
+    return r.ce_sum;
+  }
+
+ private:
+  absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale) {
+    return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
+                           in.ce_scale, aux_scale);
+  }
+  parallel::PipelineRunner* pipeline_;
+};
+
+class EngineRunner final : public ModelRunner {
+ public:
+  explicit EngineRunner(StepEngine* engine) : engine_(engine) {}
+
+  absl::Status ZeroGrads() override { return engine_->ZeroGrads(); }
+
+  absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
+    PassResult res;
+    for (int64_t m = 0; m < in.micro_batches; ++m) {
+      HS_ASSIGN_OR_RETURN(models::ForwardResult r,
+                          engine_->Forward(MicroBatch(in.tokens, in, m),
+                                           MicroBatch(in.targets, in, m)));
+      res.ce_sum += r.ce_sum;
+      res.aux_loss += r.aux_loss * in.aux_scale;
+      AddLoad(engine_->ExpertLoad(), &res.expert_load);
+      HS_RETURN_IF_ERROR(engine_->Backward(in.ce_scale, in.aux_scale));
+    }
+    return res;
+  }
+
+  absl::StatusOr<double> Forward(const PassInput& in) override {
+    return SumCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
+      return engine_->Forward(tokens, targets);
+    });
+  }
+
+  absl::StatusOr<UpdateResult> Update(int64_t step, double lr) override {
+    UpdateResult r;
+    HS_ASSIGN_OR_RETURN(r.grad_norm, engine_->ReduceAndStep(step, lr));
+    return r;
+  }
+
+ private:
+  StepEngine* engine_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelRunner> MakeCpuRunner(models::DeepseekV2Model* model, HostUpdate update) {
+  return std::make_unique<CpuRunner>(model, std::move(update));
+}
+
+std::unique_ptr<ModelRunner> MakePipelineRunner(parallel::PipelineRunner* pipeline,
+                                                models::DeepseekV2Model* stage,
+                                                HostUpdate update) {
+  return std::make_unique<PipelineStageRunner>(pipeline, stage, std::move(update));
+}
+
+std::unique_ptr<ModelRunner> MakeEngineRunner(StepEngine* engine) {
+  return std::make_unique<EngineRunner>(engine);
+}
+
+}  // namespace hs::train

@@ -52,16 +52,23 @@ class CpuBlockCache {
         it->second.pop_back();
         cached_ -= size_class;
         ++hits_;
+        AddLive(size_class);
         return p;
       }
       ++misses_;
     }
-    return std::aligned_alloc(kCpuAlignment, size_class);
+    void* p = std::aligned_alloc(kCpuAlignment, size_class);
+    if (p != nullptr) {
+      std::lock_guard<std::mutex> lock(mu_);
+      AddLive(size_class);
+    }
+    return p;
   }
 
   void Put(void* p, int64_t size_class) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      live_ -= size_class;
       if (cached_ + size_class <= limit_) {
         free_[size_class].push_back(p);
         cached_ += size_class;
@@ -82,7 +89,12 @@ class CpuBlockCache {
 
   CpuCacheStats Stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    return CpuCacheStats{cached_, hits_, misses_};
+    return CpuCacheStats{cached_, hits_, misses_, live_, peak_};
+  }
+
+  void ResetPeak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_ = live_;
   }
 
  private:
@@ -92,6 +104,13 @@ class CpuBlockCache {
   int64_t limit_ = int64_t(4096) << 20;
   int64_t hits_ = 0;
   int64_t misses_ = 0;
+  int64_t live_ = 0;  // bytes handed out and not yet returned
+  int64_t peak_ = 0;  // highest live_ since the last ResetPeak
+
+  void AddLive(int64_t bytes) {  // mu_ held
+    live_ += bytes;
+    peak_ = std::max(peak_, live_);
+  }
 };
 
 // Never destroyed: Storage destructors of static tensors may run after any
@@ -106,6 +125,8 @@ CpuBlockCache& BlockCache() {
 CpuCacheStats GetCpuCacheStats() { return BlockCache().Stats(); }
 
 void ReleaseCpuCache() { BlockCache().Release(); }
+
+void ResetCpuPeakBytes() { BlockCache().ResetPeak(); }
 
 std::string Device::ToString() const {
   return is_cpu() ? "cpu" : absl::StrCat("cuda:", index);

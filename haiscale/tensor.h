@@ -100,8 +100,12 @@ struct CpuCacheStats {
   int64_t cached_bytes = 0;  // bytes on the free lists now
   int64_t hits = 0;          // allocations served from a free list
   int64_t misses = 0;        // allocations that went to the system
+  int64_t live_bytes = 0;    // bytes of CPU tensors alive now (size classes)
+  int64_t peak_live_bytes = 0;  // most live_bytes since ResetCpuPeakBytes()
 };
 CpuCacheStats GetCpuCacheStats();
+// ResetCpuPeakBytes(): peak_live_bytes = live_bytes (to measure a phase).
+void ResetCpuPeakBytes();
 // ReleaseCpuCache(): frees every cached block back to the system.
 void ReleaseCpuCache();
 

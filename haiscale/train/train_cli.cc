@@ -1,7 +1,7 @@
 // File: haiscale/train/train_cli.cc
 //
 // `hai train --config FILE [--set a.b=c ...] [--steps N] [--output-dir DIR]
-//            [--threads N] [--init-from HF_DIR] [--quiet]`
+//            [--threads N] [--init-from HF_DIR] [--quiet] [--dry-run]`
 // Loads the config, applies overrides (validated like the file), trains,
 // saves weights. Exit codes: 0 done, 1 training failed, 2 bad usage/config.
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/status.h"
 #include "haiscale/train/hf_weights.h"
+#include "haiscale/train/memory_plan.h"
 #include "haiscale/train/preemption.h"
 #include "haiscale/train/run_lock.h"
 #include "haiscale/train/trainer.h"
@@ -81,6 +82,8 @@ int RunTrain(int argc, char** argv) {
   args.AddString("model", "", "take the model section from a HF config.json (or a folder with one)");
   args.AddString("device", "cpu", "cpu or cuda (one GPU per local rank; hai_cuda); train.device");
   args.AddBool("quiet", "no per-step output");
+  args.AddBool("dry-run", "print the memory plan (parameters, gradients, optimizer state, "
+                          "activations, HFReduce per rank) and exit");
   args.AddInt("dp", 0, "data-parallel ranks (default: all ranks of the mpirun job)");
   args.AddInt("zero", 0, "ZeRO stage: 1 shards the optimizer state over data-parallel ranks");
   args.AddInt("pp", 0, "pipeline stages (world = pp x dp); shortcut for parallel.pp");
@@ -104,6 +107,12 @@ int RunTrain(int argc, char** argv) {
   };
   auto cfg = LoadRunConfig(args);
   if (!cfg.ok()) return fail(cfg.status(), 2);
+  // The memory plan, before anything is allocated: a run this machine
+  // cannot hold is refused here instead of growing until it is killed.
+  const bool dry_run = args.GetBool("dry-run");
+  absl::Status fits = CheckTrainingMemory(*cfg, dry_run || !args.GetBool("quiet"));
+  if (!fits.ok()) return fail(fits, 2);
+  if (dry_run) return 0;
   TrainerOptions options;
   // mpirun hands ranks a pseudo-terminal even when its own output is a
   // pipe: under MPI print plain lines.

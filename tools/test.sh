@@ -5,14 +5,16 @@
 # /usr/local/cuda) the CUDA backend is compiled too (--config=cuda); its GPU
 # tests skip with a visible message on machines without a GPU.
 #
-# Ends with one line "N passed, N failed" (test targets) and exits non-zero
-# when anything failed or did not build.
+# Ends with one line "N passed, N failed, N skipped (no GPU)" (test targets;
+# a GPU test that found no device printed "SKIPPED: no CUDA device" and is
+# counted as skipped, not passed) and exits non-zero when anything failed or
+# did not build.
 #
 # Usage: tools/test.sh [extra bazel test args, e.g. //models/...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed, 0 skipped (no GPU)"; exit 1; }
 
 # OpenMPI refuses to run as root without these; tests run as several
 # processes on one machine.
@@ -43,10 +45,21 @@ status=${PIPESTATUS[0]}
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY|FAILED TO BUILD)' "$log")
+# A passing target whose log says it found no GPU was skipped, not passed.
+skipped=0
+testlogs=bazel-testlogs  # the last bazel test's logs
+while read -r target; do
+  dir="$testlogs/${target#//}"
+  dir="${dir/://}"
+  if grep -qs "SKIPPED: no CUDA device" "$dir/test.log"; then
+    skipped=$((skipped + 1))
+    passed=$((passed - 1))
+  fi
+done < <(grep -E '^//[^ ]+ +(\(cached\) )?PASSED' "$log" | awk '{print $1}')
 rm -f "$log"
 if [[ $status -ne 0 && $failed -eq 0 ]]; then
   # The build itself failed (no test ran to a verdict).
   failed=1
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped (no GPU)"
 [[ $status -eq 0 && $failed -eq 0 ]]

@@ -53,9 +53,11 @@ struct AddedToken {
 };
 
 struct EncodeOptions {
-  // false: added tokens in the text are encoded as ordinary text (use for
-  // untrusted user text that must not inject control tokens).
-  bool match_added_tokens = true;
+  // false: special added tokens in the text are encoded as ordinary text
+  // (for untrusted user text that must not inject control tokens; like
+  // `tokenizers`' encode_special_tokens). Non-special added tokens are
+  // always matched.
+  bool match_special_tokens = true;
 };
 
 struct DecodeOptions {

@@ -77,52 +77,69 @@ int64_t GetInt(const std::map<std::string, std::string>& meta, const std::string
 
 absl::Status CheckComplete(const std::string& dir) { return ReadManifestChecked(dir).status(); }
 
+absl::Status VerifyCheckpoint(const std::string& dir) {
+  HS_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointReader> reader, CheckpointReader::Open(dir));
+  return reader->VerifyAll();
+}
+
 absl::StatusOr<std::optional<std::string>> FindLatest(const std::string& output_dir) {
   const std::string ckpt_dir = CheckpointsDir(output_dir);
   if (!io::IsDirectory(ckpt_dir)) return std::optional<std::string>();
   const std::string latest_path = ckpt_dir + "/" + kLatestFile;
-  std::string why;
+  // Candidates, best first: the one `latest` names, then every step_*
+  // directory newest first. The first intact one wins; every candidate
+  // passed over is reported.
+  std::vector<std::string> order;
+  std::vector<std::string> skipped;
   struct stat st;
   if (::stat(latest_path.c_str(), &st) == 0) {
     absl::StatusOr<std::string> text = io::ReadFileToString(latest_path);
     if (!text.ok()) {
-      why = std::string(text.status().message());
+      skipped.push_back(std::string(text.status().message()));
     } else {
       const std::string name(absl::StripAsciiWhitespace(*text));
-      if (!ParseStepDirName(name)) {
-        why = absl::StrCat(latest_path, " holds '", name, "', not a step_* directory name");
+      if (ParseStepDirName(name)) {
+        order.push_back(name);
       } else {
-        absl::Status ok = CheckComplete(ckpt_dir + "/" + name);
-        if (ok.ok()) return std::optional<std::string>(ckpt_dir + "/" + name);
-        why = absl::StrCat(latest_path, " names ", name, ", which is incomplete: ", ok.message());
+        skipped.push_back(
+            absl::StrCat(latest_path, " holds '", name, "', not a step_* directory name"));
       }
     }
   } else {
-    why = absl::StrCat(latest_path, " is missing");
+    skipped.push_back(absl::StrCat(latest_path, " is missing"));
   }
-
-  std::vector<std::pair<int64_t, std::string>> candidates;
+  std::vector<std::pair<int64_t, std::string>> steps;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(ckpt_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (!e.is_directory()) continue;
-    if (auto s = ParseStepDirName(name)) candidates.push_back({*s, name});
+    if (auto s = ParseStepDirName(name)) steps.push_back({*s, name});
   }
   if (ec) return absl::InternalError(absl::StrCat("cannot list ", ckpt_dir, ": ", ec.message()));
-  std::sort(candidates.rbegin(), candidates.rend());
-  std::vector<std::string> problems;
-  for (const auto& [step, name] : candidates) {
-    absl::Status ok = CheckComplete(ckpt_dir + "/" + name);
-    if (ok.ok()) {
-      HS_LOG(WARN) << why << "; resuming from the newest complete checkpoint, " << name;
-      return std::optional<std::string>(ckpt_dir + "/" + name);
-    }
-    problems.push_back(std::string(ok.message()));
+  std::sort(steps.rbegin(), steps.rend());
+  for (const auto& [step, name] : steps) {
+    if (order.empty() || name != order.front()) order.push_back(name);
   }
-  if (candidates.empty()) return std::optional<std::string>();
-  return absl::DataLossError(absl::StrCat(ckpt_dir, " has ", candidates.size(),
-                                          " checkpoint directories but none is complete (", why,
-                                          "):\n  ", absl::StrJoin(problems, "\n  ")));
+  for (const std::string& name : order) {
+    const std::string dir = ckpt_dir + "/" + name;
+    if (!io::IsDirectory(dir)) {
+      skipped.push_back(absl::StrCat(latest_path, " names ", name, ", which does not exist"));
+      continue;
+    }
+    absl::Status ok = VerifyCheckpoint(dir);
+    if (ok.ok()) {
+      if (!skipped.empty()) {
+        HS_LOG(WARN) << "DAMAGED OR INCOMPLETE CHECKPOINTS SKIPPED, resuming from " << dir
+                     << " instead:\n  " << absl::StrJoin(skipped, "\n  ");
+      }
+      return std::optional<std::string>(dir);
+    }
+    skipped.push_back(absl::StrCat("skipped ", name, ": ", ok.message()));
+  }
+  if (steps.empty()) return std::optional<std::string>();
+  return absl::DataLossError(absl::StrCat(ckpt_dir, " has ", steps.size(),
+                                          " checkpoint directories but none is intact:\n  ",
+                                          absl::StrJoin(skipped, "\n  ")));
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointReader>> CheckpointReader::Open(const std::string& dir) {

@@ -43,18 +43,27 @@ namespace hs::checkpoint {
 
 // FindLatest(output_dir)
 //
-// The checkpoint directory to resume from: the one `checkpoints/latest`
-// names when it is complete (manifest parses, every shard present with the
-// manifest's size; CRCs are checked when the shards are read). When
-// `latest` is missing, unreadable or names an incomplete checkpoint, falls
-// back to the newest complete step_* directory and logs a WARN saying why.
-// nullopt when there is no complete checkpoint and no step_* directory at
-// all (only .tmp directories of crashed saves count as none). An error when
-// step_* directories exist but none is complete (listing why), so a run
-// never silently restarts from scratch over damaged checkpoints.
+// The checkpoint directory to resume from, under one rule for every kind of
+// damage: the newest *intact* checkpoint wins. A checkpoint is intact when
+// VerifyCheckpoint passes (manifest parses, every shard present with the
+// manifest's size and CRC32, valid header, exactly the listed tensors).
+// The one `checkpoints/latest` names is tried first, then every step_*
+// directory newest first. When anything is passed over (latest missing,
+// unreadable or naming a damaged checkpoint, a CRC mismatch, ...), a WARN
+// names each skipped checkpoint and why, and the one resumed from.
+// nullopt when there is no step_* directory at all (only .tmp directories
+// of crashed saves count as none). An error listing every reason when
+// step_* directories exist but none is intact, so a run never silently
+// restarts from scratch over damaged checkpoints. Reads every shard of the
+// checkpoint it returns (once; the reads warm the page cache for resume).
 absl::StatusOr<std::optional<std::string>> FindLatest(const std::string& output_dir);
 
-// CheckComplete(dir): the cheap completeness check FindLatest uses.
+// VerifyCheckpoint(dir): OK when the checkpoint in `dir` is intact (see
+// FindLatest); otherwise the first problem, naming the file.
+absl::Status VerifyCheckpoint(const std::string& dir);
+
+// CheckComplete(dir): the cheap completeness check (manifest parses, every
+// shard present with its size; no CRC).
 absl::Status CheckComplete(const std::string& dir);
 
 // ShardMetadata: one shard's "__metadata__", parsed.

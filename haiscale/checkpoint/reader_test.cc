@@ -91,7 +91,7 @@ TEST(ReaderTest, TruncatedShardIsReportedWithSizes) {
   // silently starting from scratch.
   auto latest = FindLatest(dir);
   EXPECT_EQ(latest.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(Message(latest.status()), HasSubstr("none is complete"));
+  EXPECT_THAT(Message(latest.status()), HasSubstr("none is intact"));
   EXPECT_THAT(Message(latest.status()), HasSubstr("truncated"));
 }
 
@@ -192,6 +192,34 @@ TEST(ReaderTest, ManifestPathsOutsideTheCheckpointAreRefused) {
     st = CheckpointReader::Open(ckpt).status();
     EXPECT_THAT(Message(st), HasSubstr(".shard: '" + bad + "' must be a file name")) << bad;
   }
+}
+
+// One rule for every kind of damage: a CRC mismatch in the checkpoint
+// `latest` names falls back to the newest intact one, and the warning names
+// what was skipped and why.
+TEST(ReaderTest, CrcMismatchInLatestFallsBackWithAWarningNamingIt) {
+  const std::string dir = TempDir("crc_fallback");
+  const std::string older = SaveRun(dir, 10, 2);
+  const std::string newer = SaveRun(dir, 20, 2);
+  const std::string shard = newer + "/rank_00001.safetensors";
+  std::string bytes = ReadAll(shard);
+  bytes[bytes.size() - 5] ^= 0x10;
+  WriteAll(shard, bytes);
+  ::testing::internal::CaptureStderr();
+  auto latest = FindLatest(dir);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->value(), older);
+  EXPECT_THAT(log, HasSubstr("SKIPPED, resuming from " + older));
+  EXPECT_THAT(log, HasSubstr("skipped step_00000020: " + shard + ": CRC32 mismatch"));
+  // Damage in the fallback too: nothing intact is an error listing both.
+  std::string old_bytes = ReadAll(older + "/rank_00000.safetensors");
+  WriteAll(older + "/rank_00000.safetensors", old_bytes.substr(0, 100));
+  latest = FindLatest(dir);
+  ASSERT_FALSE(latest.ok());
+  EXPECT_THAT(Message(latest.status()), HasSubstr("none is intact"));
+  EXPECT_THAT(Message(latest.status()), HasSubstr("skipped step_00000020"));
+  EXPECT_THAT(Message(latest.status()), HasSubstr("skipped step_00000010"));
 }
 
 TEST(ReaderTest, LatestPointingAtAnIncompleteCheckpointFallsBack) {

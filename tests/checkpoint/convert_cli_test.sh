@@ -32,7 +32,7 @@ python3 "$PY" compare "$ROOT/hf" "$ROOT/hf_sharded" || fail "sharded round trip 
 [ $rc -ne 0 ] && grep -q "nowhere" "$ROOT/err3" || fail "missing --from: rc $rc"
 printf 'x' >> "$ROOT/run/checkpoints/step_00000000/rank_00000.safetensors"
 "$HAI" convert --from "$ROOT/run" --to "$ROOT/z" 2> "$ROOT/err4"; rc=$?
-[ $rc -eq 1 ] && grep -q "none is complete" "$ROOT/err4" && grep -q "rank_00000.safetensors" "$ROOT/err4" \
+[ $rc -eq 1 ] && grep -q "none is intact" "$ROOT/err4" && grep -q "rank_00000.safetensors" "$ROOT/err4" \
     || fail "damaged checkpoint: rc $rc, $(cat "$ROOT/err4")"
 [ ! -e "$ROOT/z" ] || fail "output written from a damaged checkpoint"
 echo "convert cli: OK"

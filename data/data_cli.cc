@@ -6,6 +6,7 @@
 //   hai data write-corpus --out data/quickstart.u32 [--bytes 262144] [--seed 1234]
 //   hai data from-text --in notes.txt --out data/notes.u32
 //   hai data inspect data/quickstart.u32 [--seq 256] [--vocab 256] [--show 16]
+//   hai data inspect prepared/ [--top 20] [--tokenizer tokenizer.json]
 //
 // Exit codes: 0 success, 1 the operation failed, 2 bad flags.
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/corpus.h"
+#include "data/dataset/inspect.h"
 #include "data/text_to_tokens.h"
 #include "data/token_file.h"
 #include "haiscale/cli/args.h"
@@ -118,6 +120,9 @@ int RunInspect(int argc, char** argv) {
   parser.AddInt("seq", 256, "sequence length S for the window counts");
   parser.AddInt("vocab", 0, "if > 0, check every id is < vocab");
   parser.AddInt("show", 16, "how many leading tokens to print");
+  parser.AddInt("top", 20, "prepared dataset: how many most frequent tokens to list");
+  parser.AddString("tokenizer", "",
+                   "prepared dataset: tokenizer.json to decode with (default: the dataset's)");
   if (int rc = ParseOrExit(parser, argc, argv); rc >= 0) return rc;
   if (parser.positional().size() != 1) {
     std::fprintf(stderr, "usage: hai data inspect PATH [flags]\n\n%s",
@@ -125,6 +130,13 @@ int RunInspect(int argc, char** argv) {
     return 2;
   }
   const std::string path = parser.positional()[0];
+  if (io::IsDirectory(path)) {  // a prepared dataset
+    absl::StatusOr<std::string> report =
+        dataset::InspectReport(path, parser.GetInt("top"), parser.GetString("tokenizer"));
+    if (!report.ok()) return Fail(report.status());
+    std::printf("%s", report->c_str());
+    return 0;
+  }
   const int64_t seq = parser.GetInt("seq");
   if (seq < 1) {
     return Fail(absl::InvalidArgumentError(
@@ -169,7 +181,7 @@ HS_REGISTER_SUBCOMMAND("data from-text",
                        "byte-level tokenize a text file into a token file",
                        RunFromText);
 HS_REGISTER_SUBCOMMAND("data inspect",
-                       "token count, windows, id range and first tokens of a file",
+                       "summarise a token file or a prepared dataset directory",
                        RunInspect);
 
 }  // namespace hs::data

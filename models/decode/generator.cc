@@ -111,6 +111,7 @@ absl::StatusOr<std::vector<Generation>> Generate(DeepseekV2Model* model,
     const double dt =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     (has_prompt ? st.prefill_seconds : st.decode_seconds) += dt;
+    if (!has_prompt) st.decode_tokens += n;
     ++st.steps;
     st.generated_tokens += n;
     for (int64_t i = 0; i < n; ++i) {

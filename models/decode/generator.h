@@ -50,6 +50,7 @@ struct GenerationStats {
   int64_t steps = 0;
   double prefill_seconds = 0;    // steps that held a prompt
   double decode_seconds = 0;     // steps of single tokens only
+  int64_t decode_tokens = 0;     // tokens sampled in those steps
 };
 
 // TokenCallback(prompt index, token): called for every generated token

@@ -1,0 +1,24 @@
+// File: haiscale/generate/hf_model.cc — see hf_model.h.
+#include "haiscale/generate/hf_model.h"
+
+#include "haiscale/config/config.h"
+#include "haiscale/status.h"
+#include "haiscale/train/hf_weights.h"
+#include "haiscale/train/model_config_convert.h"
+
+namespace hs::generate {
+
+absl::StatusOr<std::unique_ptr<models::DeepseekV2Model>> LoadInferenceModel(
+    const std::string& dir) {
+  HS_ASSIGN_OR_RETURN(config::ModelConfig mp, config::LoadModelConfigFile(dir));
+  HS_RETURN_IF_ERROR(Annotate(config::ValidateModelConfig(mp), dir, "/config.json"));
+  // The decoder keeps its own RoPE tables (as long as its cache): the
+  // model's training-forward table needs only one row.
+  HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::CreateForInference(
+                                      train::ToModelConfig(mp),
+                                      {.max_seq_len = 1, .params_from_file = true}));
+  HS_RETURN_IF_ERROR(train::LoadHfWeights(dir, model.get()));
+  return model;
+}
+
+}  // namespace hs::generate

@@ -18,9 +18,21 @@ void OnSignal(int sig) {
     (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
     _exit(128 + sig);
   }
-  static const char kMsg[] =
-      "\nhai: preemption signal: saving a checkpoint at the end of this step\n";
-  (void)!write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+  // Only a request: the checkpoint needs every rank to reach the step
+  // boundary. When the signal is mpirun tearing the job down because a rank
+  // died, no checkpoint follows; "checkpoint saved" is printed only after
+  // one is committed.
+  static const char kTerm[] =
+      "\nhai: SIGTERM received: checkpoint requested at the end of this step (\"checkpoint "
+      "saved\" confirms it; if the job is being torn down, e.g. a rank died, none is written)\n";
+  static const char kUsr1[] =
+      "\nhai: SIGUSR1 received: checkpoint requested at the end of this step (\"checkpoint "
+      "saved\" confirms it; if the job is being torn down, e.g. a rank died, none is written)\n";
+  if (sig == SIGTERM) {
+    (void)!write(STDERR_FILENO, kTerm, sizeof(kTerm) - 1);
+  } else {
+    (void)!write(STDERR_FILENO, kUsr1, sizeof(kUsr1) - 1);
+  }
 }
 
 }  // namespace

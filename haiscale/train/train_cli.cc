@@ -136,7 +136,7 @@ int RunTrain(int argc, char** argv) {
     std::string previous;
     auto lock = RunDirLock::Acquire(cfg->train().output_dir(), &previous);
     if (!lock.ok()) return fail(lock.status(), 1);
-    if (!previous.empty() && !options.quiet) {
+    if (!previous.empty()) {
       std::fprintf(stderr, "hai train: %s was left by a job that died without releasing it (%s); "
                    "taking it over\n",
                    (*lock)->path().c_str(), previous.c_str());

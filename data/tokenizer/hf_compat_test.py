@@ -1,0 +1,208 @@
+"""Compatibility of hai's tokenizer with Hugging Face `tokenizers`.
+
+For a GPT-2-style (ByteLevel) and a DeepSeek-style (Sequence of Splits, then
+ByteLevel without its regex) pre-tokenizer:
+  1. `tokenizers` trains a byte-level BPE on the fortunes corpus (documents
+     split on "%" lines, 9 in 10 for training); hai loads that tokenizer.json
+     and must encode the held-out documents, and texts with special tokens,
+     chat-template markup, emoji, CJK, long whitespace runs and digits, to
+     exactly the ids `tokenizers` gives.
+  2. `hai data tokenizer-train` trains on the same documents; `tokenizers`
+     loads hai's tokenizer.json and must give the ids hai gives.
+Also a variant with an NFKC normalizer and a non-special added token, and
+decoding both ways.
+
+Usage: python3 hf_compat_test.py --hai path/to/hai_tokenizer --tmp DIR
+"""
+import argparse
+import os
+import struct
+import subprocess
+import sys
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers
+from tokenizers import pre_tokenizers, trainers
+
+FORTUNES = "/usr/share/games/fortunes"
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+SPECIALS = [BOS, EOS, "<|eos|>"]
+
+# The Split patterns of DeepSeek's released byte-level tokenizers, as their
+# tokenizer.json writes them (digits in groups of three; CJK runs;
+# punctuation, letters, newlines and spaces).
+DEEPSEEK_SPLITS = [
+    "\\p{N}{1,3}",
+    "[一-龥\u3040-ゟ゠-ヿ]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
+    "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+]
+
+EXTRA_TEXTS = [
+    # DeepSeek-V2 chat template markup.
+    BOS + "User: What is 12345 + 678?\n\nAssistant: It is 13023." + EOS
+    + "User: 你好！\n\nAssistant: 你好，有什么可以帮你的吗？" + EOS,
+    "emoji 😀🎉👩‍👩‍👧 flags 🇫🇷 thumbs 👍🏽 done",
+    "中文文本：你好，世界！日本語のテキスト、カタカナ。한국어 텍스트.",
+    " " * 3000 + "x" + "\n" * 200 + "\t \t  \r\n  end   ",
+    "digits 3.14159265358979 1,000,000 v2.0.1 0x1F 2026-12-05",
+    "<|eos|>at start, in the middle<|eos|>and at the end<|eos|>",
+    "contractions: it's we're they've I'm you'll he'd DON'T",
+    "accents: café naïve résumé ﬁne ﬂow Ⅻ ｆｕｌｌｗｉｄｔｈ",
+    "code: def f(x):\n    return x**2  # comment\n\tif a != b: pass",
+    "mixed\u00a0no-break\u2003em\u3000ideographic spaces",
+]
+
+
+def fortune_documents():
+    names = sorted(n for n in os.listdir(FORTUNES)
+                   if "." not in n and os.path.isfile(os.path.join(FORTUNES, n)))
+    docs = []
+    for name in names:
+        with open(os.path.join(FORTUNES, name), encoding="utf-8", errors="replace") as f:
+            entry = []
+            for line in f:
+                if line.rstrip("\n") == "%":
+                    if entry:
+                        docs.append("".join(entry))
+                    entry = []
+                else:
+                    entry.append(line)
+            if entry:
+                docs.append("".join(entry))
+    return docs
+
+
+def pre_tokenizer(style):
+    if style == "gpt2":
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    splits = [pre_tokenizers.Split(Regex(p), behavior="isolated", invert=False)
+              for p in DEEPSEEK_SPLITS]
+    return pre_tokenizers.Sequence(
+        splits + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+
+def hf_train(style, docs, vocab, normalizer=None):
+    tok = Tokenizer(models.BPE())
+    if normalizer is not None:
+        tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer(style)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, min_frequency=2,
+                                  special_tokens=SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(docs, trainer=trainer)
+    return tok
+
+
+class Hai:
+    def __init__(self, binary, tmp):
+        self.binary, self.tmp, self.n = binary, tmp, 0
+
+    def run(self, *args):
+        subprocess.run([self.binary, *args], check=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+
+    def encode(self, tokenizer_json, text):
+        self.n += 1
+        src = os.path.join(self.tmp, "text%d.txt" % self.n)
+        out = os.path.join(self.tmp, "ids%d.bin" % self.n)
+        with open(src, "wb") as f:
+            f.write(text.encode("utf-8"))
+        self.run("data", "encode", "--tokenizer", tokenizer_json, "--in", src, "--out", out)
+        raw = open(out, "rb").read()
+        return list(struct.unpack("<%dI" % (len(raw) // 4), raw))
+
+    def decode(self, tokenizer_json, ids):
+        self.n += 1
+        src = os.path.join(self.tmp, "ids%d.bin" % self.n)
+        out = os.path.join(self.tmp, "text%d.out" % self.n)
+        with open(src, "wb") as f:
+            f.write(struct.pack("<%dI" % len(ids), *ids))
+        self.run("data", "decode", "--tokenizer", tokenizer_json, "--in", src, "--out", out)
+        return open(out, "rb").read().decode("utf-8")
+
+
+def compare(label, hf_tok, tokenizer_json, hai, texts):
+    """hai and tokenizers encode (and decode) every text the same."""
+    failures = 0
+    total = 0
+    for i, text in enumerate(texts):
+        want = hf_tok.encode(text, add_special_tokens=False).ids
+        got = hai.encode(tokenizer_json, text)
+        total += len(want)
+        if got != want:
+            failures += 1
+            k = next((j for j, (a, b) in enumerate(zip(got, want)) if a != b),
+                     min(len(got), len(want)))
+            print("MISMATCH %s text %d at token %d: tokenizers %s, hai %s (%r)" % (
+                label, i, k, want[max(0, k - 2):k + 4], got[max(0, k - 2):k + 4],
+                hf_tok.decode(want[max(0, k - 2):k + 4])))
+            continue
+        back = hai.decode(tokenizer_json, got)
+        if back != hf_tok.decode(want, skip_special_tokens=False) and back != text:
+            failures += 1
+            print("MISMATCH %s text %d: decode differs" % (label, i))
+    print("%-44s %6d tokens over %2d texts: %s" % (
+        label, total, len(texts), "identical" if failures == 0 else "%d differ" % failures))
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hai", required=True)
+    parser.add_argument("--tmp", required=True)
+    parser.add_argument("--vocab", type=int, default=2000)
+    args = parser.parse_args()
+    if not os.path.isdir(FORTUNES):
+        print("error: %s is missing (tools/setup.sh installs fortunes)" % FORTUNES)
+        return 1
+    docs = fortune_documents()
+    train = [d for i, d in enumerate(docs) if i % 10 != 0]
+    held_out = [d for i, d in enumerate(docs) if i % 10 == 0]
+    # The held-out corpus as one text (as `hai data encode` sees a file),
+    # plus the special texts one by one.
+    texts = ["".join(held_out)] + EXTRA_TEXTS
+    hai = Hai(args.hai, args.tmp)
+    train_file = os.path.join(args.tmp, "train.txt")
+    with open(train_file, "w", encoding="utf-8") as f:
+        f.write("".join(train))
+    print("corpus: %d documents for training, %d held out (%d bytes)" % (
+        len(train), len(held_out), len(texts[0].encode("utf-8"))))
+
+    failures = 0
+    for style in ("gpt2", "deepseek"):
+        # 1. tokenizers trains, hai encodes.
+        hf_tok = hf_train(style, train, args.vocab)
+        path = os.path.join(args.tmp, "hf_%s.json" % style)
+        hf_tok.save(path)
+        failures += compare("tokenizers-trained %s, hai encodes" % style, hf_tok, path, hai, texts)
+        # 2. hai trains, tokenizers loads.
+        path = os.path.join(args.tmp, "hai_%s.json" % style)
+        specials = sum((["--special", s] for s in SPECIALS), [])
+        hai.run("data", "tokenizer-train", "--in", train_file, "--vocab", str(args.vocab),
+                "--out", path, "--pre-tokenizer", style, *specials)
+        loaded = Tokenizer.from_file(path)
+        if loaded.get_vocab_size() != args.vocab:
+            print("MISMATCH hai-trained %s: tokenizers sees %d tokens, want %d" % (
+                style, loaded.get_vocab_size(), args.vocab))
+            failures += 1
+        failures += compare("hai-trained %s, tokenizers loads" % style, loaded, path, hai, texts)
+
+    # 3. NFKC normalizer and a non-special added token (normalized=true).
+    hf_tok = hf_train("gpt2", train[:3000], 1000, normalizer=normalizers.NFKC())
+    hf_tok.add_tokens(["<tool>"])
+    path = os.path.join(args.tmp, "hf_nfkc.json")
+    hf_tok.save(path)
+    failures += compare("tokenizers-trained gpt2 + NFKC + <tool>", hf_tok, path, hai,
+                        texts[1:] + ["call <tool> then ﬁnish<tool>"])
+    if failures:
+        print("FAILED: %d comparisons differ" % failures)
+        return 1
+    print("PASSED: hai and tokenizers agree")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

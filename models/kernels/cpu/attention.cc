@@ -21,6 +21,9 @@
 // and walks the query blocks at or after it; then one task per (b, h,
 // query block) owns dQ and walks the key blocks. S, P and dP are recomputed
 // in both passes (about 1.4x the FLOPs of a fused pass, no shared writes).
+// With positions (packed documents) the scores of keys before a query's
+// document start are -inf as well, and key blocks that no query of a block
+// can see are skipped in all three loops.
 // Inside a task the GEMMs run single-threaded (OpenMP does not nest), so
 // parallelism is over the B*H*blocks tasks.
 //
@@ -55,15 +58,37 @@ struct Dims {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// SegmentStart(pos, t): the first key query t may see (0 without
+// positions; pos is the batch row's positions).
+inline int64_t SegmentStart(const int32_t* pos, int64_t t) {
+  return pos ? std::clamp<int64_t>(t - pos[t], 0, t) : 0;
+}
+
+// FirstVisibleKey(pos, q0, nq): the smallest SegmentStart over queries
+// [q0, q0 + nq): keys before it are masked for the whole query block.
+int64_t FirstVisibleKey(const int32_t* pos, int64_t q0, int64_t nq) {
+  if (!pos) return 0;
+  int64_t first = q0;
+  for (int64_t i = 0; i < nq; ++i) first = std::min(first, SegmentStart(pos, q0 + i));
+  return first;
+}
+
 // Scores: S[nq, nk] (ld kBk) = scale * Q[q0.., :] K[k0.., :]^T, with the
-// causal mask (key k0+j > query q0+i) set to -inf.
+// causal mask (key k0+j > query q0+i) and, with positions, the document
+// mask (key before the query's segment start) set to -inf.
 void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, int64_t k0,
-            int64_t nk, int64_t ld_qk, int64_t Dk, float scale) {
+            int64_t nk, int64_t ld_qk, int64_t Dk, float scale, const int32_t* pos) {
   Gemm(false, true, nq, nk, Dk, scale, q, ld_qk, k, ld_qk, 0.0f, S, kBk);
   if (k0 + nk - 1 > q0) {
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t first_masked = std::max<int64_t>(0, q0 + i + 1 - k0);
       for (int64_t j = first_masked; j < nk; ++j) S[i * kBk + j] = kNegInf;
+    }
+  }
+  if (pos) {
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t visible = std::min<int64_t>(nk, SegmentStart(pos, q0 + i) - k0);
+      for (int64_t j = 0; j < visible; ++j) S[i * kBk + j] = kNegInf;
     }
   }
 }
@@ -92,7 +117,7 @@ void DsFromDp(float* dP, const float* P, const float* D_rows, int64_t nq, int64_
 // AttentionForward: online-softmax forward (see the banner); writes out, lse.
 void AttentionForward(float* out, float* lse, const float* q, const float* k,
                       const float* v, int64_t B, int64_t T, int64_t H,
-                      int64_t Dk, int64_t Dv, float scale) {
+                      int64_t Dk, int64_t Dv, float scale, const int32_t* positions) {
   HS_CHECK(B >= 0 && T >= 0 && H >= 0 && Dk > 0 && Dv > 0)
       << "B=" << B << " T=" << T << " H=" << H << " Dk=" << Dk << " Dv=" << Dv;
   const Dims dims{B, T, H, Dk, Dv};
@@ -113,17 +138,26 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
       std::fill(acc.begin(), acc.begin() + nq * Dv, 0.0f);
       std::fill(m.begin(), m.end(), kNegInf);
       std::fill(l.begin(), l.end(), 0.0f);
-      // Keys past q1-1 are masked for the whole block: stop at q1.
-      for (int64_t k0 = 0; k0 < q1; k0 += kBk) {
+      const int32_t* pos = positions ? positions + b * T : nullptr;
+      // Keys past q1-1 are masked for the whole block: stop at q1; keys
+      // before every query's document likewise: start at that key block.
+      const int64_t k_first = FirstVisibleKey(pos, q0, nq) / kBk * kBk;
+      for (int64_t k0 = k_first; k0 < q1; k0 += kBk) {
         const int64_t nk = std::min(q1, k0 + kBk) - k0;
         Scores(S.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0,
-               nk, qk_row, Dk, scale);
+               nk, qk_row, Dk, scale, pos);
         for (int64_t i = 0; i < nq; ++i) {
           float* row = S.data() + i * kBk;
           float m_new = m[i];
           for (int64_t j = 0; j < nk; ++j) m_new = std::max(m_new, row[j]);
-          // Every row sees key k0 <= its query (aligned blocks), so m_new is
-          // finite; exp(-inf) = 0 on a row's first block.
+          if (m_new == kNegInf) {
+            // Nothing visible yet (a key block before the row's document):
+            // contribute nothing, keep the running state.
+            std::fill(row, row + nk, 0.0f);
+            continue;
+          }
+          // Once a row has seen a key, m_new is finite; exp(-inf) = 0 on the
+          // row's first visible block.
           const float alpha = internal::Exp(m[i] - m_new);
           float psum = 0.0f;
           for (int64_t j = 0; j < nk; ++j) {
@@ -156,7 +190,7 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
                        const float* q, const float* k, const float* v,
                        const float* out, const float* lse, int64_t B,
                        int64_t T, int64_t H, int64_t Dk, int64_t Dv,
-                       float scale) {
+                       float scale, const int32_t* positions) {
   HS_CHECK(B >= 0 && T >= 0 && H >= 0 && Dk > 0 && Dv > 0)
       << "B=" << B << " T=" << T << " H=" << H << " Dk=" << Dk << " Dv=" << Dv;
   const Dims dims{B, T, H, Dk, Dv};
@@ -191,10 +225,12 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
       const int64_t k0 = kb * kBk, nk = std::min(T, k0 + kBk) - k0;
       std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
       std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+      const int32_t* pos = positions ? positions + b * T : nullptr;
       for (int64_t q0 = k0; q0 < T; q0 += kBq) {
         const int64_t nq = std::min(T, q0 + kBq) - q0;
+        if (FirstVisibleKey(pos, q0, nq) >= k0 + nk) continue;  // no query sees these keys
         Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0, nk,
-               qk_row, Dk, scale);
+               qk_row, Dk, scale, pos);
         ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
         // dV_j += P^T dout_i
         Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h), v_row,
@@ -228,10 +264,11 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
       const int64_t b = task / (n_blocks * H);
       const int64_t q0 = qb * kBq, q1 = std::min(T, q0 + kBq), nq = q1 - q0;
       std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
-      for (int64_t k0 = 0; k0 < q1; k0 += kBk) {
+      const int32_t* pos = positions ? positions + b * T : nullptr;
+      for (int64_t k0 = FirstVisibleKey(pos, q0, nq) / kBk * kBk; k0 < q1; k0 += kBk) {
         const int64_t nk = std::min(q1, k0 + kBk) - k0;
         Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0, nk,
-               qk_row, Dk, scale);
+               qk_row, Dk, scale, pos);
         ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
         Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
              v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);

@@ -152,13 +152,13 @@ void RopeForward(float* out, int64_t out_token_stride, int64_t out_head_stride,
                  const float* inp, int64_t inp_token_stride,
                  int64_t inp_head_stride, const float* cos, const float* sin,
                  int64_t B, int64_t T, int64_t H, int64_t D,
-                 int64_t pos_offset) {
+                 int64_t pos_offset, const int32_t* positions) {
   HS_CHECK(D % 2 == 0 && D <= kMaxRopeDim) << "rope dim " << D;
   const int64_t half = D / 2;
 #pragma omp parallel for schedule(static)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     float tmp[kMaxRopeDim];
-    const int64_t pos = pos_offset + bt % T;
+    const int64_t pos = positions ? int64_t(positions[bt]) : pos_offset + bt % T;
     const float* c = cos + pos * half;
     const float* s = sin + pos * half;
     for (int64_t h = 0; h < H; ++h) {
@@ -174,13 +174,14 @@ void RopeBackward(float* dinp, int64_t dinp_token_stride,
                   int64_t dinp_head_stride, const float* dout,
                   int64_t dout_token_stride, int64_t dout_head_stride,
                   const float* cos, const float* sin, int64_t B, int64_t T,
-                  int64_t H, int64_t D, int64_t pos_offset) {
+                  int64_t H, int64_t D, int64_t pos_offset,
+                  const int32_t* positions) {
   HS_CHECK(D % 2 == 0 && D <= kMaxRopeDim) << "rope dim " << D;
   const int64_t half = D / 2;
 #pragma omp parallel for schedule(static)
   for (int64_t bt = 0; bt < B * T; ++bt) {
     float tmp[kMaxRopeDim];
-    const int64_t pos = pos_offset + bt % T;
+    const int64_t pos = positions ? int64_t(positions[bt]) : pos_offset + bt % T;
     const float* c = cos + pos * half;
     const float* s = sin + pos * half;
     for (int64_t h = 0; h < H; ++h) {

@@ -52,12 +52,14 @@ void RopeTables(float* cos, float* sin, const std::vector<float>& inv_freq,
 // Element (b,t,h) starts at inp + (b*T + t)*inp_token_stride + h*inp_head_stride
 // (likewise for out). Position of token t is pos_offset + t (generation
 // with a KV cache passes its current length). cos/sin: [>= pos_offset+T, D/2].
-// `out` may equal `inp` (in place).
+// `out` may equal `inp` (in place). With `positions` [B*T] (packed
+// documents, each restarting at 0) token (b, t) takes position
+// positions[b*T + t] instead, and pos_offset is ignored.
 void RopeForward(float* out, int64_t out_token_stride, int64_t out_head_stride,
                  const float* inp, int64_t inp_token_stride,
                  int64_t inp_head_stride, const float* cos, const float* sin,
                  int64_t B, int64_t T, int64_t H, int64_t D,
-                 int64_t pos_offset);
+                 int64_t pos_offset, const int32_t* positions = nullptr);
 
 // RopeBackward: dinp (=) from dout — the transposed rotation, same strides
 // convention. `dinp` may equal `dout`.
@@ -65,7 +67,8 @@ void RopeBackward(float* dinp, int64_t dinp_token_stride,
                   int64_t dinp_head_stride, const float* dout,
                   int64_t dout_token_stride, int64_t dout_head_stride,
                   const float* cos, const float* sin, int64_t B, int64_t T,
-                  int64_t H, int64_t D, int64_t pos_offset);
+                  int64_t H, int64_t D, int64_t pos_offset,
+                  const int32_t* positions = nullptr);
 
 }  // namespace hs::kernels::cpu
 

@@ -96,12 +96,26 @@ absl::StatusOr<std::unique_ptr<DeepseekV2Model>> DeepseekV2Model::Build(
 }
 
 absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens,
-                                           const float* hidden_in, int64_t B, int64_t T) {
+                                           const float* hidden_in, int64_t B, int64_t T,
+                                           const int32_t* positions) {
   if (T > rope_.max_T) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sequence length ", T, " exceeds the RoPE table (", rope_.max_T, ")"));
   }
   const int64_t N = B * T, C = config_.hidden_size;
+  a->positions_ = Tensor();
+  if (positions != nullptr) {
+    for (int64_t i = 0; i < N; ++i) {
+      if (positions[i] < 0 || positions[i] > i % T) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "position[", i / T, ", ", i % T, "] = ", positions[i], " is outside [0, ", i % T,
+            "] (an offset within the row's current document)"));
+      }
+    }
+    a->positions_ = Tensor::Empty({N}, DType::kI32);
+    std::memcpy(a->positions_.data<int32_t>(), positions, N * sizeof(int32_t));
+  }
+  const int32_t* pos = a->positions_.defined() ? a->positions_.data<int32_t>() : nullptr;
   const int64_t n = int64_t(blocks_.size());
   // Training keeps every block's input for the backward; inference only the
   // current block's input and output.
@@ -131,7 +145,7 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
   for (int64_t i = 0; i < n; ++i) {
     HS_RETURN_IF_ERROR(Annotate(
         blocks_[i]->Forward(residual(i + 1), residual(i), B, T, rope_, recompute_[i] || !keep,
-                            &a->saved_[i]),
+                            &a->saved_[i], pos),
         "layer ", first_layer_ + i));
   }
   // The stage's output is residual_.back() (output()).
@@ -156,7 +170,7 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
 absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, const int32_t* tokens,
                                                             const float* hidden_in,
                                                             const int32_t* targets, int64_t B,
-                                                            int64_t T) {
+                                                            int64_t T, const int32_t* positions) {
   const int64_t N = B * T, V = config_.vocab_size;
   if (has_head()) {
     if (targets == nullptr) return absl::InvalidArgumentError("the last stage needs targets");
@@ -167,7 +181,7 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
       }
     }
   }
-  HS_RETURN_IF_ERROR(ForwardTrunk(a, tokens, hidden_in, B, T));
+  HS_RETURN_IF_ERROR(ForwardTrunk(a, tokens, hidden_in, B, T, positions));
   ForwardResult r;
   if (has_head()) {
     a->targets_ = Tensor::Empty({N}, DType::kI32);
@@ -185,20 +199,20 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
 
 absl::StatusOr<ForwardResult> DeepseekV2Model::Forward(const int32_t* tokens,
                                                        const int32_t* targets, int64_t B,
-                                                       int64_t T) {
+                                                       int64_t T, const int32_t* positions) {
   if (!has_embedding() || !has_head()) {
     return absl::FailedPreconditionError("Forward needs the whole model; use StageForward");
   }
-  return StageForward(&act_, tokens, nullptr, targets, B, T);
+  return StageForward(&act_, tokens, nullptr, targets, B, T, positions);
 }
 
 absl::StatusOr<Tensor> DeepseekV2Model::ForwardLogits(const int32_t* tokens, int64_t B,
-                                                      int64_t T) {
+                                                      int64_t T, const int32_t* positions) {
   if (!has_embedding() || !has_head()) {
     return absl::FailedPreconditionError("ForwardLogits needs the whole model");
   }
   Activations a;
-  HS_RETURN_IF_ERROR(ForwardTrunk(&a, tokens, nullptr, B, T));
+  HS_RETURN_IF_ERROR(ForwardTrunk(&a, tokens, nullptr, B, T, positions));
   return a.logits_;
 }
 
@@ -240,7 +254,8 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     HS_RETURN_IF_ERROR(Annotate(
         blocks_[i]->Backward(dprev.data<float>(), dres.data<float>(),
                              a->residual_[i].data<float>(), a->B_, a->T_, rope_, aux_scale,
-                             &a->saved_[i]),
+                             &a->saved_[i],
+                             a->positions_.defined() ? a->positions_.data<int32_t>() : nullptr),
         "layer ", first_layer_ + i, " backward"));
     std::swap(dprev, dres);
     if (on_ready) on_ready(blocks_[i]->param_begin(), blocks_[i]->param_end());
@@ -255,6 +270,7 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
   a->residual_.clear();
   a->hN_ = Tensor();
   a->lse_ = Tensor();
+  a->positions_ = Tensor();
   return absl::OkStatus();
 }
 

@@ -90,6 +90,7 @@ class Activations {
   friend class DeepseekV2Model;
   int64_t B_ = 0, T_ = 0;
   Tensor tokens_, targets_;       // [N] i32 (first / last stage)
+  Tensor positions_;              // [N] i32 packed-document positions (or none)
   std::vector<Tensor> residual_;  // blocks+1 tensors [N,C]: block inputs + output
   std::vector<BlockSaved> saved_;
   Tensor hN_, rstdN_;             // final norm output, rstd (last stage)
@@ -119,9 +120,13 @@ class DeepseekV2Model {
 
   // Forward: tokens/targets [B,T] i32 (targets < 0 ignored). Keeps the
   // activations for Backward. Token ids must be in [0, vocab_size).
+  // `positions` [B,T] (optional): packed documents, each token's offset in
+  // its document (0 at a document start, positions[b,t] <= t): RoPE uses
+  // them and attention stays within each document. nullptr = one causal
+  // sequence per row (positions 0..T-1).
   absl::StatusOr<ForwardResult> Forward(const int32_t* tokens,
                                         const int32_t* targets, int64_t B,
-                                        int64_t T);
+                                        int64_t T, const int32_t* positions = nullptr);
 
   // Backward of  ce_scale * ce_sum + aux_scale * aux_loss  into the
   // gradient arena (+=). The trainer passes ce_scale = 1/tokens of the
@@ -132,9 +137,11 @@ class DeepseekV2Model {
   // StageForward: one micro-batch through this stage. The first stage
   // reads `tokens` [B,T], later stages `hidden_in` [B*T, C]; the last stage
   // computes the loss against `targets` (ignored elsewhere: pass nullptr).
+  // `positions` as in Forward, the same on every stage.
   absl::StatusOr<ForwardResult> StageForward(Activations* a, const int32_t* tokens,
                                              const float* hidden_in, const int32_t* targets,
-                                             int64_t B, int64_t T);
+                                             int64_t B, int64_t T,
+                                             const int32_t* positions = nullptr);
   // StageBackward: the last stage starts from its loss (ce_scale,
   // aux_scale), others from `dhidden_out` [B*T, C]; a stage without the
   // embedding leaves d(hidden_in) in a->input_grad(). Frees a's tensors.
@@ -150,7 +157,7 @@ class DeepseekV2Model {
 
   // ForwardLogits: inference without targets or saved state for backward.
   absl::StatusOr<Tensor> ForwardLogits(const int32_t* tokens, int64_t B,
-                                       int64_t T);
+                                       int64_t T, const int32_t* positions = nullptr);
 
   ParamArena& arena() { return arena_; }
   const ParamArena& arena() const { return arena_; }
@@ -173,7 +180,7 @@ class DeepseekV2Model {
   static absl::StatusOr<std::unique_ptr<DeepseekV2Model>> Build(
       const DeepseekV2Config& config, const ModelOptions& options, bool allocate);
   absl::Status ForwardTrunk(Activations* a, const int32_t* tokens, const float* hidden_in,
-                            int64_t B, int64_t T);
+                            int64_t B, int64_t T, const int32_t* positions);
 
   DeepseekV2Config config_;
   ModelOptions options_;

@@ -33,19 +33,19 @@ DecoderBlock::DecoderBlock(ParamArena& arena, int64_t layer,
 
 absl::Status DecoderBlock::Forward(float* out, const float* x, int64_t B,
                                    int64_t T, const RopeCache& rope,
-                                   bool recompute, BlockSaved* s) {
-  HS_RETURN_IF_ERROR(ForwardImpl(out, x, B, T, rope, s));
+                                   bool recompute, BlockSaved* s, const int32_t* positions) {
+  HS_RETURN_IF_ERROR(ForwardImpl(out, x, B, T, rope, s, positions));
   if (recompute) s->Clear();
   return absl::OkStatus();
 }
 
 absl::Status DecoderBlock::ForwardImpl(float* out, const float* x, int64_t B,
                                        int64_t T, const RopeCache& rope,
-                                       BlockSaved* s) {
+                                       BlockSaved* s, const int32_t* positions) {
   return ForwardWithAttention(
       out, x, B, T,
       [&](float* attn_out, const float* h1) {
-        attn_.Forward(attn_out, h1, B, T, rope, &s->attn);
+        attn_.Forward(attn_out, h1, B, T, rope, &s->attn, positions);
       },
       s);
 }
@@ -78,12 +78,13 @@ absl::Status DecoderBlock::ForwardWithAttention(float* out, const float* x, int6
 
 absl::Status DecoderBlock::Backward(float* dx, const float* dout, const float* x,
                                     int64_t B, int64_t T, const RopeCache& rope,
-                                    float aux_scale, BlockSaved* s) {
+                                    float aux_scale, BlockSaved* s,
+                                    const int32_t* positions) {
   const int64_t N = B * T;
   if (!s->valid) {
     // Recompute mode: rebuild the activations from the saved input.
     Tensor scratch = Tensor::Uninitialized({N, C_});
-    HS_RETURN_IF_ERROR(ForwardImpl(scratch.data<float>(), x, B, T, rope, s));
+    HS_RETURN_IF_ERROR(ForwardImpl(scratch.data<float>(), x, B, T, rope, s, positions));
   }
   // out = x2 + mlp(h2): dx2 = dout + norm2^T(mlp^T(dout))
   Tensor dx2 = Tensor::Uninitialized({N, C_});
@@ -101,7 +102,7 @@ absl::Status DecoderBlock::Backward(float* dx, const float* dout, const float* x
   std::memcpy(dx, dx2.data<float>(), N * C_ * sizeof(float));
   Tensor dh1 = Tensor::Empty({N, C_});
   attn_.Backward(dh1.data<float>(), dx2.data<float>(), s->h1.data<float>(), B, T,
-                 rope, s->attn);
+                 rope, s->attn, positions);
   input_norm_.Backward(dx, dh1.data<float>(), x, s->rstd1.data<float>(), N);
   s->Clear();
   return absl::OkStatus();

@@ -44,13 +44,16 @@ class DecoderBlock {
   DecoderBlock(ParamArena& arena, int64_t layer, const DeepseekV2Config& config,
                ExpertDispatcher* dispatcher);
 
-  // Forward: out[N,C] (=) from x[N,C].
+  // Forward: out[N,C] (=) from x[N,C]. `positions` [B,T]: packed
+  // documents (see Mla::Forward); nullptr = one sequence per row.
   absl::Status Forward(float* out, const float* x, int64_t B, int64_t T,
-                       const RopeCache& rope, bool recompute, BlockSaved* saved);
-  // Backward: dx[N,C] (=) from dout[N,C]; parameter grads (+=).
+                       const RopeCache& rope, bool recompute, BlockSaved* saved,
+                       const int32_t* positions = nullptr);
+  // Backward: dx[N,C] (=) from dout[N,C]; parameter grads (+=); the
+  // Forward's positions.
   absl::Status Backward(float* dx, const float* dout, const float* x, int64_t B,
                         int64_t T, const RopeCache& rope, float aux_scale,
-                        BlockSaved* saved);
+                        BlockSaved* saved, const int32_t* positions = nullptr);
 
   // ForwardWithAttention: the forward with the attention branch computed by
   // `attention(out[N,C] =, h1[N,C])` instead of this block's Mla over the
@@ -70,7 +73,7 @@ class DecoderBlock {
 
  private:
   absl::Status ForwardImpl(float* out, const float* x, int64_t B, int64_t T,
-                           const RopeCache& rope, BlockSaved* s);
+                           const RopeCache& rope, BlockSaved* s, const int32_t* positions);
   int64_t C_;
   bool is_moe_;
   RmsNorm input_norm_, post_norm_;

@@ -89,7 +89,7 @@ void Mla::ProjectKvLatent(const float* x, int64_t N, MlaSaved* s) const {
 }
 
 void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
-                  const RopeCache& rope, MlaSaved* s) const {
+                  const RopeCache& rope, MlaSaved* s, const int32_t* positions) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
   // ---- queries: q [N, H, Dq]
   ProjectQuery(x, N, s);
@@ -97,14 +97,14 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
   // Decoupled RoPE on q's rope slice, in place: token stride H*Dq, head stride Dq.
   kc::RopeForward(q + nope_, H_ * Dq, Dq, q + nope_, H_ * Dq, Dq,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, H_,
-                  rope_, 0);
+                  rope_, 0, positions);
   // ---- keys/values through the latent (k_pe rotated after c_kv is copied
   // out: the two column ranges are independent)
   ProjectKvLatent(x, N, s);
   float* kv_a = s->kv_a.data<float>();
   kc::RopeForward(kv_a + L_, L_ + rope_, 0, kv_a + L_, L_ + rope_, 0,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
-                  rope_, 0);
+                  rope_, 0, positions);
   s->kv = Tensor::Uninitialized({N, H_, Dkv});
   kv_b_proj_.Forward(s->kv.data<float>(), s->c_kv_norm.data<float>(), N);
   // k = [k_nope | k_pe broadcast over heads], v = kv[..., nope:]
@@ -121,12 +121,13 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
   s->attn = Tensor::Uninitialized({N, H_, dv_});
   s->lse = Tensor::Uninitialized({B, H_, T});
   kc::AttentionForward(s->attn.data<float>(), s->lse.data<float>(), q, k,
-                       s->v.data<float>(), B, T, H_, Dq, dv_, scale_);
+                       s->v.data<float>(), B, T, H_, Dq, dv_, scale_, positions);
   o_proj_.Forward(out, s->attn.data<float>(), N);
 }
 
 void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
-                   int64_t T, const RopeCache& rope, const MlaSaved& s) const {
+                   int64_t T, const RopeCache& rope, const MlaSaved& s,
+                   const int32_t* positions) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
   // ---- o_proj
   Tensor dattn = Tensor::Uninitialized({N, H_, dv_});
@@ -140,7 +141,7 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                         dattn.data<float>(), s.q.data<float>(),
                         s.k.data<float>(), s.v.data<float>(),
                         s.attn.data<float>(), s.lse.data<float>(), B, T, H_, Dq,
-                        dv_, scale_);
+                        dv_, scale_, positions);
   // ---- split dk/dv back into the kv_b output and the shared k_pe
   Tensor dkv = Tensor::Uninitialized({N, H_, Dkv});
   kc::CopyColumns(dkv.data<float>(), Dkv, dk.data<float>(), Dq, N * H_, nope_);
@@ -158,7 +159,7 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   }
   kc::RopeBackward(dkv_a_p + L_, L_ + rope_, 0, dkv_a_p + L_, L_ + rope_, 0,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
-                   rope_, 0);
+                   rope_, 0, positions);
   // ---- kv_b_proj and the latent norm
   Tensor dc_kv_norm = Tensor::Uninitialized({N, L_});
   kv_b_proj_.BackwardInputSet(dc_kv_norm.data<float>(), dkv.data<float>(), N);
@@ -173,7 +174,7 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   float* dq_p = dq.data<float>();
   kc::RopeBackward(dq_p + nope_, H_ * Dq, Dq, dq_p + nope_, H_ * Dq, Dq,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, H_,
-                   rope_, 0);
+                   rope_, 0, positions);
   if (q_lora_) {
     Tensor dq_a_norm = Tensor::Uninitialized({N, Q_});
     q_b_proj_.BackwardInputSet(dq_a_norm.data<float>(), dq_p, N);

@@ -58,12 +58,17 @@ class Mla {
   Mla(ParamArena& arena, const std::string& name,
       const DeepseekV2Config& config);
 
-  // Forward: out[N,C] (=) from x[N,C].
+  // Forward: out[N,C] (=) from x[N,C]. With `positions` [B,T] (packed
+  // documents: each token's offset in its document) RoPE uses them and
+  // attention stays within each document (kernels/cpu/attention.h);
+  // nullptr = positions 0..T-1, one causal sequence per row.
   void Forward(float* out, const float* x, int64_t B, int64_t T,
-               const RopeCache& rope, MlaSaved* saved) const;
-  // Backward: dx[N,C] (+=), parameter grads (+=).
+               const RopeCache& rope, MlaSaved* saved,
+               const int32_t* positions = nullptr) const;
+  // Backward: dx[N,C] (+=), parameter grads (+=); the Forward's positions.
   void Backward(float* dx, const float* dout, const float* x, int64_t B,
-                int64_t T, const RopeCache& rope, const MlaSaved& saved) const;
+                int64_t T, const RopeCache& rope, const MlaSaved& saved,
+                const int32_t* positions = nullptr) const;
 
   // Forward FLOPs per token at sequence length T (causal attention averaged).
   double FlopsPerToken(int64_t T) const;

@@ -26,7 +26,7 @@
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/logging.h"
 #include "haiscale/status.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 
 namespace hs::checkpoint {
 namespace {
@@ -199,7 +199,7 @@ absl::StatusOr<ConvertReport> CheckpointToHf(const std::string& from, const std:
   HS_RETURN_IF_ERROR(Annotate(config::ValidateModelConfig(model_config),
                               dir + "/" + kManifestFile + " model_config"));
   const std::vector<HfTensorSpec> expected =
-      ExpectedHfTensors(train::ToModelConfig(model_config));
+      ExpectedHfTensors(config::ToModelConfig(model_config));
   std::map<std::string, std::vector<int64_t>> have;
   for (const auto& [name, t] : m.tensors) {
     // Optimizer state (ZeRO-1 shards keep it as named tensors) is not exported.
@@ -298,7 +298,7 @@ absl::StatusOr<ConvertReport> HfToCheckpoint(const std::string& hf_dir,
   HS_ASSIGN_OR_RETURN(std::unique_ptr<io::SafetensorsFolder> folder,
                       io::SafetensorsFolder::Open(hf_dir));
   const std::vector<HfTensorSpec> expected =
-      ExpectedHfTensors(train::ToModelConfig(model_config));
+      ExpectedHfTensors(config::ToModelConfig(model_config));
   std::map<std::string, std::vector<int64_t>> have;
   for (const std::string& name : folder->names()) {
     HS_ASSIGN_OR_RETURN(io::TensorInfo info, folder->Info(name));

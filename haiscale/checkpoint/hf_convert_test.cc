@@ -23,7 +23,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/io/safetensors.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "models/deepseek_v2.h"
 
 namespace hs::checkpoint {
@@ -62,7 +62,7 @@ config::ModelConfig Parse(const char* text) {
 }
 
 std::unique_ptr<models::DeepseekV2Model> MakeModel(const config::ModelConfig& mc, uint64_t seed) {
-  auto model = models::DeepseekV2Model::Create(train::ToModelConfig(mc), {.seed = seed});
+  auto model = models::DeepseekV2Model::Create(config::ToModelConfig(mc), {.seed = seed});
   EXPECT_TRUE(model.ok()) << model.status();
   return std::move(*model);
 }
@@ -98,7 +98,7 @@ TEST(HfConvertTest, ExpectedTensorsAreWhatTheModelRegisters) {
     auto model = MakeModel(mc, 1);
     std::map<std::string, std::vector<int64_t>> from_model, expected;
     for (const models::ParamSpec& p : model->arena().specs()) from_model[p.name] = p.shape;
-    for (const HfTensorSpec& t : ExpectedHfTensors(train::ToModelConfig(mc))) {
+    for (const HfTensorSpec& t : ExpectedHfTensors(config::ToModelConfig(mc))) {
       EXPECT_TRUE(expected.emplace(t.name, t.shape).second) << "duplicate " << t.name;
     }
     EXPECT_EQ(expected, from_model) << text;

@@ -18,7 +18,7 @@
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/hf_weights.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "data/sampler.h"
 #include "data/token_file.h"
 
@@ -64,7 +64,7 @@ absl::StatusOr<EvalResult> Evaluate(const cli::ArgParser& args) {
         absl::StrCat("--seq ", S, " exceeds max_position_embeddings (", mp.max_position_embeddings(),
                      ") of ", dir, "/config.json"));
   }
-  models::DeepseekV2Config mc = ToModelConfig(mp);
+  models::DeepseekV2Config mc = config::ToModelConfig(mp);
   // Forwards only, weights from the file: no gradients, no random init.
   HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::CreateForInference(
                                       mc, {.max_seq_len = S, .params_from_file = true}));

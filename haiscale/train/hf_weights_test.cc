@@ -13,7 +13,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/io/safetensors.h"
 #include "haiscale/threads.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 
 namespace hs::train {
 namespace {
@@ -35,7 +35,7 @@ config::ModelConfig TinyModel(int64_t layers) {
 }
 
 std::unique_ptr<models::DeepseekV2Model> Make(const config::ModelConfig& mc, uint64_t seed) {
-  auto m = models::DeepseekV2Model::Create(ToModelConfig(mc), {.seed = seed, .max_seq_len = 16});
+  auto m = models::DeepseekV2Model::Create(config::ToModelConfig(mc), {.seed = seed, .max_seq_len = 16});
   EXPECT_TRUE(m.ok()) << m.status();
   return std::move(*m);
 }
@@ -91,7 +91,7 @@ TEST(HfWeightsTest, InferenceModelLoadsWithoutInitialising) {
   const int64_t before = models::ParamArena::RandomInitCount();
   SetNumThreads(3);
   auto infer = models::DeepseekV2Model::CreateForInference(
-      ToModelConfig(mc), {.max_seq_len = 16, .params_from_file = true});
+      config::ToModelConfig(mc), {.max_seq_len = 16, .params_from_file = true});
   ASSERT_TRUE(infer.ok()) << infer.status();
   absl::Status s = LoadHfWeights(dir, infer->get());
   SetNumThreads(0);

@@ -1,29 +1,16 @@
 // File: haiscale/train/model_config_convert.h
 //
-// Converts the ModelConfig proto (HF config.json keys) into the plain
-// models::DeepseekV2Config the model code uses, so models/ stays free of
-// protobuf. Expects defaults already filled (LoadConfig/FillModelDefaults).
+// The proto -> models::DeepseekV2Config conversion lives in
+// haiscale/config/model_config_convert.h (checkpoint/ and generate/ use it
+// without depending on the trainer). This header keeps the hs::train name
+// for code that has not moved to the new include yet.
 #ifndef HAISCALE_TRAIN_MODEL_CONFIG_CONVERT_H_
 #define HAISCALE_TRAIN_MODEL_CONFIG_CONVERT_H_
 
-#include "haiscale/config/config.pb.h"
-#include "models/model_config.h"
+#include "haiscale/config/model_config_convert.h"
 
 namespace hs::train {
-
-// ToModelConfig(proto): field-by-field copy; q_lora_rank absent -> 0 (null),
-// rope_scaling absent -> no YaRN.
-models::DeepseekV2Config ToModelConfig(const config::ModelConfig& proto);
-
-// ToModelConfig(run): the model fields as above plus the expert-parallel
-// routing knobs from run.parallel (docs/expert_parallel.md):
-//   ep_devices     = parallel.ep_routing_devices, or parallel.ep when 0
-//   device_limit   = parallel.ep_device_limit
-//   device_balance_alpha, comm_balance_alpha, capacity_factor = same names
-// With those knobs at 0 the model computes exactly what the ModelConfig
-// overload's model computes, whatever parallel.ep is.
-models::DeepseekV2Config ToModelConfig(const config::RunConfig& run);
-
+using config::ToModelConfig;
 }  // namespace hs::train
 
 #endif  // HAISCALE_TRAIN_MODEL_CONFIG_CONVERT_H_

@@ -16,7 +16,7 @@
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/hf_weights.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "haiscale/train/preemption.h"
 #include "optim/make_optimizer.h"
 
@@ -111,7 +111,7 @@ absl::Status Trainer::BuildModel() {
   // This stage's blocks; from scratch, or from HF weights.
   const config::TrainConfig& tc = config_.train();
   const config::ParallelConfig& pc = config_.parallel();
-  models::DeepseekV2Config mc = ToModelConfig(config_);
+  models::DeepseekV2Config mc = config::ToModelConfig(config_);
   models::ModelOptions mo;
   mo.seed = tc.seed();
   mo.max_seq_len = std::max<int64_t>(tc.seq_len(), 1);
@@ -190,7 +190,7 @@ absl::Status Trainer::BuildEngine() {
   }
   StepEngineSetup setup;
   setup.config = &config_;
-  setup.model = ToModelConfig(config_);
+  setup.model = config::ToModelConfig(config_);
   setup.micro_batch = batch_.micro_batch;
   setup.seq_len = batch_.seq_len;
   setup.parallel = ctx_.get();

@@ -44,7 +44,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/cuda/device.h"
 #include "haiscale/rng.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "haiscale/train/trainer.h"
 #include "models/cuda_model/deepseek_v2_cuda.h"
 #include "optim/clip.h"
@@ -173,7 +173,7 @@ int RunBenchTrainCuda(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
         "train.global_batch_size ", rows, " is not a multiple of micro_batch_size ", B)));
   }
-  const DeepseekV2Config mc = train::ToModelConfig(*cfg);
+  const DeepseekV2Config mc = config::ToModelConfig(*cfg);
 
   // No GPU: skip (gpu_check counts it as skipped), never fail.
   auto dev = hs::cuda::SelectDevice(int(args.GetInt("device")));

@@ -6,10 +6,10 @@
 // own routing check (models::CheckMoeRouting).
 #include "gtest/gtest.h"
 #include "haiscale/config/config.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "models/layers/moe.h"
 
-namespace hs::train {
+namespace hs::config {
 namespace {
 
 constexpr char kRun[] = R"pb(
@@ -71,4 +71,4 @@ TEST(ToModelConfigRunTest, RoutingDevicesOverrideEpForReferenceRuns) {
 }
 
 }  // namespace
-}  // namespace hs::train
+}  // namespace hs::config

@@ -1,12 +1,12 @@
-// File: haiscale/train/model_config_convert.cc — see model_config_convert.h.
-#include "haiscale/train/model_config_convert.h"
+// File: haiscale/config/model_config_convert.cc — see model_config_convert.h.
+#include "haiscale/config/model_config_convert.h"
 
 #include <algorithm>
 #include <cstdint>
 
 #include "haiscale/config/config.h"
 
-namespace hs::train {
+namespace hs::config {
 
 models::DeepseekV2Config ToModelConfig(const config::ModelConfig& in) {
   config::ModelConfig p = in;
@@ -64,4 +64,4 @@ models::DeepseekV2Config ToModelConfig(const config::RunConfig& run) {
   return c;
 }
 
-}  // namespace hs::train
+}  // namespace hs::config

@@ -19,6 +19,7 @@ PACKAGES=(
   nlohmann-json3-dev       # config.json / safetensors headers
   iproute2                 # network namespaces for HFReduce's TCP tests
   python3                  # test fixtures (independent safetensors writer)
+  clang libclang-rt-dev    # libFuzzer, ASan and UBSan for tools/fuzz.sh (fuzz/)
   libpcre2-dev             # tokenizer pre-tokenizer regexes (JIT, Unicode classes)
   libutf8proc-dev          # tokenizer NFC/NFKC normalizers
   fortunes fortunes-min    # real English text corpus (/usr/share/games/fortunes)

@@ -411,16 +411,22 @@ absl::Status SafetensorsFile::ReadSliceAsF32(const std::string& name,
                                              int64_t first, int64_t count,
                                              float* dst) const {
   HS_ASSIGN_OR_RETURN(TensorInfo info, Info(name));
-  if (first < 0 || count < 0 || first + count > info.num_elements()) {
+  // (Written so that huge first/count cannot overflow.)
+  if (first < 0 || count < 0 || first > info.num_elements() ||
+      count > info.num_elements() - first) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path_, ": elements [", first, ", ", first + count, ") of tensor '",
+        path_, ": elements [", first, ", ",
+        // unsigned: the end is printed even where first + count overflows
+        static_cast<uint64_t>(first) + static_cast<uint64_t>(count), ") of tensor '",
         name, "' are outside its ", info.num_elements(), " elements"));
   }
   const int64_t elem = SafetensorsDTypeSize(info.dtype);
   const uint8_t* src = data_ + data_start_ + info.begin + first * elem;
   switch (info.dtype) {
     case SafetensorsDType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(count) * 4);
+      // memcpy with a null dst is undefined even for 0 bytes (an empty
+      // tensor read into an empty vector).
+      if (count > 0) std::memcpy(dst, src, static_cast<size_t>(count) * 4);
       return absl::OkStatus();
     case SafetensorsDType::kBF16:
       for (int64_t i = 0; i < count; ++i) {

@@ -38,7 +38,36 @@ using detail::WarpSum;
 struct Problem {
   int64_t B, T, H, Dk, Dv;
   float scale;
+  const int32_t* positions;  // [B,T] packed-document positions, or nullptr
 };
+
+// SegmentStart: the first key query t of batch row b may see (0 without
+// positions: plain causal attention).
+__device__ __forceinline__ int64_t SegmentStart(const Problem& P, int64_t b, int64_t t) {
+  if (P.positions == nullptr || t >= P.T) return 0;
+  const int64_t s = t - int64_t(P.positions[b * P.T + t]);
+  return s < 0 ? 0 : (s > t ? t : s);
+}
+
+// Visible: key s is visible to query t (causal, same document).
+__device__ __forceinline__ bool Visible(const Problem& P, int64_t b, int64_t t, int64_t s) {
+  return t < P.T && s <= t && s >= SegmentStart(P, b, t);
+}
+
+// FirstVisibleKey: the smallest segment start over queries [q0, q0 + rows),
+// computed by thread 0 into *out (followed by a __syncthreads): keys before
+// it are masked for the whole tile.
+__device__ void FirstVisibleKey(int64_t* out, const Problem& P, int64_t b, int64_t q0, int rows) {
+  if (threadIdx.x == 0) {
+    int64_t first = q0;
+    for (int i = 0; i < rows && q0 + i < P.T; ++i) {
+      const int64_t s = SegmentStart(P, b, q0 + i);
+      first = s < first ? s : first;
+    }
+    *out = first;
+  }
+  __syncthreads();
+}
 
 template <typename T>
 __device__ __forceinline__ T* Region(unsigned char* smem, int64_t off) {
@@ -154,9 +183,12 @@ AttentionForwardKernel(bf16* out, float* lse, const bf16* q, const bf16* k,
   Fill(sO, L.rows_q * L.ld_acc_v, 0.0f);
   Fill(sM, L.rows_q, -CUDART_INF_F);
   Fill(sL, L.rows_q, 0.0f);
-  // Keys past the tile's last query are masked for every row: stop there.
+  // Keys past the tile's last query are masked for every row: stop there;
+  // keys before every row's document likewise: start at that tile.
   const int64_t k_end = min(P.T, q0 + L.rows_q);
-  for (int64_t k0 = 0; k0 < k_end; k0 += L.rows_k) {
+  __shared__ int64_t s_first;
+  FirstVisibleKey(&s_first, P, hd.b, q0, L.rows_q);
+  for (int64_t k0 = s_first / L.rows_k * L.rows_k; k0 < k_end; k0 += L.rows_k) {
     __syncthreads();  // the previous tile's readers of sK, sV, sP are done
     LoadRows(sK, L.ld_qk, kh, qk_stride, k0, L.rows_k, P.T, int(P.Dk), L.dk_pad);
     LoadRows(sV, L.ld_v, vh, v_stride, k0, L.rows_k, P.T, int(P.Dv), L.dv_pad);
@@ -171,7 +203,7 @@ AttentionForwardKernel(bf16* out, float* lse, const bf16* q, const bf16* k,
       const float* s = sS + r * L.ld_s;
       float mx = -CUDART_INF_F;
       for (int j = lane; j < L.rows_k; j += 32) {
-        if (k0 + j <= t && t < P.T) mx = fmaxf(mx, s[j] * P.scale);
+        if (Visible(P, hd.b, t, k0 + j)) mx = fmaxf(mx, s[j] * P.scale);
       }
       const float m_new = fmaxf(m_old, WarpMax(mx));
       // exp(-inf) = 0 rescales nothing on a row's first tile; a row with no
@@ -180,7 +212,7 @@ AttentionForwardKernel(bf16* out, float* lse, const bf16* q, const bf16* k,
       float psum = 0.0f;
       for (int j = lane; j < L.rows_k; j += 32) {
         float p = 0.0f;
-        if (k0 + j <= t && t < P.T) p = expf(s[j] * P.scale - m_new);
+        if (Visible(P, hd.b, t, k0 + j)) p = expf(s[j] * P.scale - m_new);
         psum += p;
         sP[r * L.ld_p + j] = St(p);
       }
@@ -267,8 +299,12 @@ AttentionBackwardKvKernel(bf16* dk, bf16* dv, const bf16* dout, const bf16* q,
   Fill(sDK, L.rows_k * L.ld_acc_k, 0.0f);
   Fill(sDV, L.rows_k * L.ld_acc_v, 0.0f);
   const int nq = L.rows_q, nk = L.rows_k;
+  __shared__ int64_t s_first;
   for (int64_t q0 = k0; q0 < P.T; q0 += nq) {
     __syncthreads();  // the previous tile's readers of sQ, sDO, sPT, sDST are done
+    // A query tile whose documents all start after these keys adds nothing.
+    FirstVisibleKey(&s_first, P, hd.b, q0, nq);
+    if (s_first >= k0 + nk) continue;  // the same for the whole block
     LoadRows(sQ, L.ld_qk, qh, qk_stride, q0, nq, P.T, int(P.Dk), L.dk_pad);
     LoadRows(sDO, L.ld_v, doh, v_stride, q0, nq, P.T, int(P.Dv), L.dv_pad);
     LoadRowStats(sLse, sD, lse + hd.RowOff(P), dsum + hd.RowOff(P), q0, nq, P.T);
@@ -282,7 +318,7 @@ AttentionBackwardKvKernel(bf16* dk, bf16* dv, const bf16* dout, const bf16* q,
       const int j = idx / nq, i = idx % nq;
       const int64_t t = q0 + i;
       float p = 0.0f, ds = 0.0f;
-      if (t < P.T && k0 + j <= t) {
+      if (Visible(P, hd.b, t, k0 + j)) {
         p = expf(sST[j * L.ld_s + i] * P.scale - sLse[i]);  // P_ij from lse
         ds = p * (sDPT[j * L.ld_s + i] - sD[i]);             // dS_ij
       }
@@ -339,7 +375,9 @@ AttentionBackwardQKernel(bf16* dq, const bf16* dout, const bf16* q,
   LoadRowStats(sLse, sD, lse + hd.RowOff(P), dsum + hd.RowOff(P), q0, nq, P.T);
   Fill(sDQ, nq * L.ld_acc_k, 0.0f);
   const int64_t k_end = min(P.T, q0 + nq);
-  for (int64_t k0 = 0; k0 < k_end; k0 += nk) {
+  __shared__ int64_t s_first;
+  FirstVisibleKey(&s_first, P, hd.b, q0, nq);
+  for (int64_t k0 = s_first / nk * nk; k0 < k_end; k0 += nk) {
     __syncthreads();  // the previous tile's readers of sK, sV, sDS are done
     LoadRows(sK, L.ld_qk, kh, qk_stride, k0, nk, P.T, int(P.Dk), L.dk_pad);
     LoadRows(sV, L.ld_v, vh, v_stride, k0, nk, P.T, int(P.Dv), L.dv_pad);
@@ -353,7 +391,7 @@ AttentionBackwardQKernel(bf16* dq, const bf16* dout, const bf16* q,
       const int i = idx / nk, j = idx % nk;
       const int64_t t = q0 + i;
       float ds = 0.0f;
-      if (t < P.T && k0 + j <= t) {
+      if (Visible(P, hd.b, t, k0 + j)) {
         const float p = expf(sS[i * L.ld_s + j] * P.scale - sLse[i]);
         ds = p * (sDP[i * L.ld_s + j] - sD[i]);
       }
@@ -392,12 +430,13 @@ cudaError_t Prepare(Kernel kernel, const AttentionPlan& plan) {
 cudaError_t AttentionForward(bf16_bits* out, float* lse, const bf16_bits* q,
                              const bf16_bits* k, const bf16_bits* v,
                              int64_t B, int64_t T, int64_t H, int64_t Dk,
-                             int64_t Dv, float scale, cudaStream_t stream) {
+                             int64_t Dv, float scale, cudaStream_t stream,
+                             const int32_t* positions) {
   if (B == 0 || T == 0 || H == 0) return cudaSuccess;
   const AttentionPlan plan = AttentionForwardPlan(B, T, H, Dk, Dv);
   cudaError_t err = Prepare(AttentionForwardKernel, plan);
   if (err != cudaSuccess) return err;
-  const Problem P{B, T, H, Dk, Dv, scale};
+  const Problem P{B, T, H, Dk, Dv, scale, positions};
   AttentionForwardKernel<<<unsigned(plan.shape.grid_x), plan.shape.block,
                            size_t(plan.shape.smem_bytes), stream>>>(
       detail::AsBf16(out), lse, detail::AsBf16(q), detail::AsBf16(k),
@@ -411,7 +450,7 @@ cudaError_t AttentionBackward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv,
                               const bf16_bits* v, const bf16_bits* out,
                               const float* lse, int64_t B, int64_t T,
                               int64_t H, int64_t Dk, int64_t Dv, float scale,
-                              cudaStream_t stream) {
+                              cudaStream_t stream, const int32_t* positions) {
   if (B == 0 || T == 0 || H == 0) return cudaSuccess;
   const AttentionPlan kv = AttentionBackwardKvPlan(B, T, H, Dk, Dv);
   const AttentionPlan qp = AttentionBackwardQPlan(B, T, H, Dk, Dv);
@@ -421,7 +460,7 @@ cudaError_t AttentionBackward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv,
   if (err != cudaSuccess) return err;
   err = Prepare(AttentionBackwardQKernel, qp);
   if (err != cudaSuccess) return err;
-  const Problem P{B, T, H, Dk, Dv, scale};
+  const Problem P{B, T, H, Dk, Dv, scale, positions};
   AttentionRowDotKernel<<<unsigned(rd.grid_x), rd.block, 0, stream>>>(
       dsum, detail::AsBf16(dout), detail::AsBf16(out), P);
   AttentionBackwardKvKernel<<<unsigned(kv.shape.grid_x), kv.shape.block,

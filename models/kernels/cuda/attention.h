@@ -23,6 +23,10 @@
 //   dQ kernel, one block per (b, h, 64 queries), 32-key tiles:
 //     dQ_i = scale * sum_j dS_ij k_j
 //   with dS_ij = P_ij (dout_i.v_j - dsum_i), rounded to bf16 for the MMA.
+// Packed documents: with `positions` (device, int32 [B,T]: each token's
+// offset in its document, 0 at a document start) query t sees only keys
+// [t - positions[b,t], t] (block-diagonal causal, no materialised mask);
+// tiles no query of a tile can see are skipped. nullptr = plain causal.
 // Supported: 1 <= Dk, Dv <= 256 (launch.h, AttentionForwardPlan); the
 // launch fails with cudaErrorInvalidValue when the tiles do not fit the
 // device's shared memory (192/128 needs <= 136 KiB: fits A100 and H100).
@@ -46,7 +50,8 @@ namespace hs::kernels::cuda {
 cudaError_t AttentionForward(bf16_bits* out, float* lse, const bf16_bits* q,
                              const bf16_bits* k, const bf16_bits* v,
                              int64_t B, int64_t T, int64_t H, int64_t Dk,
-                             int64_t Dv, float scale, cudaStream_t stream);
+                             int64_t Dv, float scale, cudaStream_t stream,
+                             const int32_t* positions = nullptr);
 
 // AttentionBackward: dq, dk, dv (=, bf16, shapes of q, k, v) from dout and
 // the forward's out and lse. `dsum` is fp32 scratch of B*H*T elements
@@ -57,7 +62,7 @@ cudaError_t AttentionBackward(bf16_bits* dq, bf16_bits* dk, bf16_bits* dv,
                               const bf16_bits* v, const bf16_bits* out,
                               const float* lse, int64_t B, int64_t T,
                               int64_t H, int64_t Dk, int64_t Dv, float scale,
-                              cudaStream_t stream);
+                              cudaStream_t stream, const int32_t* positions = nullptr);
 
 }  // namespace hs::kernels::cuda
 

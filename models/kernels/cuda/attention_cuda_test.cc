@@ -7,7 +7,9 @@
 // tiles. The CPU backward is given the GPU's saved out (widened bf16) and
 // lse, so both backward passes start from the same saved tensors.
 // Also checks that a second backward run gives the same bits
-// (deterministic: no atomics).
+// (deterministic: no atomics), and packed documents (positions restarting
+// at each document start, block-diagonal causal attention) against the CPU
+// kernel given the same positions.
 //
 // Tolerances (|gpu - cpu| <= atol + rtol*|cpu|):
 //   out (bf16)          atol 4e-3, rtol 1.6e-2: output rounding (2^-9) plus
@@ -47,9 +49,35 @@ bool SameBits(const char* label, const std::vector<uint16_t>& a,
   return same;
 }
 
-bool RunCase(int64_t B, int64_t T, int64_t H, int64_t Dk, int64_t Dv, uint64_t seed) {
-  std::printf("case B=%lld T=%lld H=%lld Dk=%lld Dv=%lld\n", (long long)B, (long long)T,
-              (long long)H, (long long)Dk, (long long)Dv);
+// DocumentPositions(B, T, lengths): each row packs documents of the given
+// lengths (cycled), positions restarting at 0 at each document start.
+std::vector<int32_t> DocumentPositions(int64_t B, int64_t T, const std::vector<int64_t>& lengths) {
+  std::vector<int32_t> pos;
+  for (int64_t b = 0; b < B; ++b) {
+    size_t d = size_t(b) % lengths.size();
+    int64_t in_doc = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      if (in_doc == lengths[d]) {
+        in_doc = 0;
+        d = (d + 1) % lengths.size();
+      }
+      pos.push_back(int32_t(in_doc++));
+    }
+  }
+  return pos;
+}
+
+// RunCase: `doc_lengths` empty = plain causal; else packed documents.
+bool RunCase(int64_t B, int64_t T, int64_t H, int64_t Dk, int64_t Dv, uint64_t seed,
+             const std::vector<int64_t>& doc_lengths = {}) {
+  std::printf("case B=%lld T=%lld H=%lld Dk=%lld Dv=%lld%s\n", (long long)B, (long long)T,
+              (long long)H, (long long)Dk, (long long)Dv,
+              doc_lengths.empty() ? "" : " packed documents");
+  const std::vector<int32_t> positions =
+      doc_lengths.empty() ? std::vector<int32_t>() : DocumentPositions(B, T, doc_lengths);
+  const int32_t* pos = positions.empty() ? nullptr : positions.data();
+  DeviceArray<int32_t> d_pos(positions.empty() ? std::vector<int32_t>(1, 0) : positions);
+  const int32_t* d_pos_ptr = positions.empty() ? nullptr : d_pos.get();
   const float scale = 1.0f / std::sqrt(float(Dk));
   const int64_t nqk = B * T * H * Dk, nv = B * T * H * Dv, nrow = B * H * T;
   Bf16Data q = RandomBf16(nqk, seed, -2.0f, 2.0f);
@@ -60,12 +88,12 @@ bool RunCase(int64_t B, int64_t T, int64_t H, int64_t Dk, int64_t Dv, uint64_t s
   // ---- forward
   std::vector<float> out_ref(nv), lse_ref(nrow);
   cpu::AttentionForward(out_ref.data(), lse_ref.data(), q.f32.data(), k.f32.data(),
-                        v.f32.data(), B, T, H, Dk, Dv, scale);
+                        v.f32.data(), B, T, H, Dk, Dv, scale, pos);
   DeviceArray<uint16_t> d_q(q.bits), d_k(k.bits), d_v(v.bits), d_dout(dout.bits);
   DeviceArray<uint16_t> d_out(nv), d_dq(nqk), d_dk(nqk), d_dv(nv);
   DeviceArray<float> d_lse(nrow), d_dsum(nrow);
   ExpectCuda(AttentionForward(d_out.get(), d_lse.get(), d_q.get(), d_k.get(), d_v.get(),
-                              B, T, H, Dk, Dv, scale, nullptr),
+                              B, T, H, Dk, Dv, scale, nullptr, d_pos_ptr),
              "AttentionForward");
   Sync();
   const std::vector<uint16_t> out_bits = d_out.Download();
@@ -78,12 +106,12 @@ bool RunCase(int64_t B, int64_t T, int64_t H, int64_t Dk, int64_t Dv, uint64_t s
   std::vector<float> dq_ref(nqk), dk_ref(nqk), dv_ref(nv);
   cpu::AttentionBackward(dq_ref.data(), dk_ref.data(), dv_ref.data(), dout.f32.data(),
                          q.f32.data(), k.f32.data(), v.f32.data(), out_gpu.data(),
-                         lse_gpu.data(), B, T, H, Dk, Dv, scale);
+                         lse_gpu.data(), B, T, H, Dk, Dv, scale, pos);
   auto backward = [&] {
     ExpectCuda(AttentionBackward(d_dq.get(), d_dk.get(), d_dv.get(), d_dsum.get(),
                                  d_dout.get(), d_q.get(), d_k.get(), d_v.get(),
                                  d_out.get(), d_lse.get(), B, T, H, Dk, Dv, scale,
-                                 nullptr),
+                                 nullptr, d_pos_ptr),
                "AttentionBackward");
     Sync();
   };
@@ -113,5 +141,8 @@ int main() {
   ok &= RunCase(2, 129, 3, 48, 32, 73);     // small config
   ok &= RunCase(1, 77, 2, 24, 16, 74);      // tiny config: Dk padded 24 -> 32
   ok &= RunCase(1, 1, 1, 192, 128, 75);     // a single token
+  // Packed documents: one crossing tiles, 1-token ones, one longer than a tile.
+  ok &= RunCase(2, 300, 2, 192, 128, 76, {40, 1, 150, 3, 70});
+  ok &= RunCase(1, 129, 3, 48, 32, 77, {64, 65});
   return Finish(kTest, ok);
 }

@@ -20,23 +20,16 @@ import struct
 import subprocess
 import sys
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers
-from tokenizers import pre_tokenizers, trainers
+from tokenizers import Tokenizer, normalizers
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools", "peers"))
+import hf_tokenizers_peer as peer  # noqa: E402
 
 FORTUNES = "/usr/share/games/fortunes"
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
 SPECIALS = [BOS, EOS, "<|eos|>"]
-
-# The Split patterns of DeepSeek's released byte-level tokenizers, as their
-# tokenizer.json writes them (digits in groups of three; CJK runs;
-# punctuation, letters, newlines and spaces).
-DEEPSEEK_SPLITS = [
-    "\\p{N}{1,3}",
-    "[一-龥\u3040-ゟ゠-ヿ]+",
-    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
-    "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
-]
 
 EXTRA_TEXTS = [
     # DeepSeek-V2 chat template markup.
@@ -52,48 +45,6 @@ EXTRA_TEXTS = [
     "code: def f(x):\n    return x**2  # comment\n\tif a != b: pass",
     "mixed\u00a0no-break\u2003em\u3000ideographic spaces",
 ]
-
-
-def fortune_documents():
-    names = sorted(n for n in os.listdir(FORTUNES)
-                   if "." not in n and os.path.isfile(os.path.join(FORTUNES, n)))
-    docs = []
-    for name in names:
-        with open(os.path.join(FORTUNES, name), encoding="utf-8", errors="replace") as f:
-            entry = []
-            for line in f:
-                if line.rstrip("\n") == "%":
-                    if entry:
-                        docs.append("".join(entry))
-                    entry = []
-                else:
-                    entry.append(line)
-            if entry:
-                docs.append("".join(entry))
-    return docs
-
-
-def pre_tokenizer(style):
-    if style == "gpt2":
-        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    splits = [pre_tokenizers.Split(Regex(p), behavior="isolated", invert=False)
-              for p in DEEPSEEK_SPLITS]
-    return pre_tokenizers.Sequence(
-        splits + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-
-
-def hf_train(style, docs, vocab, normalizer=None):
-    tok = Tokenizer(models.BPE())
-    if normalizer is not None:
-        tok.normalizer = normalizer
-    tok.pre_tokenizer = pre_tokenizer(style)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, min_frequency=2,
-                                  special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator(docs, trainer=trainer)
-    return tok
 
 
 class Hai:
@@ -158,7 +109,7 @@ def main():
     if not os.path.isdir(FORTUNES):
         print("error: %s is missing (tools/setup.sh installs fortunes)" % FORTUNES)
         return 1
-    docs = fortune_documents()
+    docs = peer.fortune_documents(FORTUNES)
     train = [d for i, d in enumerate(docs) if i % 10 != 0]
     held_out = [d for i, d in enumerate(docs) if i % 10 == 0]
     # The held-out corpus as one text (as `hai data encode` sees a file),
@@ -174,7 +125,7 @@ def main():
     failures = 0
     for style in ("gpt2", "deepseek"):
         # 1. tokenizers trains, hai encodes.
-        hf_tok = hf_train(style, train, args.vocab)
+        hf_tok = peer.train(style, train, args.vocab, SPECIALS)
         path = os.path.join(args.tmp, "hf_%s.json" % style)
         hf_tok.save(path)
         failures += compare("tokenizers-trained %s, hai encodes" % style, hf_tok, path, hai, texts)
@@ -191,7 +142,7 @@ def main():
         failures += compare("hai-trained %s, tokenizers loads" % style, loaded, path, hai, texts)
 
     # 3. NFKC normalizer and a non-special added token (normalized=true).
-    hf_tok = hf_train("gpt2", train[:3000], 1000, normalizer=normalizers.NFKC())
+    hf_tok = peer.train("gpt2", train[:3000], 1000, SPECIALS, normalizer=normalizers.NFKC())
     hf_tok.add_tokens(["<tool>"])
     path = os.path.join(args.tmp, "hf_nfkc.json")
     hf_tok.save(path)

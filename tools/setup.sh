@@ -48,8 +48,9 @@ select_openblas_openmp() {
   $SUDO update-alternatives --set liblapack.so.3-x86_64-linux-gnu $dir/liblapack.so.3 >/dev/null 2>&1 || true
 }
 
-# Peers' Python environment (--peers): PyPI `tokenizers`, which Debian does
-# not package, for the tokenizer compatibility test and benchmark. It sees the
+# Peers' Python environment (--peers): PyPI `tokenizers` and `safetensors`,
+# which Debian does not package, for the tokenizer compatibility test and
+# benchmark and the weight-loading peer. It sees the
 # system site packages (torch, numpy). Tests look for it at this path.
 PEERS_VENV=/opt/haiscale/peers-venv
 setup_peers_venv() {
@@ -60,6 +61,10 @@ setup_peers_venv() {
   fi
   if ! "$PEERS_VENV/bin/python3" -c "import tokenizers" 2>/dev/null; then
     $SUDO "$PEERS_VENV/bin/pip" install -q "tokenizers>=0.20"
+  fi
+  # safetensors: the weight-loading peer (tools/peers/load_weights_torch.py).
+  if ! "$PEERS_VENV/bin/python3" -c "import safetensors" 2>/dev/null; then
+    $SUDO "$PEERS_VENV/bin/pip" install -q "safetensors>=0.4"
   fi
 }
 

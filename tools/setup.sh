@@ -19,6 +19,7 @@ PACKAGES=(
   nlohmann-json3-dev       # config.json / safetensors headers
   iproute2                 # network namespaces for HFReduce's TCP tests
   python3                  # test fixtures (independent safetensors writer)
+  python3-matplotlib       # hai sweep fit's plots (tools/plot_sweep.py)
   clang libclang-rt-dev    # libFuzzer, ASan and UBSan for tools/fuzz.sh (fuzz/)
   libpcre2-dev             # tokenizer pre-tokenizer regexes (JIT, Unicode classes)
   libutf8proc-dev          # tokenizer NFC/NFKC normalizers

@@ -357,21 +357,27 @@ void FillDefaults(RunConfig* config) {
   if (!parallel->has_bucket_mb()) parallel->set_bucket_mb(25.0);
 }
 
-absl::StatusOr<RunConfig> ParseConfigText(const std::string& text,
-                                          const std::string& source_name) {
-  RunConfig config;
+absl::Status ParseTextMessage(const std::string& text, const std::string& source_name,
+                              pb::Message* message) {
   CollectingErrorCollector collector(source_name, &text);
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&collector);
   parser.AllowUnknownField(false);
   parser.AllowUnknownExtension(false);
-  if (!parser.ParseFromString(text, &config)) {
+  if (!parser.ParseFromString(text, message)) {
     if (collector.errors().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source_name, ": not a valid RunConfig text proto"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_name, ": not a valid ", message->GetDescriptor()->name(), " text proto"));
     }
     return absl::InvalidArgumentError(absl::StrJoin(collector.errors(), "\n"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunConfig> ParseConfigText(const std::string& text,
+                                          const std::string& source_name) {
+  RunConfig config;
+  HS_RETURN_IF_ERROR(ParseTextMessage(text, source_name, &config));
   FillDefaults(&config);
   return config;
 }

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "haiscale/config/config.pb.h"
 
 namespace hs::config {
@@ -50,6 +51,15 @@ void FillDefaults(RunConfig* config);
 // fields are errors.
 absl::StatusOr<RunConfig> ParseConfigText(const std::string& text,
                                           const std::string& source_name);
+
+// ParseTextMessage(text, source_name, message)
+//
+// Parses protobuf text format into any message with ParseConfigText's
+// error reporting (file:line:column, the dotted field path, unknown fields
+// are errors); fills no defaults. For config files of other kinds (e.g.
+// hs.sweep.SweepConfig).
+absl::Status ParseTextMessage(const std::string& text, const std::string& source_name,
+                              google::protobuf::Message* message);
 
 // LoadConfig(path)
 //

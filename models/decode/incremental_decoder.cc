@@ -1,6 +1,9 @@
 // File: models/decode/incremental_decoder.cc — see incremental_decoder.h.
 #include "models/decode/incremental_decoder.h"
 
+#include <cblas.h>
+#include <omp.h>
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +16,42 @@
 namespace hs::models::decode {
 
 namespace kc = kernels::cpu;
+
+namespace {
+
+// LmHead: logits[M,V] = h[M,C] lm_head[V,C]^T. For a few rows, one GEMV per
+// row: a GEMM would first copy (pack) the whole [V,C] matrix for them.
+void LmHead(float* logits, const float* h, const float* w, int64_t M, int64_t C, int64_t V) {
+  constexpr int64_t kGemvRows = 4;
+  if (M > kGemvRows) {
+    kc::LinearForward(logits, h, w, M, C, V);
+    return;
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(V), int(C), 1.0f, w, int(C), h + m * C, 1, 0.0f,
+                logits + m * V, 1);
+  }
+}
+
+// Multiply-adds of one token through the weights it touches (embedding
+// lookup aside): attention projections, MLP or shared + K routed experts,
+// lm_head.
+double MacsPerToken(const DeepseekV2Config& c) {
+  const double C = double(c.hidden_size), H = double(c.num_attention_heads);
+  const double Dq = double(c.q_head_dim()), L = double(c.kv_lora_rank);
+  double macs = C * double(c.vocab_size);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    macs += (c.q_lora_rank > 0 ? C * c.q_lora_rank + double(c.q_lora_rank) * H * Dq : C * H * Dq) +
+            C * (L + c.qk_rope_head_dim) + L * H * (c.qk_nope_head_dim + c.v_head_dim) +
+            H * c.v_head_dim * C;
+    macs += c.IsMoeLayer(i) ? 3.0 * C * c.moe_intermediate_size *
+                                  double(c.num_experts_per_tok + c.n_shared_experts) + C * c.n_routed_experts
+                            : 3.0 * C * c.intermediate_size;
+  }
+  return macs;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<IncrementalDecoder>> IncrementalDecoder::Create(
     DeepseekV2Model* model, const DecoderOptions& options) {
@@ -43,13 +82,14 @@ absl::StatusOr<std::unique_ptr<IncrementalDecoder>> IncrementalDecoder::Create(
   d->embed_ = arena.param(embed);
   d->final_norm_ = arena.param(norm);
   d->lm_head_ = arena.param(head);
+  d->macs_per_token_ = MacsPerToken(config);
   return d;
 }
 
 absl::StatusOr<Tensor> IncrementalDecoder::Step(const std::vector<SlotTokens>& inputs,
                                                 bool all_logits) {
   const DeepseekV2Config& config = model_->config();
-  const int64_t C = config.hidden_size, V = config.vocab_size;
+  const int64_t V = config.vocab_size;
   // ---- the step's rows: inputs concatenated in order
   std::vector<DecodeSegment> segs;
   std::vector<int32_t> tokens;
@@ -77,6 +117,21 @@ absl::StatusOr<Tensor> IncrementalDecoder::Step(const std::vector<SlotTokens>& i
   const int64_t N = int64_t(tokens.size());
   if (N == 0) return absl::InvalidArgumentError("decode step without inputs");
   HS_RETURN_IF_ERROR(CheckTokenIds(tokens.data(), N, V, "decode token"));
+  // A step this small is dominated by the fork/join of its ~10 parallel
+  // regions per layer, not by arithmetic: run it on one thread.
+  const int threads = omp_get_max_threads();
+  const bool serial = double(N) * macs_per_token_ < kSerialStepMacs && threads > 1;
+  if (serial) omp_set_num_threads(1);
+  absl::StatusOr<Tensor> logits = Run(tokens, segs, all_logits);
+  if (serial) omp_set_num_threads(threads);
+  return logits;
+}
+
+absl::StatusOr<Tensor> IncrementalDecoder::Run(const std::vector<int32_t>& tokens,
+                                               const std::vector<DecodeSegment>& segs,
+                                               bool all_logits) {
+  const DeepseekV2Config& config = model_->config();
+  const int64_t C = config.hidden_size, V = config.vocab_size, N = int64_t(tokens.size());
   // ---- embedding, blocks (attention over the cache), final norm, lm_head
   Tensor x = Tensor::Uninitialized({N, C});
   Tensor y = Tensor::Uninitialized({N, C});
@@ -111,7 +166,7 @@ absl::StatusOr<Tensor> IncrementalDecoder::Step(const std::vector<SlotTokens>& i
   kc::RmsNormForward(hN.data<float>(), rstd.data<float>(), rows, final_norm_, M, C,
                      float(config.rms_norm_eps));
   Tensor logits = Tensor::Uninitialized({M, V});
-  kc::LinearForward(logits.data<float>(), hN.data<float>(), lm_head_, M, C, V);
+  LmHead(logits.data<float>(), hN.data<float>(), lm_head_, M, C, V);
   return logits;
 }
 

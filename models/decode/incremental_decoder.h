@@ -59,6 +59,13 @@ class IncrementalDecoder {
 
  private:
   IncrementalDecoder() = default;
+  // Step after the checks: the step's tokens in input order, its segments.
+  absl::StatusOr<Tensor> Run(const std::vector<int32_t>& tokens,
+                             const std::vector<DecodeSegment>& segs, bool all_logits);
+
+  // Steps under this many multiply-adds run on one thread (about a
+  // millisecond of fp32 work: less than the fork/join overhead they save).
+  static constexpr double kSerialStepMacs = 4e6;
 
   DeepseekV2Model* model_ = nullptr;
   DecoderOptions options_;
@@ -68,6 +75,7 @@ class IncrementalDecoder {
   const float* embed_ = nullptr;
   const float* final_norm_ = nullptr;
   const float* lm_head_ = nullptr;
+  double macs_per_token_ = 0;
 };
 
 }  // namespace hs::models::decode

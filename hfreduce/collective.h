@@ -42,11 +42,34 @@
 // own input read in place) and runs the tree alone (rail 0); then every rank
 // copies the result out. One tree instead of one per rail, no slicing.
 //
-// AllReduce and ReduceScatter reduce f32/bf16 elements into an f32 acc.
-// AllGather and Broadcast move raw bytes: every rank's input is its data at
-// its place and zeros elsewhere, combined with OR, which is exact for any
-// bits. The OpDesc of each call is compared within the node (shared memory)
-// and between nodes (the tree's control messages).
+// AllReduce reduces f32/bf16 elements into an f32 acc. Broadcast moves raw
+// bytes: every rank's input is the root's data or zeros, combined with OR,
+// which is exact for any bits. The OpDesc of each call is compared within
+// the node (shared memory) and between nodes (the tree's control messages).
+//
+// ReduceScatter and AllGather have their own schedules that move only the
+// bytes they must (scatter_gather.cc). Rank r = node * L + l owns block r;
+// local rank l of every node forms rail l, which owns the blocks
+// {n * L + l}. The chunk sequence walks the nodes in ring order:
+//
+//   for each piece k (a slice of every block), ReduceScatter on node m,
+//   step s = 0..N-1, destination node n = m-1-s:
+//     copy-in   the blocks n*L + l' (l' != me) of my input -> my slot
+//     reduce    block n*L + me: my input (in place) + every slot, slot order,
+//               into an f32 piece (the node's partial sum)
+//     ring      s > 0: + the partial that node m-1 sent (f32 add commutes,
+//               so the order is that of the ring: m+1 first ... m last);
+//               s < N-1: send the piece to node m+1; s = N-1: it is final,
+//               (÷ size, round to bf16) into my output
+//   for each piece k, AllGather on node m, step s = 0..N-1, source node
+//   n = m-s:
+//     block n*L + me arrives (s = 0: my input; else from node m-1 straight
+//     into my output) and goes on to node m+1 (s < N-1), into my slot, and
+//     the others copy it out of my slot into their output.
+//
+// Per node each byte crosses shared memory once in and once out (the own
+// block not at all) and the NIC (N-1)/N times: the minimum for plain
+// buffers. With N <= 2 the ReduceScatter's bits equal those of AllReduce.
 //
 // The copy-in and copy-out steps are the seam for the GPU path: there they
 // become D2H/H2D copies on streams; the rest is unchanged.
@@ -125,6 +148,16 @@ class Engine {
   struct RankControl;
 
   absl::Status RunSmall(const OpCall& call);
+  absl::Status RunReduceScatter(const OpCall& call);  // scatter_gather.cc
+  absl::Status RunAllGather(const OpCall& call);      // scatter_gather.cc
+  // CheckCall(d, g): after every local rank published chunk g (the first
+  // of the call, its OpDesc in BufDesc): d agrees within the node and, over
+  // the rail's tree control messages, between nodes. FailedPrecondition
+  // naming both ranks.
+  absl::Status CheckCall(const OpDesc& d, uint64_t g);
+  // WaitAll(field, want, what, g, d): every local rank's counter >= want.
+  absl::Status WaitAll(std::atomic<uint64_t> RankControl::*field, uint64_t want,
+                       const char* what, uint64_t g, const OpDesc& d) const;
   RankControl& Rank(int l) const;
   OpDesc& BufDesc(int buffer, int l) const;  // per-buffer OpDesc (small path)
   char* Slot(int buffer, int l) const;
@@ -141,6 +174,7 @@ class Engine {
   std::unique_ptr<TreeAllReduce> tree_;
   std::vector<const void*> srcs_, block_srcs_;  // per-slot pointers, reused
   std::vector<char*> peer_outs_;
+  std::vector<float> ring_pieces_;  // ReduceScatter: f32 send/receive pieces
   uint64_t next_chunk_ = 0;  // global chunk counter g, same on all ranks
 };
 

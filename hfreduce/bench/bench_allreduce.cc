@@ -67,27 +67,6 @@ int64_t CountWrong(const void* buf, int64_t count, DType dtype, int nranks) {
   return wrong;
 }
 
-std::string FormatBytes(int64_t b) {
-  if (b >= (1 << 30) && b % (1 << 30) == 0) return absl::StrCat(b >> 30, "G");
-  if (b >= (1 << 20) && b % (1 << 20) == 0) return absl::StrCat(b >> 20, "M");
-  if (b >= (1 << 10) && b % (1 << 10) == 0) return absl::StrCat(b >> 10, "K");
-  return absl::StrCat(b);
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto pos = line.find(':');
-      if (pos != std::string::npos) {
-        return std::string(absl::StripAsciiWhitespace(line.substr(pos + 1)));
-      }
-    }
-  }
-  return "unknown cpu";
-}
-
 struct Timing {
   double us = 0;     // per call, max over ranks
   double busbw = 0;  // GB/s
@@ -325,6 +304,27 @@ int BenchMain(int argc, char** argv) {
 }
 
 }  // namespace
+
+std::string FormatBytes(int64_t b) {
+  if (b >= (1 << 30) && b % (1 << 30) == 0) return absl::StrCat(b >> 30, "G");
+  if (b >= (1 << 20) && b % (1 << 20) == 0) return absl::StrCat(b >> 20, "M");
+  if (b >= (1 << 10) && b % (1 << 10) == 0) return absl::StrCat(b >> 10, "K");
+  return absl::StrCat(b);
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto pos = line.find(':');
+      if (pos != std::string::npos) {
+        return std::string(absl::StripAsciiWhitespace(line.substr(pos + 1)));
+      }
+    }
+  }
+  return "unknown cpu";
+}
 
 absl::StatusOr<int64_t> ParseByteSize(const std::string& text) {
   std::string t(absl::StripAsciiWhitespace(text));

@@ -26,6 +26,12 @@ namespace hs::hfreduce {
 // RunBenchAllreduce(argc, argv): the subcommand; argv[0] is its name.
 int RunBenchAllreduce(int argc, char** argv);
 
+// FormatBytes(4096) == "4K": the size column of the benchmark tables.
+std::string FormatBytes(int64_t bytes);
+
+// CpuModel(): the CPU's model name from /proc/cpuinfo, for table headers.
+std::string CpuModel();
+
 // ParseByteSize("4K") == 4096: a count with optional K/M/G (powers of 1024).
 absl::StatusOr<int64_t> ParseByteSize(const std::string& text);
 

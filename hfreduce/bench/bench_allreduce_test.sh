@@ -32,4 +32,12 @@ echo "$tcp"
 echo "$tcp" | grep -q 'transport tcp 127.0.0.1:' || { echo "tcp transport not used"; exit 1; }
 echo "$tcp" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
 [[ $(echo "$tcp" | grep -c ' f32 ') -eq 9 ]] || { echo "want 9 f32 rows (tcp)"; exit 1; }
+# ReduceScatter / AllGather against their MPI counterparts: rows, no wrong results.
+for coll in reducescatter allgather; do
+  t=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 4K --max-bytes 4M \
+      --iters 2 --chunk-bytes 64K --tree-chunk-bytes 64K --dtype bf16)
+  echo "$t"
+  echo "$t" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+  [[ $(echo "$t" | grep -c ' bf16 ') -eq 11 ]] || { echo "want 11 bf16 rows ($coll)"; exit 1; }
+done
 echo PASS

@@ -1,0 +1,270 @@
+// File: hfreduce/bench/bench_scatter_gather.cc — `hai bench reducescatter`
+// and `hai bench allgather`; see bench_scatter_gather.h. Per size: HFReduce
+// timed and checked, then the MPI collective on the same buffers.
+#include "hfreduce/bench/bench_scatter_gather.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "haiscale/cli/args.h"
+#include "haiscale/cli/subcommand.h"
+#include "haiscale/dtype.h"
+#include "hfreduce/bench/bench_allreduce.h"
+#include "hfreduce/hfreduce.h"
+#include "hfreduce/reduce_kernels.h"
+
+namespace hs::hfreduce {
+namespace {
+
+// MPI has no bf16: a commutative user op that adds in f32 and rounds.
+void Bf16Sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const bf16* a = static_cast<const bf16*>(in);
+  bf16* b = static_cast<bf16*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = FloatToBf16(Bf16ToFloat(a[i]) + Bf16ToFloat(b[i]));
+}
+
+// Small integers: every sum is exact in f32 and bf16.
+float Value(int rank, int64_t i) { return static_cast<float>((rank * 3 + i) % 7) - 3.0f; }
+
+void Put(char* buf, DType dtype, int64_t i, float v) {
+  if (dtype == DType::kF32) {
+    reinterpret_cast<float*>(buf)[i] = v;
+  } else {
+    reinterpret_cast<bf16*>(buf)[i] = FloatToBf16(v);
+  }
+}
+
+float Get(const char* buf, DType dtype, int64_t i) {
+  return dtype == DType::kF32 ? reinterpret_cast<const float*>(buf)[i]
+                              : Bf16ToFloat(reinterpret_cast<const bf16*>(buf)[i]);
+}
+
+struct Buffers {
+  std::vector<char> send, recv;
+};
+
+// One collective both ways: HFReduce and its MPI counterpart.
+struct Collective {
+  bool scatter;  // ReduceScatter, else AllGather
+  int rank, nranks;
+  DType dtype;
+  MPI_Datatype mpi_type;
+  MPI_Op mpi_op;
+  int64_t block;  // elements per rank's block
+
+  // Inputs: ReduceScatter sends nranks blocks, AllGather one.
+  void Fill(Buffers* b) const {
+    const int64_t n = scatter ? block * nranks : block;
+    for (int64_t i = 0; i < n; ++i) {
+      Put(b->send.data(), dtype, i, Value(rank, scatter ? i : rank * block + i));
+    }
+  }
+  int64_t Wrong(const Buffers& b) const {
+    int64_t wrong = 0;
+    const int64_t n = scatter ? block : block * nranks;
+    for (int64_t i = 0; i < n; ++i) {
+      float want = 0;
+      if (scatter) {
+        for (int r = 0; r < nranks; ++r) want += Value(r, rank * block + i);
+      } else {
+        want = Value(static_cast<int>(i / block), i);
+      }
+      wrong += Get(b.recv.data(), dtype, i) != want;
+    }
+    return wrong;
+  }
+  absl::Status Hf(Communicator* comm, Buffers* b) const {
+    return scatter ? comm->ReduceScatterAsync(b->send.data(), b->recv.data(), block, dtype,
+                                              ReduceOp::kSum).Wait()
+                   : comm->AllGatherAsync(b->send.data(), b->recv.data(), block, dtype).Wait();
+  }
+  int Mpi(Buffers* b) const {
+    return scatter ? MPI_Reduce_scatter_block(b->send.data(), b->recv.data(),
+                                              static_cast<int>(block), mpi_type, mpi_op,
+                                              MPI_COMM_WORLD)
+                   : MPI_Allgather(b->send.data(), static_cast<int>(block), mpi_type,
+                                   b->recv.data(), static_cast<int>(block), mpi_type,
+                                   MPI_COMM_WORLD);
+  }
+};
+
+// Max over ranks of the per-call seconds of `iters` calls of fn.
+template <typename Fn>
+double TimeCalls(int64_t warmup, int64_t iters, Fn fn) {
+  for (int64_t i = 0; i < warmup; ++i) fn();
+  MPI_Barrier(MPI_COMM_WORLD);
+  double t0 = MPI_Wtime();
+  for (int64_t i = 0; i < iters; ++i) fn();
+  double dt = (MPI_Wtime() - t0) / iters;
+  MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return dt;
+}
+
+int BenchMain(bool scatter, int argc, char** argv) {
+  const char* name = scatter ? "hai bench reducescatter" : "hai bench allgather";
+  const char* mpi_name = scatter ? "MPI_Reduce_scatter_block" : "MPI_Allgather";
+  cli::ArgParser p(name);
+  p.AddInt("ranks-per-node", 0, "ranks per simulated node (0: real nodes)");
+  p.AddString("min-bytes", "4K", "smallest vector (all ranks' blocks; K/M/G suffixes)");
+  p.AddString("max-bytes", "64M", "largest vector");
+  p.AddString("dtype", "f32", "f32 or bf16");
+  p.AddBool("csv", "print CSV instead of the table");
+  p.AddInt("iters", 0, "timed calls per size (0: by size)");
+  p.AddInt("warmup", 2, "untimed calls per size");
+  p.AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
+  p.AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
+  p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
+  p.AddString("transport", "", "HFReduce inter-node transport: mpi or tcp");
+  p.AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on");
+  absl::Status s = p.Parse(argc, argv);
+  if (!s.ok() || p.help_requested()) {
+    std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
+                 s.ok() ? "" : (std::string(s.message()) + "\n").c_str(), p.Usage().c_str());
+    return s.ok() ? 0 : 2;
+  }
+  auto min_b = ParseByteSize(p.GetString("min-bytes"));
+  auto max_b = ParseByteSize(p.GetString("max-bytes"));
+  auto chunk_b = ParseByteSize(p.GetString("chunk-bytes"));
+  auto tree_b = ParseByteSize(p.GetString("tree-chunk-bytes"));
+  auto dtype_or = ParseDType(p.GetString("dtype"));
+  auto transport_or = ParseTransportKind(p.GetString("transport"));
+  for (const absl::Status& st : {min_b.status(), max_b.status(), chunk_b.status(),
+                                 tree_b.status(), dtype_or.status(), transport_or.status()}) {
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s: %s\n", name, std::string(st.message()).c_str());
+      return 2;
+    }
+  }
+  if (*dtype_or != DType::kF32 && *dtype_or != DType::kBF16) {
+    std::fprintf(stderr, "%s: --dtype must be f32 or bf16\n", name);
+    return 2;
+  }
+  const bool csv = p.GetBool("csv");
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  }
+  Collective col;
+  col.scatter = scatter;
+  col.dtype = *dtype_or;
+  MPI_Comm_rank(MPI_COMM_WORLD, &col.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &col.nranks);
+  const int64_t esize = DTypeSize(col.dtype);
+  Options o;
+  o.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
+  o.chunk_bytes = *chunk_b;
+  o.tree_chunk_bytes = *tree_b;
+  o.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  o.transport = *transport_or;
+  o.tcp_interface = p.GetString("tcp-iface");
+  int rc = 0;
+  {
+    auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
+    if (!comm_or.ok()) {
+      std::fprintf(stderr, "[rank %d] %s\n", col.rank, comm_or.status().ToString().c_str());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    std::unique_ptr<Communicator> comm = std::move(*comm_or);
+    MPI_Op bf16_sum;
+    MPI_Op_create(&Bf16Sum, 1, &bf16_sum);
+    col.mpi_type = col.dtype == DType::kF32 ? MPI_FLOAT : MPI_UINT16_T;
+    col.mpi_op = col.dtype == DType::kF32 ? MPI_SUM : bf16_sum;
+    if (col.rank == 0) {
+      std::printf("# %s: %d ranks = %d nodes x %d, dtype %s, simd %s, chunk %s, tree chunk %s, "
+                  "transport %s\n# host: %s, %ld cpus\n",
+                  name, col.nranks, comm->num_nodes(), comm->local_size(),
+                  DTypeName(col.dtype), SimdLevelName(ActiveSimdLevel()),
+                  FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str(),
+                  comm->transport().c_str(), CpuModel().c_str(),
+                  sysconf(_SC_NPROCESSORS_ONLN));
+      if (csv) {
+        std::printf("bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio\n");
+      } else {
+        std::printf("#\n# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n", "", "",
+                    "", "HFReduce", "", "", "", mpi_name, "", "", "", "");
+        std::printf("# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n", "size",
+                    "count", "type", "time_us", "algbw", "busbw", "#wrong", "time_us", "algbw",
+                    "busbw", "#wrong", "ratio");
+      }
+      std::fflush(stdout);
+    }
+    const double bus = col.nranks > 1 ? (col.nranks - 1.0) / col.nranks : 1.0;
+    const int64_t warmup = p.GetInt("warmup");
+    for (int64_t bytes = *min_b; bytes <= *max_b && rc == 0; bytes *= 2) {
+      col.block = bytes / esize / col.nranks;
+      if (col.block == 0) continue;
+      const int64_t total = col.block * col.nranks;  // elements of the vector
+      Buffers b;
+      b.send.assign((scatter ? total : col.block) * esize, 0);
+      b.recv.assign((scatter ? col.block : total) * esize, 0);
+      int64_t iters = p.GetInt("iters");
+      if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / (total * esize), 5, 40);
+      col.Fill(&b);
+      absl::Status st;
+      const double hf_s = TimeCalls(warmup, iters, [&] {
+        if (st.ok()) st = col.Hf(comm.get(), &b);
+      });
+      if (!st.ok()) {
+        std::fprintf(stderr, "[rank %d] %s\n", col.rank, st.ToString().c_str());
+        rc = 1;
+        break;
+      }
+      std::fill(b.recv.begin(), b.recv.end(), 0);
+      if (!col.Hf(comm.get(), &b).ok()) rc = 1;
+      int64_t hf_wrong = col.Wrong(b);
+      const double mpi_s = TimeCalls(warmup, iters, [&] { col.Mpi(&b); });
+      std::fill(b.recv.begin(), b.recv.end(), 0);
+      if (col.Mpi(&b) != MPI_SUCCESS) rc = 1;
+      int64_t mpi_wrong = col.Wrong(b);
+      MPI_Allreduce(MPI_IN_PLACE, &hf_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      MPI_Allreduce(MPI_IN_PLACE, &mpi_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      if (hf_wrong != 0) rc = 1;
+      const int64_t nbytes = total * esize;
+      const double hf_alg = nbytes / hf_s / 1e9, mpi_alg = nbytes / mpi_s / 1e9;
+      const double ratio = hf_alg / mpi_alg;
+      if (col.rank == 0) {
+        if (csv) {
+          std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf_s * 1e6, hf_alg * bus,
+                      mpi_s * 1e6, mpi_alg * bus, ratio);
+        } else {
+          std::printf("  %10s %11ld %5s | %12.1f %9.3f %9.3f %7ld | %12.1f %9.3f %9.3f %7ld | %6.2f\n",
+                      FormatBytes(nbytes).c_str(), total, DTypeName(col.dtype), hf_s * 1e6,
+                      hf_alg, hf_alg * bus, hf_wrong, mpi_s * 1e6, mpi_alg, mpi_alg * bus,
+                      mpi_wrong, ratio);
+        }
+        std::fflush(stdout);
+      }
+    }
+    if (col.rank == 0 && !csv) {
+      std::printf("# size = bytes of all ranks' blocks; algbw = size / time; busbw = algbw * "
+                  "(n-1)/n (GB/s = 1e9 B/s); ratio = HFReduce / %s\n", mpi_name);
+    }
+    MPI_Op_free(&bf16_sum);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (!inited) MPI_Finalize();
+  return rc;
+}
+
+}  // namespace
+
+int RunBenchReduceScatter(int argc, char** argv) { return BenchMain(true, argc, argv); }
+int RunBenchAllGather(int argc, char** argv) { return BenchMain(false, argc, argv); }
+
+HS_REGISTER_SUBCOMMAND("bench reducescatter",
+                       "HFReduce ReduceScatter vs MPI_Reduce_scatter_block (run under mpirun)",
+                       RunBenchReduceScatter);
+HS_REGISTER_SUBCOMMAND("bench allgather",
+                       "HFReduce AllGather vs MPI_Allgather (run under mpirun)",
+                       RunBenchAllGather);
+
+}  // namespace hs::hfreduce

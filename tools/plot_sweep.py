@@ -57,6 +57,25 @@ def law_band(law, cs):
     return lo, hi
 
 
+def style(ax, xlabel, ylabel, title=None, logy=False, legend_size=None):
+    """Log-x (and optionally log-y) axes with labels, grid and legend."""
+    ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
+def save(fig, out):
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def plot_isoflop(rows, fit, metric, out):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     budgets = sorted({r["budget"] for r in rows})
@@ -75,15 +94,9 @@ def plot_isoflop(rows, fit, metric, out):
             if bf.get("bracketed"):
                 ax.plot([bf["m_opt"]], [bf["loss_opt"]], marker="*", ms=13, color=color,
                         markeredgecolor="black", zorder=4)
-    ax.set_xscale("log")
-    ax.set_xlabel("model scale M (non-embedding FLOPs per token)")
-    ax.set_ylabel(metric)
-    ax.set_title("IsoFLOP curves (star: fitted minimum)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    style(ax, "model scale M (non-embedding FLOPs per token)", metric,
+          "IsoFLOP curves (star: fitted minimum)")
+    save(fig, out)
 
 
 def plot_optimal(fit, out):
@@ -106,16 +119,9 @@ def plot_optimal(fit, out):
         k, e = DEEPSEEK[key]
         ax.plot(cs, [k * c ** e for c in cs], "--", color="C3",
                 label=f"DeepSeek LLM: {k}·C^{e}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("compute C = M·D (FLOPs)")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        style(ax, "compute C = M·D (FLOPs)", label, logy=True, legend_size=8)
     fig.suptitle("Optimal model scale and data against compute")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save(fig, out)
 
 
 def plot_loss(rows, fit, metric, out):
@@ -131,15 +137,8 @@ def plot_loss(rows, fit, metric, out):
         cs = geomspace(min(b["budget"] for b in used) / 2, max(b["budget"] for b in used) * 2)
         ax.plot(cs, [law["coef"] * c ** law["exp"] for c in cs], color="black", lw=1,
                 label=f"fit: {law['coef']:.3g}·C^{law['exp']:.4f}")
-    ax.set_xscale("log")
-    ax.set_xlabel("compute C (FLOPs)")
-    ax.set_ylabel(metric)
-    ax.set_title("Loss against compute")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    style(ax, "compute C (FLOPs)", metric, "Loss against compute")
+    save(fig, out)
 
 
 def plot_band(fit, out):
@@ -156,15 +155,8 @@ def plot_band(fit, out):
         if law:
             ax.plot(cs, [law["coef"] * c ** law["exp"] for c in cs], color="C2",
                     label=f"fit: {law['coef']:.3g}·C^{law['exp']:.4f}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("compute C (FLOPs)")
-        ax.set_ylabel(label)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+        style(ax, "compute C (FLOPs)", label, logy=True, legend_size=8)
+    save(fig, out)
 
 
 def main():

@@ -154,7 +154,8 @@ absl::StatusOr<std::vector<SweepPoint>> MakePlan(const Sweep& sweep) {
   return points;
 }
 
-std::string FormatPlanTable(const Sweep& sweep, const std::vector<SweepPoint>& points) {
+std::string FormatPlanTable(const Sweep& sweep, const std::vector<SweepPoint>& points,
+                            bool measured) {
   std::string out = absl::StrFormat(
       "%-28s %8s %5s %6s %5s %9s %9s %9s %9s %7s %7s %9s %8s\n", "point", "C", "depth", "width",
       "heads", "N total", "N activ", "M", "D tokens", "steps", "B seqs", "lr", "time");
@@ -172,10 +173,13 @@ std::string FormatPlanTable(const Sweep& sweep, const std::vector<SweepPoint>& p
   absl::StrAppendFormat(
       &out,
       "%d points; estimated %s of run time, about %s with %d at once (%d thread(s) x %d rank(s) "
-      "each, %.1f GFLOP/s of M*D per thread: execution.gflops_per_thread)\n",
+      "each; %s)\n",
       points.size(), FormatDuration(total), FormatDuration(total / double(k)), k,
       sweep.config.execution().threads_per_run(), sweep.config.execution().ranks_per_run(),
-      sweep.config.execution().gflops_per_thread());
+      measured ? "times measured with hai bench train, one rank"
+               : absl::StrFormat("%.1f GFLOP/s of M*D per thread: execution.gflops_per_thread, "
+                                 "or measure with --measure",
+                                 sweep.config.execution().gflops_per_thread()));
   return out;
 }
 

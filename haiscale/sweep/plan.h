@@ -56,10 +56,11 @@ std::string BudgetLabel(double c);
 // ascending. Errors name the point and the field.
 absl::StatusOr<std::vector<SweepPoint>> MakePlan(const Sweep& sweep);
 
-// FormatPlanTable(sweep, points): the table `hai sweep plan` prints
-// (C, shape, N total/activated, M, D, steps, B, lr, estimated time) and a
-// total line.
-std::string FormatPlanTable(const Sweep& sweep, const std::vector<SweepPoint>& points);
+// FormatPlanTable(sweep, points, measured): the table `hai sweep plan`
+// prints (C, shape, N total/activated, M, D, steps, B, lr, estimated time)
+// and a total line saying where the times come from.
+std::string FormatPlanTable(const Sweep& sweep, const std::vector<SweepPoint>& points,
+                            bool measured = false);
 
 // FormatDuration(seconds): "45s", "12m05s", "3h02m".
 std::string FormatDuration(double seconds);

@@ -1,6 +1,8 @@
 // File: haiscale/sweep/sweep_cli.cc
 //
-// `hai sweep plan --config S.pbtxt`            the table of points, nothing run
+// `hai sweep plan --config S.pbtxt [--measure]`  the table of points, nothing
+//                                               run (--measure: times a few steps
+//                                               of each point with hai bench train)
 // `hai sweep run --config S.pbtxt --dir DIR`   run them (resumable), results.csv
 // `hai sweep status --dir DIR`                 done / running / failed
 // (`hai sweep fit` is in fit_cli.cc.)
@@ -9,7 +11,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/config/config.h"
+#include "haiscale/io/atomic_file.h"
+#include "nlohmann/json.hpp"
 
 #include "haiscale/cli/args.h"
 #include "haiscale/cli/subcommand.h"
@@ -44,14 +53,63 @@ bool LoadPlan(const char* program, const cli::ArgParser& args, Sweep* sweep,
   return true;
 }
 
+// MeasurePoints: each point's estimate from `hai bench train` on its run
+// config (`steps` timed steps after one warm-up step, one rank, the
+// point's threads): est_seconds = D / measured tokens per second.
+absl::Status MeasurePoints(int64_t steps, std::vector<SweepPoint>* points) {
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/hai_sweep_measure.XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  const std::string dir = tmpl;
+  const std::string hai = SelfExecutable();
+  absl::Status status = absl::OkStatus();
+  for (SweepPoint& p : *points) {
+    config::RunConfig run = p.run;
+    run.mutable_train()->set_output_dir((fs::path(dir) / "out").string());
+    const std::string path = (fs::path(dir) / "run.pbtxt").string();
+    status = io::WriteFileAtomically(path, config::ConfigToText(run));
+    if (!status.ok()) break;
+    const std::string cmd = absl::StrCat("'", hai, "' bench train --config '", path, "' --steps ",
+                                         steps, " --warmup 1 --threads ", run.train().threads(),
+                                         " --json 2>&1");
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (pipe == nullptr) return absl::InternalError("popen failed");
+    std::string out;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
+    const int rc = pclose(pipe);
+    const size_t brace = out.rfind("{\"config\"");
+    auto j = nlohmann::json::parse(brace == std::string::npos ? "" : out.substr(brace), nullptr, false);
+    if (rc != 0 || j.is_discarded() || !j.contains("tokens_per_s") || !(j["tokens_per_s"].get<double>() > 0)) {
+      status = absl::InternalError(absl::StrCat("point ", p.name, ": `", cmd, "` failed:\n", out));
+      break;
+    }
+    p.est_seconds = double(p.tokens) / j["tokens_per_s"].get<double>();
+    std::fprintf(stderr, "measured %s: %.0f tokens/s\n", p.name.c_str(), j["tokens_per_s"].get<double>());
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return status;
+}
+
 int RunSweepPlan(int argc, char** argv) {
   cli::ArgParser args("hai sweep plan");
   args.AddString("config", "", "sweep config (.pbtxt), e.g. configs/sweeps/isoflop_tiny.pbtxt");
+  args.AddBool("measure", "time each point with hai bench train (one rank) instead of "
+                          "execution.gflops_per_thread");
+  args.AddInt("measure-steps", 5, "timed steps per point for --measure");
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   Sweep sweep;
   std::vector<SweepPoint> points;
   if (!LoadPlan("hai sweep plan", args, &sweep, &points)) return 2;
-  std::printf("%s", FormatPlanTable(sweep, points).c_str());
+  if (args.GetBool("measure")) {
+    absl::Status m = MeasurePoints(std::max<int64_t>(1, args.GetInt("measure-steps")), &points);
+    if (!m.ok()) {
+      std::fprintf(stderr, "hai sweep plan: --measure: %s\n", std::string(m.message()).c_str());
+      return 1;
+    }
+  }
+  std::printf("%s", FormatPlanTable(sweep, points, args.GetBool("measure")).c_str());
   return 0;
 }
 

@@ -31,6 +31,10 @@ grep -q "^c2e8_d1 " "$T/plan.txt" || fail "plan lacks c2e8_d1: $(cat "$T/plan.tx
 grep -q "^c2e8_d2 " "$T/plan.txt" || fail "plan lacks c2e8_d2"
 STEPS=$(awk '$1 == "c2e8_d1" {print $10}' "$T/plan.txt")
 (( STEPS >= 20 )) || fail "expected >= 20 steps for c2e8_d1, plan says '$STEPS'"
+"$HAI" sweep plan --config "$T/s.pbtxt" --measure --measure-steps 1 > "$T/measure.txt" 2>&1 \
+  || fail "plan --measure: $(cat "$T/measure.txt")"
+grep -q "measured c2e8_d2: .* tokens/s" "$T/measure.txt" || fail "plan --measure: $(cat "$T/measure.txt")"
+grep -q "times measured with hai bench train" "$T/measure.txt" || fail "plan --measure total line"
 
 # 1. Resume: c2e8_d1 is preempted after step 10 (a checkpoint is written),
 #    the sweep stops with exit 3 and says so; c2e8_d2 finishes.

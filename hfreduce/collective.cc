@@ -10,28 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "haiscale/dtype.h"
 #include "haiscale/status.h"
+#include "hfreduce/engine_control.h"
 #include "hfreduce/reduce_kernels.h"
 
 namespace hs::hfreduce {
-
-// Shared-memory layout of the node segment's caller area.
-struct Engine::Control {
-  std::atomic<uint32_t> abort;  // 0, or 1 once a rank raised abort
-  int32_t abort_rank;
-  char abort_msg[248];
-};
-struct alignas(128) Engine::RankControl {
-  std::atomic<uint64_t> in;   // chunks copied into this rank's slot
-  std::atomic<uint64_t> red;  // chunks whose slice this rank finalised
-  std::atomic<uint64_t> out;  // chunks this rank copied out
-  OpDesc desc;                // the call this rank is in (set before `in`)
-  int32_t global_rank;        // this rank in the communicator
-  int64_t shared_off;         // AllReduce: buffer's offset in my registered
-                              // region, or -1 (set before `in`)
-};
-
-static_assert(std::atomic<uint64_t>::is_always_lock_free,
-              "shared-memory counters must be lock free");
 
 namespace {
 
@@ -329,6 +311,11 @@ absl::Status Engine::RunSmall(const OpCall& call) {
 
 absl::Status Engine::Run(const OpCall& call) {
   if (UsesSmallPath(call.desc)) return RunSmall(call);
+  switch (static_cast<OpKind>(call.desc.kind)) {
+    case OpKind::kReduceScatter: return RunReduceScatter(call);
+    case OpKind::kAllGather: return RunAllGather(call);
+    default: break;
+  }
   const EngineConfig& c = config_;
   const OpDesc& d = call.desc;
   const OpKind kind = static_cast<OpKind>(d.kind);
@@ -340,31 +327,28 @@ absl::Status Engine::Run(const OpCall& call) {
 
   // --- geometry -------------------------------------------------------------
   Geometry geo;
-  geo.raw = kind == OpKind::kAllGather || kind == OpKind::kBroadcast;
+  geo.raw = kind == OpKind::kBroadcast;
   if (geo.raw) {
     geo.in_size = geo.acc_size = 1;
-    geo.units = d.count * esize * (kind == OpKind::kAllGather ? c.size : 1);
+    geo.units = d.count * esize;
     geo.chunk = c.slot_bytes;
   } else {
     geo.in_size = esize;
     geo.acc_size = sizeof(float);
-    geo.units = d.count * (kind == OpKind::kReduceScatter ? c.size : 1);
+    geo.units = d.count;
     geo.chunk = c.slot_bytes / esize / kAlignUnits * kAlignUnits;
-    if (kind == OpKind::kAllReduce) {
-      // Chunks by message size: about kAutoChunks of them, at least
-      // kMinAutoChunkBytes (the working set of a chunk then stays in L2),
-      // at most the slot. Measured: 256 KiB chunks are ~2x faster than 1 MiB
-      // at 4-8 MiB; at >= 16 MiB 1 MiB chunks are as fast or faster.
-      const int64_t want = std::max(kMinAutoChunkBytes / esize,
-                                    RoundUp(geo.units / kAutoChunks, kAlignUnits));
-      geo.chunk = std::min(geo.chunk, want);
-    }
+    // Chunks by message size: about kAutoChunks of them, at least
+    // kMinAutoChunkBytes (the working set of a chunk then stays in L2), at
+    // most the slot. Measured: 256 KiB chunks are ~2x faster than 1 MiB at
+    // 4-8 MiB; at >= 16 MiB 1 MiB chunks are as fast or faster.
+    const int64_t want = std::max(kMinAutoChunkBytes / esize,
+                                  RoundUp(geo.units / kAutoChunks, kAlignUnits));
+    geo.chunk = std::min(geo.chunk, want);
   }
   geo.nchunks = std::max<int64_t>(1, (geo.units + geo.chunk - 1) / geo.chunk);
   const float divisor = (!geo.raw && d.op == 1) ? static_cast<float>(c.size) : 1.0f;
   const char* src = static_cast<const char*>(call.src);
   char* dst = static_cast<char*>(call.dst);
-  const int64_t my_block = d.count * esize;  // AllGather: my bytes
   // AllReduce of a buffer in my registered region: read and written in
   // place by the slice owners (see collective.h).
   int64_t shared_off = -1;
@@ -435,23 +419,14 @@ absl::Status Engine::Run(const OpCall& call) {
         }
         break;
       }
-      case OpKind::kReduceScatter:
-        std::memcpy(slot, src + u0 * esize, n * esize);
-        break;
-      case OpKind::kAllGather: {
-        // My block is bytes [rank*B, rank*B + B) of the virtual input.
-        std::memset(slot, 0, n);
-        int64_t b0 = std::max(u0, c.rank * my_block);
-        int64_t b1 = std::min(u1, (c.rank + 1) * my_block);
-        if (b1 > b0) std::memcpy(slot + (b0 - u0), src + (b0 - c.rank * my_block), b1 - b0);
-        break;
-      }
       case OpKind::kBroadcast:
         if (c.rank == d.root) {
           std::memcpy(slot, src + u0, n);
         } else {
           std::memset(slot, 0, n);
         }
+        break;
+      default:  // ReduceScatter / AllGather: scatter_gather.cc
         break;
     }
     Rank(me).in.store(g + 1, std::memory_order_release);
@@ -558,22 +533,10 @@ absl::Status Engine::Run(const OpCall& call) {
         }
         break;
       }
-      case OpKind::kReduceScatter: {
-        // Only my block [rank*count, rank*count + count) is kept.
-        int64_t b0 = std::max(u0, c.rank * d.count);
-        int64_t b1 = std::min(u1, (c.rank + 1) * d.count);
-        if (b1 > b0) {
-          ConvertFromF32(reinterpret_cast<const float*>(acc_all) + (b0 - u0),
-                         b1 - b0, dtype, divisor,
-                         dst + (b0 - c.rank * d.count) * esize);
-        }
-        break;
-      }
-      case OpKind::kAllGather:
       case OpKind::kBroadcast:
-        if (!(kind == OpKind::kBroadcast && c.rank == d.root)) {
-          std::memcpy(dst + u0, acc_all, u1 - u0);
-        }
+        if (c.rank != d.root) std::memcpy(dst + u0, acc_all, u1 - u0);
+        break;
+      default:
         break;
     }
     Rank(me).out.store(g + 1, std::memory_order_release);

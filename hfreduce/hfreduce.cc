@@ -13,6 +13,7 @@
 #include "haiscale/status.h"
 #include "hfreduce/collective.h"
 #include "hfreduce/reduce_kernels.h"
+#include "hfreduce/ring.h"
 #include "hfreduce/transport/mpi_transport.h"
 #include "hfreduce/transport/shm.h"
 #include "hfreduce/transport/tcp_transport.h"
@@ -304,14 +305,22 @@ absl::Status Communicator::InitTransport() {
   cfg.port = port > 0 ? port + local_rank_ : 0;
   cfg.socket_buffer_bytes = options_.tcp_socket_buffer_bytes;
   cfg.job_rank = rank_;
+  // Connections: the double tree's (AllReduce, Broadcast, call checks) and
+  // the ring's (ReduceScatter, AllGather).
   std::vector<int> neighbours;
+  auto add = [&](int p) {
+    if (p >= 0 && p != node_ &&
+        std::find(neighbours.begin(), neighbours.end(), p) == neighbours.end()) {
+      neighbours.push_back(p);
+    }
+  };
   for (int t = 0; t < 2 && num_nodes_ > 1; ++t) {
     TreeLinks l = DoubleTreeLinks(num_nodes_, node_, t);
-    for (int p : {l.parent, l.children[0], l.children[1]}) {
-      if (p >= 0 && std::find(neighbours.begin(), neighbours.end(), p) == neighbours.end()) {
-        neighbours.push_back(p);
-      }
-    }
+    for (int p : {l.parent, l.children[0], l.children[1]}) add(p);
+  }
+  if (num_nodes_ > 1) {
+    add(RingPrev(num_nodes_, node_));
+    add(RingNext(num_nodes_, node_));
   }
   WaitContext ctx{&abort_, options_.timeout};
   auto t = CreateTcpTransportOverMpi(rail_comm_, secret, cfg, neighbours, ctx);

@@ -658,7 +658,7 @@ void TcpTransport::Progress() {
   int ids[64];
   int n = 0;
   for (int peer : active_) {
-    if (n == 64) break;  // a tree node has at most 4 neighbours
+    if (n == 64) break;  // at most 4 tree and 2 ring neighbours
     const Peer& p = peers_[peer];
     fds[n] = {p.fd, static_cast<short>(POLLIN | (p.sends.empty() ? 0 : POLLOUT)), 0};
     ids[n++] = peer;

@@ -11,7 +11,7 @@
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
 //   suites: allreduce, async, collectives, paths, registered, all, mismatch,
-//   timeout
+//   mismatch_scatter, abort, timeout
 #include <mpi.h>
 #include <unistd.h>
 
@@ -337,7 +337,7 @@ void SuiteCollectives(Communicator* comm, const Args& a) {
   for (DType dtype : {DType::kF32, DType::kBF16}) {
     for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
       for (int64_t rc : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{257},
-                         a.chunk_bytes / 2 + 3}) {
+                         a.chunk_bytes / 2 + 3, 3 * a.chunk_bytes + 5}) {
         uint32_t seed = static_cast<uint32_t>(rc + 5);
         std::vector<char> send = MakeInput(dtype, true, seed, g_rank, rc * g_size);
         std::vector<char> recv(rc * DTypeSize(dtype) + 1);
@@ -353,7 +353,7 @@ void SuiteCollectives(Communicator* comm, const Args& a) {
   // AllGather: raw bytes, including NaN payloads and -0, must arrive exactly.
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kU8}) {
     for (int64_t sc : {int64_t{0}, int64_t{1}, int64_t{5}, int64_t{999},
-                       a.chunk_bytes + 1}) {
+                       a.chunk_bytes + 1, 3 * a.chunk_bytes + 7}) {
       const int64_t es = DTypeSize(dtype);
       auto byte_of = [&](int r, int64_t j) {
         return static_cast<char>((r * 131 + j * 29 + 7) % 256);
@@ -372,6 +372,98 @@ void SuiteCollectives(Communicator* comm, const Args& a) {
         }
       }
       CHECK_OR_FAIL(recv[sc * es * g_size] == 0x55, what, ": wrote past the end");
+    }
+  }
+  // In-place AllGather: my block already sits at its place in recv.
+  {
+    const int64_t sc = a.chunk_bytes / 4 + 9;
+    std::vector<float> recv(sc * g_size, -1.0f);
+    for (int64_t j = 0; j < sc; ++j) recv[g_rank * sc + j] = g_rank * 1000.0f + j;
+    absl::Status s = comm->AllGatherAsync(recv.data() + g_rank * sc, recv.data(), sc,
+                                          DType::kF32).Wait();
+    CHECK_OR_FAIL(s.ok(), "in-place allgather: ", s.ToString());
+    bool same = true;
+    for (int r = 0; r < g_size; ++r) {
+      for (int64_t j = 0; j < sc; ++j) same &= recv[r * sc + j] == r * 1000.0f + j;
+    }
+    CHECK_OR_FAIL(same, "in-place allgather: wrong values");
+  }
+  // Rounded (non-integer) inputs: ReduceScatter repeats bit for bit, and
+  // with at most two nodes (where the ring's order and the tree's agree)
+  // its block equals the AllReduce's, as ZeRO-1's parity with DDP needs.
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    for (int64_t rc : {int64_t{5}, a.chunk_bytes + 17}) {
+      const uint32_t seed = static_cast<uint32_t>(7000 + rc);
+      const int64_t es = DTypeSize(dtype);
+      std::vector<char> send = MakeInput(dtype, false, seed, g_rank, rc * g_size);
+      std::vector<char> r1(rc * es + 1), r2(rc * es + 1), all = send;
+      absl::Status s1 = comm->ReduceScatterAsync(send.data(), r1.data(), rc, dtype,
+                                                 ReduceOp::kAverage).Wait();
+      absl::Status s2 = comm->ReduceScatterAsync(send.data(), r2.data(), rc, dtype,
+                                                 ReduceOp::kAverage).Wait();
+      absl::Status s3 = comm->AllReduce(all.data(), rc * g_size, dtype, ReduceOp::kAverage);
+      std::string what = absl::StrCat("reduce_scatter bits ", DTypeName(dtype), " rc=", rc);
+      CHECK_OR_FAIL(s1.ok() && s2.ok() && s3.ok(), what, ": ", s1.ToString(), s2.ToString(),
+                    s3.ToString());
+      CHECK_OR_FAIL(std::memcmp(r1.data(), r2.data(), rc * es) == 0, what, ": runs differ");
+      if (comm->num_nodes() <= 2) {
+        CHECK_OR_FAIL(std::memcmp(r1.data(), all.data() + g_rank * rc * es, rc * es) == 0,
+                      what, ": differs from the allreduce");
+      }
+    }
+  }
+  // Many in flight: ReduceScatter, AllGather and AllReduce queued together.
+  {
+    struct Op {
+      int kind;  // 0 reduce-scatter, 1 allgather, 2 allreduce
+      int64_t count;
+      DType dtype;
+      uint32_t seed;
+      std::vector<char> in, out;
+      Handle h;
+    };
+    std::vector<Op> ops(15);
+    for (int i = 0; i < 15; ++i) {
+      Op& q = ops[i];
+      q.kind = i % 3;
+      q.count = (i * 977) % (a.chunk_bytes + 1) + 1;
+      q.dtype = (i / 3) % 2 ? DType::kBF16 : DType::kF32;
+      q.seed = 3000 + i;
+      const int64_t es = DTypeSize(q.dtype);
+      if (q.kind == 0) {
+        q.in = MakeInput(q.dtype, true, q.seed, g_rank, q.count * g_size);
+        q.out.assign(q.count * es + 1, 0);
+        q.h = comm->ReduceScatterAsync(q.in.data(), q.out.data(), q.count, q.dtype,
+                                       ReduceOp::kSum);
+      } else if (q.kind == 1) {
+        q.in = MakeInput(q.dtype, true, q.seed, g_rank, q.count);
+        q.out.assign(q.count * es * g_size + 1, 0);
+        q.h = comm->AllGatherAsync(q.in.data(), q.out.data(), q.count, q.dtype);
+      } else {
+        q.out = MakeInput(q.dtype, true, q.seed, g_rank, q.count);
+        q.h = comm->AllReduceAsync(q.out.data(), q.count, q.dtype, ReduceOp::kSum);
+      }
+    }
+    for (int i = 14; i >= 0; --i) {
+      Op& q = ops[i];
+      absl::Status s = q.h.Wait();
+      std::string what = absl::StrCat("in flight op ", i, " kind ", q.kind);
+      CHECK_OR_FAIL(s.ok(), what, ": ", s.ToString());
+      if (!s.ok()) continue;
+      if (q.kind == 0) {
+        CheckReduced(q.out, g_rank * q.count, q.count, q.dtype, ReduceOp::kSum, true, q.seed,
+                     what);
+      } else if (q.kind == 2) {
+        CheckReduced(q.out, 0, q.count, q.dtype, ReduceOp::kSum, true, q.seed, what);
+      } else {
+        const int64_t bytes = q.count * DTypeSize(q.dtype);
+        bool same = true;
+        for (int r = 0; r < g_size; ++r) {
+          std::vector<char> want = MakeInput(q.dtype, true, q.seed, r, q.count);
+          same &= std::memcmp(q.out.data() + r * bytes, want.data(), bytes) == 0;
+        }
+        CHECK_OR_FAIL(same, what, ": wrong bytes");
+      }
     }
   }
   // Broadcast from every root.
@@ -419,6 +511,63 @@ void SuiteMismatch(Communicator* comm, const Args&) {
   // The communicator stays broken.
   s = comm->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum);
   CHECK_OR_FAIL(!s.ok(), "call after a failure should fail");
+}
+
+// The last rank calls ReduceScatter with another count, or AllGather where
+// the others call ReduceScatter: every rank fails naming the mismatch.
+void SuiteMismatchScatter(Communicator* comm, const Args& a) {
+  const int64_t rc = a.chunk_bytes / 4 + 3;
+  std::vector<float> send(rc * g_size + g_size, 1.0f), recv(rc * g_size + g_size);
+  CHECK_OR_FAIL(comm->ReduceScatterAsync(send.data(), recv.data(), rc, DType::kF32,
+                                         ReduceOp::kSum).Wait().ok(),
+                "warm-up reduce-scatter");
+  absl::Time t0 = absl::Now();
+  absl::Status s;
+  if (g_rank == g_size - 1) {
+    s = (g_size % 2 ? comm->AllGatherAsync(send.data(), recv.data(), rc, DType::kF32)
+                    : comm->ReduceScatterAsync(send.data(), recv.data(), rc + 1,
+                                               DType::kF32, ReduceOp::kSum))
+            .Wait();
+  } else {
+    s = comm->ReduceScatterAsync(send.data(), recv.data(), rc, DType::kF32, ReduceOp::kSum)
+            .Wait();
+  }
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  std::string msg(s.message());
+  CHECK_OR_FAIL(!s.ok() && (msg.find("mismatched") != std::string::npos ||
+                            msg.find("aborted by rank") != std::string::npos),
+                "mismatch not reported: ", s.ToString());
+  CHECK_OR_FAIL(secs < 5.0, "mismatch took ", secs, " s to report");
+  if (g_rank == 0) std::printf("rank 0 got: %s\n", s.ToString().c_str());
+}
+
+// Abort with ReduceScatters and AllGathers queued: rank 0 aborts; its own
+// calls fail at once, the node's other ranks are told through shared
+// memory, other nodes fail by timeout; nobody hangs or crashes.
+void SuiteAbort(Communicator* comm, const Args& a) {
+  const int64_t rc = 4 * a.chunk_bytes + 1;
+  std::vector<std::vector<float>> send(6, std::vector<float>(rc * g_size, 1.0f));
+  std::vector<std::vector<float>> recv(6, std::vector<float>(rc * g_size));
+  CHECK_OR_FAIL(comm->AllGatherAsync(send[0].data(), recv[0].data(), rc, DType::kF32)
+                    .Wait().ok(), "warm-up allgather");
+  MPI_Barrier(MPI_COMM_WORLD);
+  absl::Time t0 = absl::Now();
+  std::vector<Handle> hs;
+  for (int i = 0; i < 6; ++i) {
+    if (i == 3 && g_rank == 0) comm->Abort("test abort");
+    hs.push_back(i % 2 ? comm->AllGatherAsync(send[i].data(), recv[i].data(), rc, DType::kF32)
+                       : comm->ReduceScatterAsync(send[i].data(), recv[i].data(), rc,
+                                                  DType::kF32, ReduceOp::kSum));
+  }
+  int failed = 0;
+  for (Handle& h : hs) failed += !h.Wait().ok();
+  double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+  if (g_rank == 0) CHECK_OR_FAIL(failed >= 3, "rank 0: only ", failed, " calls failed");
+  CHECK_OR_FAIL(secs < 3.0 * a.timeout_ms / 1000.0 + 2.0, "abort took ", secs, " s");
+  absl::Status after = comm->AllGatherAsync(send[0].data(), recv[0].data(), rc,
+                                            DType::kF32).Wait();
+  if (g_rank == 0) CHECK_OR_FAIL(absl::IsAborted(after), "after abort: ", after.ToString());
+  std::printf("rank %d: %d of 6 calls failed in %.1f s\n", g_rank, failed, secs);
 }
 
 // The last rank skips a call (a stuck or dead peer): every other rank must
@@ -504,6 +653,8 @@ int Main(int argc, char** argv) {
     if (s == "registered" || s == "all") SuiteRegistered(comm.get(), a);
     if (s == "mismatch") SuiteMismatch(comm.get(), a);
     if (s == "timeout") SuiteTimeout(comm.get(), a);
+    if (s == "mismatch_scatter") SuiteMismatchScatter(comm.get(), a);
+    if (s == "abort") SuiteAbort(comm.get(), a);
   }
   int failures = 0, checks = 0;
   MPI_Allreduce(&g_failures, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -147,6 +147,12 @@ absl::StatusOr<std::vector<SweepPoint>> MakePlan(const Sweep& sweep) {
         s->add_factors(0.1);
         absl::Status valid = config::ValidateConfig(r);
         if (!valid.ok()) return fail(std::string(valid.message()));
+        for (const SweepPoint& q : points) {
+          if (q.name == p.name) {
+            return fail("two points get this name (and one run directory): budgets or grid "
+                        "values that agree to 3 significant digits");
+          }
+        }
         points.push_back(std::move(p));
       }
     }

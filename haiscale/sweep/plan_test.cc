@@ -151,6 +151,17 @@ TEST(PlanTest, ImpossiblePointNamesIt) {
       << long_seq.status();
 }
 
+TEST(PlanTest, PointNamesAreUnique) {
+  auto s = Parse("budgets: [1e12] family { depths: [1, 2, 3] } "
+                 "hparams { rule: GRID grid_batch_tokens: [1024, 1025] grid_lr: [1e-3] }");
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto points = MakePlan(*s);
+  ASSERT_FALSE(points.ok());
+  EXPECT_NE(points.status().message().find("point c1e12_d1_b1.02e3_lr0.001: two points"),
+            std::string::npos)
+      << points.status();
+}
+
 TEST(PlanTest, SpreadDepths) {
   FamilyRule r;
   r.set_min_depth(2);

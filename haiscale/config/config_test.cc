@@ -345,6 +345,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"data.train_path=",
                  "data={mixture {path: \"a\" weight: 1} mixture {path: \"a\" weight: 2}}"},
                 "data.mixture[1].path: 'a' is listed twice"},
+        BadCase{{"data.document_mask=true", "parallel.pp=2"},
+                "data.document_mask: is not supported with pipeline parallelism"},
         BadCase{{"optimizer.lr=-1"}, "optimizer.lr: must be >= 0"},
         BadCase{{"optimizer.beta1=1"}, "optimizer.beta1: must be in [0, 1)"},
         BadCase{{"optimizer.beta2=-0.1"}, "optimizer.beta2: must be in [0, 1)"},

@@ -333,6 +333,16 @@ void CheckData(const DataConfig& d, Problems& p) {
   }
 }
 
+// data.document_mask: positions reach the CPU model's MLA; the pipeline
+// and the CUDA step do not carry them yet.
+void CheckDocumentMask(const RunConfig& c, Problems& p) {
+  if (!c.data().document_mask()) return;
+  p.Require(c.parallel().pp() <= 1, "data.document_mask",
+            "is not supported with pipeline parallelism (parallel.pp = ", c.parallel().pp(), ")");
+  p.Require(c.train().device() != TrainConfig::CUDA, "data.document_mask",
+            "is not supported with train.device CUDA yet (CPU training only)");
+}
+
 // The expert-parallel routing knobs (docs/expert_parallel.md).
 void CheckExpertRouting(const RunConfig& c, Problems& p) {
   const ParallelConfig& par = c.parallel();
@@ -447,6 +457,7 @@ absl::Status ValidateConfig(const RunConfig& config) {
   CheckOptimizer(filled.optimizer(), problems);
   CheckSchedule(filled, problems);
   CheckData(filled.data(), problems);
+  CheckDocumentMask(filled, problems);
   CheckParallel(filled, problems);
   return problems.ToStatus();
 }

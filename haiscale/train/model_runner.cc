@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "haiscale/status.h"
 
 namespace hs::train {
@@ -14,7 +15,15 @@ void AddLoad(const std::vector<int64_t>& load, std::vector<int64_t>* sum) {
 }
 
 const int32_t* MicroBatch(const int32_t* ids, const PassInput& in, int64_t m) {
-  return ids + m * in.micro_batch * in.seq_len;
+  return ids == nullptr ? nullptr : ids + m * in.micro_batch * in.seq_len;
+}
+
+// Runners without a positions path refuse packed documents (validation
+// already rejects those layouts; this keeps a wrong call from being silent).
+absl::Status NoPositions(const PassInput& in, const char* runner) {
+  if (in.positions == nullptr) return absl::OkStatus();
+  return absl::UnimplementedError(
+      absl::StrCat("data.document_mask is not supported by the ", runner, " path"));
 }
 
 // SumCrossEntropy(in, forward): forward-only over the micro-batches of `in`.
@@ -70,7 +79,7 @@ class CpuRunner final : public HostRunner {
       HS_ASSIGN_OR_RETURN(models::ForwardResult r,
                           model_->Forward(MicroBatch(in.tokens, in, m),
                                           MicroBatch(in.targets, in, m), in.micro_batch,
-                                          in.seq_len));
+                                          in.seq_len, MicroBatch(in.positions, in, m)));
       res.ce_sum += r.ce_sum;
       // The balance loss is a mean over sequences: weight each micro-batch
       // by its share of the global batch.
@@ -90,8 +99,10 @@ class CpuRunner final : public HostRunner {
   }
 
   absl::StatusOr<double> Forward(const PassInput& in) override {
+    int64_t m = 0;
     return SumCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
-      return model_->Forward(tokens, targets, in.micro_batch, in.seq_len);
+      return model_->Forward(tokens, targets, in.micro_batch, in.seq_len,
+                             MicroBatch(in.positions, in, m++));
     });
   }
 };
@@ -123,6 +134,7 @@ class PipelineStageRunner final : public HostRunner {
 
  private:
   absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale) {
+    HS_RETURN_IF_ERROR(NoPositions(in, "pipeline-parallel"));
     return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
                            in.ce_scale, aux_scale);
   }
@@ -136,6 +148,7 @@ class EngineRunner final : public ModelRunner {
   absl::Status ZeroGrads() override { return engine_->ZeroGrads(); }
 
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
+    HS_RETURN_IF_ERROR(NoPositions(in, "train.device"));
     PassResult res;
     for (int64_t m = 0; m < in.micro_batches; ++m) {
       HS_ASSIGN_OR_RETURN(models::ForwardResult r,
@@ -150,6 +163,7 @@ class EngineRunner final : public ModelRunner {
   }
 
   absl::StatusOr<double> Forward(const PassInput& in) override {
+    HS_RETURN_IF_ERROR(NoPositions(in, "train.device"));
     return SumCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
       return engine_->Forward(tokens, targets);
     });

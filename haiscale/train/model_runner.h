@@ -38,6 +38,8 @@ namespace hs::train {
 struct PassInput {
   const int32_t* tokens = nullptr;   // [micro_batches * micro_batch, seq_len]
   const int32_t* targets = nullptr;  // same shape; < 0: ignored
+  // Same shape: packed-document positions (data.document_mask), or nullptr.
+  const int32_t* positions = nullptr;
   int64_t micro_batches = 0, micro_batch = 0, seq_len = 0;
   // d(loss)/d(summed cross-entropy), e.g. 1 / target tokens of the global
   // batch, so that gradients summed over ranks are the global batch's.

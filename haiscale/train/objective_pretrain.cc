@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "data/train_data.h"
+#include "haiscale/logging.h"
 #include "haiscale/status.h"
 #include "haiscale/train/objective.h"
 
@@ -42,11 +44,12 @@ class PretrainObjective final : public Objective {
     // The whole global batch is read on every rank (cheap): its target
     // count normalises the loss, so summed gradients equal the
     // single-process ones.
-    HS_RETURN_IF_ERROR(
-        sampler_->FillBatch(step, 0, layout_.global_batch, inputs_.data(), targets_.data()));
+    HS_RETURN_IF_ERROR(sampler_->FillBatch(step, 0, layout_.global_batch, inputs_.data(),
+                                           targets_.data(), Positions(positions_)));
     valid_ = CountTargets(targets_);
     if (valid_ == 0) return absl::InvalidArgumentError(absl::StrCat("step ", step + 1, ": no targets"));
-    HS_ASSIGN_OR_RETURN(PassResult r, runner.ForwardBackward(LocalPass(inputs_, targets_, true)));
+    HS_ASSIGN_OR_RETURN(PassResult r,
+                        runner.ForwardBackward(LocalPass(inputs_, targets_, positions_, true)));
     MetricSums sums;
     sums.Add("ce_sum", r.ce_sum);
     sums.Add("aux_loss", r.aux_loss);
@@ -77,6 +80,7 @@ class PretrainObjective final : public Objective {
     if (!eval_rows_) return absl::FailedPreconditionError("Evaluate: train.eval_every is 0");
     const int64_t G = layout_.global_batch;
     std::vector<int32_t> in(G * layout_.seq_len), tg(G * layout_.seq_len);
+    std::vector<int32_t> pos(eval_document_mask_ ? G * layout_.seq_len : 0);
     double ce = 0;
     int64_t tokens = 0;
     // Batches of G rows split over the DP ranks exactly as training batches
@@ -87,11 +91,12 @@ class PretrainObjective final : public Objective {
       const int64_t n = std::min(G, eval_rows_->num_rows() - first);
       std::fill(in.begin(), in.end(), 0);
       std::fill(tg.begin(), tg.end(), -1);
-      HS_RETURN_IF_ERROR(eval_rows_->FillRows(first, n, in.data(), tg.data()));
+      std::fill(pos.begin(), pos.end(), 0);
+      HS_RETURN_IF_ERROR(eval_rows_->FillRows(first, n, in.data(), tg.data(), Positions(pos)));
       const int64_t valid = CountTargets(tg);
       if (valid == 0) continue;  // the same on every rank
       tokens += valid;
-      PassInput pass = LocalPass(in, tg, false);
+      PassInput pass = LocalPass(in, tg, pos, false);
       pass.ce_scale = 1.0f / float(valid);
       HS_ASSIGN_OR_RETURN(double part, runner.Forward(pass));
       ce += part;
@@ -106,12 +111,19 @@ class PretrainObjective final : public Objective {
     return valid;
   }
 
+  // Positions(pos): the packed-document positions buffer, or nullptr
+  // without data.document_mask (empty).
+  static int32_t* Positions(std::vector<int32_t>& pos) {
+    return pos.empty() ? nullptr : pos.data();
+  }
+
   // This rank's slice of a global batch, scaled for training.
   PassInput LocalPass(const std::vector<int32_t>& in, const std::vector<int32_t>& tg,
-                      bool train) const {
+                      const std::vector<int32_t>& pos, bool train) const {
     PassInput p;
     p.tokens = in.data() + layout_.local_first * layout_.seq_len;
     p.targets = tg.data() + layout_.local_first * layout_.seq_len;
+    if (!pos.empty()) p.positions = pos.data() + layout_.local_first * layout_.seq_len;
     p.micro_batches = layout_.micro_batches;
     p.micro_batch = layout_.micro_batch;
     p.seq_len = layout_.seq_len;
@@ -125,11 +137,13 @@ class PretrainObjective final : public Objective {
   BatchLayout layout_;
   const parallel::ParallelContext* ctx_ = nullptr;
   int64_t experts_ = 0;
-  std::unique_ptr<data::TokenFile> data_file_;
+  std::vector<std::unique_ptr<data::TokenFile>> data_files_;  // train sources
   std::unique_ptr<data::Sampler> sampler_;
   std::unique_ptr<data::TokenFile> eval_file_;
   std::unique_ptr<data::EvalRows> eval_rows_;
+  bool eval_document_mask_ = false;
   std::vector<int32_t> inputs_, targets_;  // [global_batch, seq_len]
+  std::vector<int32_t> positions_;         // same, with data.document_mask
   int64_t valid_ = 0;                      // target tokens of the last global batch
 };
 
@@ -143,28 +157,36 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const config::RunConfig
   o->ctx_ = ctx;
   o->experts_ = config.model().n_routed_experts();
   const int64_t vocab = config.model().vocab_size();
-  if (config.data().train_path().empty()) {
-    return absl::InvalidArgumentError("data.train_path: required for training");
+  // data.train_path or data.mixture (flat files or prepared datasets),
+  // data.eval_path, data.document_mask: data/train_data.h.
+  HS_ASSIGN_OR_RETURN(data::TrainData train,
+                      data::OpenTrainData(config.data(), layout.seq_len, layout.global_batch,
+                                          config.train().seed(), vocab));
+  if (ctx->is_logger()) {
+    HS_LOG(INFO) << train.summary;
+    if (train.sampler->num_sources() > 1) {
+      std::vector<std::string> names;
+      for (const auto& m : config.data().mixture()) names.push_back(m.path());
+      // The realised proportions over (up to a million samples of) the run.
+      const int64_t steps = std::clamp<int64_t>(1000000 / layout.global_batch, 1,
+                                                config.train().steps());
+      HS_LOG(INFO) << data::RealisedMixture(*train.sampler, names, steps);
+    }
   }
-  HS_ASSIGN_OR_RETURN(o->data_file_, data::TokenFile::Open(config.data().train_path()));
-  HS_RETURN_IF_ERROR(o->data_file_->Validate(vocab));
-  HS_ASSIGN_OR_RETURN(data::Sampler sampler,
-                      data::Sampler::Create(o->data_file_.get(), layout.seq_len,
-                                            layout.global_batch, config.train().seed(),
-                                            config.data().shuffle()));
-  o->sampler_ = std::make_unique<data::Sampler>(std::move(sampler));
+  o->data_files_ = std::move(train.files);
+  o->sampler_ = std::move(train.sampler);
   o->inputs_.resize(layout.global_batch * layout.seq_len);
   o->targets_.resize(layout.global_batch * layout.seq_len);
+  if (train.document_mask) o->positions_.resize(layout.global_batch * layout.seq_len);
   if (config.train().eval_every() > 0) {
     // Validated: data.eval_path is set.
-    auto file = data::TokenFile::Open(config.data().eval_path());
-    if (!file.ok()) return Annotate(file.status(), "data.eval_path");
-    o->eval_file_ = *std::move(file);
-    HS_RETURN_IF_ERROR(Annotate(o->eval_file_->Validate(vocab), "data.eval_path"));
-    auto rows = data::EvalRows::Create(o->eval_file_.get(), layout.seq_len,
-                                       config.train().eval_batches() * layout.global_batch);
-    if (!rows.ok()) return Annotate(rows.status(), "data.eval_path");
-    o->eval_rows_ = std::make_unique<data::EvalRows>(*std::move(rows));
+    HS_ASSIGN_OR_RETURN(data::EvalData eval,
+                        data::OpenEvalData(config.data(), layout.seq_len,
+                                           config.train().eval_batches() * layout.global_batch,
+                                           vocab));
+    o->eval_file_ = std::move(eval.file);
+    o->eval_rows_ = std::move(eval.rows);
+    o->eval_document_mask_ = eval.document_mask;
   }
   return std::unique_ptr<Objective>(std::move(o));
 }

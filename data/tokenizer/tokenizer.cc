@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +17,59 @@
 #include "haiscale/io/atomic_file.h"
 
 namespace hs::data {
+namespace {
+
+// EncodeWorkers: long-lived threads for EncodeBatch. BPE results are cached
+// per thread, so reusing the same threads across calls (a dataset is
+// encoded in many batches) keeps the caches warm. Never destroyed: the
+// threads wait for work until the process exits.
+class EncodeWorkers {
+ public:
+  static EncodeWorkers& Get() {
+    static EncodeWorkers* workers = new EncodeWorkers();
+    return *workers;
+  }
+
+  // Run(n, fn): runs fn() on n pool threads and waits for all of them.
+  void Run(int n, const std::function<void()>& fn) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (int(threads_.size()) < n) {
+      threads_.emplace_back([this] { Loop(); });
+      threads_.back().detach();
+    }
+    int pending = n;
+    std::condition_variable done;
+    for (int i = 0; i < n; ++i) {
+      tasks_.push_back([&] {
+        fn();
+        std::lock_guard<std::mutex> l(mu_);
+        if (--pending == 0) done.notify_all();
+      });
+    }
+    work_.notify_all();
+    done.wait(lock, [&] { return pending == 0; });
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      work_.wait(lock, [this] { return !tasks_.empty(); });
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::deque<std::function<void()>> tasks_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
@@ -109,11 +166,9 @@ std::vector<std::vector<uint32_t>> Tokenizer::EncodeBatch(
   };
   if (threads == 1) {
     worker();
-    return result;
+  } else {
+    EncodeWorkers::Get().Run(threads, worker);
   }
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (std::thread& t : pool) t.join();
   return result;
 }
 

@@ -67,6 +67,20 @@ Candidates FilteredDistribution(const float* logits, int64_t V, const SamplingPa
 
 int32_t SampleToken(const float* logits, int64_t V, const SamplingParams& p, float u) {
   if (p.temperature == 0) return Argmax(logits, V);
+  if ((p.top_k == 0 || p.top_k >= V) && p.top_p >= 1) {
+    // No filter: the whole softmax, walked in id order (no sort).
+    const double inv_t = 1.0 / p.temperature, top = double(logits[Argmax(logits, V)]);
+    std::vector<double> w(V);
+    double sum = 0;
+    for (int64_t i = 0; i < V; ++i) sum += w[i] = std::exp((double(logits[i]) - top) * inv_t);
+    const double target = double(u) * sum;
+    double cum = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      cum += w[i];
+      if (target < cum) return int32_t(i);
+    }
+    return int32_t(V - 1);
+  }
   const Candidates c = FilteredDistribution(logits, V, p);
   double cum = 0;
   for (size_t i = 0; i < c.ids.size(); ++i) {

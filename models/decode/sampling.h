@@ -47,7 +47,9 @@ Candidates FilteredDistribution(const float* logits, int64_t V, const SamplingPa
 int32_t Argmax(const float* logits, int64_t V);
 
 // SampleToken: Argmax when temperature == 0, else the candidate at which the
-// cumulative probability first exceeds `u` in [0, 1).
+// cumulative probability first exceeds `u` in [0, 1), walking the
+// candidates most probable first — or, with neither top-k nor top-p, the
+// whole vocabulary in id order (the same distribution without a sort of V).
 int32_t SampleToken(const float* logits, int64_t V, const SamplingParams& params, float u);
 
 // SampleTokens: one token per row of logits[B, V] with uniforms u[B] (rows

@@ -74,9 +74,21 @@ TEST(SamplingTest, GreedyTakesTheLowestIdAmongEquals) {
   EXPECT_EQ(Argmax(l.data(), 4), 1);
 }
 
-TEST(SamplingTest, InverseCdfDraw) {
+TEST(SamplingTest, InverseCdfDrawWithoutFiltersWalksIds) {
   const std::vector<float> l = Logits();
   const SamplingParams p{.temperature = 1.0};
+  // Ids 0..4 weigh 2, 4, 0.5, 3, 1: cumulative 2, 6, 6.5, 9.5, 10.5 (/10.5).
+  EXPECT_EQ(SampleToken(l.data(), 5, p, 0.0f), 0);
+  EXPECT_EQ(SampleToken(l.data(), 5, p, float(1.9 / 10.5)), 0);
+  EXPECT_EQ(SampleToken(l.data(), 5, p, float(2.1 / 10.5)), 1);
+  EXPECT_EQ(SampleToken(l.data(), 5, p, float(6.2 / 10.5)), 2);
+  EXPECT_EQ(SampleToken(l.data(), 5, p, float(9.4 / 10.5)), 3);
+  EXPECT_EQ(SampleToken(l.data(), 5, p, 0.9999f), 4);
+}
+
+TEST(SamplingTest, InverseCdfDrawWalksMostProbableFirst) {
+  const std::vector<float> l = Logits();
+  const SamplingParams p{.temperature = 1.0, .top_p = 0.99999};
   // Order 1, 3, 0, 4, 2 with cumulative 4, 7, 9, 10, 10.5 (/10.5).
   EXPECT_EQ(SampleToken(l.data(), 5, p, 0.0f), 1);
   EXPECT_EQ(SampleToken(l.data(), 5, p, float(3.9 / 10.5)), 1);
@@ -88,15 +100,28 @@ TEST(SamplingTest, InverseCdfDraw) {
 
 TEST(SamplingTest, FrequenciesFollowTheFilteredDistribution) {
   const std::vector<float> l = Logits();
-  const SamplingParams p{.temperature = 1.0, .top_k = 3};
-  Philox rng(42, 0);
+  // top-k 3 and top-p 0.85 (masses before: 0, 0.38, 0.67, 0.86) keep the
+  // same three tokens: 4/9, 3/9, 2/9.
+  for (const SamplingParams p : {SamplingParams{.temperature = 1.0, .top_k = 3},
+                                 SamplingParams{.temperature = 1.0, .top_p = 0.85}}) {
+    Philox rng(42, 0);
+    std::vector<int> count(5, 0);
+    const int n = 20000;
+    for (int i = 0; i < n; ++i) ++count[SampleToken(l.data(), 5, p, rng.Uniform(i))];
+    EXPECT_EQ(count[2] + count[4], 0);
+    EXPECT_NEAR(count[1] / double(n), 4.0 / 9.0, 0.015);
+    EXPECT_NEAR(count[3] / double(n), 3.0 / 9.0, 0.015);
+    EXPECT_NEAR(count[0] / double(n), 2.0 / 9.0, 0.015);
+  }
+  // Unfiltered: the softmax itself.
+  Philox rng(43, 0);
   std::vector<int> count(5, 0);
   const int n = 20000;
-  for (int i = 0; i < n; ++i) ++count[SampleToken(l.data(), 5, p, rng.Uniform(i))];
-  EXPECT_EQ(count[2] + count[4], 0);
-  EXPECT_NEAR(count[1] / double(n), 4.0 / 9.0, 0.015);
-  EXPECT_NEAR(count[3] / double(n), 3.0 / 9.0, 0.015);
-  EXPECT_NEAR(count[0] / double(n), 2.0 / 9.0, 0.015);
+  for (int i = 0; i < n; ++i) {
+    ++count[SampleToken(l.data(), 5, {.temperature = 1.0}, rng.Uniform(i))];
+  }
+  const double expect[] = {2, 4, 0.5, 3, 1};
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(count[i] / double(n), expect[i] / 10.5, 0.015) << i;
 }
 
 TEST(SamplingTest, BatchedRowsEqualSingleRows) {

@@ -6,11 +6,11 @@
 // data-parallel ranks are exactly the single-process gradients; held-out
 // evaluation on data.eval_path. See objective.h.
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "data/train_data.h"
-#include "haiscale/logging.h"
 #include "haiscale/status.h"
 #include "haiscale/train/objective.h"
 
@@ -163,14 +163,16 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const config::RunConfig
                       data::OpenTrainData(config.data(), layout.seq_len, layout.global_batch,
                                           config.train().seed(), vocab));
   if (ctx->is_logger()) {
-    HS_LOG(INFO) << train.summary;
+    // On stdout with the run's header (the realised mixture is part of
+    // what a run trained on).
+    std::printf("%s\n", train.summary.c_str());
     if (train.sampler->num_sources() > 1) {
       std::vector<std::string> names;
       for (const auto& m : config.data().mixture()) names.push_back(m.path());
       // The realised proportions over (up to a million samples of) the run.
       const int64_t steps = std::clamp<int64_t>(1000000 / layout.global_batch, 1,
                                                 config.train().steps());
-      HS_LOG(INFO) << data::RealisedMixture(*train.sampler, names, steps);
+      std::printf("%s\n", data::RealisedMixture(*train.sampler, names, steps).c_str());
     }
   }
   o->data_files_ = std::move(train.files);

@@ -11,7 +11,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/status.h"
 #include "haiscale/train/model_config_convert.h"
-#include "models/deepseek_v2.h"
+#include "models/model_config.h"
 #include "parallel/mpi_env.h"
 #include "parallel/topology.h"
 
@@ -54,6 +54,46 @@ int64_t BlockSavedBytes(const models::DeepseekV2Config& c, int64_t layer, int64_
 }
 
 }  // namespace
+
+ParamCounts CountStageParams(const models::DeepseekV2Config& c, int64_t first, int64_t end,
+                             bool embedding, bool head) {
+  // Worked out from the shapes rather than by registering the parameters:
+  // a config with 10^4 layers of 6.5 x 10^4 experts (what validation
+  // allows) must plan in microseconds, not build 10^9 ParamSpecs.
+  const int64_t C = c.hidden_size, V = c.vocab_size, H = c.num_attention_heads;
+  const int64_t Dq = c.q_head_dim(), L = c.kv_lora_rank, Q = c.q_lora_rank;
+  ParamCounts n;
+  auto add = [&n](int64_t count, bool routed = false) {
+    (routed ? n.routed : n.dense) += count;
+    n.largest = std::max(n.largest, count);
+  };
+  if (embedding) add(V * C);
+  for (int64_t l = first; l < end; ++l) {
+    if (Q > 0) {
+      add(Q * C), add(Q), add(H * Dq * Q);     // q_a_proj, q_a_layernorm, q_b_proj
+    } else {
+      add(H * Dq * C);                         // q_proj
+    }
+    add((L + c.qk_rope_head_dim) * C);         // kv_a_proj_with_mqa
+    add(L);                                    // kv_a_layernorm
+    add(H * (c.qk_nope_head_dim + c.v_head_dim) * L);  // kv_b_proj
+    add(C * H * c.v_head_dim);                 // o_proj
+    if (c.IsMoeLayer(l)) {
+      const int64_t I = c.moe_intermediate_size;
+      add(c.n_routed_experts * C);             // gate
+      for (int k = 0; k < 3; ++k) {            // gate_proj, up_proj, down_proj
+        n.routed += c.n_routed_experts * I * C;
+        n.largest = std::max(n.largest, I * C);
+        if (c.n_shared_experts > 0) add(c.n_shared_experts * I * C);
+      }
+    } else {
+      for (int k = 0; k < 3; ++k) add(c.intermediate_size * C);
+    }
+    add(C), add(C);                            // input / post-attention norms
+  }
+  if (head) add(C), add(V * C);                // model.norm, lm_head
+  return n;
+}
 
 ActivationBytes EstimateActivationBytes(const models::DeepseekV2Config& c, int64_t first,
                                         int64_t end, bool embedding, bool head, int64_t B,
@@ -224,14 +264,9 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
     st.stage = int(s);
     st.first_layer = split[s].first;
     st.end_layer = split[s].second;
-    HS_ASSIGN_OR_RETURN(std::vector<models::ParamSpec> specs,
-                        models::DeepseekV2Model::ParameterSpecs(
-                            mc, {.first_layer = st.first_layer, .end_layer = st.end_layer}));
-    int64_t dense = 0, experts = 0, largest = 0;
-    for (const models::ParamSpec& p : specs) {
-      (p.expert >= 0 ? experts : dense) += p.numel;
-      largest = std::max(largest, p.numel);
-    }
+    const ParamCounts counts = CountStageParams(mc, st.first_layer, st.end_layer, s == 0,
+                                                s == plan.pp - 1);
+    const int64_t dense = counts.dense, experts = counts.routed, largest = counts.largest;
     // Under EP a rank holds n_routed_experts / ep of the routed experts.
     const int64_t floats = dense + experts / plan.ep;
     const int64_t padded = (floats + 15) / 16 * 16;

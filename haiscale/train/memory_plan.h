@@ -49,6 +49,15 @@ ActivationBytes EstimateActivationBytes(const models::DeepseekV2Config& config, 
                                         int64_t end, bool embedding, bool head, int64_t B,
                                         int64_t T);
 
+// Parameters of layers [first, end) (plus the embedding / the final norm
+// and lm_head), split into routed-expert weights (sharded by EP) and the
+// rest; `largest` is the biggest single tensor.
+struct ParamCounts {
+  int64_t dense = 0, routed = 0, largest = 0;
+};
+ParamCounts CountStageParams(const models::DeepseekV2Config& config, int64_t first, int64_t end,
+                             bool embedding, bool head);
+
 // One pipeline stage's rank.
 struct StageMemory {
   int stage = 0;

@@ -3,7 +3,9 @@
 // refusal of a run the machine cannot hold.
 #include "haiscale/train/memory_plan.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -96,6 +98,37 @@ TEST(MemoryPlanTest, MatchesMeasuredAllocations) {
                recompute ? a.recompute : a.full, 0.8, 1.2);
     EXPECT_EQ(st.activations, recompute ? a.recompute : a.full);
   }
+}
+
+// The plan counts parameters from the shapes; they must equal what the
+// model registers, with and without q_lora, for every stage split.
+TEST(MemoryPlanTest, ParameterCountsEqualTheModels) {
+  for (int64_t q_lora : {48, 0}) {
+    config::RunConfig run = SmallRun(1, 32, false);
+    run.mutable_model()->set_q_lora_rank(q_lora);
+    const models::DeepseekV2Config mc = ToModelConfig(run);
+    for (auto [first, end] : {std::pair{0, 3}, std::pair{0, 1}, std::pair{1, 3}, std::pair{2, 3}}) {
+      auto specs = models::DeepseekV2Model::ParameterSpecs(
+          mc, {.first_layer = first, .end_layer = end});
+      ASSERT_TRUE(specs.ok()) << specs.status();
+      ParamCounts want;
+      for (const auto& p : *specs) {
+        (p.expert >= 0 ? want.routed : want.dense) += p.numel;
+        want.largest = std::max(want.largest, p.numel);
+      }
+      const ParamCounts got = CountStageParams(mc, first, end, first == 0, end == 3);
+      EXPECT_EQ(got.dense, want.dense) << q_lora << " " << first << "-" << end;
+      EXPECT_EQ(got.routed, want.routed) << q_lora << " " << first << "-" << end;
+      EXPECT_EQ(got.largest, want.largest) << q_lora << " " << first << "-" << end;
+    }
+  }
+  // The largest configuration validation allows plans at once.
+  config::RunConfig run = SmallRun(1, 32, false);
+  run.mutable_model()->set_num_hidden_layers(10000);
+  run.mutable_model()->set_n_routed_experts(65536);
+  auto plan = PlanTrainingMemory(run, {.world_size = 1});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_FALSE(plan->CheckFits(int64_t{24} << 30, "test machine").ok());
 }
 
 TEST(MemoryPlanTest, InferenceActivationsMatchMeasured) {

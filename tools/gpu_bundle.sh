@@ -54,7 +54,7 @@ NEEDS_CUBLAS=(gemm_cuda_test deepseek_v2_cuda_test hai_cuda)
 # Binaries that link NCCL (libnccl.so.2 is 218 MiB; not bundled either).
 NEEDS_NCCL=(nccl_comm_cuda_test)
 # hai_cuda = hai + `bench kernels` + `bench train-cuda` (the CUDA-free //tools:hai is not needed there).
-BINARIES=("${TESTS[@]}" //models/cuda_model:hai_cuda //hfreduce/gpu:bench_staged)
+BINARIES=("${TESTS[@]}" //tools:hai_cuda //hfreduce/gpu:bench_staged)
 
 echo "gpu_bundle: building ${#BINARIES[@]} targets with --config=cuda (sm_80 + sm_90)"
 bazel "${STARTUP[@]}" build "${FLAGS[@]}" "${BINARIES[@]}"

@@ -35,7 +35,7 @@ if ((${#targets[@]} == 0)); then
   if ((cuda)); then
     targets+=(//haiscale/cuda:cuda_tests //models/kernels/cuda:cuda_tests //parallel/nccl:cuda_tests
               //hfreduce/gpu:cuda_tests //models/cuda_model:cuda_tests
-              //models/cuda_model:hai_cuda //hfreduce/gpu:bench_staged)  # binaries: compile check
+              //tools:hai_cuda //hfreduce/gpu:bench_staged)  # binaries: compile check
   fi
 fi
 

@@ -105,7 +105,7 @@ int RunOnCuda(int argc, char** argv, const std::string& device) {
   }
   std::fprintf(stderr,
                "hai bench train: --device %s: this hai has no CUDA backend; use hai_cuda "
-               "(bazel build --config=cuda //models/cuda_model:hai_cuda)\n",
+               "(bazel build --config=cuda //tools:hai_cuda)\n",
                device.c_str());
   return 2;
 }

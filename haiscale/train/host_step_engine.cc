@@ -10,9 +10,9 @@
 #include "haiscale/threads.h"
 #include "haiscale/train/cpu_peak.h"
 #include "haiscale/train/trainer.h"
-#include "hfreduce/gpu/gradient_reducer.h"
 #include "hfreduce/gpu/host_copier.h"
 #include "optim/clip.h"
+#include "parallel/device_grad_sync.h"
 
 namespace hs::train {
 namespace {
@@ -21,7 +21,7 @@ class HostStepEngine final : public StepEngine {
  public:
   std::string Describe() const override {
     return absl::StrCat("host test engine, ",
-                        reducer_ ? reducer_->Describe() : std::string("single process"));
+                        grad_sum_ ? grad_sum_->Describe() : std::string("single process"));
   }
   double PeakGflops() const override { return peak_.gflops; }
   std::string PeakHow() const override { return peak_.how; }
@@ -42,7 +42,7 @@ class HostStepEngine final : public StepEngine {
   absl::StatusOr<double> ReduceAndStep(int64_t step, double lr) override {
     models::ParamArena& arena = model_->arena();
     const int64_t n = arena.size();
-    if (reducer_) HS_RETURN_IF_ERROR(reducer_->Sum(arena.grads(), n));
+    if (grad_sum_) HS_RETURN_IF_ERROR(grad_sum_->Sum(arena.grads(), n));
     const double norm = std::sqrt(optim::SumOfSquares(arena.grads(), n));
     if (!std::isfinite(norm)) {
       return absl::InternalError(
@@ -81,7 +81,7 @@ class HostStepEngine final : public StepEngine {
   std::unique_ptr<models::DeepseekV2Model> model_;
   std::unique_ptr<optim::Optimizer> opt_;
   hfreduce::gpu::HostCopier copier_;
-  std::unique_ptr<hfreduce::gpu::GradientReducer> reducer_;
+  std::unique_ptr<parallel::DeviceGradSync> grad_sum_;
   CpuPeak peak_;
   int64_t B_ = 0, T_ = 0;
   double grad_clip_ = 0;
@@ -102,12 +102,9 @@ absl::StatusOr<std::unique_ptr<StepEngine>> CreateHostStepEngine(const StepEngin
   if (e->opt_->StateSpans().size() != 2) {
     return absl::InvalidArgumentError("optimizer.type: the engine implements AdamW only");
   }
-  if (s.parallel->dp_size() > 1) {
-    HS_ASSIGN_OR_RETURN(e->reducer_, hfreduce::gpu::GradientReducer::Create(
-                                         s.parallel->dp_comm(),
-                                         int(s.config->parallel().ranks_per_node()),
-                                         &e->copier_));
-  }
+  HS_ASSIGN_OR_RETURN(e->grad_sum_,
+                      parallel::DeviceGradSync::Create(
+                          *s.parallel, int(s.config->parallel().ranks_per_node()), &e->copier_));
   e->peak_ = EstimateCpuPeak(NumThreads());
   e->B_ = s.micro_batch;
   e->T_ = s.seq_len;

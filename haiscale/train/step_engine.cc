@@ -38,7 +38,7 @@ absl::StatusOr<std::unique_ptr<StepEngine>> CreateStepEngine(const std::string& 
     if (it == r.factories.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "train.device: ", device, " is not built into this binary (the CUDA backend is in "
-          "hai_cuda: bazel build --config=cuda //models/cuda_model:hai_cuda)"));
+          "hai_cuda: bazel build --config=cuda //tools:hai_cuda)"));
     }
     factory = it->second;
   }

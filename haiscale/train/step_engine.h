@@ -1,7 +1,7 @@
 // File: haiscale/train/step_engine.h
 //
 // StepEngine: the model work of a training step run somewhere other than
-// the trainer's CPU model: on a GPU (models/cuda_model/cuda_step_engine.cc,
+// the trainer's CPU model: on a GPU (haiscale/train/cuda/cuda_step_engine.cc,
 // `train.device: CUDA`). The trainer keeps everything else: the data
 // order, the loss normalisation, the LR schedule, logging, evaluation,
 // checkpoints and weight files. Its CPU model stays as the host mirror of

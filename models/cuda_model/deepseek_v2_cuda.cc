@@ -136,18 +136,6 @@ absl::Status DeviceModel::CopyGradsToHost(float* grads) {
   return Synchronize();
 }
 
-AdamWStepArgs AdamWArgs(const config::OptimizerConfig& o, int64_t step, double lr) {
-  AdamWStepArgs a;
-  a.step = step;
-  a.lr = lr;
-  a.beta1 = o.beta1();
-  a.beta2 = o.beta2();
-  a.eps = o.eps();
-  a.weight_decay = o.weight_decay();
-  a.max_grad_norm = o.grad_clip();
-  return a;
-}
-
 absl::Status DeviceModel::CopyOptimizerStateFromHost(const float* exp_avg,
                                                      const float* exp_avg_sq) {
   const int64_t n = plan_.param_floats();

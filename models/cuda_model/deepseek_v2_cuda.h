@@ -37,7 +37,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "haiscale/config/config.pb.h"
 #include "models/cuda_model/device_model_plan.h"
 #include "models/deepseek_v2.h"
 #include "models/kernels/cuda/gemm.h"
@@ -71,10 +70,6 @@ struct AdamWStepArgs {
   double weight_decay = 0.1;  // applied to the spec's weight_decay params only
   double max_grad_norm = 1.0; // <= 0: no clipping
 };
-
-// AdamWArgs(optimizer, step, lr): the step's AdamWStepArgs from the run
-// config's optimizer section (the CPU trainer's settings).
-AdamWStepArgs AdamWArgs(const config::OptimizerConfig& optimizer, int64_t step, double lr);
 
 class DeviceModel {
  public:

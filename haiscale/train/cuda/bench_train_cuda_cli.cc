@@ -1,7 +1,7 @@
-// File: models/cuda_model/bench_train_cuda_cli.cc
+// File: haiscale/train/cuda/bench_train_cuda_cli.cc
 //
 // `hai bench train-cuda`: the single-GPU training path (DeviceModel) on the
-// config's model. Linked into //models/cuda_model:hai_cuda only, so the
+// config's model. Linked into //tools:hai_cuda only, so the
 // default `hai` stays CUDA-free.
 //
 //   hai_cuda bench train-cuda --config configs/bench/small.pbtxt [--steps 10]
@@ -45,12 +45,19 @@
 #include "haiscale/cuda/device.h"
 #include "haiscale/rng.h"
 #include "haiscale/config/model_config_convert.h"
+#include "haiscale/train/cuda/adamw_args.h"
 #include "haiscale/train/trainer.h"
 #include "models/cuda_model/deepseek_v2_cuda.h"
 #include "optim/clip.h"
 
-namespace hs::models::cuda_model {
+namespace hs::train {
 namespace {
+
+using models::DeepseekV2Config;
+using models::DeepseekV2Model;
+using models::ForwardResult;
+using models::ParamArena;
+using models::cuda_model::DeviceModel;
 
 using Clock = std::chrono::steady_clock;
 
@@ -184,7 +191,7 @@ int RunBenchTrainCuda(int argc, char** argv) {
   auto gpu = DeviceModel::Create(mc, B, T, int(args.GetInt("device")));
   if (!gpu.ok()) return Fail(gpu.status());
   DeviceModel& m = **gpu;
-  auto schedule = train::BuildSchedule(*cfg);
+  auto schedule = BuildSchedule(*cfg);
   if (!schedule.ok()) return Fail(schedule.status());
 
   // Parameters: the CPU model's initial values (seed train.seed).
@@ -195,7 +202,7 @@ int RunBenchTrainCuda(int argc, char** argv) {
     auto c = DeepseekV2Model::Create(mc, {.seed = tc.seed(), .max_seq_len = T});
     if (!c.ok()) return Fail(c.status());
     cpu = *std::move(c);
-    auto o = train::BuildOptimizer(*cfg, cpu->arena(), 0, cpu->arena().size());
+    auto o = BuildOptimizer(*cfg, cpu->arena(), 0, cpu->arena().size());
     if (!o.ok()) return Fail(o.status());
     cpu_opt = *std::move(o);
     if (absl::Status st = m.CopyParamsFromHost(cpu->arena().params()); !st.ok()) return Fail(st);
@@ -298,4 +305,4 @@ HS_REGISTER_SUBCOMMAND("bench train-cuda",
                        RunBenchTrainCuda);
 
 }  // namespace
-}  // namespace hs::models::cuda_model
+}  // namespace hs::train

@@ -1,10 +1,11 @@
-// File: models/cuda_model/cuda_step_engine.cc
+// File: haiscale/train/cuda/cuda_step_engine.cc
 //
 // The StepEngine of `train.device: CUDA` (haiscale/train/step_engine.h):
-// one GPU per rank (device = local rank) running DeviceModel, with the
-// data-parallel gradient sum on HFReduce's staged GPU path (D2H into the
-// node's pinned shared segment, CPU reduction and inter-node trees, H2D),
-// then grad-norm clipping and the fused AdamW on the device. Linked into
+// one GPU per rank (device = local rank) running DeviceModel
+// (models/cuda_model), with the data-parallel gradient sum from
+// parallel::DeviceGradSync (HFReduce's staged GPU path: D2H into the node's
+// pinned shared segment, CPU reduction and inter-node trees, H2D), then
+// grad-norm clipping and the fused AdamW on the device. Linked into
 // hai_cuda (alwayslink): `mpirun -np 8 hai_cuda train --config ...
 // --set train.device=CUDA` trains data parallel on 8 GPUs.
 //
@@ -16,19 +17,23 @@
 #include "absl/strings/str_cat.h"
 #include "haiscale/cuda/device.h"
 #include "haiscale/status.h"
+#include "haiscale/train/cuda/adamw_args.h"
 #include "haiscale/train/step_engine.h"
 #include "hfreduce/gpu/cuda_copier.h"
-#include "hfreduce/gpu/gradient_reducer.h"
 #include "models/cuda_model/deepseek_v2_cuda.h"
+#include "parallel/device_grad_sync.h"
 
-namespace hs::models::cuda_model {
+namespace hs::train {
 namespace {
 
-class CudaStepEngine final : public train::StepEngine {
+using models::ForwardResult;
+using models::cuda_model::DeviceModel;
+
+class CudaStepEngine final : public StepEngine {
  public:
   std::string Describe() const override {
     return absl::StrCat(device_.ToString(), ", ",
-                        reducer_ ? reducer_->Describe() : std::string("single GPU"));
+                        grad_sum_ ? grad_sum_->Describe() : std::string("single GPU"));
   }
   double PeakGflops() const override { return peaks_.bf16_tflops * 1e3; }
   std::string PeakHow() const override { return "bf16 dense, " + peaks_.how; }
@@ -43,10 +48,10 @@ class CudaStepEngine final : public train::StepEngine {
   std::vector<int64_t> ExpertLoad() const override { return model_->ExpertLoad(); }
 
   absl::StatusOr<double> ReduceAndStep(int64_t step, double lr) override {
-    if (reducer_) {
+    if (grad_sum_) {
       // The copier's producer is the model's stream: the D2H copies start
       // after the backward kernels that write the gradients.
-      HS_RETURN_IF_ERROR(reducer_->Sum(model_->device_grads(), model_->plan().param_floats()));
+      HS_RETURN_IF_ERROR(grad_sum_->Sum(model_->device_grads(), model_->plan().param_floats()));
     }
     return model_->OptimizerStep(AdamWArgs(optimizer_, step, lr));
   }
@@ -69,11 +74,10 @@ class CudaStepEngine final : public train::StepEngine {
   config::OptimizerConfig optimizer_;
   std::unique_ptr<DeviceModel> model_;
   std::unique_ptr<hfreduce::gpu::CudaCopier> copier_;
-  std::unique_ptr<hfreduce::gpu::GradientReducer> reducer_;
+  std::unique_ptr<parallel::DeviceGradSync> grad_sum_;
 };
 
-absl::StatusOr<std::unique_ptr<train::StepEngine>> CreateCudaStepEngine(
-    const train::StepEngineSetup& s) {
+absl::StatusOr<std::unique_ptr<StepEngine>> CreateCudaStepEngine(const StepEngineSetup& s) {
   auto e = std::make_unique<CudaStepEngine>();
   const std::string rank =
       absl::StrCat("train.device CUDA, data-parallel rank ", s.parallel->dp_rank());
@@ -97,15 +101,15 @@ absl::StatusOr<std::unique_ptr<train::StepEngine>> CreateCudaStepEngine(
         {.device = e->device_.index, .producer = e->model_->stream()});
     if (!copier.ok()) return Annotate(copier.status(), rank);
     e->copier_ = *std::move(copier);
-    auto reducer = hfreduce::gpu::GradientReducer::Create(
-        s.parallel->dp_comm(), int(s.config->parallel().ranks_per_node()), e->copier_.get());
-    if (!reducer.ok()) return Annotate(reducer.status(), rank);
-    e->reducer_ = *std::move(reducer);
+    auto sync = parallel::DeviceGradSync::Create(
+        *s.parallel, int(s.config->parallel().ranks_per_node()), e->copier_.get());
+    if (!sync.ok()) return Annotate(sync.status(), rank);
+    e->grad_sum_ = *std::move(sync);
   }
-  return std::unique_ptr<train::StepEngine>(std::move(e));
+  return std::unique_ptr<StepEngine>(std::move(e));
 }
 
-const bool kRegistered = train::RegisterStepEngine("CUDA", CreateCudaStepEngine);
+const bool kRegistered = RegisterStepEngine("CUDA", CreateCudaStepEngine);
 
 }  // namespace
-}  // namespace hs::models::cuda_model
+}  // namespace hs::train

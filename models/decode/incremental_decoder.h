@@ -63,9 +63,10 @@ class IncrementalDecoder {
   absl::StatusOr<Tensor> Run(const std::vector<int32_t>& tokens,
                              const std::vector<DecodeSegment>& segs, bool all_logits);
 
-  // Steps under this many multiply-adds run on one thread (about a
-  // millisecond of fp32 work: less than the fork/join overhead they save).
-  static constexpr double kSerialStepMacs = 4e6;
+  // Steps under this many multiply-adds run on one thread: a few
+  // milliseconds of fp32 work, about what the fork/join of a step's ~10
+  // parallel regions per layer costs when the cores are shared.
+  static constexpr double kSerialStepMacs = 16e6;
 
   DeepseekV2Model* model_ = nullptr;
   DecoderOptions options_;

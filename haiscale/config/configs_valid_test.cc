@@ -74,8 +74,8 @@ TEST(ConfigsValidTest, QuickstartIsTinyAndUncompressed) {
   absl::StatusOr<RunConfig> config = LoadConfig("configs/quickstart.pbtxt");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->model().has_q_lora_rank());
-  EXPECT_EQ(config->model().vocab_size(), 256);
-  EXPECT_EQ(config->data().train_path(), "data/quickstart/train.bin");
+  EXPECT_EQ(config->model().vocab_size(), 2048);
+  EXPECT_EQ(config->data().train_path(), "data/quickstart/fortunes/train");
   EXPECT_EQ(config->train().output_dir(), "runs/quickstart");
 }
 

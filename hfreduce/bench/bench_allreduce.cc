@@ -24,18 +24,12 @@
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/dtype.h"
 #include "haiscale/status.h"
+#include "hfreduce/bench/bench_flags.h"
 #include "hfreduce/hfreduce.h"
 #include "hfreduce/reduce_kernels.h"
 
 namespace hs::hfreduce {
 namespace {
-
-// MPI has no bf16: a commutative user op that adds in f32 and rounds.
-void Bf16SumOp(void* in, void* inout, int* len, MPI_Datatype*) {
-  const bf16* a = static_cast<const bf16*>(in);
-  bf16* b = static_cast<bf16*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = FloatToBf16(Bf16ToFloat(a[i]) + Bf16ToFloat(b[i]));
-}
 
 // The check pattern: small integers, so every sum is exact in f32 and bf16.
 float CheckValue(int rank, int64_t i) { return static_cast<float>((rank + i) % 7) - 3.0f; }
@@ -75,25 +69,12 @@ struct Timing {
 
 int BenchMain(int argc, char** argv) {
   cli::ArgParser p("hai bench allreduce");
-  p.AddInt("ranks-per-node", 0, "ranks per simulated node (0: real nodes)");
-  p.AddString("min-bytes", "4K", "smallest message (K/M/G suffixes)");
-  p.AddString("max-bytes", "256M", "largest message");
-  p.AddString("dtype", "f32", "f32 or bf16");
-  p.AddBool("csv", "print CSV instead of the table");
-  p.AddInt("iters", 0, "timed calls per size (0: by size)");
-  p.AddInt("warmup", 2, "untimed calls per size");
-  p.AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
-  p.AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
-  p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
+  AddBenchFlags(&p, "256M");
   p.AddString("small-bytes", "64K", "HFReduce small-message path up to this size "
               "(0: off)");
   p.AddBool("registered", "HFReduce: buffers from Communicator::AllocShared (reduced in "
             "place; MPI_Allreduce runs on the same buffers)");
   p.AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
-  p.AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
-              "(default: $HFREDUCE_TRANSPORT, else mpi)");
-  p.AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on "
-              "(default: $HFREDUCE_TCP_IFACE, else the first non-loopback)");
   absl::Status s = p.Parse(argc, argv);
   if (!s.ok() || p.help_requested()) {
     std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
@@ -101,31 +82,18 @@ int BenchMain(int argc, char** argv) {
                  p.Usage().c_str());
     return s.ok() ? 0 : 2;
   }
-  auto min_b = ParseByteSize(p.GetString("min-bytes"));
-  auto max_b = ParseByteSize(p.GetString("max-bytes"));
-  auto chunk_b = ParseByteSize(p.GetString("chunk-bytes"));
-  auto tree_b = ParseByteSize(p.GetString("tree-chunk-bytes"));
-  auto dtype_or = ParseDType(p.GetString("dtype"));
-  for (const absl::Status& st : {min_b.status(), max_b.status(), chunk_b.status(),
-                                 tree_b.status(), dtype_or.status()}) {
-    if (!st.ok()) {
-      std::fprintf(stderr, "hai bench allreduce: %s\n", std::string(st.message()).c_str());
-      return 2;
-    }
-  }
-  auto transport_or = ParseTransportKind(p.GetString("transport"));
-  if (!transport_or.ok()) {
-    std::fprintf(stderr, "hai bench allreduce: --transport: %s\n",
-                 std::string(transport_or.status().message()).c_str());
+  auto args = ParseBenchFlags(p);
+  if (!args.ok()) {
+    std::fprintf(stderr, "hai bench allreduce: %s\n", std::string(args.status().message()).c_str());
     return 2;
   }
-  const DType dtype = *dtype_or;
-  if (dtype != DType::kF32 && dtype != DType::kBF16) {
-    std::fprintf(stderr, "hai bench allreduce: --dtype must be f32 or bf16\n");
-    return 2;
-  }
+  const DType dtype = args->dtype;
   const int64_t esize = DTypeSize(dtype);
-  const bool csv = p.GetBool("csv");
+  const bool csv = args->csv;
+  const int64_t* min_b = &args->min_bytes;
+  const int64_t* max_b = &args->max_bytes;
+  const int64_t* chunk_b = &args->options.chunk_bytes;
+  const int64_t* tree_b = &args->options.tree_chunk_bytes;
 
   int inited = 0;
   MPI_Initialized(&inited);
@@ -137,11 +105,7 @@ int BenchMain(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
-  Options o;
-  o.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
-  o.chunk_bytes = *chunk_b;
-  o.tree_chunk_bytes = *tree_b;
-  o.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  Options o = args->options;
   o.inline_blocking = !p.GetBool("no-inline");
   if (p.GetString("small-bytes") == "0") {
     o.small_bytes = 0;
@@ -156,8 +120,6 @@ int BenchMain(int argc, char** argv) {
   }
   const bool registered = p.GetBool("registered");
   if (registered) o.registered_bytes = (*max_b + 4095) / 4096 * 4096;
-  o.transport = *transport_or;
-  o.tcp_interface = p.GetString("tcp-iface");
   int rc = 0;
   {
     auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
@@ -222,9 +184,9 @@ int BenchMain(int argc, char** argv) {
                            4096, std::max<int64_t>(4096, (nbytes + 4095) / 4096 * 4096))),
           &std::free);
       char* data = registered ? shared : buf.get();
-      int64_t iters = p.GetInt("iters");
+      int64_t iters = args->iters;
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / std::max<int64_t>(nbytes, 1), 5, 40);
-      const int64_t warmup = p.GetInt("warmup");
+      const int64_t warmup = args->warmup;
       Timing hf, mpi;
       // HFReduce: timed, then checked.
       Fill(data, count, dtype, rank, false);

@@ -17,18 +17,12 @@
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/dtype.h"
 #include "hfreduce/bench/bench_allreduce.h"
+#include "hfreduce/bench/bench_flags.h"
 #include "hfreduce/hfreduce.h"
 #include "hfreduce/reduce_kernels.h"
 
 namespace hs::hfreduce {
 namespace {
-
-// MPI has no bf16: a commutative user op that adds in f32 and rounds.
-void Bf16Sum(void* in, void* inout, int* len, MPI_Datatype*) {
-  const bf16* a = static_cast<const bf16*>(in);
-  bf16* b = static_cast<bf16*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = FloatToBf16(Bf16ToFloat(a[i]) + Bf16ToFloat(b[i]));
-}
 
 // Small integers: every sum is exact in f32 and bf16.
 float Value(int rank, int64_t i) { return static_cast<float>((rank * 3 + i) % 7) - 3.0f; }
@@ -111,42 +105,19 @@ int BenchMain(bool scatter, int argc, char** argv) {
   const char* name = scatter ? "hai bench reducescatter" : "hai bench allgather";
   const char* mpi_name = scatter ? "MPI_Reduce_scatter_block" : "MPI_Allgather";
   cli::ArgParser p(name);
-  p.AddInt("ranks-per-node", 0, "ranks per simulated node (0: real nodes)");
-  p.AddString("min-bytes", "4K", "smallest vector (all ranks' blocks; K/M/G suffixes)");
-  p.AddString("max-bytes", "64M", "largest vector");
-  p.AddString("dtype", "f32", "f32 or bf16");
-  p.AddBool("csv", "print CSV instead of the table");
-  p.AddInt("iters", 0, "timed calls per size (0: by size)");
-  p.AddInt("warmup", 2, "untimed calls per size");
-  p.AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
-  p.AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
-  p.AddInt("timeout-s", 60, "HFReduce timeout per wait");
-  p.AddString("transport", "", "HFReduce inter-node transport: mpi or tcp");
-  p.AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on");
+  AddBenchFlags(&p, "64M");
   absl::Status s = p.Parse(argc, argv);
   if (!s.ok() || p.help_requested()) {
     std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
                  s.ok() ? "" : (std::string(s.message()) + "\n").c_str(), p.Usage().c_str());
     return s.ok() ? 0 : 2;
   }
-  auto min_b = ParseByteSize(p.GetString("min-bytes"));
-  auto max_b = ParseByteSize(p.GetString("max-bytes"));
-  auto chunk_b = ParseByteSize(p.GetString("chunk-bytes"));
-  auto tree_b = ParseByteSize(p.GetString("tree-chunk-bytes"));
-  auto dtype_or = ParseDType(p.GetString("dtype"));
-  auto transport_or = ParseTransportKind(p.GetString("transport"));
-  for (const absl::Status& st : {min_b.status(), max_b.status(), chunk_b.status(),
-                                 tree_b.status(), dtype_or.status(), transport_or.status()}) {
-    if (!st.ok()) {
-      std::fprintf(stderr, "%s: %s\n", name, std::string(st.message()).c_str());
-      return 2;
-    }
-  }
-  if (*dtype_or != DType::kF32 && *dtype_or != DType::kBF16) {
-    std::fprintf(stderr, "%s: --dtype must be f32 or bf16\n", name);
+  auto args = ParseBenchFlags(p);
+  if (!args.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, std::string(args.status().message()).c_str());
     return 2;
   }
-  const bool csv = p.GetBool("csv");
+  const bool csv = args->csv;
   int inited = 0;
   MPI_Initialized(&inited);
   if (!inited) {
@@ -155,17 +126,11 @@ int BenchMain(bool scatter, int argc, char** argv) {
   }
   Collective col;
   col.scatter = scatter;
-  col.dtype = *dtype_or;
+  col.dtype = args->dtype;
   MPI_Comm_rank(MPI_COMM_WORLD, &col.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &col.nranks);
   const int64_t esize = DTypeSize(col.dtype);
-  Options o;
-  o.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
-  o.chunk_bytes = *chunk_b;
-  o.tree_chunk_bytes = *tree_b;
-  o.timeout = absl::Seconds(p.GetInt("timeout-s"));
-  o.transport = *transport_or;
-  o.tcp_interface = p.GetString("tcp-iface");
+  const Options& o = args->options;
   int rc = 0;
   {
     auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
@@ -175,7 +140,7 @@ int BenchMain(bool scatter, int argc, char** argv) {
     }
     std::unique_ptr<Communicator> comm = std::move(*comm_or);
     MPI_Op bf16_sum;
-    MPI_Op_create(&Bf16Sum, 1, &bf16_sum);
+    MPI_Op_create(&Bf16SumOp, 1, &bf16_sum);
     col.mpi_type = col.dtype == DType::kF32 ? MPI_FLOAT : MPI_UINT16_T;
     col.mpi_op = col.dtype == DType::kF32 ? MPI_SUM : bf16_sum;
     if (col.rank == 0) {
@@ -183,7 +148,7 @@ int BenchMain(bool scatter, int argc, char** argv) {
                   "transport %s\n# host: %s, %ld cpus\n",
                   name, col.nranks, comm->num_nodes(), comm->local_size(),
                   DTypeName(col.dtype), SimdLevelName(ActiveSimdLevel()),
-                  FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str(),
+                  FormatBytes(o.chunk_bytes).c_str(), FormatBytes(o.tree_chunk_bytes).c_str(),
                   comm->transport().c_str(), CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN));
       if (csv) {
@@ -198,15 +163,15 @@ int BenchMain(bool scatter, int argc, char** argv) {
       std::fflush(stdout);
     }
     const double bus = col.nranks > 1 ? (col.nranks - 1.0) / col.nranks : 1.0;
-    const int64_t warmup = p.GetInt("warmup");
-    for (int64_t bytes = *min_b; bytes <= *max_b && rc == 0; bytes *= 2) {
+    const int64_t warmup = args->warmup;
+    for (int64_t bytes = args->min_bytes; bytes <= args->max_bytes && rc == 0; bytes *= 2) {
       col.block = bytes / esize / col.nranks;
       if (col.block == 0) continue;
       const int64_t total = col.block * col.nranks;  // elements of the vector
       Buffers b;
       b.send.assign((scatter ? total : col.block) * esize, 0);
       b.recv.assign((scatter ? col.block : total) * esize, 0);
-      int64_t iters = p.GetInt("iters");
+      int64_t iters = args->iters;
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / (total * esize), 5, 40);
       col.Fill(&b);
       absl::Status st;

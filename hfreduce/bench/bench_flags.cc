@@ -1,0 +1,59 @@
+// File: hfreduce/bench/bench_flags.cc — see bench_flags.h.
+#include "hfreduce/bench/bench_flags.h"
+
+#include "absl/strings/str_cat.h"
+#include "haiscale/status.h"
+#include "hfreduce/bench/bench_allreduce.h"
+
+namespace hs::hfreduce {
+
+void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
+  p->AddInt("ranks-per-node", 0, "ranks per simulated node (0: real nodes)");
+  p->AddString("min-bytes", "4K", "smallest message (K/M/G suffixes)");
+  p->AddString("max-bytes", max_bytes, "largest message");
+  p->AddString("dtype", "f32", "f32 or bf16");
+  p->AddBool("csv", "print CSV instead of the table");
+  p->AddInt("iters", 0, "timed calls per size (0: by size)");
+  p->AddInt("warmup", 2, "untimed calls per size");
+  p->AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
+  p->AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
+  p->AddInt("timeout-s", 60, "HFReduce timeout per wait");
+  p->AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
+               "(default: $HFREDUCE_TRANSPORT, else mpi)");
+  p->AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on "
+               "(default: $HFREDUCE_TCP_IFACE, else the first non-loopback)");
+}
+
+absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
+  BenchArgs a;
+  HS_ASSIGN_OR_RETURN(a.min_bytes, ParseByteSize(p.GetString("min-bytes")));
+  HS_ASSIGN_OR_RETURN(a.max_bytes, ParseByteSize(p.GetString("max-bytes")));
+  HS_ASSIGN_OR_RETURN(a.options.chunk_bytes, ParseByteSize(p.GetString("chunk-bytes")));
+  HS_ASSIGN_OR_RETURN(a.options.tree_chunk_bytes,
+                      ParseByteSize(p.GetString("tree-chunk-bytes")));
+  HS_ASSIGN_OR_RETURN(a.dtype, ParseDType(p.GetString("dtype")));
+  if (a.dtype != DType::kF32 && a.dtype != DType::kBF16) {
+    return absl::InvalidArgumentError("--dtype must be f32 or bf16");
+  }
+  auto transport = ParseTransportKind(p.GetString("transport"));
+  if (!transport.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--transport: ", transport.status().message()));
+  }
+  a.options.transport = *transport;
+  a.options.tcp_interface = p.GetString("tcp-iface");
+  a.options.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
+  a.options.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  a.csv = p.GetBool("csv");
+  a.iters = p.GetInt("iters");
+  a.warmup = p.GetInt("warmup");
+  return a;
+}
+
+void Bf16SumOp(void* in, void* inout, int* len, MPI_Datatype*) {
+  const bf16* a = static_cast<const bf16*>(in);
+  bf16* b = static_cast<bf16*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = FloatToBf16(Bf16ToFloat(a[i]) + Bf16ToFloat(b[i]));
+}
+
+}  // namespace hs::hfreduce

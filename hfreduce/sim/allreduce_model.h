@@ -1,0 +1,108 @@
+// File: hfreduce/sim/allreduce_model.h
+//
+// An analytic pipeline model of allreduce on a cluster of GPU nodes, from
+// stated hardware parameters, for HFReduce and for NCCL's ring and tree
+// algorithms (what `hai sim allreduce` prints). Times are seconds, sizes
+// bytes, bandwidths bytes/second (GB/s = 1e9 B/s in the CLI).
+//
+// HFReduce (one node = G GPUs, one NIC, host memory shared by all):
+//   per chunk of c bytes per GPU:  D2H (PCIe, all GPUs at once) -> CPU sum
+//   into an f32 acc (host memory) -> double binary tree between nodes (NIC;
+//   each tree carries half) -> H2D (PCIe). Chunks are pipelined, so
+//     T = overhead + fill + (chunks - 1) * max(resource time per chunk)
+//   where fill is one chunk's trip through every stage (PCIe, sum, 2 x tree
+//   depth hops, PCIe) and the resources are the PCIe links, host memory
+//   (every byte the node's copies, sums and NIC DMA read and write), the CPU
+//   sum and the NIC (the busiest node's bytes in the double tree, from the
+//   real tree of hfreduce/tree.h).
+// NCCL ring over all n = N*G GPUs, one ring crossing each node's NIC once:
+//     T = 2(n-1)/n * S / min(B_nic, B_p2p) + 2(n-1) * alpha
+// NCCL tree: the double binary tree between nodes, a chain of G GPUs inside
+//     T = max(nic_factor * S / B_nic, S / B_p2p) + 2(depth + G - 1) * alpha
+//   (nic_factor: the busiest node's bytes per direction / S in the tree).
+//
+// Usage:
+//   Hardware hw = FireFlyerA100Preset();
+//   ModelResult r = ModelHfReduce(hw, /*nodes=*/16, /*bytes=*/186 << 20);
+//   double algbw = (186 << 20) / r.seconds;
+#ifndef HFREDUCE_SIM_ALLREDUCE_MODEL_H_
+#define HFREDUCE_SIM_ALLREDUCE_MODEL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hs::hfreduce::sim {
+
+// The stated hardware of one node and the network (bandwidths in B/s).
+struct Hardware {
+  int gpus_per_node = 8;
+  // PCIe per GPU per direction (D2H and H2D run at once). 0: buffers are in
+  // host memory already (no PCIe stage; plain-buffer HFReduce as measured
+  // on a CPU-only machine: the copy-in/out then also reads/writes memory).
+  double pcie_bw = 24e9;
+  double pcie_latency = 10e-6;  // per copy (launch + completion)
+  // Host memory, read + write bytes counted, whole node.
+  double host_mem_bw = 200e9;
+  // CPU SIMD summation, input bytes per second over the cores HFReduce uses.
+  double cpu_reduce_bw = 150e9;
+  double nic_bw = 23e9;         // per direction (IB 200 Gb/s ~ 23 GB/s payload)
+  double nic_latency = 3e-6;    // per message hop
+  // Host-memory copies a NIC byte costs on each side (0: RDMA from/to the
+  // buffer; 2 for MPI over shared memory: sender -> bounce buffer -> receiver).
+  double nic_host_copies = 0;
+  // NCCL: GPU-to-GPU bandwidth over the node's PCIe fabric (P2P, per
+  // direction) and the per-step latency of its ring/tree protocol.
+  double p2p_bw = 10e9;
+  double nccl_step_latency = 8e-6;
+  // HFReduce: bytes per GPU per pipeline chunk and fixed cost per call.
+  int64_t chunk_bytes = 4 << 20;
+  double call_overhead = 50e-6;
+  // Bytes per element of the data (the acc is f32: 4-byte sums).
+  int elem_bytes = 4;
+};
+
+// FireFlyerA100Preset(): the Fire-Flyer 2 node of the SC'24 paper: 8 PCIe
+// A100 (PCIe 4.0 x16), one 200 Gb/s InfiniBand NIC, two CPU sockets.
+Hardware FireFlyerA100Preset();
+
+// LocalPreset(host_mem_bw): this kind of machine run as by `hai bench
+// allreduce` (host buffers, MPI over shared memory between simulated nodes).
+Hardware LocalPreset(double host_mem_bw);
+
+// The time of one allreduce and where it goes.
+struct ModelResult {
+  double seconds = 0;
+  double fill = 0;            // one chunk through every stage
+  double per_chunk = 0;       // steady-state time per chunk (the bottleneck)
+  int64_t chunks = 0;
+  std::string bottleneck;     // "host memory", "nic", "pcie", "cpu sum", "latency"
+  // Per-chunk busy time of each resource (HFReduce), for the breakdown.
+  double pcie = 0, host_mem = 0, cpu = 0, nic = 0;
+};
+
+// TreeDepth(n): hops from the deepest node to the root in tree 0 of the
+// double binary tree over n nodes (floor(log2 n) for n >= 1).
+int TreeDepth(int n);
+
+// TreeNicFactor(n): the busiest node's bytes per direction over both trees,
+// as a multiple of the buffer size S (each tree carries S/2): 0 for n = 1,
+// 1 for n = 2, about 2 for larger n.
+double TreeNicFactor(int n);
+
+ModelResult ModelHfReduce(const Hardware& hw, int nodes, int64_t bytes);
+ModelResult ModelNcclRing(const Hardware& hw, int nodes, int64_t bytes);
+ModelResult ModelNcclTree(const Hardware& hw, int nodes, int64_t bytes);
+
+// Elasticity of HFReduce's (or NCCL's best) time to each input: d ln T /
+// d ln x, by a 10% step; the inputs with the largest |value| dominate.
+struct Sensitivity {
+  std::string input;
+  double hfreduce = 0;
+  double nccl = 0;
+};
+std::vector<Sensitivity> Sensitivities(const Hardware& hw, int nodes, int64_t bytes);
+
+}  // namespace hs::hfreduce::sim
+
+#endif  // HFREDUCE_SIM_ALLREDUCE_MODEL_H_

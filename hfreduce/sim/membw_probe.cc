@@ -1,0 +1,39 @@
+// File: hfreduce/sim/membw_probe.cc — see membw_probe.h.
+#include "hfreduce/sim/membw_probe.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace hs::hfreduce::sim {
+
+double ProbeMemoryBandwidth(int threads, int64_t bytes, int reps) {
+  std::vector<char*> src(threads), dst(threads);
+  const int64_t rounded = (bytes + 4095) / 4096 * 4096;
+  for (int t = 0; t < threads; ++t) {
+    src[t] = static_cast<char*>(std::aligned_alloc(4096, rounded));
+    dst[t] = static_cast<char*>(std::aligned_alloc(4096, rounded));
+    std::memset(src[t], 1, rounded);  // fault the pages in
+    std::memset(dst[t], 2, rounded);
+  }
+  double best = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] { std::memcpy(dst[t], src[t], rounded); });
+    }
+    for (auto& th : pool) th.join();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * rounded * threads / s);  // read + write
+  }
+  for (int t = 0; t < threads; ++t) {
+    std::free(src[t]);
+    std::free(dst[t]);
+  }
+  return best;
+}
+
+}  // namespace hs::hfreduce::sim

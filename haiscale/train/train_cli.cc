@@ -92,6 +92,8 @@ int RunTrain(int argc, char** argv) {
   args.AddBool("resume", "require a checkpoint in output_dir and continue from it (default: "
                          "resume automatically when one exists)");
   args.AddBool("no-resume", "start from step 0 even when output_dir has a checkpoint");
+  args.AddString("resume-from", "", "resume from this checkpoint (a checkpoints/step_* directory) "
+                                   "instead of the newest intact one");
   args.AddInt("keep-last", 3, "complete checkpoints kept in <output_dir>/checkpoints");
   args.AddBool("async-checkpoint", "write checkpoints in the background (stall = host snapshot only)");
   args.AddInt("debug-preempt-after", 0, "testing: act as if SIGTERM arrived after step N");
@@ -126,6 +128,10 @@ int RunTrain(int argc, char** argv) {
   options.require_checkpoint = args.GetBool("resume");
   if (options.require_checkpoint && !options.resume) {
     return fail(absl::InvalidArgumentError("--resume and --no-resume contradict each other"), 2);
+  }
+  options.resume_from = args.GetString("resume-from");
+  if (!options.resume_from.empty() && !options.resume) {
+    return fail(absl::InvalidArgumentError("--resume-from and --no-resume contradict each other"), 2);
   }
   options.keep_last = int(args.GetInt("keep-last"));
   options.async_checkpoint = args.GetBool("async-checkpoint");

@@ -242,7 +242,11 @@ absl::Status Trainer::ResumeAndOpenLog() {
                         checkpoint::Checkpointer::Create({.output_dir = tc.output_dir(),
                                                           .keep_last = options_.keep_last,
                                                           .async = options_.async_checkpoint}));
-    if (options_.resume) {
+    if (!options_.resume_from.empty()) {
+      HS_RETURN_IF_ERROR(
+          Annotate(checkpoint::VerifyCheckpoint(options_.resume_from), "--resume-from"));
+      HS_RETURN_IF_ERROR(RestoreCheckpoint(options_.resume_from));
+    } else if (options_.resume) {
       HS_ASSIGN_OR_RETURN(std::optional<std::string> latest,
                           checkpoint::FindLatest(tc.output_dir()));
       if (latest.has_value()) {

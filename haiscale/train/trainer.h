@@ -70,6 +70,9 @@ struct TrainerOptions {
   // <output_dir>/checkpoints; resume from the latest one when present.
   bool resume = true;
   bool require_checkpoint = false;  // --resume: no checkpoint is an error
+  // --resume-from: resume from this checkpoint directory (verified whole)
+  // instead of the newest intact one FindLatest picks.
+  std::string resume_from;
   int keep_last = 3;
   bool async_checkpoint = false;
   // Testing: behave as if a preemption signal arrived after this many

@@ -2,7 +2,8 @@
 # One recovery rule for damaged checkpoints, through `hai train` and
 # `hai convert`: a CRC mismatch in the checkpoint `latest` names falls back
 # to the newest intact one with a warning naming what was skipped; when
-# nothing is intact the run refuses (never a silent restart from step 0).
+# nothing is intact the run refuses (never a silent restart from step 0);
+# --resume-from chooses a checkpoint explicitly.
 set -euo pipefail
 case_name=recovery
 source "$(pwd)/tests/parity/common.sh"
@@ -30,6 +31,18 @@ cp -r "$WORK/run/checkpoints" "$WORK/c/"
 printf 'x' >>"$WORK/c/checkpoints/$(cat "$WORK/c/checkpoints/latest")/rank_00000.safetensors"
 "$HAI" convert --from "$WORK/c" --to "$WORK/hf" 2>"$WORK/convert.err"
 grep -q "SKIPPED" "$WORK/convert.err"
+# --resume-from picks a checkpoint explicitly (an older one here); a damaged
+# one is refused naming the problem.
+"${train[@]}" --steps 4 --resume-from "$ck/step_00000002"
+[[ "$(tail -1 "$WORK/run/metrics.jsonl")" == *'"step": 4'* ]]
+if grep -q '"step": 5' "$WORK/run/metrics.jsonl"; then echo "FAIL: metrics past step 4"; exit 1; fi
+printf 'x' >>"$ck/step_00000002/rank_00000.safetensors"
+set +e
+out=$("${train[@]}" --steps 4 --resume-from "$ck/step_00000002" 2>&1)
+rc=$?
+set -e
+echo "$out"
+[[ $rc -ne 0 ]] && grep -q -- "--resume-from: .*step_00000002/rank_00000.safetensors: .*truncated or overwritten" <<<"$out"
 # Nothing intact: refused with every reason, nothing trained.
 for d in "$ck"/step_*; do printf 'x' >>"$d/rank_00000.safetensors"; done
 set +e

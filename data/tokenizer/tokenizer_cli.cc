@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,67 +94,90 @@ int RunTokenizerTrain(int argc, char** argv) {
   return 0;
 }
 
-int RunEncode(int argc, char** argv) {
-  cli::ArgParser parser("hai data encode");
+// CodecCommand: what `encode` and `decode` share: the tokenizer, the input
+// file's bytes, the output path and one boolean flag.
+struct CodecCommand {
+  std::optional<Tokenizer> tokenizer;
+  std::string in, out, input;
+  bool flag = false;
+};
+
+// ParseCodecCommand: -1 when `command` is ready, otherwise the exit code.
+int ParseCodecCommand(const char* program, const char* in_help, const char* out_help,
+                      const char* flag, const char* flag_help, int argc, char** argv,
+                      CodecCommand* command) {
+  cli::ArgParser parser(program);
   parser.AddString("tokenizer", "", "tokenizer.json");
-  parser.AddString("in", "", "text file (encoded whole, as one text)");
-  parser.AddString("out", "", "ids file (little-endian uint32), or - to print the ids");
-  parser.AddBool("no-special", "encode special tokens in the text as plain text");
+  parser.AddString("in", "", in_help);
+  parser.AddString("out", "", out_help);
+  parser.AddBool(flag, flag_help);
   if (int rc = parser.ParseOrExitCode(argc, argv); rc >= 0) return rc;
-  const std::string in = parser.GetString("in"), out = parser.GetString("out");
-  if (parser.GetString("tokenizer").empty() || in.empty() || out.empty()) {
+  command->in = parser.GetString("in");
+  command->out = parser.GetString("out");
+  command->flag = parser.GetBool(flag);
+  if (parser.GetString("tokenizer").empty() || command->in.empty() || command->out.empty()) {
     return Fail(absl::InvalidArgumentError("--tokenizer, --in and --out are required"));
   }
   absl::StatusOr<Tokenizer> tokenizer = Tokenizer::LoadFile(parser.GetString("tokenizer"));
   if (!tokenizer.ok()) return Fail(tokenizer.status());
-  absl::StatusOr<std::string> text = io::ReadFileToString(in);
-  if (!text.ok()) return Fail(text.status());
+  command->tokenizer.emplace(std::move(*tokenizer));
+  absl::StatusOr<std::string> input = io::ReadFileToString(command->in);
+  if (!input.ok()) return Fail(input.status());
+  command->input = std::move(*input);
+  return -1;
+}
+
+int RunEncode(int argc, char** argv) {
+  CodecCommand c;
+  if (int rc = ParseCodecCommand(
+          "hai data encode", "text file (encoded whole, as one text)",
+          "ids file (little-endian uint32), or - to print the ids", "no-special",
+          "encode special tokens in the text as plain text", argc, argv, &c);
+      rc >= 0) {
+    return rc;
+  }
   EncodeOptions options;
-  options.match_special_tokens = !parser.GetBool("no-special");
-  const std::vector<uint32_t> ids = tokenizer->Encode(*text, options);
-  if (out == "-") {
+  options.match_special_tokens = !c.flag;
+  const std::vector<uint32_t> ids = c.tokenizer->Encode(c.input, options);
+  if (c.out == "-") {
     std::string line;
     for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&line, i ? " " : "", ids[i]);
     line += "\n";
-    if (absl::Status s = WriteOutput(out, line); !s.ok()) return Fail(s);
+    if (absl::Status s = WriteOutput(c.out, line); !s.ok()) return Fail(s);
     return 0;
   }
   std::string bytes(ids.size() * sizeof(uint32_t), '\0');
   if (!ids.empty()) std::memcpy(bytes.data(), ids.data(), bytes.size());
-  if (absl::Status s = WriteOutput(out, bytes); !s.ok()) return Fail(s);
+  if (absl::Status s = WriteOutput(c.out, bytes); !s.ok()) return Fail(s);
   std::fprintf(stderr, "encoded %zu bytes into %zu tokens (%.2f bytes/token) -> %s\n",
-               text->size(), ids.size(),
-               ids.empty() ? 0.0 : double(text->size()) / double(ids.size()), out.c_str());
+               c.input.size(), ids.size(),
+               ids.empty() ? 0.0 : double(c.input.size()) / double(ids.size()), c.out.c_str());
   return 0;
 }
 
 int RunDecode(int argc, char** argv) {
-  cli::ArgParser parser("hai data decode");
-  parser.AddString("tokenizer", "", "tokenizer.json");
-  parser.AddString("in", "", "ids file (little-endian uint32, as `hai data encode` writes)");
-  parser.AddString("out", "", "text file to write, or - for stdout");
-  parser.AddBool("skip-special", "leave special tokens out of the text");
-  if (int rc = parser.ParseOrExitCode(argc, argv); rc >= 0) return rc;
-  const std::string in = parser.GetString("in"), out = parser.GetString("out");
-  if (parser.GetString("tokenizer").empty() || in.empty() || out.empty()) {
-    return Fail(absl::InvalidArgumentError("--tokenizer, --in and --out are required"));
+  CodecCommand c;
+  if (int rc = ParseCodecCommand(
+          "hai data decode", "ids file (little-endian uint32, as `hai data encode` writes)",
+          "text file to write, or - for stdout", "skip-special",
+          "leave special tokens out of the text", argc, argv, &c);
+      rc >= 0) {
+    return rc;
   }
-  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::LoadFile(parser.GetString("tokenizer"));
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
-  absl::StatusOr<std::string> bytes = io::ReadFileToString(in);
-  if (!bytes.ok()) return Fail(bytes.status());
-  if (bytes->size() % sizeof(uint32_t) != 0) {
+  if (c.input.size() % sizeof(uint32_t) != 0) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
-        in, ": size ", bytes->size(), " is not a multiple of 4 (uint32 ids)")));
+        c.in, ": size ", c.input.size(), " is not a multiple of 4 (uint32 ids)")));
   }
-  std::vector<uint32_t> ids(bytes->size() / sizeof(uint32_t));
-  if (!ids.empty()) std::memcpy(ids.data(), bytes->data(), bytes->size());
+  std::vector<uint32_t> ids(c.input.size() / sizeof(uint32_t));
+  if (!ids.empty()) std::memcpy(ids.data(), c.input.data(), c.input.size());
   DecodeOptions options;
-  options.skip_special_tokens = parser.GetBool("skip-special");
-  absl::StatusOr<std::string> text = tokenizer->Decode(ids, options);
-  if (!text.ok()) return Fail(absl::InvalidArgumentError(
-      absl::StrCat(in, ": ", std::string(text.status().message()))));
-  if (absl::Status s = WriteOutput(out, *text); !s.ok()) return Fail(s);
+  options.skip_special_tokens = c.flag;
+  absl::StatusOr<std::string> text = c.tokenizer->Decode(ids, options);
+  if (!text.ok()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat(c.in, ": ", std::string(text.status().message()))));
+  }
+  if (absl::Status s = WriteOutput(c.out, *text); !s.ok()) return Fail(s);
   return 0;
 }
 

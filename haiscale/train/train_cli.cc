@@ -121,6 +121,7 @@ int RunTrain(int argc, char** argv) {
   options.live_progress = isatty(STDOUT_FILENO) != 0 && !multi_rank;
   options.quiet = args.GetBool("quiet");
   options.distributed = multi_rank;
+  options.config_validated = true;  // LoadRunConfig validated it
   options.debug_comm_delay_ms = args.GetDouble("debug-comm-delay-ms");
   options.check_replicas = args.GetBool("check-replicas");
   options.dump_grads_dir = args.GetString("dump-grads");

@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
     const config::RunConfig& config_in, const TrainerOptions& options) {
   config::RunConfig config = config_in;
   config::FillDefaults(&config);
-  HS_RETURN_IF_ERROR(config::ValidateConfig(config));
+  if (!options.config_validated) HS_RETURN_IF_ERROR(config::ValidateConfig(config));
   std::unique_ptr<Trainer> t(new Trainer());
   t->config_ = config;
   t->options_ = options;

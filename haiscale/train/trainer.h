@@ -59,6 +59,9 @@ struct TrainerOptions {
   // pipeline stages (parallel.pp) and data-parallel groups. false: one
   // process.
   bool distributed = false;
+  // The caller already ran config::ValidateConfig on this config (hai train
+  // does, naming the config file): Create does not validate it again.
+  bool config_validated = false;
   // Test knob: an artificially slow gradient transport (see parallel/ddp.h).
   double debug_comm_delay_ms = 0;
   // Verify after every step that all DP ranks hold identical parameters.

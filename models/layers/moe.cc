@@ -38,30 +38,31 @@ absl::Status CheckMoeRouting(const DeepseekV2Config& c) {
   const int64_t D = c.ep_devices, M = c.device_limit;
   if (D < 1 || (E > 0 && E % D != 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "model.ep_devices: must be >= 1 and divide n_routed_experts (", E, "), got ", D));
+        "parallel.ep_routing_devices (or parallel.ep): must be >= 1 and divide "
+        "model.n_routed_experts (", E, "), got ", D));
   }
   if (M < 0 || M > D) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "model.device_limit: must be in [0, ep_devices=", D, "], got ", M));
+        "parallel.ep_device_limit: must be in [0, ", D, " routing devices], got ", M));
   }
   if (M > 0 && c.topk_method == "group_limited_greedy") {
     return absl::InvalidArgumentError(
-        "model.device_limit: device-limited routing and topk_method "
+        "parallel.ep_device_limit: device-limited routing and model.topk_method "
         "group_limited_greedy both restrict the groups; set one of them");
   }
   if (M > 0 && K > M * (E / D)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "model.device_limit: num_experts_per_tok (", K, ") exceeds the ",
+        "parallel.ep_device_limit: model.num_experts_per_tok (", K, ") exceeds the ",
         M * (E / D), " experts on ", M, " devices"));
   }
   if (c.device_balance_alpha < 0 || c.comm_balance_alpha < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "model.device_balance_alpha/comm_balance_alpha: must be >= 0, got ",
+        "parallel.device_balance_alpha/comm_balance_alpha: must be >= 0, got ",
         c.device_balance_alpha, ", ", c.comm_balance_alpha));
   }
   if (c.capacity_factor < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "model.capacity_factor: must be >= 0 (0 = off), got ", c.capacity_factor));
+        "parallel.capacity_factor: must be >= 0 (0 = off), got ", c.capacity_factor));
   }
   return absl::OkStatus();
 }

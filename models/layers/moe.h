@@ -80,7 +80,10 @@ struct MoeSaved {
 // CheckMoeRouting(config): the expert-parallel routing knobs are consistent
 // (ep_devices divides E, 0 <= device_limit <= ep_devices, K fits in the M
 // devices, device_limit not combined with group_limited_greedy, alphas and
-// capacity_factor >= 0). Moe::Forward returns this error.
+// capacity_factor >= 0). Moe::Forward returns this error. An invariant of
+// the model, not user-input validation: config/validate.cc checks the
+// fields users write (parallel.ep_device_limit, ...) first, and these
+// messages name those fields so a config that slips past says what to fix.
 absl::Status CheckMoeRouting(const DeepseekV2Config& config);
 
 // ExpertCapacity(capacity_factor, N, K, E): ceil(capacity_factor * N*K / E),

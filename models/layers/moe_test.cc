@@ -237,11 +237,12 @@ TEST(MoeRoutingTest, BadRoutingKnobsAreRejected) {
   };
   DeepseekV2Config bad = c;
   bad.ep_devices = 3;
-  EXPECT_NE(error(bad).find("ep_devices"), std::string::npos);
+  // The messages name the fields users write, not the model's own names.
+  EXPECT_NE(error(bad).find("parallel.ep_routing_devices"), std::string::npos);
   bad = c;
   bad.ep_devices = 2;
   bad.device_limit = 3;
-  EXPECT_NE(error(bad).find("device_limit"), std::string::npos);
+  EXPECT_NE(error(bad).find("parallel.ep_device_limit"), std::string::npos);
   bad.device_limit = 1;
   bad.topk_method = "group_limited_greedy";
   EXPECT_NE(error(bad).find("group_limited_greedy"), std::string::npos);

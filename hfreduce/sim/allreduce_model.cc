@@ -93,7 +93,8 @@ ModelResult ModelHfReduce(const Hardware& hw, int nodes, int64_t bytes) {
   const double pcie_trip = hw.pcie_bw > 0 ? hw.pcie_latency + c / hw.pcie_bw : 0;
   r.fill = 2 * pcie_trip + std::max(r.cpu, r.host_mem) + 2 * depth * hop;
   r.seconds = hw.call_overhead + r.fill + (r.chunks - 1) * r.per_chunk;
-  if (r.fill + hw.call_overhead > (r.chunks - 1) * r.per_chunk) r.bottleneck = "latency";
+  // Few chunks: the first chunk's trip, not the steady state, is the time.
+  if (r.fill + hw.call_overhead > (r.chunks - 1) * r.per_chunk) r.bottleneck = "fill";
   return r;
 }
 

@@ -76,7 +76,9 @@ struct ModelResult {
   double fill = 0;            // one chunk through every stage
   double per_chunk = 0;       // steady-state time per chunk (the bottleneck)
   int64_t chunks = 0;
-  std::string bottleneck;     // "host memory", "nic", "pcie", "cpu sum", "latency"
+  // HFReduce: "host memory", "nic", "pcie", "cpu sum", or "fill" (too few
+  // chunks to pipeline); NCCL: "nic", "p2p" or "latency".
+  std::string bottleneck;
   // Per-chunk busy time of each resource (HFReduce), for the breakdown.
   double pcie = 0, host_mem = 0, cpu = 0, nic = 0;
 };

@@ -94,26 +94,6 @@ int RunFromText(int argc, char** argv) {
   return 0;
 }
 
-// Escaped: printable ASCII as is, newlines as \n, other bytes as \xNN.
-std::string Escaped(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c >= 32 && c < 127) {
-      out += char(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 int RunInspect(int argc, char** argv) {
   cli::ArgParser parser("hai data inspect");
   parser.AllowPositional();
@@ -163,7 +143,7 @@ int RunInspect(int argc, char** argv) {
               absl::StrJoin(head, ", ").c_str());
   if (hi < kByteVocabSize) {
     std::printf("as bytes   \"%s\"\n",
-                Escaped(TokensToText(head.data(), show)).c_str());
+                dataset::EscapeBytes(TokensToText(head.data(), show)).c_str());
   }
   if (const int64_t vocab = parser.GetInt("vocab"); vocab > 0) {
     if (absl::Status s = f.Validate(vocab); !s.ok()) return Fail(s);

@@ -17,10 +17,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Printable(bytes): a token's bytes quoted, with control and non-ASCII
-// bytes escaped (so a partial UTF-8 sequence shows as \xNN).
-std::string Printable(const std::string& bytes) {
-  std::string out = "\"";
+// Printable(bytes): a token's bytes quoted and escaped.
+std::string Printable(const std::string& bytes) { return "\"" + EscapeBytes(bytes) + "\""; }
+
+}  // namespace
+
+std::string EscapeBytes(const std::string& bytes) {
+  std::string out;
   for (unsigned char c : bytes) {
     if (c == '\n') {
       out += "\\n";
@@ -35,8 +38,10 @@ std::string Printable(const std::string& bytes) {
       out += absl::StrFormat("\\x%02x", c);
     }
   }
-  return out + "\"";
+  return out;
 }
+
+namespace {
 
 std::string SplitReport(const std::string& name, const PreparedDataset& ds, int64_t top,
                         const Tokenizer* tok) {

@@ -14,6 +14,11 @@
 
 namespace hs::data::dataset {
 
+// EscapeBytes(bytes): printable ASCII as is, newline and tab as \n and \t,
+// quotes and backslashes escaped, every other byte as \xNN (so a token's
+// partial UTF-8 sequence stays visible).
+std::string EscapeBytes(const std::string& bytes);
+
 // LengthHistogram: documents per power-of-two length bucket; bucket b
 // counts lengths in [2^b, 2^(b+1)) tokens (EOS included).
 std::vector<int64_t> LengthHistogram(const PreparedDataset& ds);

@@ -57,7 +57,7 @@ absl::Status PipelineRunner::WaitFor(MPI_Request* req, const char* what, int64_t
 absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
                                                         const int32_t* targets, int64_t m,
                                                         int64_t mb, int64_t T, float ce_scale,
-                                                        float aux_scale) {
+                                                        float aux_scale, const int32_t* positions) {
   if (m < stages_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "parallel.micro_batches: ", m, " micro-batches for ", stages_, " pipeline stages"));
@@ -85,7 +85,8 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     HS_ASSIGN_OR_RETURN(
         models::ForwardResult r,
         model_->StageForward(&acts[i], first ? tokens + i * N : nullptr, hidden_in,
-                             last ? targets + i * N : nullptr, mb, T));
+                             last ? targets + i * N : nullptr, mb, T,
+                             positions ? positions + i * N : nullptr));
     recv_act[i] = Tensor();
     result.ce_sum += r.ce_sum;
     result.valid_tokens += r.valid_tokens;

@@ -61,10 +61,12 @@ class PipelineRunner {
 
   // Step: forward and backward of m micro-batches of mb sequences of T
   // tokens. tokens/targets: [m, mb, T] (the first stage reads tokens, the
-  // last targets). Gradients accumulate into the stage's arena.
+  // last targets). Gradients accumulate into the stage's arena. `positions`
+  // [m, mb, T] (packed documents, data.document_mask; every stage reads
+  // them) or nullptr.
   absl::StatusOr<PipelineStepResult> Step(const int32_t* tokens, const int32_t* targets,
                                           int64_t m, int64_t mb, int64_t T, float ce_scale,
-                                          float aux_scale);
+                                          float aux_scale, const int32_t* positions = nullptr);
 
   int stage() const { return stage_; }
   int num_stages() const { return stages_; }

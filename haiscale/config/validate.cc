@@ -333,12 +333,10 @@ void CheckData(const DataConfig& d, Problems& p) {
   }
 }
 
-// data.document_mask: positions reach the CPU model's MLA; the pipeline
-// and the CUDA step do not carry them yet.
+// data.document_mask: positions reach the CPU model's MLA (every pipeline
+// stage included); the CUDA step does not carry them yet.
 void CheckDocumentMask(const RunConfig& c, Problems& p) {
   if (!c.data().document_mask()) return;
-  p.Require(c.parallel().pp() <= 1, "data.document_mask",
-            "is not supported with pipeline parallelism (parallel.pp = ", c.parallel().pp(), ")");
   p.Require(c.train().device() != TrainConfig::CUDA, "data.document_mask",
             "is not supported with train.device CUDA yet (CPU training only)");
 }

@@ -134,9 +134,8 @@ class PipelineStageRunner final : public HostRunner {
 
  private:
   absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale) {
-    HS_RETURN_IF_ERROR(NoPositions(in, "pipeline-parallel"));
     return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
-                           in.ce_scale, aux_scale);
+                           in.ce_scale, aux_scale, in.positions);
   }
   parallel::PipelineRunner* pipeline_;
 };

@@ -2,7 +2,7 @@
 # Text to training through `hai`: tokenizer-train, data prepare (the same
 # bytes for 1 and 2 threads), verify (and its failure on a flipped byte),
 # inspect, train on a prepared dataset with the document mask and held-out
-# evaluation, a mixture of a prepared dataset and a flat file (realised
+# evaluation (the same losses on 2 DP ranks and 2 pipeline stages), a mixture of a prepared dataset and a flat file (realised
 # proportions printed; a resumed run continues with the same losses), and
 # clear errors for a truncated shard and a mask over a flat file.
 #
@@ -55,6 +55,18 @@ model=(--config "$CONFIG" --set model.vocab_size=320 --quiet)
   --set train.eval_every=2 --output-dir "$WORK/run_mask" >"$WORK/run_mask.log" 2>&1 ||
   { cat "$WORK/run_mask.log"; fail "training on a prepared dataset"; }
 grep -q '"eval_loss"' "$WORK/run_mask/metrics.jsonl" || fail "no held-out loss"
+
+# The same run on 2 data-parallel ranks and on 2 pipeline stages: the
+# document layout reaches every rank and stage (losses and eval losses agree).
+for layout in "--dp 2" "--pp 2"; do
+  dir="$WORK/run_mask_${layout#--}"; dir="${dir// /}"
+  timeout 300 "${MPIRUN[@]}" -np 2 "$HAI" train "${model[@]}" --steps 4 $layout \
+    --set data.train_path="$WORK/prep1/train" --set data.eval_path="$WORK/prep1/eval" \
+    --set data.document_mask=true --set train.eval_every=2 --output-dir "$dir" >"$dir.log" 2>&1 ||
+    { cat "$dir.log"; fail "document mask with $layout"; }
+  python3 "$COMPARE" "$WORK/run_mask/metrics.jsonl" "$dir/metrics.jsonl" --rel-tol 1e-5 ||
+    fail "document mask with $layout differs from one process"
+done
 
 # ---- a mixture of the prepared dataset and a flat byte-level file
 mix="data={mixture {path: \"$WORK/prep1/train\" weight: 3} mixture {path: \"$WORK/corpus.bin\" weight: 1}}"

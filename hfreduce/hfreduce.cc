@@ -474,6 +474,16 @@ Handle Communicator::AllGatherAsync(const void* send, void* recv,
   return Enqueue(d, send, recv);
 }
 
+absl::Status Communicator::ReduceScatter(const void* send, void* recv, int64_t recv_count,
+                                         DType dtype, ReduceOp op) {
+  return ReduceScatterAsync(send, recv, recv_count, dtype, op).Wait();
+}
+
+absl::Status Communicator::AllGather(const void* send, void* recv, int64_t send_count,
+                                     DType dtype) {
+  return AllGatherAsync(send, recv, send_count, dtype).Wait();
+}
+
 Handle Communicator::BroadcastAsync(void* buffer, int64_t count, DType dtype,
                                     int root) {
   absl::Status s = CheckArgs("Broadcast", buffer, buffer, count, dtype, false);

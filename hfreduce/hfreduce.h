@@ -82,7 +82,8 @@ struct Options {
   // Blocking calls (AllReduce) run on the calling thread when nothing is
   // queued or running, skipping the hand-off to the progress thread.
   bool inline_blocking = true;
-  // Bytes per inter-node message and messages in flight per tree.
+  // Bytes per inter-node message and messages in flight per tree (and per
+  // ring direction for ReduceScatter / AllGather).
   int64_t tree_chunk_bytes = 128 << 10;
   int tree_window = 4;
   // Bytes of node-shared memory per rank for AllocShared (registered
@@ -157,16 +158,26 @@ class Communicator {
   // Communicator::ReduceScatterAsync(send, recv, recv_count, dtype, op)
   //
   // send holds size() * recv_count elements; rank r receives block r of the
-  // reduction (elements [r*recv_count, (r+1)*recv_count)) in recv.
+  // reduction (elements [r*recv_count, (r+1)*recv_count)) in recv. Moves
+  // the minimal bytes (node shared memory, then a ring between nodes);
+  // deterministic, and with <= 2 nodes the bits of AllReduce's block r.
   Handle ReduceScatterAsync(const void* send, void* recv, int64_t recv_count,
                             DType dtype, ReduceOp op);
+
+  // Communicator::ReduceScatter(...): ReduceScatterAsync(...).Wait().
+  absl::Status ReduceScatter(const void* send, void* recv, int64_t recv_count,
+                             DType dtype, ReduceOp op);
 
   // Communicator::AllGatherAsync(send, recv, send_count, dtype)
   //
   // recv (size() * send_count elements) gets every rank's send block in
-  // rank order. Any dtype; the bytes are copied exactly.
+  // rank order. Any dtype; the bytes are copied exactly. send may be
+  // recv + rank() * send_count (in place).
   Handle AllGatherAsync(const void* send, void* recv, int64_t send_count,
                         DType dtype);
+
+  // Communicator::AllGather(...): AllGatherAsync(...).Wait().
+  absl::Status AllGather(const void* send, void* recv, int64_t send_count, DType dtype);
 
   // Communicator::BroadcastAsync(buffer, count, dtype, root)
   //

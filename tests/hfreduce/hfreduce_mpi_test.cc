@@ -379,8 +379,7 @@ void SuiteCollectives(Communicator* comm, const Args& a) {
     const int64_t sc = a.chunk_bytes / 4 + 9;
     std::vector<float> recv(sc * g_size, -1.0f);
     for (int64_t j = 0; j < sc; ++j) recv[g_rank * sc + j] = g_rank * 1000.0f + j;
-    absl::Status s = comm->AllGatherAsync(recv.data() + g_rank * sc, recv.data(), sc,
-                                          DType::kF32).Wait();
+    absl::Status s = comm->AllGather(recv.data() + g_rank * sc, recv.data(), sc, DType::kF32);
     CHECK_OR_FAIL(s.ok(), "in-place allgather: ", s.ToString());
     bool same = true;
     for (int r = 0; r < g_size; ++r) {
@@ -399,8 +398,8 @@ void SuiteCollectives(Communicator* comm, const Args& a) {
       std::vector<char> r1(rc * es + 1), r2(rc * es + 1), all = send;
       absl::Status s1 = comm->ReduceScatterAsync(send.data(), r1.data(), rc, dtype,
                                                  ReduceOp::kAverage).Wait();
-      absl::Status s2 = comm->ReduceScatterAsync(send.data(), r2.data(), rc, dtype,
-                                                 ReduceOp::kAverage).Wait();
+      absl::Status s2 = comm->ReduceScatter(send.data(), r2.data(), rc, dtype,
+                                            ReduceOp::kAverage);  // blocking form
       absl::Status s3 = comm->AllReduce(all.data(), rc * g_size, dtype, ReduceOp::kAverage);
       std::string what = absl::StrCat("reduce_scatter bits ", DTypeName(dtype), " rc=", rc);
       CHECK_OR_FAIL(s1.ok() && s2.ok() && s3.ok(), what, ": ", s1.ToString(), s2.ToString(),

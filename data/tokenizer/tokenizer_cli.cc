@@ -91,6 +91,10 @@ int RunTokenizerTrain(int argc, char** argv) {
   if (absl::Status s = tokenizer->SaveFile(out); !s.ok()) return Fail(s);
   std::printf("trained a %d-token BPE on %lld bytes from %zu file(s) in %.2f s -> %s\n",
               tokenizer->vocab_size(), (long long)bytes, inputs.size(), seconds, out.c_str());
+  if (tokenizer->vocab_size() < options.vocab_size) {
+    std::printf("stopped below --vocab %d: no pair occurs --min-frequency (%lld) times\n",
+                options.vocab_size, (long long)options.min_frequency);
+  }
   return 0;
 }
 

@@ -46,6 +46,9 @@ wrap() {
 #!/usr/bin/env bash
 "$1" "\$@"
 rc=\$?
+# mpirun stops the other ranks (and this wrapper) once one exits non-zero,
+# as a preempted run does: finish the copy first.
+trap '' TERM INT HUP
 [[ "\${OMPI_COMM_WORLD_RANK:-0}" == 0 ]] || exit \$rc
 args=("\$@")
 for ((i = 0; i + 1 < \${#args[@]}; ++i)); do

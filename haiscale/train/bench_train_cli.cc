@@ -110,6 +110,131 @@ int RunOnCuda(int argc, char** argv, const std::string& device) {
   return 2;
 }
 
+// The config with --set overrides, sized for the bench's steps.
+absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
+  HS_ASSIGN_OR_RETURN(config::RunConfig cfg, config::LoadConfig(args.GetString("config")));
+  for (const std::string& s : args.GetList("set")) {
+    HS_RETURN_IF_ERROR(Annotate(config::ApplyOverride(&cfg, s), "--set ", s));
+  }
+  cfg.mutable_train()->set_steps(args.GetInt("warmup") + args.GetInt("steps"));
+  cfg.mutable_train()->set_threads(args.GetInt("threads"));
+  cfg.mutable_data()->set_shuffle(false);
+  return cfg;
+}
+
+struct Timing {
+  double median = 0;   // seconds per step
+  double overlap = 0, exposed = 0;  // means over the timed steps
+};
+
+// TimeSteps: warmup untimed steps, then `steps` timed ones.
+absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps) {
+  std::vector<double> seconds;
+  Timing t;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    HS_ASSIGN_OR_RETURN(StepMetrics m, trainer.TrainStep(s));
+    if (s < warmup) continue;
+    seconds.push_back(m.step_seconds);
+    t.overlap += m.overlap / steps;
+    t.exposed += m.exposed_comm_seconds / steps;
+  }
+  std::sort(seconds.begin(), seconds.end());
+  t.median = seconds[seconds.size() / 2];
+  return t;
+}
+
+// The PyTorch eager peer's tokens/s (0 and a note when it failed).
+double RunTorchPeer(const cli::ArgParser& args, int threads, std::string* note) {
+  std::string cmd = absl::StrCat(args.GetString("python"), " ", args.GetString("peer-script"),
+                                 " --config ", args.GetString("config"), " --threads ", threads,
+                                 " --steps ", args.GetInt("steps"), " --warmup ",
+                                 args.GetInt("warmup"), " --json");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return 0;
+  std::string out;
+  char buf[4096];
+  while (fgets(buf, sizeof(buf), p)) out += buf;
+  int rc = pclose(p);
+  double tps = 0;
+  if (rc != 0 || !JsonNumber(out, "tokens_per_s", &tps)) {
+    *note = absl::StrCat("PyTorch peer failed (exit ", rc, "): ", cmd);
+    return 0;
+  }
+  return tps;
+}
+
+struct BenchResult {
+  Timing timing;
+  double tokens = 0, tps = 0, flops_tok = 0, gflops = 0, torch_tps = 0;
+  int dp = 1, threads = 1;
+  CpuPeak peak;
+  double params = 0;
+  std::string torch_note;
+};
+
+void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const BenchResult& r) {
+  const double median = r.timing.median, peak = r.peak.gflops;
+  if (args.GetBool("json")) {
+    std::printf("{\"config\": \"%s\", \"dp\": %d, \"threads\": %d, \"tokens_per_s\": %.1f, "
+                "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
+                "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"torch_tokens_per_s\": %.1f}\n",
+                args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
+                r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3, r.torch_tps);
+    return;
+  }
+  const config::TrainConfig& tc = cfg.train();
+  std::printf("hai bench train | %s | %.2fM params | batch %lld x %lld | %d rank(s) x %d threads\n",
+              args.GetString("config").c_str(), r.params / 1e6,
+              (long long)tc.global_batch_size(), (long long)tc.seq_len(), r.dp, r.threads);
+  if (r.dp > 1) {
+    std::printf("data parallel: %s, overlap %.0f%%, exposed communication %.2f ms/step\n",
+                cfg.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
+                                                                          : "HFReduce",
+                100 * r.timing.overlap, r.timing.exposed * 1e3);
+  }
+  std::printf("peak %.1f GFLOP/s = %s\n", peak, r.peak.how.c_str());
+  std::printf("%-10s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "GFLOP/s", "MFU");
+  std::printf("%-10s | %10.1f | %12.1f | %10.2f | %6.2f%%\n", "haiscale", median * 1e3, r.tps,
+              r.gflops, 100 * r.gflops / peak);
+  if (r.torch_tps > 0) {
+    double tg = r.flops_tok * r.torch_tps / 1e9;
+    std::printf("%-10s | %10.1f | %12.1f | %10.2f | %6.2f%%\n", "pytorch",
+                r.tokens / r.torch_tps * 1e3, r.torch_tps, tg, 100 * tg / peak);
+    std::printf("ratio haiscale/pytorch: %.2fx\n", r.tps / r.torch_tps);
+  } else if (!r.torch_note.empty()) {
+    std::printf("%s\n", r.torch_note.c_str());
+  }
+}
+
+// Bench: builds the trainer on random tokens, times the steps; rank 0
+// fills *r. Errors: InvalidArgument for the config, others while running.
+absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi_rank,
+                   BenchResult* r) {
+  const config::TrainConfig& tc = cfg.train();
+  const int64_t warmup = args.GetInt("warmup"), steps = args.GetInt("steps");
+  const int64_t need = (warmup + steps) * tc.global_batch_size() * tc.seq_len() + 1;
+  // Every rank writes its own copy of the (identical) random tokens.
+  HS_ASSIGN_OR_RETURN(std::string path, WriteRandomTokens(need, cfg.model().vocab_size()));
+  cfg.mutable_data()->set_train_path(path);
+  auto trainer = Trainer::Create(cfg, {.write_outputs = false, .quiet = true,
+                                       .distributed = multi_rank});
+  absl::StatusOr<Timing> timing =
+      trainer.ok() ? TimeSteps(**trainer, warmup, steps) : absl::StatusOr<Timing>(trainer.status());
+  fs::remove(path);
+  HS_RETURN_IF_ERROR(timing.status());
+  r->timing = *timing;
+  r->tokens = double(tc.global_batch_size()) * tc.seq_len();
+  r->tps = r->tokens / r->timing.median;
+  r->flops_tok = (*trainer)->model().TrainingFlopsPerToken(tc.seq_len());
+  r->gflops = r->flops_tok * r->tps / 1e9;
+  r->dp = multi_rank ? parallel::MpiEnv::size() : 1;
+  r->peak = (*trainer)->peak();
+  r->peak.gflops *= r->dp;  // all ranks' cores
+  r->threads = NumThreads();
+  r->params = double((*trainer)->model().arena().size());
+  return absl::OkStatus();
+}
+
 int RunBenchTrain(int argc, char** argv) {
   const std::string device = DeviceArg(argc, argv);
   if (device.rfind("cuda", 0) == 0) return RunOnCuda(argc, argv, device);
@@ -125,122 +250,26 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
+  auto fail = [](const absl::Status& s, int code) {
+    std::fprintf(stderr, "hai bench train: %s\n", std::string(s.message()).c_str());
+    return code;
+  };
   if (args.GetString("device") != "cpu") {
-    std::fprintf(stderr, "hai bench train: --device %s: expected cpu, cuda or cuda:N\n",
-                 args.GetString("device").c_str());
-    return 2;
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--device ", args.GetString("device"), ": expected cpu, cuda or cuda:N")),
+                2);
   }
-  auto cfg = config::LoadConfig(args.GetString("config"));
-  if (!cfg.ok()) {
-    std::fprintf(stderr, "hai bench train: %s\n", std::string(cfg.status().message()).c_str());
-    return 2;
-  }
-  for (const std::string& s : args.GetList("set")) {
-    absl::Status st = config::ApplyOverride(&*cfg, s);
-    if (!st.ok()) {
-      std::fprintf(stderr, "hai bench train: --set %s: %s\n", s.c_str(), std::string(st.message()).c_str());
-      return 2;
-    }
-  }
-  const int64_t warmup = args.GetInt("warmup"), steps = args.GetInt("steps");
-  const config::TrainConfig& tc = cfg->train();
-  cfg->mutable_train()->set_steps(warmup + steps);
-  cfg->mutable_train()->set_threads(args.GetInt("threads"));
-  const int64_t need = (warmup + steps) * tc.global_batch_size() * tc.seq_len() + 1;
+  auto cfg = LoadBenchConfig(args);
+  if (!cfg.ok()) return fail(cfg.status(), 2);
   const bool multi_rank = parallel::MpiEnv::active() && parallel::MpiEnv::size() > 1;
-  const int rank = parallel::MpiEnv::rank();
-  // Every rank writes its own copy of the (identical) random tokens.
-  auto path = WriteRandomTokens(need, cfg->model().vocab_size());
-  if (!path.ok()) {
-    std::fprintf(stderr, "hai bench train: %s\n", std::string(path.status().message()).c_str());
-    return 1;
+  BenchResult r;
+  if (absl::Status st = Bench(args, *cfg, multi_rank, &r); !st.ok()) {
+    if (multi_rank && !absl::IsInvalidArgument(st)) parallel::AbortJob(st, 1);
+    return fail(st, absl::IsInvalidArgument(st) ? 2 : 1);
   }
-  cfg->mutable_data()->set_train_path(*path);
-  cfg->mutable_data()->set_shuffle(false);
-  auto trainer = Trainer::Create(
-      *cfg, {.write_outputs = false, .quiet = true, .distributed = multi_rank});
-  if (!trainer.ok()) {
-    std::fprintf(stderr, "hai bench train: %s\n", std::string(trainer.status().message()).c_str());
-    fs::remove(*path);
-    return 2;
-  }
-  std::vector<double> seconds;
-  double overlap = 0, exposed = 0;
-  for (int64_t s = 0; s < warmup + steps; ++s) {
-    auto m = (*trainer)->TrainStep(s);
-    if (!m.ok()) {
-      fs::remove(*path);
-      if (multi_rank) parallel::AbortJob(m.status(), 1);
-      std::fprintf(stderr, "hai bench train: %s\n", std::string(m.status().message()).c_str());
-      return 1;
-    }
-    if (s >= warmup) {
-      seconds.push_back(m->step_seconds);
-      overlap += m->overlap / steps;
-      exposed += m->exposed_comm_seconds / steps;
-    }
-  }
-  fs::remove(*path);
-  if (rank != 0) return 0;
-  std::sort(seconds.begin(), seconds.end());
-  const double median = seconds[seconds.size() / 2];
-  const double tokens = double(tc.global_batch_size()) * tc.seq_len();
-  const double tps = tokens / median;
-  const double flops_tok = (*trainer)->model().TrainingFlopsPerToken(tc.seq_len());
-  const double gflops = flops_tok * tps / 1e9;
-  const int dp = multi_rank ? parallel::MpiEnv::size() : 1;
-  CpuPeak peak = (*trainer)->peak();
-  peak.gflops *= dp;  // all ranks' cores
-  const int threads = NumThreads();
-
-  double torch_tps = 0;
-  std::string torch_note;
-  if (args.GetBool("compare-torch")) {
-    std::string cmd = absl::StrCat(args.GetString("python"), " ", args.GetString("peer-script"),
-                                   " --config ", args.GetString("config"), " --threads ", threads,
-                                   " --steps ", steps, " --warmup ", warmup, " --json");
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    if (p != nullptr) {
-      char buf[4096];
-      while (fgets(buf, sizeof(buf), p)) out += buf;
-      int rc = pclose(p);
-      if (rc != 0 || !JsonNumber(out, "tokens_per_s", &torch_tps)) {
-        torch_note = absl::StrCat("PyTorch peer failed (exit ", rc, "): ", cmd);
-        torch_tps = 0;
-      }
-    }
-  }
-
-  if (args.GetBool("json")) {
-    std::printf("{\"config\": \"%s\", \"dp\": %d, \"threads\": %d, \"tokens_per_s\": %.1f, "
-                "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
-                "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"torch_tokens_per_s\": %.1f}\n",
-                args.GetString("config").c_str(), dp, threads, tps, median * 1e3, gflops,
-                gflops / peak.gflops, peak.gflops, overlap, exposed * 1e3, torch_tps);
-    return 0;
-  }
-  std::printf("hai bench train | %s | %.2fM params | batch %lld x %lld | %d rank(s) x %d threads\n",
-              args.GetString("config").c_str(), (*trainer)->model().arena().size() / 1e6,
-              (long long)tc.global_batch_size(), (long long)tc.seq_len(), dp, threads);
-  if (dp > 1) {
-    std::printf("data parallel: %s, overlap %.0f%%, exposed communication %.2f ms/step\n",
-                cfg->parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
-                                                                           : "HFReduce",
-                100 * overlap, exposed * 1e3);
-  }
-  std::printf("peak %.1f GFLOP/s = %s\n", peak.gflops, peak.how.c_str());
-  std::printf("%-10s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "GFLOP/s", "MFU");
-  std::printf("%-10s | %10.1f | %12.1f | %10.2f | %6.2f%%\n", "haiscale", median * 1e3, tps, gflops,
-              100 * gflops / peak.gflops);
-  if (torch_tps > 0) {
-    double tg = flops_tok * torch_tps / 1e9;
-    std::printf("%-10s | %10.1f | %12.1f | %10.2f | %6.2f%%\n", "pytorch", tokens / torch_tps * 1e3,
-                torch_tps, tg, 100 * tg / peak.gflops);
-    std::printf("ratio haiscale/pytorch: %.2fx\n", tps / torch_tps);
-  } else if (!torch_note.empty()) {
-    std::printf("%s\n", torch_note.c_str());
-  }
+  if (parallel::MpiEnv::rank() != 0) return 0;
+  if (args.GetBool("compare-torch")) r.torch_tps = RunTorchPeer(args, r.threads, &r.torch_note);
+  PrintBench(args, *cfg, r);
   return 0;
 }
 

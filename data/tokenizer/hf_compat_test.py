@@ -9,7 +9,8 @@ ByteLevel without its regex) pre-tokenizer:
      exactly the ids `tokenizers` gives.
   2. `hai data tokenizer-train` trains on the same documents; `tokenizers`
      loads hai's tokenizer.json and must give the ids hai gives.
-Also a variant with an NFKC normalizer and a non-special added token, and
+Also the older DeepSeek LLM layout (Splits with a `$` anchor, then Digits),
+a variant with an NFKC normalizer and a non-special added token, and
 decoding both ways.
 
 Usage: python3 hf_compat_test.py --hai path/to/hai_tokenizer --tmp DIR
@@ -20,7 +21,7 @@ import struct
 import subprocess
 import sys
 
-from tokenizers import Tokenizer, normalizers
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tools", "peers"))
@@ -141,7 +142,23 @@ def main():
             failures += 1
         failures += compare("hai-trained %s, tokenizers loads" % style, loaded, path, hai, texts)
 
-    # 3. NFKC normalizer and a non-special added token (normalized=true).
+    # 3. The older DeepSeek LLM layout: newlines, letter runs, punctuation
+    #    runs, trailing spaces (`$` at line ends), CJK runs, then single digits.
+    llm = Tokenizer.from_file(os.path.join(args.tmp, "hf_gpt2.json"))
+    llm.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex("[\r\n]"), "isolated"),
+        pre_tokenizers.Split(Regex("\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳ]+"), "isolated"),
+        pre_tokenizers.Split(Regex("\\s?[!-/:-~！-／：-～‘-‟　-。]+"), "isolated"),
+        pre_tokenizers.Split(Regex("\\s+$"), "isolated"),
+        pre_tokenizers.Split(Regex("[一-龥ࠀ-一가-퟿]+"), "isolated"),
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    path = os.path.join(args.tmp, "hf_deepseek_llm.json")
+    llm.save(path)
+    failures += compare("DeepSeek LLM-style splits + Digits", llm, path, hai, texts)
+
+    # 4. NFKC normalizer and a non-special added token (normalized=true).
     hf_tok = peer.train("gpt2", train[:3000], 1000, SPECIALS, normalizer=normalizers.NFKC())
     hf_tok.add_tokens(["<tool>"])
     path = os.path.join(args.tmp, "hf_nfkc.json")

@@ -173,6 +173,18 @@ TEST(Dataset, CorruptedPayloadFailsVerifyOnly) {
   EXPECT_NE(s.message().find("CRC-32C"), std::string::npos) << s;
 }
 
+TEST(Dataset, VerifyFindsADocumentWithoutEos) {
+  const std::string dir = Write("eos", Docs(40), 5000, 0, 2 * 50);
+  FlipByte(dir + "/shard-00000.bin", 32 + 2 * 1);  // document 0 is one id, then its EOS
+  auto ds = PreparedDataset::Open(dir);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  absl::Status s = (*ds)->VerifyChecksums();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("shard-00000.bin: byte 34: document 0 ends with token"),
+            std::string::npos)
+      << s;
+}
+
 TEST(Dataset, CorruptedIndexFailsVerify) {
   const std::string dir = Write("crc_index", Docs(40), 5000, 0, 2 * 50);
   FlipByte(dir + "/index.hds", 64 + 3 * 16 + 8 * 5 + 1);  // inside document offset 5

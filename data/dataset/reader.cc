@@ -226,6 +226,13 @@ absl::Status PreparedDataset::VerifyChecksums(
                      absl::StrCat("document ", d + 1, " starts at ", DocStart(d + 1),
                                   ", not after document ", d, " (", DocStart(d), ")"));
     }
+    const int64_t last = DocStart(d + 1) - 1;
+    if (Token(last) != eos_id()) {
+      const int64_t cap = int64_t(header_.shard_capacity);
+      return Corrupt(ShardPath(last / cap), kShardHeaderBytes + (last % cap) * header_.token_bytes,
+                     absl::StrCat("document ", d, " ends with token ", Token(last),
+                                  ", not the EOS id ", eos_id()));
+    }
   }
   for (int64_t s = 0; s < num_shards(); ++s) {
     const Shard& shard = shards_[s];

@@ -63,9 +63,10 @@ class PreparedDataset {
   // DocumentAt(offset): the document holding token `offset` (binary search).
   int64_t DocumentAt(int64_t offset) const;
 
-  // VerifyChecksums(on_shard): recomputes every shard's CRC-32C and the
-  // index's, and checks the document offsets increase; DataLoss naming the
-  // file on a mismatch. on_shard(s, bytes) is called after each shard.
+  // VerifyChecksums(on_shard): recomputes the index's CRC-32C, checks the
+  // document offsets increase and every document ends with the EOS id, then
+  // recomputes every shard's CRC-32C; DataLoss naming the file and byte
+  // offset on a mismatch. on_shard(s, bytes) is called after each shard.
   absl::Status VerifyChecksums(
       const std::function<void(int64_t shard, int64_t bytes)>& on_shard = nullptr) const;
 

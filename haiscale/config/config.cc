@@ -355,6 +355,9 @@ void FillDefaults(RunConfig* config) {
 
   ParallelConfig* parallel = config->mutable_parallel();
   if (!parallel->has_bucket_mb()) parallel->set_bucket_mb(25.0);
+
+  ObjectiveConfig* objective = config->mutable_objective();
+  if (!objective->has_dpo_beta()) objective->set_dpo_beta(0.1);
 }
 
 absl::Status ParseTextMessage(const std::string& text, const std::string& source_name,

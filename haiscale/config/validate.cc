@@ -341,6 +341,31 @@ void CheckDocumentMask(const RunConfig& c, Problems& p) {
             "is not supported with train.device CUDA yet (CPU training only)");
 }
 
+// objective: the kind is known; DPO's beta and label smoothing are in range;
+// post-training objectives read a prepared SFT/DPO dataset, not a mixture.
+void CheckObjective(const RunConfig& c, Problems& p) {
+  const ObjectiveConfig& o = c.objective();
+  p.Require(ObjectiveConfig::Type_IsValid(o.type()), "objective.type", "unknown value ",
+            static_cast<int>(o.type()));
+  p.Require(std::isfinite(o.dpo_beta()) && o.dpo_beta() > 0, "objective.dpo_beta",
+            "must be finite and > 0, got ", o.dpo_beta());
+  p.Require(o.dpo_label_smoothing() >= 0 && o.dpo_label_smoothing() < 0.5,
+            "objective.dpo_label_smoothing", "must be in [0, 0.5), got ",
+            o.dpo_label_smoothing());
+  if (o.type() == ObjectiveConfig::PRETRAIN) return;
+  const std::string kind = ObjectiveConfig::Type_Name(o.type());
+  p.Require(c.data().mixture_size() == 0, "data.mixture",
+            "is not supported with objective.type ", kind,
+            " (set data.train_path to a prepared ", kind, " dataset)");
+  p.Require(!c.data().document_mask(), "data.document_mask",
+            "is implied by objective.type ", kind, " (its rows carry their positions); leave it unset");
+  p.Require(c.parallel().pp() <= 1, "parallel.pp",
+            "objective.type ", kind, " runs without pipeline parallelism yet, got ",
+            c.parallel().pp());
+  p.Require(c.train().device() != TrainConfig::CUDA, "train.device",
+            "objective.type ", kind, " runs on the CPU path only");
+}
+
 // The expert-parallel routing knobs (docs/expert_parallel.md).
 void CheckExpertRouting(const RunConfig& c, Problems& p) {
   const ParallelConfig& par = c.parallel();
@@ -456,6 +481,7 @@ absl::Status ValidateConfig(const RunConfig& config) {
   CheckSchedule(filled, problems);
   CheckData(filled.data(), problems);
   CheckDocumentMask(filled, problems);
+  CheckObjective(filled, problems);
   CheckParallel(filled, problems);
   return problems.ToStatus();
 }

@@ -21,7 +21,7 @@ import struct
 import subprocess
 import sys
 
-from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, normalizers, pre_tokenizers
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tools", "peers"))
@@ -161,10 +161,15 @@ def main():
     # 4. NFKC normalizer and a non-special added token (normalized=true).
     hf_tok = peer.train("gpt2", train[:3000], 1000, SPECIALS, normalizer=normalizers.NFKC())
     hf_tok.add_tokens(["<tool>"])
+    # Added tokens with whitespace stripping and whole-word matching.
+    hf_tok.add_special_tokens([AddedToken("<L>", lstrip=True), AddedToken("<R>", rstrip=True),
+                               AddedToken("[W]", single_word=True)])
     path = os.path.join(args.tmp, "hf_nfkc.json")
     hf_tok.save(path)
-    failures += compare("tokenizers-trained gpt2 + NFKC + <tool>", hf_tok, path, hai,
-                        texts[1:] + ["call <tool> then ﬁnish<tool>"])
+    failures += compare("tokenizers-trained gpt2 + NFKC + added", hf_tok, path, hai,
+                        texts[1:] + ["call <tool> then ﬁnish<tool>",
+                                     "a  <L>b<R>   c \n <L> <R>\t\td",
+                                     "[W] x[W] [W]y ([W]) _[W] é[W] [W]"])
     if failures:
         print("FAILED: %d comparisons differ" % failures)
         return 1

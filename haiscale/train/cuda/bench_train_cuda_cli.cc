@@ -144,160 +144,188 @@ absl::StatusOr<StepResult> CpuStep(DeepseekV2Model& m, optim::Optimizer& opt, co
   return r;
 }
 
+// The bench's run: config, batch shape, the device model and schedule.
+struct CudaBench {
+  config::RunConfig cfg;
+  DeepseekV2Config mc;
+  int64_t rows = 0, B = 0, T = 0, warmup = 0, steps = 0, compare = 0;
+  std::string device;  // "name (index, ...)" for the header
+  std::ofstream csv;
+};
+
+void AddFlags(cli::ArgParser* args) {
+  args->AddString("config", "configs/bench/small.pbtxt", "model + batch config");
+  args->AddList("set", "override a config field");
+  args->AddInt("steps", 10, "timed steps");
+  args->AddInt("warmup", 2, "untimed steps first");
+  args->AddInt("device", 0, "CUDA device index");
+  args->AddString("loss-csv", "", "write step,loss (compare mode: step,loss,cpu_loss) to this file");
+  args->AddInt("compare-cpu", 0, "train N steps on the GPU and the CPU side by side, check losses");
+  args->AddDouble("tolerance", 2e-2, "compare: max relative loss difference, early steps");
+  args->AddDouble("late-tolerance", 5e-2, "compare: max relative loss difference, later steps");
+  args->AddInt("early-steps", 10, "compare: steps checked against --tolerance");
+  args->AddDouble("torch-tokens-per-s", 0, "PyTorch peer's tokens/s on this GPU, for the ratio");
+  args->AddBool("json", "print one JSON record instead of the table");
+}
+
+// Setup: the validated config with --set overrides and the batch shape.
+absl::Status Setup(const cli::ArgParser& args, CudaBench* b) {
+  HS_ASSIGN_OR_RETURN(b->cfg, config::LoadConfig(args.GetString("config")));
+  for (const std::string& s : args.GetList("set")) {
+    HS_RETURN_IF_ERROR(Annotate(config::ApplyOverride(&b->cfg, s), "--set ", s));
+  }
+  HS_RETURN_IF_ERROR(config::ValidateConfig(b->cfg));
+  if (b->cfg.optimizer().type() != config::OptimizerConfig::ADAMW) {
+    return absl::InvalidArgumentError("optimizer.type: the GPU path implements AdamW only");
+  }
+  b->compare = args.GetInt("compare-cpu");
+  b->warmup = b->compare > 0 ? 0 : args.GetInt("warmup");
+  b->steps = b->compare > 0 ? b->compare : args.GetInt("steps");
+  b->cfg.mutable_train()->set_steps(b->warmup + b->steps);
+  const config::TrainConfig& tc = b->cfg.train();
+  b->rows = tc.global_batch_size();
+  b->T = tc.seq_len();
+  b->B = tc.micro_batch_size() > 0 ? std::min(tc.micro_batch_size(), b->rows) : b->rows;
+  if (b->rows % b->B != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train.global_batch_size ", b->rows, " is not a multiple of micro_batch_size ", b->B));
+  }
+  b->mc = config::ToModelConfig(b->cfg);
+  return absl::OkStatus();
+}
+
+// OpenLossCsv: --loss-csv's file with its header (only once a GPU runs).
+absl::Status OpenLossCsv(const cli::ArgParser& args, CudaBench* b) {
+  if (args.GetString("loss-csv").empty()) return absl::OkStatus();
+  b->csv.open(args.GetString("loss-csv"));
+  if (!b->csv) return absl::InternalError("cannot write " + args.GetString("loss-csv"));
+  b->csv.precision(9);
+  b->csv << (b->compare > 0 ? "step,loss,cpu_loss\n" : "step,loss\n");
+  return absl::OkStatus();
+}
+
+// The run's first lines: model size, batch, device, memory plan.
+void PrintHeader(const cli::ArgParser& args, const CudaBench& b, DeviceModel& m) {
+  std::printf("hai bench train-cuda | %s | %.2fM params | batch %lld x %lld (micro %lld) | %s\n",
+              args.GetString("config").c_str(), m.plan().param_floats() / 1e6, (long long)b.rows,
+              (long long)b.T, (long long)b.B, b.device.c_str());
+  std::printf("%s\n", m.plan().Summary().c_str());
+}
+
+// CompareWithCpu: N steps of the GPU and the CPU model side by side.
+int CompareWithCpu(const cli::ArgParser& args, CudaBench& b, DeviceModel& m,
+                   const optim::LrSchedule& schedule) {
+  auto c0 = DeepseekV2Model::Create(b.mc, {.seed = b.cfg.train().seed(), .max_seq_len = b.T});
+  if (!c0.ok()) return Fail(c0.status());
+  std::unique_ptr<DeepseekV2Model> cpu = *std::move(c0);
+  auto o = BuildOptimizer(b.cfg, cpu->arena(), 0, cpu->arena().size());
+  if (!o.ok()) return Fail(o.status());
+  std::unique_ptr<optim::Optimizer> cpu_opt = *std::move(o);
+  if (absl::Status st = m.CopyParamsFromHost(cpu->arena().params()); !st.ok()) return Fail(st);
+  PrintHeader(args, b, m);
+  // Two fixed batches, alternating: both models can fit them, so the
+  // curve falls and drift shows up over a handful of steps.
+  const Batch batches[2] = {RandomBatch(b.rows, b.T, b.mc.vocab_size, 1),
+                            RandomBatch(b.rows, b.T, b.mc.vocab_size, 2)};
+  const int64_t early = args.GetInt("early-steps");
+  double max_abs = 0, max_rel = 0;
+  bool ok = true;
+  std::printf("%5s | %10s | %10s | %10s | %9s | %9s | %s\n", "step", "cpu loss", "gpu loss",
+              "rel diff", "cpu gnorm", "gpu gnorm", "tol");
+  for (int64_t s = 0; s < b.steps; ++s) {
+    const Batch& batch = batches[s % 2];
+    const double lr = schedule.LrAt(s);
+    auto g = GpuStep(m, batch, b.rows, s, lr, b.cfg);
+    if (!g.ok()) return Fail(Annotate(g.status(), "GPU step ", s + 1));
+    auto c = CpuStep(*cpu, *cpu_opt, batch, b.rows, b.B, b.T, s, lr,
+                     b.cfg.optimizer().grad_clip());
+    if (!c.ok()) return Fail(Annotate(c.status(), "CPU step ", s + 1));
+    const double diff = std::fabs(g->loss - c->loss);
+    const double rel = diff / std::max(std::fabs(c->loss), 1e-12);
+    const double tol = s < early ? args.GetDouble("tolerance") : args.GetDouble("late-tolerance");
+    max_abs = std::max(max_abs, diff);
+    max_rel = std::max(max_rel, rel);
+    const bool step_ok = rel <= tol;
+    ok = ok && step_ok;
+    std::printf("%5lld | %10.6f | %10.6f | %10.3e | %9.4f | %9.4f | %.0e %s\n",
+                (long long)(s + 1), c->loss, g->loss, rel, c->norm, g->norm, tol,
+                step_ok ? "OK" : "FAIL");
+    if (b.csv.is_open()) b.csv << s + 1 << "," << g->loss << "," << c->loss << "\n";
+  }
+  std::printf("compare-cpu: %lld steps, max |loss diff| %.3e, max relative %.3e -> %s\n",
+              (long long)b.steps, max_abs, max_rel, ok ? "PASSED" : "FAILED");
+  return ok ? 0 : 1;
+}
+
+// Throughput: timed steps on random batches, tokens/s and MFU.
+int Throughput(const cli::ArgParser& args, CudaBench& b, DeviceModel& m,
+               const optim::LrSchedule& schedule, const hs::cuda::DeviceInfo& dev) {
+  ParamArena host;
+  if (absl::Status st = InitHostArena(m.plan(), b.cfg.train().seed(), &host); !st.ok()) {
+    return Fail(st);
+  }
+  if (absl::Status st = m.CopyParamsFromHost(host.params()); !st.ok()) return Fail(st);
+  PrintHeader(args, b, m);
+  std::vector<double> seconds;
+  for (int64_t s = 0; s < b.warmup + b.steps; ++s) {
+    const Batch batch = RandomBatch(b.rows, b.T, b.mc.vocab_size, 100 + uint64_t(s));
+    auto g = GpuStep(m, batch, b.rows, s, schedule.LrAt(s), b.cfg);
+    if (!g.ok()) return Fail(Annotate(g.status(), "step ", s + 1));
+    if (s >= b.warmup) seconds.push_back(g->seconds);
+    if (b.csv.is_open()) b.csv << s + 1 << "," << g->loss << "\n";
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2];
+  const double tokens = double(b.rows) * b.T;
+  const double tps = tokens / median;
+  const double flops_tok = m.plan().TrainingFlopsPerToken();
+  const double tflops = flops_tok * tps / 1e12;
+  auto peaks = hs::cuda::GetDevicePeaks(int(args.GetInt("device")));
+  if (!peaks.ok()) return Fail(peaks.status());
+  const double peak = peaks->bf16_tflops;
+  const double torch_tps = args.GetDouble("torch-tokens-per-s");
+  if (args.GetBool("json")) {
+    std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"tokens_per_s\": %.1f, "
+                "\"step_ms\": %.2f, \"tflops\": %.3f, \"mfu\": %.4f, \"peak_tflops\": %.1f, "
+                "\"torch_tokens_per_s\": %.1f}\n",
+                args.GetString("config").c_str(), dev.name.c_str(), tps, median * 1e3, tflops,
+                tflops / peak, peak, torch_tps);
+    return 0;
+  }
+  std::printf("peak %.1f TFLOP/s = %s\n", peak, peaks->how.c_str());
+  std::printf("%-14s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "TFLOP/s",
+              "MFU");
+  std::printf("%-14s | %10.2f | %12.1f | %10.3f | %6.2f%%\n", "haiscale-cuda", median * 1e3, tps,
+              tflops, 100 * tflops / peak);
+  if (torch_tps > 0) {
+    const double tt = flops_tok * torch_tps / 1e12;
+    std::printf("%-14s | %10.2f | %12.1f | %10.3f | %6.2f%%\n", "pytorch", tokens / torch_tps * 1e3,
+                torch_tps, tt, 100 * tt / peak);
+    std::printf("ratio haiscale-cuda/pytorch: %.2fx\n", tps / torch_tps);
+  }
+  return 0;
+}
+
 int RunBenchTrainCuda(int argc, char** argv) {
   cli::ArgParser args("hai bench train-cuda");
-  args.AddString("config", "configs/bench/small.pbtxt", "model + batch config");
-  args.AddList("set", "override a config field");
-  args.AddInt("steps", 10, "timed steps");
-  args.AddInt("warmup", 2, "untimed steps first");
-  args.AddInt("device", 0, "CUDA device index");
-  args.AddString("loss-csv", "", "write step,loss (compare mode: step,loss,cpu_loss) to this file");
-  args.AddInt("compare-cpu", 0, "train N steps on the GPU and the CPU side by side, check losses");
-  args.AddDouble("tolerance", 2e-2, "compare: max relative loss difference, early steps");
-  args.AddDouble("late-tolerance", 5e-2, "compare: max relative loss difference, later steps");
-  args.AddInt("early-steps", 10, "compare: steps checked against --tolerance");
-  args.AddDouble("torch-tokens-per-s", 0, "PyTorch peer's tokens/s on this GPU, for the ratio");
-  args.AddBool("json", "print one JSON record instead of the table");
+  AddFlags(&args);
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
-  auto cfg = config::LoadConfig(args.GetString("config"));
-  if (!cfg.ok()) return Fail(cfg.status());
-  for (const std::string& s : args.GetList("set")) {
-    absl::Status st = config::ApplyOverride(&*cfg, s);
-    if (!st.ok()) return Fail(Annotate(st, "--set ", s));
-  }
-  if (absl::Status st = config::ValidateConfig(*cfg); !st.ok()) return Fail(st);
-  if (cfg->optimizer().type() != config::OptimizerConfig::ADAMW) {
-    return Fail(absl::InvalidArgumentError("optimizer.type: the GPU path implements AdamW only"));
-  }
-  const int64_t compare = args.GetInt("compare-cpu");
-  const int64_t warmup = compare > 0 ? 0 : args.GetInt("warmup");
-  const int64_t steps = compare > 0 ? compare : args.GetInt("steps");
-  cfg->mutable_train()->set_steps(warmup + steps);
-  const config::TrainConfig& tc = cfg->train();
-  const int64_t rows = tc.global_batch_size(), T = tc.seq_len();
-  const int64_t B = tc.micro_batch_size() > 0 ? std::min(tc.micro_batch_size(), rows) : rows;
-  if (rows % B != 0) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "train.global_batch_size ", rows, " is not a multiple of micro_batch_size ", B)));
-  }
-  const DeepseekV2Config mc = config::ToModelConfig(*cfg);
-
+  CudaBench b;
+  if (absl::Status st = Setup(args, &b); !st.ok()) return Fail(st);
   // No GPU: skip (gpu_check counts it as skipped), never fail.
   auto dev = hs::cuda::SelectDevice(int(args.GetInt("device")));
   if (!dev.ok()) {
     std::printf("SKIPPED: no CUDA device (%s)\n", std::string(dev.status().message()).c_str());
     return 0;
   }
-  auto gpu = DeviceModel::Create(mc, B, T, int(args.GetInt("device")));
+  auto gpu = DeviceModel::Create(b.mc, b.B, b.T, int(args.GetInt("device")));
   if (!gpu.ok()) return Fail(gpu.status());
-  DeviceModel& m = **gpu;
-  auto schedule = BuildSchedule(*cfg);
+  auto schedule = BuildSchedule(b.cfg);
   if (!schedule.ok()) return Fail(schedule.status());
-
-  // Parameters: the CPU model's initial values (seed train.seed).
-  std::unique_ptr<DeepseekV2Model> cpu;
-  std::unique_ptr<optim::Optimizer> cpu_opt;
-  ParamArena host;
-  if (compare > 0) {
-    auto c = DeepseekV2Model::Create(mc, {.seed = tc.seed(), .max_seq_len = T});
-    if (!c.ok()) return Fail(c.status());
-    cpu = *std::move(c);
-    auto o = BuildOptimizer(*cfg, cpu->arena(), 0, cpu->arena().size());
-    if (!o.ok()) return Fail(o.status());
-    cpu_opt = *std::move(o);
-    if (absl::Status st = m.CopyParamsFromHost(cpu->arena().params()); !st.ok()) return Fail(st);
-  } else {
-    if (absl::Status st = InitHostArena(m.plan(), tc.seed(), &host); !st.ok()) return Fail(st);
-    if (absl::Status st = m.CopyParamsFromHost(host.params()); !st.ok()) return Fail(st);
-  }
-  std::printf("hai bench train-cuda | %s | %.2fM params | batch %lld x %lld (micro %lld) | %s\n",
-              args.GetString("config").c_str(), m.plan().param_floats() / 1e6, (long long)rows,
-              (long long)T, (long long)B, dev->ToString().c_str());
-  std::printf("%s\n", m.plan().Summary().c_str());
-
-  std::ofstream csv;
-  if (!args.GetString("loss-csv").empty()) {
-    csv.open(args.GetString("loss-csv"));
-    if (!csv) return Fail(absl::InternalError("cannot write " + args.GetString("loss-csv")));
-    csv.precision(9);
-    csv << (compare > 0 ? "step,loss,cpu_loss\n" : "step,loss\n");
-  }
-
-  if (compare > 0) {
-    // Two fixed batches, alternating: both models can fit them, so the
-    // curve falls and drift shows up over a handful of steps.
-    const Batch batches[2] = {RandomBatch(rows, T, mc.vocab_size, 1),
-                              RandomBatch(rows, T, mc.vocab_size, 2)};
-    const double early_tol = args.GetDouble("tolerance");
-    const double late_tol = args.GetDouble("late-tolerance");
-    const int64_t early = args.GetInt("early-steps");
-    double max_abs = 0, max_rel = 0;
-    bool ok = true;
-    std::printf("%5s | %10s | %10s | %10s | %9s | %9s | %s\n", "step", "cpu loss", "gpu loss",
-                "rel diff", "cpu gnorm", "gpu gnorm", "tol");
-    for (int64_t s = 0; s < steps; ++s) {
-      const Batch& b = batches[s % 2];
-      const double lr = schedule->LrAt(s);
-      auto g = GpuStep(m, b, rows, s, lr, *cfg);
-      if (!g.ok()) return Fail(Annotate(g.status(), "GPU step ", s + 1));
-      auto c = CpuStep(*cpu, *cpu_opt, b, rows, B, T, s, lr, cfg->optimizer().grad_clip());
-      if (!c.ok()) return Fail(Annotate(c.status(), "CPU step ", s + 1));
-      const double diff = std::fabs(g->loss - c->loss);
-      const double rel = diff / std::max(std::fabs(c->loss), 1e-12);
-      const double tol = s < early ? early_tol : late_tol;
-      max_abs = std::max(max_abs, diff);
-      max_rel = std::max(max_rel, rel);
-      const bool step_ok = rel <= tol;
-      ok = ok && step_ok;
-      std::printf("%5lld | %10.6f | %10.6f | %10.3e | %9.4f | %9.4f | %.0e %s\n",
-                  (long long)(s + 1), c->loss, g->loss, rel, c->norm, g->norm, tol,
-                  step_ok ? "OK" : "FAIL");
-      if (csv.is_open()) csv << s + 1 << "," << g->loss << "," << c->loss << "\n";
-    }
-    std::printf("compare-cpu: %lld steps, max |loss diff| %.3e, max relative %.3e -> %s\n",
-                (long long)steps, max_abs, max_rel, ok ? "PASSED" : "FAILED");
-    return ok ? 0 : 1;
-  }
-
-  std::vector<double> seconds;
-  for (int64_t s = 0; s < warmup + steps; ++s) {
-    const Batch b = RandomBatch(rows, T, mc.vocab_size, 100 + uint64_t(s));
-    auto g = GpuStep(m, b, rows, s, schedule->LrAt(s), *cfg);
-    if (!g.ok()) return Fail(Annotate(g.status(), "step ", s + 1));
-    if (s >= warmup) seconds.push_back(g->seconds);
-    if (csv.is_open()) csv << s + 1 << "," << g->loss << "\n";
-  }
-  std::sort(seconds.begin(), seconds.end());
-  const double median = seconds[seconds.size() / 2];
-  const double tokens = double(rows) * T;
-  const double tps = tokens / median;
-  const double flops_tok = m.plan().TrainingFlopsPerToken();
-  const double tflops = flops_tok * tps / 1e12;
-  auto peaks = hs::cuda::GetDevicePeaks(int(args.GetInt("device")));
-  if (!peaks.ok()) return Fail(peaks.status());
-  const double* peak = &peaks->bf16_tflops;
-  const std::string& how = peaks->how;
-  const double torch_tps = args.GetDouble("torch-tokens-per-s");
-  if (args.GetBool("json")) {
-    std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"tokens_per_s\": %.1f, "
-                "\"step_ms\": %.2f, \"tflops\": %.3f, \"mfu\": %.4f, \"peak_tflops\": %.1f, "
-                "\"torch_tokens_per_s\": %.1f}\n",
-                args.GetString("config").c_str(), dev->name.c_str(), tps, median * 1e3, tflops,
-                tflops / *peak, *peak, torch_tps);
-    return 0;
-  }
-  std::printf("peak %.1f TFLOP/s = %s\n", *peak, how.c_str());
-  std::printf("%-14s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "TFLOP/s",
-              "MFU");
-  std::printf("%-14s | %10.2f | %12.1f | %10.3f | %6.2f%%\n", "haiscale-cuda", median * 1e3, tps,
-              tflops, 100 * tflops / *peak);
-  if (torch_tps > 0) {
-    const double tt = flops_tok * torch_tps / 1e12;
-    std::printf("%-14s | %10.2f | %12.1f | %10.3f | %6.2f%%\n", "pytorch", tokens / torch_tps * 1e3,
-                torch_tps, tt, 100 * tt / *peak);
-    std::printf("ratio haiscale-cuda/pytorch: %.2fx\n", tps / torch_tps);
-  }
-  return 0;
+  b.device = dev->ToString();
+  if (absl::Status st = OpenLossCsv(args, &b); !st.ok()) return Fail(st);
+  return b.compare > 0 ? CompareWithCpu(args, b, **gpu, *schedule)
+                       : Throughput(args, b, **gpu, *schedule, *dev);
 }
 
 HS_REGISTER_SUBCOMMAND("bench train-cuda",

@@ -3,10 +3,12 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "haiscale/status.h"
 #include "models/kernels/cpu/elementwise.h"
 #include "models/kernels/cpu/embedding.h"
@@ -66,6 +68,17 @@ absl::StatusOr<std::unique_ptr<IncrementalDecoder>> IncrementalDecoder::Create(
   if (options.slots < 1) return absl::InvalidArgumentError("decoder slots must be >= 1");
   const int64_t capacity =
       options.capacity > 0 ? options.capacity : config.max_position_embeddings;
+  // The whole cache is allocated up front: refuse one the machine cannot hold.
+  const double cache_bytes =
+      double(LatentCacheBytesPerToken(config)) * double(options.slots) * double(capacity);
+  const double memory_bytes = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE));
+  if (cache_bytes > memory_bytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the KV cache for %d sequences of %d tokens needs %.1f GiB (%d B per token), more than "
+        "the machine's %.1f GiB of memory: lower --batch or --max-new-tokens",
+        options.slots, capacity, cache_bytes / (1 << 30), LatentCacheBytesPerToken(config),
+        memory_bytes / (1 << 30)));
+  }
   std::unique_ptr<IncrementalDecoder> d(new IncrementalDecoder());
   d->model_ = model;
   d->options_ = options;

@@ -167,6 +167,11 @@ TEST(IncrementalDecoderTest, ClearErrors) {
   EXPECT_NE(std::string(s.status().message()).find("outside the vocabulary"), std::string::npos);
   EXPECT_EQ((*dec)->length(0), 0);
   EXPECT_EQ((*dec)->length(1), 0);
+  // A cache larger than the machine's memory is refused before allocating.
+  auto huge = IncrementalDecoder::Create(model->get(), {.slots = 1 << 20, .capacity = 1 << 20});
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(std::string(huge.status().message()).find("lower --batch or --max-new-tokens"),
+            std::string::npos);
   DeepseekV2Config capped = DenseConfig();
   capped.capacity_factor = 1.0;
   auto m2 = DeepseekV2Model::Create(capped, {.seed = 5});

@@ -5,34 +5,80 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "haiscale/status.h"
 #include "models/kernels/cuda/launch.h"
 
 namespace hs::models::cuda_model {
 
 namespace kcu = kernels::cuda;
 
-namespace {
-
-int64_t Numel(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+absl::Status DeviceModelPlan::AdoptParams(const std::vector<ParamSpec>& specs) {
+  for (const ParamSpec& spec : specs) {
+    if (spec.offset != param_floats_) {
+      return absl::InternalError(absl::StrCat("parameter ", spec.name, " at offset ", spec.offset,
+                                              ", expected ", param_floats_, " (not contiguous)"));
+    }
+    slot_by_name_[spec.name] = int(params_.size());
+    params_.push_back({spec.name, spec.shape, spec.offset, spec.numel, spec.weight_decay,
+                       spec.expert});
+    param_floats_ += spec.numel;
+  }
+  embed_ = Slot("model.embed_tokens.weight");
+  final_norm_ = Slot("model.norm.weight");
+  lm_head_ = Slot("lm_head.weight");
+  if (embed_ < 0 || final_norm_ < 0 || lm_head_ < 0) {
+    return absl::InternalError("the model registered no embedding, final norm or lm_head");
+  }
+  return absl::OkStatus();
 }
 
-}  // namespace
+int DeviceModelPlan::Slot(const std::string& name) const {
+  auto it = slot_by_name_.find(name);
+  return it == slot_by_name_.end() ? -1 : it->second;
+}
 
-int DeviceModelPlan::AddParam(const std::string& name, std::vector<int64_t> shape,
-                              bool decay, int64_t expert) {
-  ParamSlot s;
-  s.name = name;
-  s.numel = Numel(shape);
-  s.shape = std::move(shape);
-  s.offset = param_floats_;
-  s.weight_decay = decay;
-  s.expert = expert;
-  param_floats_ += s.numel;
-  params_.push_back(std::move(s));
-  return int(params_.size()) - 1;
+absl::StatusOr<LayerSlots> DeviceModelPlan::LayerSlotsOf(int64_t i) const {
+  const std::string n = absl::StrCat("model.layers.", i);
+  const std::string a = n + ".self_attn", m = n + ".mlp";
+  LayerSlots l;
+  l.moe = config_.IsMoeLayer(i);
+  l.q_a_proj = Slot(a + ".q_a_proj.weight");
+  l.q_a_norm = Slot(a + ".q_a_layernorm.weight");
+  l.q_b_proj = Slot(a + ".q_b_proj.weight");
+  l.q_proj = Slot(a + ".q_proj.weight");
+  l.kv_a_proj = Slot(a + ".kv_a_proj_with_mqa.weight");
+  l.kv_a_norm = Slot(a + ".kv_a_layernorm.weight");
+  l.kv_b_proj = Slot(a + ".kv_b_proj.weight");
+  l.o_proj = Slot(a + ".o_proj.weight");
+  if (l.moe) {
+    for (int64_t e = 0; e < config_.n_routed_experts; ++e) {
+      const std::string x = absl::StrCat(m, ".experts.", e);
+      l.expert_gate.push_back(Slot(x + ".gate_proj.weight"));
+      l.expert_down.push_back(Slot(x + ".down_proj.weight"));
+    }
+    l.router = Slot(m + ".gate.weight");
+    l.shared_gate = Slot(m + ".shared_experts.gate_proj.weight");
+    l.shared_down = Slot(m + ".shared_experts.down_proj.weight");
+  } else {
+    l.mlp_gate = Slot(m + ".gate_proj.weight");
+    l.mlp_down = Slot(m + ".down_proj.weight");
+  }
+  l.input_norm = Slot(n + ".input_layernorm.weight");
+  l.post_norm = Slot(n + ".post_attention_layernorm.weight");
+  // The block's parameters are one contiguous range: from its first
+  // registered tensor to the end of its last.
+  const std::string prefix = n + ".";
+  l.param_begin = -1;
+  for (const ParamSlot& s : params_) {
+    if (s.name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (l.param_begin < 0) l.param_begin = s.offset;
+    l.param_end = s.offset + s.numel;
+  }
+  if (l.param_begin < 0 || l.kv_a_proj < 0 || l.o_proj < 0 || l.input_norm < 0 ||
+      l.post_norm < 0 || (l.moe ? l.router < 0 : l.mlp_gate < 0)) {
+    return absl::InternalError(absl::StrCat("layer ", i, ": parameters missing from the model"));
+  }
+  return l;
 }
 
 int64_t DeviceModelPlan::Take(int64_t bytes) {
@@ -77,52 +123,17 @@ absl::StatusOr<DeviceModelPlan> DeviceModelPlan::Create(const DeepseekV2Config& 
   const int64_t Id = c.intermediate_size;
   const int64_t N = B * T, NK = N * std::max<int64_t>(K, 1);
 
-  // ---- parameters, in the CPU arena's registration order (HF order)
-  p.embed_ = p.AddParam("model.embed_tokens.weight", {V, C}, true);
+  // ---- parameters: the CPU arena's layout itself (DeepseekV2Model::
+  // ParameterSpecs, nothing allocated), so a CPU arena's params/grads copy
+  // to the device with one memcpy and the two layouts cannot drift. The
+  // device code finds its tensors by HF name.
+  HS_ASSIGN_OR_RETURN(std::vector<ParamSpec> specs, DeepseekV2Model::ParameterSpecs(c, {}));
+  HS_RETURN_IF_ERROR(p.AdoptParams(specs));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string n = absl::StrCat("model.layers.", i);
-    const std::string a = n + ".self_attn";
-    LayerSlots l;
-    l.moe = c.IsMoeLayer(i);
-    l.param_begin = p.param_floats_;
-    if (Q > 0) {
-      l.q_a_proj = p.AddParam(a + ".q_a_proj.weight", {Q, C}, true);
-      l.q_a_norm = p.AddParam(a + ".q_a_layernorm.weight", {Q}, false);
-      l.q_b_proj = p.AddParam(a + ".q_b_proj.weight", {H * Dq, Q}, true);
-    } else {
-      l.q_proj = p.AddParam(a + ".q_proj.weight", {H * Dq, C}, true);
-    }
-    l.kv_a_proj = p.AddParam(a + ".kv_a_proj_with_mqa.weight", {L + R, C}, true);
-    l.kv_a_norm = p.AddParam(a + ".kv_a_layernorm.weight", {L}, false);
-    l.kv_b_proj = p.AddParam(a + ".kv_b_proj.weight", {H * (nope + Dv), L}, true);
-    l.o_proj = p.AddParam(a + ".o_proj.weight", {C, H * Dv}, true);
-    const std::string m = n + ".mlp";
-    if (l.moe) {
-      for (int64_t e = 0; e < E; ++e) {
-        const std::string x = absl::StrCat(m, ".experts.", e);
-        l.expert_gate.push_back(p.AddParam(x + ".gate_proj.weight", {Im, C}, true, e));
-        p.AddParam(x + ".up_proj.weight", {Im, C}, true, e);
-        l.expert_down.push_back(p.AddParam(x + ".down_proj.weight", {C, Im}, true, e));
-      }
-      l.router = p.AddParam(m + ".gate.weight", {E, C}, true);
-      if (c.n_shared_experts > 0) {
-        l.shared_gate = p.AddParam(m + ".shared_experts.gate_proj.weight", {Is, C}, true);
-        p.AddParam(m + ".shared_experts.up_proj.weight", {Is, C}, true);
-        l.shared_down = p.AddParam(m + ".shared_experts.down_proj.weight", {C, Is}, true);
-      }
-      l.moe_index = int(p.num_moe_++);
-    } else {
-      l.mlp_gate = p.AddParam(m + ".gate_proj.weight", {Id, C}, true);
-      p.AddParam(m + ".up_proj.weight", {Id, C}, true);
-      l.mlp_down = p.AddParam(m + ".down_proj.weight", {C, Id}, true);
-    }
-    l.input_norm = p.AddParam(n + ".input_layernorm.weight", {C}, false);
-    l.post_norm = p.AddParam(n + ".post_attention_layernorm.weight", {C}, false);
-    l.param_end = p.param_floats_;
+    HS_ASSIGN_OR_RETURN(LayerSlots l, p.LayerSlotsOf(i));
+    if (l.moe) l.moe_index = int(p.num_moe_++);
     p.layers_.push_back(std::move(l));
   }
-  p.final_norm_ = p.AddParam("model.norm.weight", {C}, false);
-  p.lm_head_ = p.AddParam("lm_head.weight", {V, C}, true);
   for (const ParamSlot& s : p.params_) {
     if (!p.segments_.empty() && p.segments_.back().decay == s.weight_decay) {
       p.segments_.back().end = s.offset + s.numel;

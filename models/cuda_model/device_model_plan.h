@@ -4,10 +4,11 @@
 // path (deepseek_v2_cuda.h) lives, computed on the host in plain C++ (no
 // CUDA headers, tested in the default build by device_model_plan_test).
 //
-//  * Parameters: the CPU ParamArena's layout, recomputed here: the same HF
-//    names, shapes, registration order, offsets (in floats) and weight-decay
-//    flags, so a CPU arena's params/grads copy to the device with one
-//    memcpy. The device holds four fp32 arenas with that layout (master
+//  * Parameters: the CPU ParamArena's layout itself, taken from
+//    DeepseekV2Model::ParameterSpecs (registration only, nothing
+//    allocated): the same HF names, shapes, offsets (in floats) and
+//    weight-decay flags, so a CPU arena's params/grads copy to the device
+//    with one memcpy, and the two layouts cannot drift apart. The device holds four fp32 arenas with that layout (master
 //    params, grads, AdamW m and v) and one bf16 arena with the SAME offsets
 //    (the GEMM/norm/embedding weights; the fused AdamW kernel writes it).
 //  * Activations: one device allocation carved into named regions (byte
@@ -26,9 +27,11 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "models/deepseek_v2.h"
 #include "models/model_config.h"
 #include "models/param_arena.h"
 
@@ -192,14 +195,17 @@ class DeviceModelPlan {
 
  private:
   DeviceModelPlan() = default;
-  int AddParam(const std::string& name, std::vector<int64_t> shape, bool decay,
-               int64_t expert = -1);
+  // AdoptParams: the CPU model's specs as this plan's parameter slots.
+  absl::Status AdoptParams(const std::vector<ParamSpec>& specs);
+  int Slot(const std::string& name) const;  // -1: not registered
+  absl::StatusOr<LayerSlots> LayerSlotsOf(int64_t layer) const;
   int64_t Take(int64_t bytes);
 
   DeepseekV2Config config_;
   int64_t B_ = 0, T_ = 0;
   std::vector<ParamSlot> params_;
   int64_t param_floats_ = 0;
+  std::unordered_map<std::string, int> slot_by_name_;
   int embed_ = -1, final_norm_ = -1, lm_head_ = -1;
   std::vector<LayerSlots> layers_;
   int64_t num_moe_ = 0;

@@ -45,6 +45,9 @@ EXTRA_TEXTS = [
     "accents: café naïve résumé ﬁne ﬂow Ⅻ ｆｕｌｌｗｉｄｔｈ",
     "code: def f(x):\n    return x**2  # comment\n\tif a != b: pass",
     "mixed\u00a0no-break\u2003em\u3000ideographic spaces",
+    # Characters where regex engines disagree on what \s is.
+    "a\u180eb c\u0085d e\u200bf\ufeffg h\u2028i j\u2029k l\u000bm n\u001cx\u001fy \u1680w",
+    "x \u180e\u180e y\u0085\u0085 z \u000b\u000b r \u001c\u001c end \u180e",
 ]
 
 

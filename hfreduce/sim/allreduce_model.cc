@@ -20,12 +20,14 @@ Hardware FireFlyerA100Preset() {
   return hw;
 }
 
-Hardware LocalPreset(double host_mem_bw) {
+Hardware LocalPreset(double host_mem_bw, int64_t cache_bytes, double cache_bw) {
   Hardware hw;
+  hw.cache_bytes = cache_bytes;
+  hw.cache_bw = cache_bw;
   hw.gpus_per_node = 2;
   hw.pcie_bw = 0;  // host buffers
   hw.host_mem_bw = host_mem_bw;
-  hw.cpu_reduce_bw = host_mem_bw;  // the sum is memory-bound here
+  hw.cpu_reduce_bw = 1e12;  // the sum's memory traffic is in host_mem
   // MPI over shared memory: two copies per byte, each a read and a write.
   hw.nic_host_copies = 2;
   hw.nic_bw = host_mem_bw / 4;
@@ -77,9 +79,15 @@ ModelResult ModelHfReduce(const Hardware& hw, int nodes, int64_t bytes) {
   mem += G * c + acc;  // the sum reads every slot and writes the acc
   const double nic_bytes = nic_factor * acc;
   mem += 2 * nic_bytes * (1 + 2 * hw.nic_host_copies);  // DMA (+ bounce copies), both ways
-  r.host_mem = mem / hw.host_mem_bw;
+  const bool cached = hw.cache_bytes > 0 && hw.cache_bw > hw.host_mem_bw &&
+                      2 * G * S <= static_cast<double>(hw.cache_bytes);
+  const double mem_bw = cached ? hw.cache_bw : hw.host_mem_bw;
+  // A NIC made of host copies (MPI over shared memory) speeds up with them.
+  const double nic_bw =
+      hw.nic_host_copies > 0 ? hw.nic_bw * (mem_bw / hw.host_mem_bw) : hw.nic_bw;
+  r.host_mem = mem / mem_bw;
   r.cpu = G * c / hw.cpu_reduce_bw;
-  r.nic = nodes > 1 ? nic_bytes / hw.nic_bw : 0;
+  r.nic = nodes > 1 ? nic_bytes / nic_bw : 0;
   r.pcie = hw.pcie_bw > 0 ? c / hw.pcie_bw : 0;
   r.per_chunk = std::max({r.host_mem, r.cpu, r.nic, r.pcie});
   r.bottleneck = r.per_chunk == r.host_mem ? "host memory"
@@ -89,7 +97,7 @@ ModelResult ModelHfReduce(const Hardware& hw, int nodes, int64_t bytes) {
   // One chunk's trip: D2H, the sum, up and down the tree (each hop carries
   // the chunk's half on its tree), H2D.
   const int depth = TreeDepth(nodes);
-  const double hop = nodes > 1 ? hw.nic_latency + acc / 2 / hw.nic_bw : 0;
+  const double hop = nodes > 1 ? hw.nic_latency + acc / 2 / nic_bw : 0;
   const double pcie_trip = hw.pcie_bw > 0 ? hw.pcie_latency + c / hw.pcie_bw : 0;
   r.fill = 2 * pcie_trip + std::max(r.cpu, r.host_mem) + 2 * depth * hop;
   r.seconds = hw.call_overhead + r.fill + (r.chunks - 1) * r.per_chunk;

@@ -44,6 +44,12 @@ struct Hardware {
   double pcie_latency = 10e-6;  // per copy (launch + completion)
   // Host memory, read + write bytes counted, whole node.
   double host_mem_bw = 200e9;
+  // A cache tier: when a call's working set on a node (inputs and slots,
+  // 2 x G x bytes) fits in cache_bytes, memory traffic (and a NIC made of
+  // host copies) runs at cache_bw instead. 0: no cache term (a cluster's
+  // gradient buffers never fit).
+  int64_t cache_bytes = 0;
+  double cache_bw = 0;
   // CPU SIMD summation, input bytes per second over the cores HFReduce uses.
   double cpu_reduce_bw = 150e9;
   double nic_bw = 23e9;         // per direction (IB 200 Gb/s ~ 23 GB/s payload)
@@ -66,9 +72,10 @@ struct Hardware {
 // A100 (PCIe 4.0 x16), one 200 Gb/s InfiniBand NIC, two CPU sockets.
 Hardware FireFlyerA100Preset();
 
-// LocalPreset(host_mem_bw): this kind of machine run as by `hai bench
-// allreduce` (host buffers, MPI over shared memory between simulated nodes).
-Hardware LocalPreset(double host_mem_bw);
+// LocalPreset(host_mem_bw, cache_bytes, cache_bw): this kind of machine run
+// as by `hai bench allreduce` (host buffers, MPI over shared memory between
+// simulated nodes).
+Hardware LocalPreset(double host_mem_bw, int64_t cache_bytes = 0, double cache_bw = 0);
 
 // The time of one allreduce and where it goes.
 struct ModelResult {

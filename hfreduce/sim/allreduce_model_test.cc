@@ -122,5 +122,18 @@ TEST(AllreduceModelTest, HostBuffersCostMoreMemoryTraffic) {
   EXPECT_GT(ModelHfReduce(host, 4, 64 * kMiB).host_mem, ModelHfReduce(gpu, 4, 64 * kMiB).host_mem);
 }
 
+TEST(AllreduceModelTest, CacheTierOnlyForWorkingSetsThatFit) {
+  Hardware hw = LocalPreset(4e9, /*cache_bytes=*/4 * kMiB, /*cache_bw=*/40e9);
+  Hardware no_cache = LocalPreset(4e9);
+  // 2 x G x S = 4 MiB fits: faster than DRAM; 2 MiB per rank does not.
+  EXPECT_LT(ModelHfReduce(hw, 2, kMiB).seconds, ModelHfReduce(no_cache, 2, kMiB).seconds);
+  EXPECT_DOUBLE_EQ(ModelHfReduce(hw, 2, 2 * kMiB).seconds,
+                   ModelHfReduce(no_cache, 2, 2 * kMiB).seconds);
+  // Still monotonic in the size across the step.
+  for (int64_t b = 64 << 10; b < 64 * kMiB; b *= 2) {
+    EXPECT_LT(ModelHfReduce(hw, 2, b).seconds, ModelHfReduce(hw, 2, 2 * b).seconds) << b;
+  }
+}
+
 }  // namespace
 }  // namespace hs::hfreduce::sim

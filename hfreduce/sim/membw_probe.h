@@ -13,8 +13,14 @@
 
 namespace hs::hfreduce::sim {
 
-// ProbeMemoryBandwidth(threads, bytes_per_thread, reps): best of `reps`, B/s.
-double ProbeMemoryBandwidth(int threads, int64_t bytes_per_thread, int reps);
+// ProbeMemoryBandwidth(threads, bytes_per_thread, reps, copies): best of
+// `reps`, B/s; each thread copies its buffer `copies` times per rep (many
+// for buffers that fit in a cache, so thread start-up does not count).
+double ProbeMemoryBandwidth(int threads, int64_t bytes_per_thread, int reps, int copies = 1);
+
+// PrivateCacheBytes(): L2 per core x online cores (0 when unknown): the
+// cache tier a node's working set can stay in without other tenants.
+int64_t PrivateCacheBytes();
 
 }  // namespace hs::hfreduce::sim
 

@@ -98,12 +98,14 @@ const Flags kFlags[] = {
 void PrintHardware(const Hardware& hw, const std::string& preset, const char* prefix) {
   std::printf("%shai sim allreduce: preset %s, %d GPUs/node, PCIe %.1f GB/s (+%.0f us), host "
               "memory %.1f GB/s, CPU sum %.1f GB/s, NIC %.1f GB/s (+%.1f us, %g host copies), "
-              "P2P %.1f GB/s, NCCL step %.1f us, chunk %s, call %.0f us\n",
+              "P2P %.1f GB/s, NCCL step %.1f us, chunk %s, call %.0f us, cache %s at %.1f GB/s\n",
               prefix, preset.c_str(), hw.gpus_per_node, hw.pcie_bw / 1e9,
               hw.pcie_latency * 1e6, hw.host_mem_bw / 1e9, hw.cpu_reduce_bw / 1e9,
               hw.nic_bw / 1e9, hw.nic_latency * 1e6, hw.nic_host_copies, hw.p2p_bw / 1e9,
               hw.nccl_step_latency * 1e6, FormatBytes(hw.chunk_bytes).c_str(),
-              hw.call_overhead * 1e6);
+              hw.call_overhead * 1e6,
+              hw.cache_bytes > 0 ? FormatBytes(hw.cache_bytes).c_str() : "none",
+              hw.cache_bw / 1e9);
 }
 
 int Compare(const Hardware& hw_in, bool overhead_set, int nodes, const std::string& path) {
@@ -115,15 +117,20 @@ int Compare(const Hardware& hw_in, bool overhead_set, int nodes, const std::stri
   }
   Hardware hw = hw_in;
   if (!overhead_set) {
-    // The fixed cost per call is what the smallest message measures beyond
-    // the model's pipeline.
-    const auto& [b0, us0] = *rows->begin();
+    // The fixed cost per call: the smallest excess of a measurement over
+    // the model's pipeline (the lower envelope; one slow outlier on a busy
+    // machine must not set it).
     hw.call_overhead = 0;
-    hw.call_overhead = std::max(0.0, us0 * 1e-6 - ModelHfReduce(hw, nodes, b0).seconds);
+    double fit = -1;
+    for (const auto& [b, us] : *rows) {
+      const double excess = std::max(0.0, us * 1e-6 - ModelHfReduce(hw, nodes, b).seconds);
+      if (fit < 0 || excess < fit) fit = excess;
+    }
+    hw.call_overhead = fit;
   }
   PrintHardware(hw, "compared", "# ");
   std::printf("# %d nodes x %d; call overhead %s %.1f us\n", nodes, hw.gpus_per_node,
-              overhead_set ? "given" : "fitted to the smallest size:", hw.call_overhead * 1e6);
+              overhead_set ? "given" : "fitted (smallest excess over the model):", hw.call_overhead * 1e6);
   std::printf("# %10s | %12s %12s %8s | %s\n", "size", "measured_us", "model_us", "model/meas",
               "model bottleneck");
   std::vector<double> ratios;
@@ -148,7 +155,10 @@ int SimAllreduce(int argc, char** argv) {
   p.AddInt("gpus-per-node", 0, "GPUs (ranks) per node (0: the preset's)");
   p.AddString("chunk-bytes", "", "HFReduce chunk per GPU (default: the preset's)");
   for (const Flags& f : kFlags) p.AddDouble(f.name, -1, f.help);
-  p.AddBool("probe-membw", "measure this machine's memory bandwidth for --host-mem-gbs");
+  p.AddBool("probe-membw", "measure this machine's memory bandwidth for --host-mem-gbs "
+            "(and, with --preset local, its private caches for --cache-gbs)");
+  p.AddDouble("cache-mib", -1, "cache tier size, MiB (0: none; local: L2 x cores)");
+  p.AddDouble("cache-gbs", -1, "cache tier bandwidth, read + write GB/s");
   p.AddBool("sensitivity", "print how strongly each input moves the times");
   p.AddBool("csv", "print CSV instead of the table");
   p.AddString("compare", "", "a `hai bench allreduce --csv` file: model vs measured "
@@ -157,10 +167,15 @@ int SimAllreduce(int argc, char** argv) {
 
   const std::string preset = p.GetString("preset");
   Hardware hw;
-  double probed = 0;
+  double probed = 0, probed_cache = 0;
+  const int64_t private_cache = PrivateCacheBytes();
   if (p.GetBool("probe-membw")) {
     const int threads = std::max(1u, std::thread::hardware_concurrency());
     probed = ProbeMemoryBandwidth(threads, int64_t{64} << 20, 3);
+    // Source and destination together in half of each core's share.
+    if (preset == "local" && private_cache > 0) {
+      probed_cache = ProbeMemoryBandwidth(threads, private_cache / threads / 4, 5, 64);
+    }
   }
   if (preset == "fire-flyer-a100") {
     hw = FireFlyerA100Preset();
@@ -170,13 +185,20 @@ int SimAllreduce(int argc, char** argv) {
                            "--host-mem-gbs\n");
       return 2;
     }
-    hw = LocalPreset(probed > 0 ? probed : p.GetDouble("host-mem-gbs") * 1e9);
+    hw = LocalPreset(probed > 0 ? probed : p.GetDouble("host-mem-gbs") * 1e9,
+                     private_cache, probed_cache);
   } else {
     std::fprintf(stderr, "hai sim allreduce: --preset: unknown '%s' (fire-flyer-a100 or local)\n",
                  preset.c_str());
     return 2;
   }
   if (probed > 0) hw.host_mem_bw = probed;
+  if (p.IsSet("cache-mib")) hw.cache_bytes = static_cast<int64_t>(p.GetDouble("cache-mib") * (1 << 20));
+  if (p.IsSet("cache-gbs")) hw.cache_bw = p.GetDouble("cache-gbs") * 1e9;
+  if (hw.cache_bytes < 0 || hw.cache_bw < 0) {
+    std::fprintf(stderr, "hai sim allreduce: --cache-mib and --cache-gbs must be >= 0\n");
+    return 2;
+  }
   for (const Flags& f : kFlags) {
     if (!p.IsSet(f.name)) continue;
     const double v = p.GetDouble(f.name);

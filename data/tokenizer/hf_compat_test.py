@@ -10,7 +10,8 @@ ByteLevel without its regex) pre-tokenizer:
   2. `hai data tokenizer-train` trains on the same documents; `tokenizers`
      loads hai's tokenizer.json and must give the ids hai gives.
 Also the older DeepSeek LLM layout (Splits with a `$` anchor, then Digits),
-a variant with an NFKC normalizer and a non-special added token, and
+a Sequence using every Split behavior, invert, a String pattern and
+ByteLevel(add_prefix_space=true), a variant with an NFKC normalizer and a non-special added token, and
 decoding both ways.
 
 Usage: python3 hf_compat_test.py --hai path/to/hai_tokenizer --tmp DIR
@@ -161,7 +162,22 @@ def main():
     llm.save(path)
     failures += compare("DeepSeek LLM-style splits + Digits", llm, path, hai, texts)
 
-    # 4. NFKC normalizer and a non-special added token (normalized=true).
+    # 4. Every Split behavior, invert, a String pattern, add_prefix_space.
+    mixed = Tokenizer.from_file(os.path.join(args.tmp, "hf_gpt2.json"))
+    mixed.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(" ", "merged_with_next"),
+        pre_tokenizers.Split(Regex("\\p{P}"), "contiguous"),
+        pre_tokenizers.Split(Regex("[0-9]+"), "merged_with_previous"),
+        pre_tokenizers.Split(Regex("[^\\n]+"), "isolated", invert=True),
+        pre_tokenizers.Split(Regex("~"), "removed"),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True),
+    ])
+    path = os.path.join(args.tmp, "hf_mixed.json")
+    mixed.save(path)
+    failures += compare("all Split behaviors + add_prefix_space", mixed, path, hai,
+                        texts + ["a~b ~~ c~ 12ab34, x.. y!? 5"])
+
+    # 5. NFKC normalizer and a non-special added token (normalized=true).
     hf_tok = peer.train("gpt2", train[:3000], 1000, SPECIALS, normalizer=normalizers.NFKC())
     hf_tok.add_tokens(["<tool>"])
     # Added tokens with whitespace stripping and whole-word matching.

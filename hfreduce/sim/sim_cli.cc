@@ -154,11 +154,13 @@ int SimAllreduce(int argc, char** argv) {
   p.AddString("bytes", "186M", "allreduce size per GPU (K/M/G suffixes)");
   p.AddInt("gpus-per-node", 0, "GPUs (ranks) per node (0: the preset's)");
   p.AddString("chunk-bytes", "", "HFReduce chunk per GPU (default: the preset's)");
-  for (const Flags& f : kFlags) p.AddDouble(f.name, -1, f.help);
+  for (const Flags& f : kFlags) {
+    p.AddString(f.name, "", absl::StrCat(f.help, " (default: the preset's)"));
+  }
   p.AddBool("probe-membw", "measure this machine's memory bandwidth for --host-mem-gbs "
             "(and, with --preset local, its private caches for --cache-gbs)");
-  p.AddDouble("cache-mib", -1, "cache tier size, MiB (0: none; local: L2 x cores)");
-  p.AddDouble("cache-gbs", -1, "cache tier bandwidth, read + write GB/s");
+  p.AddString("cache-mib", "", "cache tier size, MiB (0: none; local: L2 x cores)");
+  p.AddString("cache-gbs", "", "cache tier bandwidth, read + write GB/s (local: probed)");
   p.AddBool("sensitivity", "print how strongly each input moves the times");
   p.AddBool("csv", "print CSV instead of the table");
   p.AddString("compare", "", "a `hai bench allreduce --csv` file: model vs measured "
@@ -185,27 +187,36 @@ int SimAllreduce(int argc, char** argv) {
                            "--host-mem-gbs\n");
       return 2;
     }
-    hw = LocalPreset(probed > 0 ? probed : p.GetDouble("host-mem-gbs") * 1e9,
-                     private_cache, probed_cache);
+    double mem = 0;
+    if (probed == 0 && !absl::SimpleAtod(p.GetString("host-mem-gbs"), &mem)) mem = 0;
+    hw = LocalPreset(probed > 0 ? probed : mem * 1e9, private_cache, probed_cache);
   } else {
     std::fprintf(stderr, "hai sim allreduce: --preset: unknown '%s' (fire-flyer-a100 or local)\n",
                  preset.c_str());
     return 2;
   }
   if (probed > 0) hw.host_mem_bw = probed;
-  if (p.IsSet("cache-mib")) hw.cache_bytes = static_cast<int64_t>(p.GetDouble("cache-mib") * (1 << 20));
-  if (p.IsSet("cache-gbs")) hw.cache_bw = p.GetDouble("cache-gbs") * 1e9;
-  if (hw.cache_bytes < 0 || hw.cache_bw < 0) {
-    std::fprintf(stderr, "hai sim allreduce: --cache-mib and --cache-gbs must be >= 0\n");
-    return 2;
+  // Every numeric flag: finite and >= 0, or a clear error naming it.
+  auto number = [&](const char* name, double* v) {
+    if (!absl::SimpleAtod(p.GetString(name), v) || !(*v >= 0) || !std::isfinite(*v)) {
+      std::fprintf(stderr, "hai sim allreduce: --%s must be a finite number >= 0, got '%s'\n",
+                   name, p.GetString(name).c_str());
+      return false;
+    }
+    return true;
+  };
+  double v = 0;
+  if (p.IsSet("cache-mib")) {
+    if (!number("cache-mib", &v)) return 2;
+    hw.cache_bytes = static_cast<int64_t>(v * (1 << 20));
+  }
+  if (p.IsSet("cache-gbs")) {
+    if (!number("cache-gbs", &v)) return 2;
+    hw.cache_bw = v * 1e9;
   }
   for (const Flags& f : kFlags) {
     if (!p.IsSet(f.name)) continue;
-    const double v = p.GetDouble(f.name);
-    if (!(v >= 0) || !std::isfinite(v)) {
-      std::fprintf(stderr, "hai sim allreduce: --%s must be a finite value >= 0\n", f.name);
-      return 2;
-    }
+    if (!number(f.name, &v)) return 2;
     hw.*f.field = v * f.scale;
   }
   for (const char* must : {"host-mem-gbs", "cpu-reduce-gbs", "nic-gbs", "p2p-gbs"}) {

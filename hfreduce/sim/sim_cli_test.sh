@@ -46,6 +46,7 @@ echo "$cmp" | grep -v '^#' | awk '{ if ($5 + 0 > 1.0001) { print "over-predicted
 
 # Bad input: named, exit code 2.
 for args in "--nodes 0" "--nodes 2,x" "--bytes -5" "--preset dgx" "--nic-gbs 0" \
+            "--nic-gbs fast" "--pcie-gbs -1" "--cache-mib x" \
             "--preset local" "--compare /nonexistent.csv --nodes 2"; do
   set +e
   err=$("$sim" sim allreduce $args 2>&1 >/dev/null)

@@ -95,21 +95,23 @@ absl::StatusOr<DeviceModelPlan> DeviceModelPlan::Create(const DeepseekV2Config& 
   if (c.device_limit > 0 || c.device_balance_alpha > 0 || c.comm_balance_alpha > 0 ||
       c.capacity_factor > 0) {
     return absl::InvalidArgumentError(
-        "the single-GPU path has no expert-parallel routing: device_limit, "
-        "device_balance_alpha, comm_balance_alpha and capacity_factor must be 0");
+        "train.device CUDA has no expert-parallel routing: parallel.ep_device_limit, "
+        "parallel.device_balance_alpha, parallel.comm_balance_alpha and "
+        "parallel.capacity_factor must be 0");
   }
   if (c.n_routed_experts > kcu::kMoeMaxExperts) {
-    return absl::InvalidArgumentError(absl::StrCat("n_routed_experts ", c.n_routed_experts,
-                                                   " exceeds the router kernels' limit ",
+    return absl::InvalidArgumentError(absl::StrCat("model.n_routed_experts: ", c.n_routed_experts,
+                                                   " exceeds the CUDA router kernels' limit ",
                                                    kcu::kMoeMaxExperts));
   }
   if (c.qk_rope_head_dim % 2 != 0) {
-    return absl::InvalidArgumentError("qk_rope_head_dim must be even");
+    return absl::InvalidArgumentError("model.qk_rope_head_dim: must be even on train.device CUDA");
   }
   if (c.q_head_dim() > kcu::kAttnMaxHeadDim || c.v_head_dim > kcu::kAttnMaxHeadDim) {
-    return absl::InvalidArgumentError(absl::StrCat("attention head dims (", c.q_head_dim(), ", ",
-                                                   c.v_head_dim, ") exceed ",
-                                                   kcu::kAttnMaxHeadDim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.qk_nope_head_dim + qk_rope_head_dim, model.v_head_dim (",
+                     c.q_head_dim(), ", ", c.v_head_dim, ") exceed the CUDA attention limit ",
+                     kcu::kAttnMaxHeadDim));
   }
   DeviceModelPlan p;
   p.config_ = c;

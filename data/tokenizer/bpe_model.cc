@@ -44,6 +44,8 @@ PieceCache& ThreadCache(uint64_t owner) {
 
 std::atomic<uint64_t> next_instance{1};
 
+constexpr uint64_t kMaxUnusedIds = 1 << 20;
+
 }  // namespace
 
 void BpeModel::MergeTable::Reserve(size_t n) {
@@ -80,6 +82,13 @@ absl::StatusOr<BpeModel> BpeModel::Create(
   model.instance_ = next_instance.fetch_add(1);
   uint32_t limit = 0;
   for (const auto& [spelling, id] : vocab) limit = std::max(limit, id + 1);
+  // Ids index tables here and embedding rows in a model: they must be
+  // (nearly) dense, which every real vocabulary is.
+  if (uint64_t(limit) > uint64_t(vocab.size()) + kMaxUnusedIds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.vocab: the largest id is ", limit - 1, " for ", vocab.size(),
+        " tokens (more than ", kMaxUnusedIds, " ids unused)"));
+  }
   model.spelling_.resize(limit);
   model.bytes_.resize(limit);
   model.has_id_.assign(limit, false);

@@ -347,6 +347,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer::Impl>> BuildImpl(Json document,
       return p.Error(absl::StrCat("added_tokens[", i, "].content"),
                      absl::StrCat("\"", t.content, "\" appears twice"));
     }
+    if (int64_t(t.id) > int64_t(impl->model.id_limit()) + int64_t(impl->added_tokens.size()) +
+                            (1 << 20)) {
+      return p.Error(absl::StrCat("added_tokens[", i, "].id"),
+                     absl::StrCat("id ", t.id, " is far beyond the vocabulary (",
+                                  impl->model.id_limit(), " ids)"));
+    }
     vocab_size = std::max<int64_t>(vocab_size, int64_t(t.id) + 1);
     (t.normalized ? normalized : raw).push_back(&t);
   }

@@ -198,6 +198,10 @@ TEST(TokenizerTest, ParseErrorsNameTheField) {
               HasSubstr("model.merges[0]: \"zzzz\" is not in the vocab"));
   EXPECT_THAT(ErrorOf(base, [](Json& d) { d["model"]["vocab"]["Ġ"] = -1; }),
               HasSubstr("model.vocab[\"Ġ\"]"));
+  EXPECT_THAT(ErrorOf(base, [](Json& d) { d["model"]["vocab"]["zz"] = 4000000000u; }),
+              HasSubstr("model.vocab: the largest id is 4000000000"));
+  EXPECT_THAT(ErrorOf(base, [](Json& d) { d["added_tokens"][0]["id"] = 3000000000u; }),
+              HasSubstr("added_tokens[0].id"));
   EXPECT_THAT(ErrorOf(base, [](Json& d) { d["normalizer"] = {{"type", "Lowercase"}}; }),
               HasSubstr("normalizer.type: unsupported normalizer type \"Lowercase\""));
   EXPECT_THAT(ErrorOf(base, [](Json& d) { d["pre_tokenizer"] = {{"type", "Whitespace"}}; }),

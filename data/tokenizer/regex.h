@@ -36,7 +36,9 @@ class Regex {
   Regex& operator=(const Regex&) = delete;
 
   // ForEachMatch(subject, fn): calls fn(begin, end) for every match, left to
-  // right, non-overlapping.
+  // right, non-overlapping. A search that exceeds PCRE2's match limits (only
+  // pathological patterns backtrack that much) ends the search: the rest of
+  // the subject is left unmatched, so no text is ever lost.
   void ForEachMatch(std::string_view subject,
                     absl::FunctionRef<void(size_t, size_t)> fn) const;
 

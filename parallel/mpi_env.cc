@@ -63,6 +63,16 @@ int MpiEnv::rank() { return g_rank; }
 int MpiEnv::size() { return g_size; }
 MPI_Comm MpiEnv::world() { return g_started ? MPI_COMM_WORLD : MPI_COMM_NULL; }
 
+int RanksOnThisMachine() {
+  if (!g_started) return 1;
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node);
+  int n = 1;
+  MPI_Comm_size(node, &n);
+  MPI_Comm_free(&node);
+  return n;
+}
+
 void AbortJob(const absl::Status& status, int exit_code) {
   if (g_started) {
     std::fprintf(stderr, "[rank %d] hai: %s\n[rank %d] aborting the job\n", g_rank,

@@ -35,6 +35,10 @@ class MpiEnv {
 // LaunchedUnderMpi(): the environment says this process is one of several.
 bool LaunchedUnderMpi();
 
+// RanksOnThisMachine(): the world ranks sharing this machine's memory (MPI's
+// shared-memory split; 1 without MPI). Collective over the world.
+int RanksOnThisMachine();
+
 // AbortJob(status, exit_code): prints "[rank r] hai: <message>" to stderr and
 // aborts every rank (MPI_Abort) or exits this process (no MPI).
 [[noreturn]] void AbortJob(const absl::Status& status, int exit_code);

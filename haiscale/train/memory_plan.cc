@@ -338,13 +338,9 @@ absl::Status CheckTrainingMemory(const config::RunConfig& config, bool print) {
   if (parallel::MpiEnv::active()) {
     o.world_size = parallel::MpiEnv::size();
     rank = parallel::MpiEnv::rank();
-    // The ranks sharing this machine's memory (MPI's shared-memory split;
-    // parallel.ranks_per_node only regroups them for HFReduce).
-    MPI_Comm node;
-    MPI_Comm_split_type(parallel::MpiEnv::world(), MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
-                        &node);
-    MPI_Comm_size(node, &o.ranks_on_machine);
-    MPI_Comm_free(&node);
+    // The ranks sharing this machine's memory (parallel.ranks_per_node only
+    // regroups them for HFReduce).
+    o.ranks_on_machine = parallel::RanksOnThisMachine();
   }
   HS_ASSIGN_OR_RETURN(MemoryPlan plan, PlanTrainingMemory(config, o));
   std::string source;

@@ -5,8 +5,7 @@
 // merge the most frequent, update only the counts the merge touched), with
 // word counting spread over threads. The result is deterministic: the same
 // texts and options give the same tokenizer.json whatever the thread count
-// (ties between equally frequent pairs go to the lexicographically smallest
-// pair, as in `tokenizers`).
+// (ties between equally frequent pairs go to the pair with the smallest ids).
 //
 // Usage:
 //   hs::data::BpeTrainOptions options;

@@ -5,8 +5,8 @@
 // merges), a ByteLevel or Sequence[Split..., ByteLevel] pre-tokenizer, a
 // ByteLevel decoder, added tokens and an optional NFC/NFKC normalizer.
 // Encoding a text gives the same ids as `tokenizers` does for that file;
-// Decode(Encode(x)) == x for any bytes, invalid UTF-8 included (with no
-// normalizer, or when x is already normalized).
+// Decode(Encode(x)) == x for any bytes, invalid UTF-8 included, unless a
+// normalizer changes x or an lstrip/rstrip added token absorbs whitespace.
 //
 // Usage:
 //   HS_ASSIGN_OR_RETURN(hs::data::Tokenizer tok,

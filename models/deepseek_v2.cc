@@ -217,13 +217,15 @@ absl::StatusOr<Tensor> DeepseekV2Model::ForwardLogits(const int32_t* tokens, int
 }
 
 absl::Status DeepseekV2Model::Backward(float ce_scale, float aux_scale,
-                                       const GradReadyHook& on_ready) {
-  return StageBackward(&act_, nullptr, ce_scale, aux_scale, on_ready);
+                                       const GradReadyHook& on_ready,
+                                       const float* token_weights) {
+  return StageBackward(&act_, nullptr, ce_scale, aux_scale, on_ready, token_weights);
 }
 
 absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden_out,
                                             float ce_scale, float aux_scale,
-                                            const GradReadyHook& on_ready) {
+                                            const GradReadyHook& on_ready,
+                                            const float* token_weights) {
   if (options_.for_inference) {
     return absl::FailedPreconditionError(
         "Backward on a model created for inference (it has no gradients)");
@@ -237,6 +239,12 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     float* dlogits = a->logits_.data<float>();
     kc::CrossEntropyBackward(dlogits, dlogits, a->lse_.data<float>(), a->targets_.data<int32_t>(),
                              N, V, ce_scale);
+    if (token_weights != nullptr) {
+      for (int64_t i = 0; i < N; ++i) {
+        float* row = dlogits + i * V;
+        for (int64_t v = 0; v < V; ++v) row[v] *= token_weights[i];
+      }
+    }
     Tensor dhN = Tensor::Uninitialized({N, C});
     kc::LinearBackwardInputSet(dhN.data<float>(), dlogits, arena_.param(lm_head_), N, C, V);
     kc::LinearBackwardWeight(arena_.grad(lm_head_), dlogits, a->hN_.data<float>(), N, C, V);

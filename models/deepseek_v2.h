@@ -131,8 +131,11 @@ class DeepseekV2Model {
   // Backward of  ce_scale * ce_sum + aux_scale * aux_loss  into the
   // gradient arena (+=). The trainer passes ce_scale = 1/tokens of the
   // global batch and aux_scale = this micro-batch's share of sequences.
+  // token_weights [B*T] (optional, signed): token i's cross-entropy is
+  // weighted by ce_scale * token_weights[i] (policy-gradient objectives).
   absl::Status Backward(float ce_scale, float aux_scale,
-                        const GradReadyHook& on_ready = nullptr);
+                        const GradReadyHook& on_ready = nullptr,
+                        const float* token_weights = nullptr);
 
   // StageForward: one micro-batch through this stage. The first stage
   // reads `tokens` [B,T], later stages `hidden_in` [B*T, C]; the last stage
@@ -146,7 +149,8 @@ class DeepseekV2Model {
   // aux_scale), others from `dhidden_out` [B*T, C]; a stage without the
   // embedding leaves d(hidden_in) in a->input_grad(). Frees a's tensors.
   absl::Status StageBackward(Activations* a, const float* dhidden_out, float ce_scale,
-                             float aux_scale, const GradReadyHook& on_ready = nullptr);
+                             float aux_scale, const GradReadyHook& on_ready = nullptr,
+                             const float* token_weights = nullptr);
   bool has_embedding() const { return first_layer_ == 0; }
   bool has_head() const { return end_layer_ == config_.num_hidden_layers; }
   int64_t first_layer() const { return first_layer_; }

@@ -14,6 +14,22 @@ namespace hs::models {
 
 namespace kc = kernels::cpu;
 
+namespace {
+
+// CountArgmaxHits: targets >= 0 whose logits row has its (first) maximum
+// at the target (token accuracy for fine-tuning logs).
+int64_t CountArgmaxHits(const float* logits, const int32_t* targets, int64_t N, int64_t V) {
+  int64_t hits = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (targets[i] < 0) continue;
+    const float* row = logits + i * V;
+    hits += std::max_element(row, row + V) - row == targets[i];
+  }
+  return hits;
+}
+
+}  // namespace
+
 absl::Status CheckTokenIds(const int32_t* tokens, int64_t n, int64_t vocab,
                            const char* what) {
   for (int64_t i = 0; i < n; ++i) {
@@ -192,6 +208,7 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
                                              a->logits_.data<float>(), targets, N, V);
     const float* l = losses.data<float>();
     for (int64_t i = 0; i < N; ++i) r.ce_sum += l[i];
+    r.correct_tokens = CountArgmaxHits(a->logits_.data<float>(), targets, N, V);
   }
   for (const BlockSaved& s : a->saved_) r.aux_loss += s.aux_loss;
   return r;

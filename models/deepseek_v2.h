@@ -70,6 +70,7 @@ struct ModelOptions {
 struct ForwardResult {
   double ce_sum = 0;         // sum of token losses over non-ignored targets
   int64_t valid_tokens = 0;  // targets >= 0
+  int64_t correct_tokens = 0;  // targets >= 0 that are the logits' argmax
   double aux_loss = 0;       // sum of the MoE layers' balance losses
   double ce_mean() const { return valid_tokens ? ce_sum / valid_tokens : 0.0; }
 };

@@ -149,14 +149,21 @@ int RunPrepareDpo(int argc, char** argv) {
   return 0;
 }
 
-int RunMakeAddition(int argc, char** argv) {
+// `hai data make-task TASK ...`; TASK is `addition` (the only one so far).
+int RunMakeTask(int argc, char** argv) {
   cli::ArgParser parser("hai data make-task addition");
+  parser.AllowPositional();
   parser.AddInt("digits", 3, "operands have up to this many digits");
   parser.AddInt("train", 2000, "training problems");
   parser.AddInt("eval", 200, "held-out problems (none also in training)");
   parser.AddInt("seed", 1, "seed of the problems");
   parser.AddString("out", "", "output directory");
   if (int rc = ParseOrExit(parser, argc, argv); rc >= 0) return rc;
+  if (parser.positional().size() != 1 || parser.positional()[0] != "addition") {
+    std::fprintf(stderr, "usage: hai data make-task addition [flags] (tasks: addition)\n\n%s",
+                 parser.Usage().c_str());
+    return 2;
+  }
   if (parser.GetString("out").empty()) return Fail(absl::InvalidArgumentError("--out is required"));
   AdditionTaskOptions o;
   o.digits = int(parser.GetInt("digits"));
@@ -175,9 +182,9 @@ HS_REGISTER_SUBCOMMAND("data prepare-sft",
                        RunPrepareSft);
 HS_REGISTER_SUBCOMMAND("data prepare-dpo",
                        "tokenize preference pairs (JSONL) into DPO rows", RunPrepareDpo);
-HS_REGISTER_SUBCOMMAND("data make-task addition",
-                       "write an N-digit addition task (SFT, DPO pairs, held-out split)",
-                       RunMakeAddition);
+HS_REGISTER_SUBCOMMAND("data make-task",
+                       "write a verifiable task: addition (SFT, DPO pairs, held-out split)",
+                       RunMakeTask);
 
 }  // namespace
 }  // namespace hs::data::post

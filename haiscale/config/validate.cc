@@ -364,6 +364,10 @@ void CheckObjective(const RunConfig& c, Problems& p) {
             c.parallel().pp());
   p.Require(c.train().device() != TrainConfig::CUDA, "train.device",
             "objective.type ", kind, " runs on the CPU path only");
+  if (o.type() == ObjectiveConfig::DPO) {
+    p.Require(c.train().eval_every() == 0, "train.eval_every",
+              "objective.type DPO has no held-out evaluation yet (use hai eval-task); set 0");
+  }
 }
 
 // The expert-parallel routing knobs (docs/expert_parallel.md).

@@ -26,6 +26,14 @@ absl::Status NoPositions(const PassInput& in, const char* runner) {
       absl::StrCat("data.document_mask is not supported by the ", runner, " path"));
 }
 
+// Per-micro-batch loss weights reach the CPU model only.
+absl::Status NoPerMicroBatchScales(const PassInput& in, const char* runner) {
+  if (in.ce_scales == nullptr) return absl::OkStatus();
+  return absl::UnimplementedError(
+      absl::StrCat("per-sequence loss weights (objective.type DPO) are not supported by the ",
+                   runner, " path"));
+}
+
 // SumCrossEntropy(in, forward): forward-only over the micro-batches of `in`.
 template <typename ForwardFn>
 absl::StatusOr<double> SumCrossEntropy(const PassInput& in, ForwardFn forward) {
@@ -81,18 +89,20 @@ class CpuRunner final : public HostRunner {
                                           MicroBatch(in.targets, in, m), in.micro_batch,
                                           in.seq_len, MicroBatch(in.positions, in, m)));
       res.ce_sum += r.ce_sum;
+      res.correct_tokens += r.correct_tokens;
       // The balance loss is a mean over sequences: weight each micro-batch
       // by its share of the global batch.
       res.aux_loss += r.aux_loss * in.aux_scale;
       AddLoad(model_->ExpertLoad(), &res.expert_load);
+      const float ce_scale = in.ce_scales != nullptr ? in.ce_scales[m] : in.ce_scale;
       if (sync->data_parallel() && m + 1 == in.micro_batches) {
         // Only the last micro-batch's gradients are final: reduce them
         // while its backward runs.
         sync->BeginBackward();
-        HS_RETURN_IF_ERROR(model_->Backward(in.ce_scale, in.aux_scale, sync->hook()));
+        HS_RETURN_IF_ERROR(model_->Backward(ce_scale, in.aux_scale, sync->hook()));
         sync->EndBackward();
       } else {
-        HS_RETURN_IF_ERROR(model_->Backward(in.ce_scale, in.aux_scale));
+        HS_RETURN_IF_ERROR(model_->Backward(ce_scale, in.aux_scale));
       }
     }
     return res;
@@ -114,6 +124,7 @@ class PipelineStageRunner final : public HostRunner {
       : HostRunner(stage, std::move(update)), pipeline_(pipeline) {}
 
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
+    HS_RETURN_IF_ERROR(NoPerMicroBatchScales(in, "pipeline"));
     HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale));
     PassResult res;
     res.ce_sum = r.ce_sum;
@@ -148,6 +159,7 @@ class EngineRunner final : public ModelRunner {
 
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     HS_RETURN_IF_ERROR(NoPositions(in, "train.device"));
+    HS_RETURN_IF_ERROR(NoPerMicroBatchScales(in, "train.device"));
     PassResult res;
     for (int64_t m = 0; m < in.micro_batches; ++m) {
       HS_ASSIGN_OR_RETURN(models::ForwardResult r,

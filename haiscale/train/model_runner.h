@@ -44,6 +44,10 @@ struct PassInput {
   // d(loss)/d(summed cross-entropy), e.g. 1 / target tokens of the global
   // batch, so that gradients summed over ranks are the global batch's.
   float ce_scale = 0;
+  // Optional, [micro_batches]: d(loss)/d(summed cross-entropy) of each
+  // micro-batch instead of ce_scale (per-sequence loss weights with
+  // micro_batch 1, as DPO needs). CPU model only.
+  const float* ce_scales = nullptr;
   // Weight of each micro-batch's MoE balance loss (its share of the global
   // batch); 0 leaves the balance loss out.
   float aux_scale = 0;
@@ -53,6 +57,7 @@ struct PassResult {
   double ce_sum = 0;    // summed cross-entropy of the targets (pipeline: last stage)
   double aux_loss = 0;  // balance losses, each weighted by aux_scale
   double bubble = 0;    // pipeline: share of the step spent waiting
+  int64_t correct_tokens = 0;  // targets the logits' argmax predicts (CPU model)
   std::vector<int64_t> expert_load;  // routed tokens per expert, summed
 };
 

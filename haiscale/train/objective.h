@@ -9,6 +9,7 @@
 //
 //   pretraining: next-token cross-entropy over packed sequences
 //                (PretrainObjective, objective_pretrain.cc)
+//   SFT, DPO:    objective_sft.cc, objective_dpo.cc (objective_post.h)
 //
 // Adding one (SFT, DPO, GRPO, ...) is a new subclass plus a branch in
 // MakeObjective; the step loop does not change:
@@ -76,8 +77,8 @@ class Objective {
   virtual absl::StatusOr<EvalResult> Evaluate(ModelRunner& runner) = 0;
 };
 
-// MakeObjective(config, layout, ctx): the objective of the run (today:
-// pretraining), with its data opened and checked against the model's
+// MakeObjective(config, layout, ctx): the objective of the run
+// (objective.type), with its data opened and checked against the model's
 // vocabulary. Errors name data.train_path / data.eval_path.
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const config::RunConfig& config,
                                                          const BatchLayout& layout,

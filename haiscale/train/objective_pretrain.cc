@@ -13,6 +13,7 @@
 #include "data/train_data.h"
 #include "haiscale/status.h"
 #include "haiscale/train/objective.h"
+#include "haiscale/train/objective_post.h"
 
 namespace hs::train {
 
@@ -152,6 +153,14 @@ class PretrainObjective final : public Objective {
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const config::RunConfig& config,
                                                          const BatchLayout& layout,
                                                          const parallel::ParallelContext* ctx) {
+  switch (config.objective().type()) {
+    case config::ObjectiveConfig::SFT:
+      return MakeSftObjective(config, layout, ctx);
+    case config::ObjectiveConfig::DPO:
+      return MakeDpoObjective(config, layout, ctx);
+    default:
+      break;
+  }
   auto o = std::make_unique<PretrainObjective>();
   o->layout_ = layout;
   o->ctx_ = ctx;

@@ -91,22 +91,28 @@ std::string StepLog::FormatLine(const StepMetrics& m) {
   if (m.eval_loss >= 0) {
     line += absl::StrFormat(" | eval %.4f (ppl %.2f)", m.eval_loss, std::exp(m.eval_loss));
   }
+  for (const auto& [name, value] : m.objective) line += absl::StrFormat(" | %s %.4g", name, value);
   line += " | ETA " + FormatDuration(m.eta_seconds);
   return line;
 }
 
 std::string StepLog::FormatJson(const StepMetrics& m) {
+  std::string objective;
+  for (const auto& [name, value] : m.objective) {
+    absl::StrAppend(&objective, ", \"", name, "\": ", Num(value));
+  }
   return absl::StrFormat(
       "{\"step\": %d, \"loss\": %s, \"aux_loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
       "\"tokens_per_s\": %s, \"step_seconds\": %s, \"gflops\": %s, \"mfu\": %s, "
       "\"max_expert_load\": %s, \"dp\": %d, \"compute_seconds\": %s, "
-      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s, \"a2a_seconds\": %s%s}",
+      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s, \"a2a_seconds\": %s%s%s}",
       m.step, Num(m.loss), Num(m.aux_loss), Num(m.lr), Num(m.grad_norm), Num(m.tokens_per_s),
       Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load), m.dp,
       Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap), m.pp, Num(m.bubble), Num(m.a2a_seconds),
       m.eval_loss >= 0 ? absl::StrFormat(", \"eval_loss\": %s, \"eval_tokens\": %d",
                                          Num(m.eval_loss), m.eval_tokens)
-                       : "");
+                       : "",
+      objective);
 }
 
 absl::Status StepLog::Log(const StepMetrics& m, bool print) {
@@ -135,6 +141,7 @@ absl::Status StepLog::Log(const StepMetrics& m, bool print) {
     if (m.pp > 1) scalars.push_back({"pipeline/bubble", m.bubble});
     if (m.a2a_seconds > 0) scalars.push_back({"comm/all_to_all_seconds", m.a2a_seconds});
     if (m.eval_loss >= 0) scalars.push_back({"eval/loss", m.eval_loss});
+    for (const auto& [name, value] : m.objective) scalars.push_back({"objective/" + name, value});
     HS_RETURN_IF_ERROR(tb_->AddScalars(m.step, scalars));
   }
   if (live_) {

@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,6 +49,10 @@ struct StepMetrics {
   // on data.eval_path after this step's update; < 0 when not evaluated.
   double eval_loss = -1;
   int64_t eval_tokens = 0;
+  // The objective's own metrics (name, value), e.g. SFT's token_accuracy
+  // or DPO's rewards/margins: in the step line, the JSONL record and
+  // TensorBoard (as objective/<name>).
+  std::vector<std::pair<std::string, double>> objective;
 };
 
 class StepLog {

@@ -1,0 +1,218 @@
+// DPO objective tests: the pair terms against a float64 hand computation
+// (loss, rewards, derivatives by finite differences, label smoothing); a
+// DPO run's first step has loss log 2 and zero rewards (policy ==
+// reference); its step loss and gradient equal a float64 computation from
+// per-sequence forwards (finite differences of the DPO loss along the
+// gradient); the reference log-probabilities are those of the initial
+// weights and never change while the policy trains; the rewards margin
+// grows as it learns.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/post/post_data.h"
+#include "data/post/rows_file.h"
+#include "gtest/gtest.h"
+#include "haiscale/io/atomic_file.h"
+#include "haiscale/train/objective_post.h"
+#include "haiscale/train/test_util.h"
+#include "haiscale/train/trainer.h"
+
+namespace hs::train {
+namespace {
+
+using testing::TempDir;
+using testing::TinyRun;
+
+TEST(DpoTermsTest, MatchesHandComputation) {
+  // Δ = 0.1 [(-3 - -4) - (-5 - -4)] = 0.2
+  DpoPairTerms t = DpoTerms(-3, -5, -4, -4, 0.1, 0.0);
+  EXPECT_NEAR(t.reward_chosen, 0.1, 1e-15);
+  EXPECT_NEAR(t.reward_rejected, -0.1, 1e-15);
+  EXPECT_NEAR(t.loss, std::log1p(std::exp(-0.2)), 1e-15);
+  // Conservative DPO, ε = 0.2.
+  t = DpoTerms(-3, -5, -4, -4, 0.1, 0.2);
+  EXPECT_NEAR(t.loss, 0.8 * std::log1p(std::exp(-0.2)) + 0.2 * std::log1p(std::exp(0.2)), 1e-15);
+  // Derivatives by central differences, both signs of Δ, large |Δ|.
+  for (double eps : {0.0, 0.1}) {
+    for (auto [pc, pr] : {std::pair{-3.0, -5.0}, std::pair{-9.0, -2.0}, std::pair{-400.0, -2.0}}) {
+      const DpoPairTerms x = DpoTerms(pc, pr, -4, -4, 0.5, eps);
+      const double h = 1e-5;
+      const double dc = (DpoTerms(pc + h, pr, -4, -4, 0.5, eps).loss -
+                         DpoTerms(pc - h, pr, -4, -4, 0.5, eps).loss) / (2 * h);
+      const double dr = (DpoTerms(pc, pr + h, -4, -4, 0.5, eps).loss -
+                         DpoTerms(pc, pr - h, -4, -4, 0.5, eps).loss) / (2 * h);
+      EXPECT_NEAR(x.dloss_dchosen, dc, 1e-8);
+      EXPECT_NEAR(x.dloss_drejected, dr, 1e-8);
+      EXPECT_TRUE(std::isfinite(x.loss));
+    }
+  }
+}
+
+// Pairs "abc=" -> chosen "cba\n", rejected "abc\n" (or, with `easy`,
+// chosen "y\n", rejected "n\n").
+std::string WriteDpoRows(const std::string& dir, int n, bool easy = false) {
+  std::mt19937_64 rng(4);
+  std::vector<data::post::TokenizedPair> pairs;
+  for (int e = 0; e < n; ++e) {
+    data::post::TokenizedPair p;
+    std::vector<int32_t> l;
+    for (int i = 0; i < 3; ++i) l.push_back('a' + int32_t(rng() % 5));
+    p.prompt = {l[0], l[1], l[2], '='};
+    p.chosen = {l[2], l[1], l[0], '\n'};
+    p.rejected = {l[0], l[1], l[2], '\n'};
+    if (easy) {
+      p.chosen = {'y', '\n'};
+      p.rejected = {'n', '\n'};
+    }
+    pairs.push_back(p);
+  }
+  data::post::PackStats stats;
+  data::post::PostRows rows = data::post::PairRows(pairs, 32, 256, &stats);
+  EXPECT_TRUE(data::post::WritePostRows(dir, rows, data::post::PackSummary(rows, stats)).ok());
+  return dir;
+}
+
+config::RunConfig DpoRun(const std::string& dir, const std::string& rows) {
+  config::RunConfig cfg = TinyRun(dir, rows);
+  cfg.mutable_objective()->set_type(config::ObjectiveConfig::DPO);
+  cfg.mutable_objective()->set_dpo_beta(0.5);
+  cfg.mutable_data()->set_shuffle(false);
+  cfg.mutable_optimizer()->set_grad_clip(0);
+  return cfg;
+}
+
+// Per-row log-probabilities of `model` on the dataset rows.
+std::vector<double> RowLogps(models::DeepseekV2Model& model, const data::post::PostRows& rows) {
+  std::vector<double> out;
+  const int64_t S = rows.seq_len;
+  for (int64_t r = 0; r < rows.num_rows(); ++r) {
+    auto f = model.Forward(rows.tokens.data() + r * S, rows.targets.data() + r * S, 1, S,
+                           rows.positions.data() + r * S);
+    EXPECT_TRUE(f.ok()) << f.status();
+    out.push_back(-f->ce_sum);
+  }
+  return out;
+}
+
+std::vector<double> ReadReference(const std::string& path) {
+  auto bytes = io::ReadFileToString(path);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  std::vector<double> v(bytes->size() / sizeof(double));
+  std::memcpy(v.data(), bytes->data(), bytes->size());
+  return v;
+}
+
+double Objective(const config::RunConfig& cfg, const std::vector<double>& policy,
+                 const std::vector<double>& ref, int64_t step) {
+  const int64_t P = cfg.train().global_batch_size() / 2, n = int64_t(policy.size()) / 2;
+  double loss = 0;
+  for (int64_t j = 0; j < P; ++j) {
+    const int64_t pair = (step * P + j) % n;
+    loss += DpoTerms(policy[2 * pair], policy[2 * pair + 1], ref[2 * pair], ref[2 * pair + 1],
+                     cfg.objective().dpo_beta(), cfg.objective().dpo_label_smoothing())
+                .loss;
+  }
+  return loss / double(P);
+}
+
+double MetricOf(const StepMetrics& m, const std::string& name) {
+  for (const auto& [k, v] : m.objective) {
+    if (k == name) return v;
+  }
+  ADD_FAILURE() << name << " not logged";
+  return 0;
+}
+
+TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
+  const std::string dir = TempDir("dpo_grad");
+  const std::string rows_dir = WriteDpoRows(dir + "/rows", 6);
+  auto rows = data::post::ReadPostRows(rows_dir);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  config::RunConfig cfg = DpoRun(dir + "/run", rows_dir);
+  cfg.mutable_objective()->set_dpo_label_smoothing(0.1);
+  // Dense blocks: finite differences do not cross expert-routing switches.
+  cfg.mutable_model()->set_first_k_dense_replace(2);
+  cfg.mutable_train()->set_steps(4);
+  auto t = Trainer::Create(cfg, {.write_outputs = false, .quiet = true});
+  ASSERT_TRUE(t.ok()) << t.status();
+  Trainer& tr = **t;
+  const std::vector<double> initial = RowLogps(tr.model(), *rows);
+  // Step 1: policy == reference.
+  auto m1 = tr.TrainStep(0);
+  ASSERT_TRUE(m1.ok()) << m1.status();
+  EXPECT_NEAR(m1->loss, std::log(2.0), 1e-12);
+  EXPECT_EQ(MetricOf(*m1, "rewards/margins"), 0.0);
+  EXPECT_EQ(MetricOf(*m1, "rewards/accuracies"), 0.0);
+  const std::vector<double> ref = ReadReference(dir + "/run/dpo_reference_logps.bin");
+  ASSERT_EQ(ref.size(), initial.size());
+  for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ref[i], initial[i]) << "row " << i;
+  // Step 2 from the updated weights: the loss and the gradient against a
+  // float64 computation from per-sequence forwards.
+  models::ParamArena& arena = tr.model().arena();
+  const std::vector<float> theta(arena.params(), arena.params() + arena.size());
+  const std::vector<double> policy = RowLogps(tr.model(), *rows);
+  auto m2 = tr.TrainStep(1);
+  ASSERT_TRUE(m2.ok()) << m2.status();
+  const double want = Objective(cfg, policy, ref, 1);
+  EXPECT_NEAR(m2->loss, want, 1e-6 * want);
+  EXPECT_NE(m2->loss, std::log(2.0));
+  const std::vector<float> g(arena.grads(), arena.grads() + arena.size());
+  double gg = 0;
+  for (float x : g) gg += double(x) * x;
+  ASSERT_GT(gg, 0);
+  const double h = 3e-3 / std::sqrt(gg);
+  double side[2];
+  for (int s = 0; s < 2; ++s) {
+    for (size_t i = 0; i < g.size(); ++i) arena.params()[i] = theta[i] + float((s ? -h : h) * g[i]);
+    side[s] = Objective(cfg, RowLogps(tr.model(), *rows), ref, 1);
+  }
+  EXPECT_NEAR((side[0] - side[1]) / (2 * h), gg, 3e-2 * gg);
+  // The reference stays the initial weights' while the policy trains on.
+  std::memcpy(arena.params(), theta.data(), theta.size() * sizeof(float));
+  ASSERT_TRUE(tr.TrainStep(2).ok());
+  ASSERT_TRUE(tr.TrainStep(3).ok());
+  EXPECT_EQ(ReadReference(dir + "/run/dpo_reference_logps.bin"), ref);
+}
+
+TEST(DpoTrainerTest, MarginGrowsAndChosenWins) {
+  const std::string dir = TempDir("dpo_learn");
+  config::RunConfig cfg = DpoRun(dir + "/run", WriteDpoRows(dir + "/rows", 16, true));
+  cfg.mutable_train()->set_steps(30);
+  auto t = Trainer::Create(cfg, {.write_outputs = false, .quiet = true});
+  ASSERT_TRUE(t.ok()) << t.status();
+  StepMetrics last;
+  for (int64_t s = 0; s < 30; ++s) {
+    auto m = (*t)->TrainStep(s);
+    ASSERT_TRUE(m.ok()) << m.status();
+    last = *m;
+  }
+  EXPECT_LT(last.loss, 0.5 * std::log(2.0));
+  EXPECT_GT(MetricOf(last, "rewards/margins"), 1.0);
+  EXPECT_EQ(MetricOf(last, "rewards/accuracies"), 1.0);
+  EXPECT_LT(MetricOf(last, "logps/rejected"), MetricOf(last, "logps/chosen"));
+}
+
+TEST(DpoTrainerTest, OddBatchAndWrongDataAreNamed) {
+  const std::string dir = TempDir("dpo_bad");
+  config::RunConfig cfg = DpoRun(dir + "/run", WriteDpoRows(dir + "/rows", 4));
+  cfg.mutable_train()->set_global_batch_size(3);
+  cfg.mutable_train()->set_micro_batch_size(1);
+  auto t = Trainer::Create(cfg, {.write_outputs = false, .quiet = true});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("train.global_batch_size: objective.type DPO needs whole"),
+            std::string::npos)
+      << t.status();
+  cfg.mutable_objective()->set_type(config::ObjectiveConfig::SFT);
+  cfg.mutable_train()->set_global_batch_size(4);
+  t = Trainer::Create(cfg, {.write_outputs = false, .quiet = true});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("holds DPO rows, objective.type is SFT"), std::string::npos)
+      << t.status();
+}
+
+}  // namespace
+}  // namespace hs::train

@@ -71,15 +71,20 @@ absl::StatusOr<std::vector<TaskItem>> ReadTask(const std::string& path, data::Ch
   return items;
 }
 
-absl::Status EvalTask(const cli::ArgParser& p) {
+// CheckFlags: the flag errors (exit code 2).
+absl::Status CheckFlags(const cli::ArgParser& p) {
   for (const char* flag : {"weights", "tokenizer", "data"}) {
     if (p.GetString(flag).empty()) {
       return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required"));
     }
   }
-  if (p.GetInt("max-new-tokens") < 1 || p.GetInt("batch") < 1) {
-    return absl::InvalidArgumentError("--max-new-tokens and --batch must be >= 1");
+  if (p.GetInt("max-new-tokens") < 1 || p.GetInt("batch") < 1 || p.GetInt("limit") < 0) {
+    return absl::InvalidArgumentError("--max-new-tokens and --batch must be >= 1, --limit >= 0");
   }
+  return data::ParseChatFormat(p.GetString("format")).status();
+}
+
+absl::Status EvalTask(const cli::ArgParser& p) {
   HS_ASSIGN_OR_RETURN(data::ChatFormat format, data::ParseChatFormat(p.GetString("format")));
   HS_ASSIGN_OR_RETURN(data::Tokenizer tok, data::Tokenizer::LoadFile(p.GetString("tokenizer")));
   std::vector<std::string> added;
@@ -145,6 +150,10 @@ int RunEvalTask(int argc, char** argv) {
   if (p.help_requested()) {
     std::printf("%s", p.Usage().c_str());
     return 0;
+  }
+  if (absl::Status e = CheckFlags(p); !e.ok()) {
+    std::fprintf(stderr, "%s\n\n%s", std::string(e.message()).c_str(), p.Usage().c_str());
+    return 2;
   }
   if (absl::Status e = EvalTask(p); !e.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(e.message()).c_str());

@@ -34,7 +34,7 @@
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/hf_weights.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "models/decode/generator.h"
 #include "models/decode/latent_kv_cache.h"
 
@@ -80,7 +80,7 @@ absl::Status Run(const cli::ArgParser& args) {
                         config::LoadModelConfigFile(args.GetString("config")));
     HS_RETURN_IF_ERROR(Annotate(config::ValidateModelConfig(mp), args.GetString("config")));
     HS_ASSIGN_OR_RETURN(auto init,
-                        models::DeepseekV2Model::Create(train::ToModelConfig(mp), {.seed = 1}));
+                        models::DeepseekV2Model::Create(config::ToModelConfig(mp), {.seed = 1}));
     scratch = (fs::temp_directory_path() / absl::StrCat("hai_bench_generate_", getpid())).string();
     HS_RETURN_IF_ERROR(train::SaveHfWeights(*init, mp, scratch, DType::kF32));
     dir = scratch;

@@ -4,7 +4,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/status.h"
 #include "haiscale/train/hf_weights.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 
 namespace hs::generate {
 
@@ -15,7 +15,7 @@ absl::StatusOr<std::unique_ptr<models::DeepseekV2Model>> LoadInferenceModel(
   // The decoder keeps its own RoPE tables (as long as its cache): the
   // model's training-forward table needs only one row.
   HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::CreateForInference(
-                                      train::ToModelConfig(mp),
+                                      config::ToModelConfig(mp),
                                       {.max_seq_len = 1, .params_from_file = true}));
   HS_RETURN_IF_ERROR(train::LoadHfWeights(dir, model.get()));
   return model;

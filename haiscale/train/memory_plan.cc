@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "haiscale/config/config.h"
 #include "haiscale/status.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "models/model_config.h"
 #include "parallel/mpi_env.h"
 #include "parallel/topology.h"
@@ -226,7 +226,7 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
   config::FillDefaults(&config);
   const config::TrainConfig& tc = config.train();
   const config::ParallelConfig& pc = config.parallel();
-  const models::DeepseekV2Config mc = ToModelConfig(config);
+  const models::DeepseekV2Config mc = config::ToModelConfig(config);
   MemoryPlan plan;
   plan.pp = std::max<int64_t>(1, pc.pp());
   plan.ep = std::max<int64_t>(1, pc.ep());

@@ -12,7 +12,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/rng.h"
 #include "haiscale/tensor.h"
-#include "haiscale/train/model_config_convert.h"
+#include "haiscale/config/model_config_convert.h"
 #include "models/deepseek_v2.h"
 #include "optim/make_optimizer.h"
 
@@ -70,7 +70,7 @@ TEST(MemoryPlanTest, MatchesMeasuredAllocations) {
     // class, at most 12.5% above).
     const int64_t before = Live();
     models::ModelOptions mo{.seed = 1, .max_seq_len = seq, .recompute_all = recompute};
-    auto model = models::DeepseekV2Model::Create(ToModelConfig(run), mo);
+    auto model = models::DeepseekV2Model::Create(config::ToModelConfig(run), mo);
     ASSERT_TRUE(model.ok()) << model.status();
     // The RoPE table is part of the model too (a few KiB here).
     ExpectNear("parameters + gradients", Live() - before, st.params + st.grads, 1.0, 1.13);
@@ -106,7 +106,7 @@ TEST(MemoryPlanTest, ParameterCountsEqualTheModels) {
   for (int64_t q_lora : {48, 0}) {
     config::RunConfig run = SmallRun(1, 32, false);
     run.mutable_model()->set_q_lora_rank(q_lora);
-    const models::DeepseekV2Config mc = ToModelConfig(run);
+    const models::DeepseekV2Config mc = config::ToModelConfig(run);
     for (auto [first, end] : {std::pair{0, 3}, std::pair{0, 1}, std::pair{1, 3}, std::pair{2, 3}}) {
       auto specs = models::DeepseekV2Model::ParameterSpecs(
           mc, {.first_layer = first, .end_layer = end});
@@ -133,7 +133,7 @@ TEST(MemoryPlanTest, ParameterCountsEqualTheModels) {
 
 TEST(MemoryPlanTest, InferenceActivationsMatchMeasured) {
   const config::RunConfig run = SmallRun(4, 32, false);
-  const models::DeepseekV2Config mc = ToModelConfig(run);
+  const models::DeepseekV2Config mc = config::ToModelConfig(run);
   auto model = models::DeepseekV2Model::CreateForInference(mc, {.seed = 1, .max_seq_len = 32});
   ASSERT_TRUE(model.ok());
   const int64_t B = 4, T = 32;

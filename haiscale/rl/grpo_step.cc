@@ -103,7 +103,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(models::DeepseekV2Model* policy,
     const dec::Generation& g = generations[i];
     Completion c;
     c.record = &prompts[i / size_t(G)].record;
-    c.text = decode(g.tokens);
+    HS_ASSIGN_OR_RETURN(c.text, decode(g.tokens));
     c.tokens = int64_t(g.tokens.size());
     c.truncated = g.finish == dec::FinishReason::kLength;
     clipped += c.truncated;

@@ -67,7 +67,7 @@ struct GrpoStepStats {
   std::vector<std::string> completions;  // texts, prompt-major
 };
 
-using DecodeTokens = std::function<std::string(const std::vector<int32_t>&)>;
+using DecodeTokens = std::function<absl::StatusOr<std::string>(const std::vector<int32_t>&)>;
 using UpdateFn = std::function<absl::Status(int iteration)>;
 
 // GrpoStep: `reference` may be null when clip.beta == 0 (it is never

@@ -35,7 +35,7 @@ class ShareOfGood : public RewardFunction {
   std::string name_ = "good";
 };
 
-std::string Decode(const std::vector<int32_t>& ids) {
+absl::StatusOr<std::string> Decode(const std::vector<int32_t>& ids) {
   std::string s;
   for (int32_t id : ids) {
     s += char('0' + id / 10);

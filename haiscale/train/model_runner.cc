@@ -80,6 +80,8 @@ class CpuRunner final : public HostRunner {
  public:
   using HostRunner::HostRunner;
 
+  models::DeepseekV2Model* whole_model() override { return model_; }
+
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     PassResult res;
     parallel::GradSync* sync = update_.sync;

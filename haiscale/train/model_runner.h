@@ -79,6 +79,10 @@ class ModelRunner {
   // Update(step, lr): reduce the gradients over the data-parallel group,
   // clip the global norm, optimizer step.
   virtual absl::StatusOr<UpdateResult> Update(int64_t step, double lr) = 0;
+  // whole_model(): the complete CPU model, for objectives that also decode
+  // with it (GRPO's rollouts) or run their own passes on it; nullptr for
+  // pipeline stages and device engines.
+  virtual models::DeepseekV2Model* whole_model() { return nullptr; }
 };
 
 // The CPU model's update: GradSync, then one optimizer per owned range.

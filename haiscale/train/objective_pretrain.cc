@@ -13,6 +13,7 @@
 #include "data/train_data.h"
 #include "haiscale/status.h"
 #include "haiscale/train/objective.h"
+#include "haiscale/train/objective_grpo.h"
 #include "haiscale/train/objective_post.h"
 
 namespace hs::train {
@@ -158,6 +159,8 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const config::RunConfig
       return MakeSftObjective(config, layout, ctx);
     case config::ObjectiveConfig::DPO:
       return MakeDpoObjective(config, layout, ctx);
+    case config::ObjectiveConfig::GRPO:
+      return MakeGrpoObjective(config, ctx);
     default:
       break;
   }

@@ -30,20 +30,6 @@
 namespace hs::data::post {
 namespace {
 
-int ParseOrExit(cli::ArgParser& parser, int argc, char** argv) {
-  absl::Status status = parser.Parse(argc, argv);
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(status.message()).c_str(),
-                 parser.Usage().c_str());
-    return 2;
-  }
-  if (parser.help_requested()) {
-    std::printf("%s", parser.Usage().c_str());
-    return 0;
-  }
-  return -1;
-}
-
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
   return 1;
@@ -136,7 +122,7 @@ int RunPrepareSft(int argc, char** argv) {
   AddPrepareFlags(parser);
   parser.AddBool("train-on-prompt", "train on every token, not only the assistant replies");
   parser.AddBool("drop-long", "drop examples longer than --seq instead of truncating them");
-  if (int rc = ParseOrExit(parser, argc, argv); rc >= 0) return rc;
+  if (int rc = parser.ParseOrExitCode(argc, argv); rc >= 0) return rc;
   if (absl::Status s = PrepareSft(parser); !s.ok()) return Fail(s);
   return 0;
 }
@@ -144,7 +130,7 @@ int RunPrepareSft(int argc, char** argv) {
 int RunPrepareDpo(int argc, char** argv) {
   cli::ArgParser parser("hai data prepare-dpo");
   AddPrepareFlags(parser);
-  if (int rc = ParseOrExit(parser, argc, argv); rc >= 0) return rc;
+  if (int rc = parser.ParseOrExitCode(argc, argv); rc >= 0) return rc;
   if (absl::Status s = PrepareDpo(parser); !s.ok()) return Fail(s);
   return 0;
 }
@@ -158,7 +144,7 @@ int RunMakeTask(int argc, char** argv) {
   parser.AddInt("eval", 200, "held-out problems (none also in training)");
   parser.AddInt("seed", 1, "seed of the problems");
   parser.AddString("out", "", "output directory");
-  if (int rc = ParseOrExit(parser, argc, argv); rc >= 0) return rc;
+  if (int rc = parser.ParseOrExitCode(argc, argv); rc >= 0) return rc;
   if (parser.positional().size() != 1 || parser.positional()[0] != "addition") {
     std::fprintf(stderr, "usage: hai data make-task addition [flags] (tasks: addition)\n\n%s",
                  parser.Usage().c_str());

@@ -91,18 +91,20 @@ PostRows PackBestFitDecreasing(const std::vector<TokenizedExample>& examples, in
   std::vector<int64_t> len(examples.size());
   for (size_t e = 0; e < examples.size(); ++e) {
     int64_t n = int64_t(examples[e].ids.size());
+    bool cut = false;
     if (n - 1 > seq_len) {
       if (drop_long) {
         ++stats->dropped;
         continue;
       }
-      ++stats->truncated;
+      cut = true;
       n = seq_len + 1;
     }
-    if (n < 2 || !AnyTrained(examples[e], n)) {
+    if (n < 2 || !AnyTrained(examples[e], n)) {  // (also: truncated to its prompt)
       ++stats->dropped;
       continue;
     }
+    stats->truncated += cut;
     len[e] = n;
     order.push_back(int64_t(e));
   }

@@ -142,15 +142,7 @@ int RunEvalTask(int argc, char** argv) {
   p.AddInt("batch", 16, "prompts decoded at once");
   p.AddInt("limit", 0, "evaluate only the first N records (0: all)");
   p.AddString("out", "", "write every answer as JSONL here");
-  absl::Status s = p.Parse(argc, argv);
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s\n\n%s", std::string(s.message()).c_str(), p.Usage().c_str());
-    return 2;
-  }
-  if (p.help_requested()) {
-    std::printf("%s", p.Usage().c_str());
-    return 0;
-  }
+  if (int rc = p.ParseOrExitCode(argc, argv); rc >= 0) return rc;
   if (absl::Status e = CheckFlags(p); !e.ok()) {
     std::fprintf(stderr, "%s\n\n%s", std::string(e.message()).c_str(), p.Usage().c_str());
     return 2;

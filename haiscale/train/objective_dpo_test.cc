@@ -8,6 +8,7 @@
 // grows as it learns.
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -194,6 +195,52 @@ TEST(DpoTrainerTest, MarginGrowsAndChosenWins) {
   EXPECT_GT(MetricOf(last, "rewards/margins"), 1.0);
   EXPECT_EQ(MetricOf(last, "rewards/accuracies"), 1.0);
   EXPECT_LT(MetricOf(last, "logps/rejected"), MetricOf(last, "logps/chosen"));
+}
+
+// A resumed DPO run reads the stored reference log-probabilities (its
+// weights are no longer the initial ones) and continues exactly.
+TEST(DpoTrainerTest, ResumeUsesTheStoredReference) {
+  const std::string dir = TempDir("dpo_resume");
+  const std::string rows = WriteDpoRows(dir + "/rows", 8);
+  std::vector<double> whole;
+  {
+    config::RunConfig cfg = DpoRun(dir + "/whole", rows);
+    cfg.mutable_train()->set_steps(6);
+    auto t = Trainer::Create(cfg, {.quiet = true, .resume = false});
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Run().ok());
+    whole = (*t)->losses();
+  }
+  config::RunConfig cfg = DpoRun(dir + "/split", rows);
+  cfg.mutable_train()->set_steps(6);
+  {
+    auto t = Trainer::Create(cfg, {.quiet = true, .resume = false, .preempt_after_steps = 3});
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_EQ((*t)->Run().code(), absl::StatusCode::kCancelled);
+  }
+  auto t = Trainer::Create(cfg, {.quiet = true, .resume = true});
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ((*t)->start_step(), 3);
+  ASSERT_TRUE((*t)->Run().ok());
+  const std::vector<double>& tail = (*t)->losses();
+  ASSERT_EQ(whole.size(), 6u);
+  ASSERT_EQ(tail.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(tail[i], whole[3 + i]) << "step " << 4 + i;
+  // Without the stored reference a resumed run refuses to guess it.
+  config::RunConfig other = DpoRun(dir + "/other", rows);
+  other.mutable_train()->set_steps(6);
+  {
+    auto first = Trainer::Create(other, {.quiet = true, .resume = false, .preempt_after_steps = 3});
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_EQ((*first)->Run().code(), absl::StatusCode::kCancelled);
+  }
+  std::filesystem::remove(dir + "/other/dpo_reference_logps.bin");
+  auto again = Trainer::Create(other, {.quiet = true, .resume = true});
+  ASSERT_TRUE(again.ok()) << again.status();
+  const absl::Status s = (*again)->Run();
+  EXPECT_NE(s.message().find("needs the reference log-probabilities of the initial weights"),
+            std::string::npos)
+      << s;
 }
 
 TEST(DpoTrainerTest, OddBatchAndWrongDataAreNamed) {

@@ -175,6 +175,28 @@ TEST(SftTrainerTest, AccumulationNormalisesByTheGlobalBatch) {
   for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_NEAR(runs[0][i], runs[1][i], 1e-4 * runs[0][i]);
 }
 
+TEST(SftTrainerTest, PreemptedAndResumedRunEqualsTheWholeRun) {
+  const std::string dir = TempDir("sft_resume");
+  const std::string rows = WriteSftRows(dir + "/rows", 30, 3);
+  config::RunConfig whole_cfg = SftRun(dir + "/whole", rows);
+  whole_cfg.mutable_train()->set_steps(6);
+  auto whole = Trainer::Create(whole_cfg, {.quiet = true, .resume = false});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_TRUE((*whole)->Run().ok());
+  config::RunConfig cfg = SftRun(dir + "/split", rows);
+  cfg.mutable_train()->set_steps(6);
+  auto first = Trainer::Create(cfg, {.quiet = true, .resume = false, .preempt_after_steps = 2});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ((*first)->Run().code(), absl::StatusCode::kCancelled);
+  auto second = Trainer::Create(cfg, {.quiet = true, .resume = true});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ((*second)->start_step(), 2);
+  ASSERT_TRUE((*second)->Run().ok());
+  std::vector<double> resumed = (*first)->losses();
+  resumed.insert(resumed.end(), (*second)->losses().begin(), (*second)->losses().end());
+  EXPECT_EQ(resumed, (*whole)->losses());
+}
+
 TEST(SftTrainerTest, WrongDataIsNamed) {
   const std::string dir = TempDir("sft_bad");
   config::RunConfig cfg = SftRun(dir + "/run", dir);  // no rows.hpr

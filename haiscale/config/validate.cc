@@ -359,7 +359,7 @@ void CheckObjective(const RunConfig& c, Problems& p) {
             " (set data.train_path to a prepared ", kind, " dataset)");
   p.Require(!c.data().document_mask(), "data.document_mask",
             "is implied by objective.type ", kind, " (its rows carry their positions); leave it unset");
-  p.Require(c.parallel().pp() <= 1, "parallel.pp",
+  p.Require(o.type() == ObjectiveConfig::SFT || c.parallel().pp() <= 1, "parallel.pp",
             "objective.type ", kind, " runs without pipeline parallelism yet, got ",
             c.parallel().pp());
   p.Require(c.train().device() != TrainConfig::CUDA, "train.device",

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "haiscale/config/config.h"
 #include "haiscale/status.h"
+#include "haiscale/train/batch_layout.h"
 #include "haiscale/config/model_config_convert.h"
 #include "models/model_config.h"
 #include "parallel/mpi_env.h"
@@ -236,13 +237,11 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
   plan.ranks_on_machine = options.ranks_on_machine > 0 ? options.ranks_on_machine
                           : pc.ranks_per_node() > 0    ? int(pc.ranks_per_node())
                                                        : int(plan.dp * plan.pp);
-  // Micro-batch as the trainer derives it (trainer.cc).
-  const int64_t global = tc.global_batch_size();
-  const int64_t local = std::max<int64_t>(1, global / plan.dp);
-  int64_t mb = tc.micro_batch_size() > 0 ? std::min(tc.micro_batch_size(), local) : local;
-  if (pc.micro_batches() > 0) mb = std::max<int64_t>(1, local / pc.micro_batches());
-  plan.micro_batch = mb;
-  const int64_t accum = std::max<int64_t>(1, local / mb);
+  // Micro-batches exactly as the trainer cuts the batch (batch_layout.h).
+  HS_ASSIGN_OR_RETURN(BatchLayout batch,
+                      DeriveBatchLayout(config, int(plan.dp), /*dp_rank=*/0, int(plan.pp)));
+  plan.micro_batch = batch.micro_batch;
+  const int64_t accum = batch.micro_batches;
   HS_ASSIGN_OR_RETURN(parallel::Topology topo,
                       parallel::Topology::Create({.world = plan.dp * plan.pp, .dp = plan.dp,
                                                   .pp = plan.pp, .ep = plan.ep,

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -75,6 +76,15 @@ class Objective {
   // Evaluate(runner): the held-out loss of the current parameters, over
   // the whole job (collective).
   virtual absl::StatusOr<EvalResult> Evaluate(ModelRunner& runner) = 0;
+  // header_notes(): what the objective trains on (data, mixture, its
+  // hyper-parameters), for the run header: the trainer logs them with the
+  // rest of the header (train.log too), and not at all when quiet (e.g.
+  // `hai bench train --json`, whose stdout must stay JSON).
+  const std::vector<std::string>& header_notes() const { return header_notes_; }
+  void AddHeaderNote(std::string note) { header_notes_.push_back(std::move(note)); }
+
+ private:
+  std::vector<std::string> header_notes_;
 };
 
 // MakeObjective(config, layout, ctx): the objective of the run

@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "data/permutation.h"
 #include "data/post/rows_file.h"
 #include "haiscale/io/atomic_file.h"
@@ -244,11 +245,9 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeDpoObjective(const config::RunCon
   o->tokens_.resize(n);
   o->targets_.resize(n);
   o->positions_.resize(n);
-  if (ctx->is_logger()) {
-    std::printf("DPO data: %lld pairs from %s (beta %g, label smoothing %g)\n",
-                (long long)(o->rows_.num_rows() / 2), config.data().train_path().c_str(),
-                o->beta_, o->label_smoothing_);
-  }
+  o->AddHeaderNote(absl::StrFormat(
+      "DPO data: %d pairs from %s (beta %g, label smoothing %g)", o->rows_.num_rows() / 2,
+      config.data().train_path(), o->beta_, o->label_smoothing_));
   return std::unique_ptr<Objective>(std::move(o));
 }
 

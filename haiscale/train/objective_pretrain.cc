@@ -174,18 +174,16 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const config::RunConfig
   HS_ASSIGN_OR_RETURN(data::TrainData train,
                       data::OpenTrainData(config.data(), layout.seq_len, layout.global_batch,
                                           config.train().seed(), vocab));
-  if (ctx->is_logger()) {
-    // On stdout with the run's header (the realised mixture is part of
-    // what a run trained on).
-    std::printf("%s\n", train.summary.c_str());
-    if (train.sampler->num_sources() > 1) {
-      std::vector<std::string> names;
-      for (const auto& m : config.data().mixture()) names.push_back(m.path());
-      // The realised proportions over (up to a million samples of) the run.
-      const int64_t steps = std::clamp<int64_t>(1000000 / layout.global_batch, 1,
-                                                config.train().steps());
-      std::printf("%s\n", data::RealisedMixture(*train.sampler, names, steps).c_str());
-    }
+  // With the run's header (the realised mixture is part of what a run
+  // trained on).
+  o->AddHeaderNote(train.summary);
+  if (train.sampler->num_sources() > 1) {
+    std::vector<std::string> names;
+    for (const auto& m : config.data().mixture()) names.push_back(m.path());
+    // The realised proportions over (up to a million samples of) the run.
+    const int64_t steps = std::clamp<int64_t>(1000000 / layout.global_batch, 1,
+                                              config.train().steps());
+    o->AddHeaderNote(data::RealisedMixture(*train.sampler, names, steps));
   }
   o->data_files_ = std::move(train.files);
   o->sampler_ = std::move(train.sampler);

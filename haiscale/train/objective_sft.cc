@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "data/permutation.h"
 #include "data/post/rows_file.h"
 #include "haiscale/status.h"
@@ -180,11 +181,9 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeSftObjective(const config::RunCon
   o->tokens_.resize(n);
   o->targets_.resize(n);
   o->positions_.resize(n);
-  if (ctx->is_logger()) {
-    std::printf("SFT data: %lld rows (%lld examples, %lld trained tokens) from %s\n",
-                (long long)o->train_.num_rows(), (long long)o->train_.num_examples,
-                (long long)o->train_.trained_tokens(), config.data().train_path().c_str());
-  }
+  o->AddHeaderNote(absl::StrFormat(
+      "SFT data: %d rows (%d examples, %d trained tokens) from %s", o->train_.num_rows(),
+      o->train_.num_examples, o->train_.trained_tokens(), config.data().train_path()));
   return std::unique_ptr<Objective>(std::move(o));
 }
 

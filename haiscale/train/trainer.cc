@@ -348,6 +348,7 @@ void Trainer::LogRunHeader() {
     log_->Note(absl::StrFormat("expert parallel: %d ranks per EP group, %d experts per rank",
                                ctx_->ep_size(), dispatcher_->num_local_experts()));
   }
+  for (const std::string& note : objective_->header_notes()) log_->Note(note);
 }
 
 absl::Status Trainer::Run() {

@@ -70,7 +70,8 @@ done
 
 # ---- a mixture of the prepared dataset and a flat byte-level file
 mix="data={mixture {path: \"$WORK/prep1/train\" weight: 3} mixture {path: \"$WORK/corpus.bin\" weight: 1}}"
-"$HAI" train "${model[@]}" --set data.train_path= --set "$mix" --steps 4 \
+# (not --quiet: the realised shares are part of the run header)
+"$HAI" train "${model[@]:0:4}" --set data.train_path= --set "$mix" --steps 4 \
   --output-dir "$WORK/mix_full" >"$WORK/mix_full.log" 2>&1 || { cat "$WORK/mix_full.log"; fail "mixture"; }
 grep -q "3072/4096 = 75.00%" "$WORK/mix_full.log" || { cat "$WORK/mix_full.log"; fail "mixture shares not printed"; }
 grep -q "data.mixture realised over 4 steps" "$WORK/mix_full.log" || fail "realised proportions not printed"

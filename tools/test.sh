@@ -5,8 +5,8 @@
 # /usr/local/cuda) the CUDA backend is compiled too (--config=cuda); its GPU
 # tests skip with a visible message on machines without a GPU.
 #
-# Ends with one line "N passed, N failed, N skipped (no GPU)" (test targets;
-# a GPU test that found no device printed "SKIPPED: no CUDA device" and is
+# Ends with one line "N passed, N failed, N skipped (no GPU or no peers)" (test targets;
+# a test that printed a line "SKIPPED: ..." (no GPU, or no peers' environment) is
 # counted as skipped, not passed) and exits non-zero when anything failed or
 # did not build.
 #
@@ -14,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed, 0 skipped (no GPU)"; exit 1; }
+bash tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed, 0 skipped (no GPU or no peers)"; exit 1; }
 
 # OpenMPI refuses to run as root without these; tests run as several
 # processes on one machine.
@@ -45,13 +45,14 @@ status=${PIPESTATUS[0]}
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY|FAILED TO BUILD)' "$log")
-# A passing target whose log says it found no GPU was skipped, not passed.
+# A passing target whose log starts a line with "SKIPPED: " (no GPU, or no
+# peers' environment for a compatibility check) was skipped, not passed.
 skipped=0
 testlogs=bazel-testlogs  # the last bazel test's logs
 while read -r target; do
   dir="$testlogs/${target#//}"
   dir="${dir/://}"
-  if grep -qs "SKIPPED: no CUDA device" "$dir/test.log"; then
+  if grep -qs "^SKIPPED: " "$dir/test.log"; then
     skipped=$((skipped + 1))
     passed=$((passed - 1))
   fi
@@ -61,5 +62,5 @@ if [[ $status -ne 0 && $failed -eq 0 ]]; then
   # The build itself failed (no test ran to a verdict).
   failed=1
 fi
-echo "$passed passed, $failed failed, $skipped skipped (no GPU)"
+echo "$passed passed, $failed failed, $skipped skipped (no GPU or no peers)"
 [[ $status -eq 0 && $failed -eq 0 ]]

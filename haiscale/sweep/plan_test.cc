@@ -52,6 +52,14 @@ TEST(SweepConfigTest, BadFieldsAreNamed) {
       {"budgets: [1e12] family { depths: [1, 2, 3] } base_overrides: \"train.sq=1\"",
        "base_overrides[0]"},
       {"budgets: [1e12] family { dephts: [1] }", "family"},
+      {"budgets: [1e12] family { depths: [1, 2, 3] } "
+       "metric { kind: BITS_PER_BYTE tokenizer: \"t.json\" bytes_per_token: 3 }",
+       "metric.bytes_per_token: set it or metric.tokenizer"},
+      {"budgets: [1e12] family { depths: [1, 2, 3] } metric { tokenizer: \"t.json\" }",
+       "metric.tokenizer: only used with metric.kind BITS_PER_BYTE"},
+      {"budgets: [1e12] family { depths: [1, 2, 3] } "
+       "metric { kind: BITS_PER_BYTE tokenizer: \"missing_tokenizer.json\" }",
+       "metric.tokenizer"},
   };
   for (const Case& c : cases) {
     auto s = Parse(c.text);

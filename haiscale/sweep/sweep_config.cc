@@ -12,6 +12,7 @@
 #include "haiscale/config/config.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
+#include "haiscale/sweep/bytes_per_token.h"
 
 namespace hs::sweep {
 namespace {
@@ -44,7 +45,7 @@ void FillSweepDefaults(SweepConfig* config) {
   if (!h->has_lr_exp()) h->set_lr_exp(-0.1250);
   if (!h->has_warmup_fraction()) h->set_warmup_fraction(0.05);
   Metric* m = config->mutable_metric();
-  if (!m->has_bytes_per_token()) m->set_bytes_per_token(1.0);
+  if (!m->has_bytes_per_token() && m->tokenizer().empty()) m->set_bytes_per_token(1.0);
   Execution* e = config->mutable_execution();
   if (!e->has_parallel_runs()) e->set_parallel_runs(1);
   if (!e->has_threads_per_run()) e->set_threads_per_run(1);
@@ -137,7 +138,14 @@ absl::Status ValidateSweep(const Sweep& sweep) {
   }
 
   const Metric& m = c.metric();
-  if (!(m.bytes_per_token() > 0)) p.push_back("metric.bytes_per_token: must be > 0");
+  if (!m.tokenizer().empty() && m.has_bytes_per_token()) {
+    p.push_back("metric.bytes_per_token: set it or metric.tokenizer (which measures it), not both");
+  } else if (m.tokenizer().empty() && !(m.bytes_per_token() > 0)) {
+    p.push_back("metric.bytes_per_token: must be > 0");
+  }
+  if (!m.tokenizer().empty() && m.kind() != Metric::BITS_PER_BYTE) {
+    p.push_back("metric.tokenizer: only used with metric.kind BITS_PER_BYTE");
+  }
   if (m.eval_batches() < 0) p.push_back("metric.eval_batches: must be >= 0");
   if (m.kind() != Metric::TRAIN_LOSS && m.eval_path().empty() && sweep.base.data().eval_path().empty()) {
     p.push_back("metric.eval_path: the metric needs held-out data: set metric.eval_path or "
@@ -194,6 +202,15 @@ absl::StatusOr<Sweep> ParseSweepText(const std::string& text, const std::string&
   absl::Status valid = ValidateSweep(sweep);
   if (!valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(source_name, " is invalid:\n", valid.message()));
+  }
+  Metric* metric = sweep.config.mutable_metric();
+  if (!metric->tokenizer().empty()) {
+    // Relative paths as hai train reads them: from the working directory.
+    const std::string eval_path =
+        metric->eval_path().empty() ? sweep.base.data().eval_path() : metric->eval_path();
+    auto measured = MeasureBytesPerToken(metric->tokenizer(), eval_path);
+    if (!measured.ok()) return Annotate(measured.status(), source_name, ": metric.tokenizer");
+    metric->set_bytes_per_token(*measured);
   }
   return sweep;
 }

@@ -186,6 +186,15 @@ std::string FormatPlanTable(const Sweep& sweep, const std::vector<SweepPoint>& p
                : absl::StrFormat("%.1f GFLOP/s of M*D per thread: execution.gflops_per_thread, "
                                  "or measure with --measure",
                                  sweep.config.execution().gflops_per_thread()));
+  const Metric& metric = sweep.config.metric();
+  if (metric.kind() == Metric::BITS_PER_BYTE) {
+    absl::StrAppendFormat(&out, "metric: bits per byte, %.4f bytes per token (%s)\n",
+                          metric.bytes_per_token(),
+                          metric.tokenizer().empty()
+                              ? std::string("metric.bytes_per_token")
+                              : absl::StrCat("measured on the held-out data with ",
+                                             metric.tokenizer()));
+  }
   return out;
 }
 

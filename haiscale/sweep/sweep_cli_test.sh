@@ -70,6 +70,18 @@ grep -q "^c2e8_d2,.*,failed,2," "$T/bad/results.csv" || fail "results.csv: $(cat
 grep -q "^c2e8_d1,.*,done,1," "$T/bad/results.csv" || fail "the other point did not finish"
 "$HAI" sweep status --dir "$T/bad" | grep -Eq "^c2e8_d2 +failed .*metrics.jsonl|^c2e8_d2 +failed" || fail "status of the failed point"
 
+# Bits per byte with a tokenizer: plan reports the bytes per token it
+# measured on the held-out tokens (text bytes / tokens).
+for i in $(seq 1 40); do echo "the quick brown fox $i jumps over the lazy dog number $i"; done > "$T/text.txt"
+"$HAI" data tokenizer-train --in "$T/text.txt" --vocab 300 --out "$T/tok.json" >/dev/null 2>&1 || fail "tokenizer-train"
+"$HAI" data encode --tokenizer "$T/tok.json" --in "$T/text.txt" --out "$T/text_ids.bin" >/dev/null 2>&1 || fail "encode"
+{ grep -v "data.eval_path" "$T/s.pbtxt"; echo "base_overrides: \"data.eval_path=$T/text_ids.bin\""
+  echo "metric { kind: BITS_PER_BYTE tokenizer: \"$T/tok.json\" }"; } > "$T/bpb.pbtxt"
+"$HAI" sweep plan --config "$T/bpb.pbtxt" > "$T/bpb.txt" 2>&1 || fail "plan with metric.tokenizer: $(cat "$T/bpb.txt")"
+want=$(python3 -c "import os,sys; print('%.4f' % (os.path.getsize(sys.argv[1]) / (os.path.getsize(sys.argv[2]) / 4)))" "$T/text.txt" "$T/text_ids.bin")
+grep -q "metric: bits per byte, $want bytes per token (measured on the held-out data" "$T/bpb.txt" \
+  || fail "measured bytes per token (want $want): $(cat "$T/bpb.txt")"
+
 # 3. Bad configs name the field (and the sweep directory's config check).
 bad() {  # bad <text appended to a valid sweep> <expected fragment>
   { grep -v "^execution" "$T/s.pbtxt"; echo "$1"; } > "$T/b.pbtxt"

@@ -208,7 +208,9 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
                                              a->logits_.data<float>(), targets, N, V);
     const float* l = losses.data<float>();
     for (int64_t i = 0; i < N; ++i) r.ce_sum += l[i];
-    r.correct_tokens = CountArgmaxHits(a->logits_.data<float>(), targets, N, V);
+    if (options_.count_correct_tokens) {
+      r.correct_tokens = CountArgmaxHits(a->logits_.data<float>(), targets, N, V);
+    }
   }
   for (const BlockSaved& s : a->saved_) r.aux_loss += s.aux_loss;
   return r;

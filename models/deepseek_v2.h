@@ -65,12 +65,18 @@ struct ModelOptions {
   // initialises them and `seed` is unused. Reading a parameter before it is
   // written is a bug.
   bool params_from_file = false;
+  // count_correct_tokens: the last stage's forward also counts targets the
+  // logits' argmax predicts (ForwardResult::correct_tokens, the token
+  // accuracy fine-tuning logs) — one more pass over the logits, so off
+  // unless asked for.
+  bool count_correct_tokens = false;
 };
 
 struct ForwardResult {
   double ce_sum = 0;         // sum of token losses over non-ignored targets
   int64_t valid_tokens = 0;  // targets >= 0
   int64_t correct_tokens = 0;  // targets >= 0 that are the logits' argmax
+                               // (only with ModelOptions::count_correct_tokens)
   double aux_loss = 0;       // sum of the MoE layers' balance losses
   double ce_mean() const { return valid_tokens ? ce_sum / valid_tokens : 0.0; }
 };

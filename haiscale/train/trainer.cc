@@ -118,6 +118,8 @@ absl::Status Trainer::BuildModel() {
   mo.recompute_all = tc.recompute();
   mo.recompute_layers.assign(tc.recompute_layers().begin(), tc.recompute_layers().end());
   mo.dispatcher = dispatcher_.get();
+  // SFT logs token accuracy (objective_sft.cc).
+  mo.count_correct_tokens = config_.objective().type() == config::ObjectiveConfig::SFT;
   auto split = ctx_->topology().BalancedLayerSplit(mc.num_hidden_layers);
   if (pc.pp_stage_layers_size() > 0) {
     // Explicit split (validated: one entry per stage, summing to the layers).

@@ -45,14 +45,14 @@ status=${PIPESTATUS[0]}
 
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY|FAILED TO BUILD)' "$log")
-# A passing target whose log starts a line with "SKIPPED: " (no GPU, or no
+# A passing target whose log has a line "[name: ]SKIPPED: ..." (no GPU, or no
 # peers' environment for a compatibility check) was skipped, not passed.
 skipped=0
 testlogs=bazel-testlogs  # the last bazel test's logs
 while read -r target; do
   dir="$testlogs/${target#//}"
   dir="${dir/://}"
-  if grep -qs "^SKIPPED: " "$dir/test.log"; then
+  if grep -qsE "(^|: )SKIPPED: " "$dir/test.log"; then
     skipped=$((skipped + 1))
     passed=$((passed - 1))
   fi

@@ -146,6 +146,7 @@ class Engine {
  private:
   struct Control;
   struct RankControl;
+  class RingPass;  // scatter_gather.cc: the chunk walk both ring collectives share
 
   absl::Status RunSmall(const OpCall& call);
   absl::Status RunReduceScatter(const OpCall& call);  // scatter_gather.cc

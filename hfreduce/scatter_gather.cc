@@ -3,8 +3,11 @@
 // picture in collective.h.
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <optional>
+#include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "haiscale/dtype.h"
 #include "haiscale/status.h"
@@ -78,6 +81,102 @@ absl::Status Engine::CheckCall(const OpDesc& d, uint64_t g) {
   return tree_status;
 }
 
+// What a ReduceScatter and an AllGather share: both walk `pieces` x N
+// chunks of the node pipeline (chunk k*N + s is piece k at ring step s),
+// publish each chunk to the node's other ranks, and keep a window of
+// receives from node-1 posted ahead of use. The walk is piece-major: piece
+// k goes once around the ring before piece k+1, so a node only ever waits
+// for an earlier chunk of its neighbour (with step-major order every node
+// would fill its send window with step 0 while its neighbour's receive
+// window waits for step 1: a deadlock).
+class Engine::RingPass {
+ public:
+  // RecvTarget(i): where the i-th receive of the call lands, and its bytes.
+  using RecvTarget = std::function<std::pair<void*, int64_t>(int64_t i)>;
+
+  // RingPass(engine, d, pieces, tag, use_ring, target): takes the call's
+  // chunk ids and announces the call; the rail's ring runs only when
+  // `use_ring` (more than one node and something to move).
+  RingPass(Engine* engine, const OpDesc& d, int64_t pieces, int tag, bool use_ring,
+           RecvTarget target)
+      : e_(*engine),
+        d_(d),
+        nodes_(engine->config_.num_nodes),
+        window_(std::max(2, engine->config_.tree.window)),
+        target_(std::move(target)) {
+    const EngineConfig& c = e_.config_;
+    g0_ = e_.next_chunk_;
+    e_.next_chunk_ += static_cast<uint64_t>(nodes_) * pieces;
+    RankControl& me = e_.Rank(c.local_rank);
+    me.desc = d;
+    me.global_rank = c.rank;
+    me.shared_off = -1;
+    nrecv_ = use_ring ? static_cast<int64_t>(nodes_ - 1) * pieces : 0;
+    if (use_ring) ring_.emplace(e_.rail_, tag, e_.Ctx(), window_);
+  }
+
+  int window() const { return window_; }
+  uint64_t Chunk(int64_t k, int s) const { return g0_ + static_cast<uint64_t>(k) * nodes_ + s; }
+  int Buffer(uint64_t g) const { return static_cast<int>(g % e_.config_.depth); }
+  // ring(): the rail's ring; only when the pass was made with use_ring.
+  RingPipe& ring() { return *ring_; }
+
+  // BeginChunk(g): waits until chunk g's buffer is free (every local rank
+  // copied out the chunk that used it before).
+  absl::Status BeginChunk(uint64_t g) {
+    const int depth = e_.config_.depth;
+    if (g < static_cast<uint64_t>(depth)) return absl::OkStatus();
+    return e_.WaitAll(&RankControl::out, g - depth + 1, "copy-out", g - depth, d_);
+  }
+
+  // Publish(g): my part of chunk g is in my slot; announce it and wait for
+  // the node's other ranks. The call's first chunk also checks the call
+  // (within the node and between nodes) and posts the first receives.
+  absl::Status Publish(uint64_t g) {
+    const int me = e_.config_.local_rank;
+    e_.BufDesc(Buffer(g), me) = d_;
+    e_.Rank(me).in.store(g + 1, std::memory_order_release);
+    HS_RETURN_IF_ERROR(e_.WaitAll(&RankControl::in, g + 1, "copy-in", g, d_));
+    if (g != g0_) return absl::OkStatus();
+    HS_RETURN_IF_ERROR(e_.CheckCall(d_, g));
+    return PostRecvs();
+  }
+
+  // Receive(use): waits for the oldest posted receive, hands its index to
+  // use() while its buffer is still untouched, then posts the next.
+  absl::Status Receive(absl::FunctionRef<void(int64_t)> use) {
+    HS_RETURN_IF_ERROR(ring_->WaitRecv());
+    use(consumed_++);
+    return PostRecvs();
+  }
+
+  // EndChunk(g): I am done with chunk g's slots.
+  void EndChunk(uint64_t g) {
+    e_.Rank(e_.config_.local_rank).out.store(g + 1, std::memory_order_release);
+  }
+
+  // Finish(): every send went.
+  absl::Status Finish() { return ring_ ? ring_->Drain() : absl::OkStatus(); }
+
+ private:
+  absl::Status PostRecvs() {
+    while (posted_ < nrecv_ && posted_ < consumed_ + window_) {
+      const auto [buf, bytes] = target_(posted_);
+      HS_RETURN_IF_ERROR(ring_->PostRecv(buf, bytes));
+      ++posted_;
+    }
+    return absl::OkStatus();
+  }
+
+  Engine& e_;
+  const OpDesc& d_;
+  const int nodes_, window_;
+  const RecvTarget target_;
+  uint64_t g0_ = 0;
+  int64_t nrecv_ = 0, posted_ = 0, consumed_ = 0;
+  std::optional<RingPipe> ring_;
+};
+
 absl::Status Engine::RunReduceScatter(const OpCall& call) {
   const EngineConfig& c = config_;
   const OpDesc& d = call.desc;
@@ -108,39 +207,18 @@ absl::Status Engine::RunReduceScatter(const OpCall& call) {
     block_srcs_.resize(L);
     peer_outs_.resize(L);
   }
+  // Receive i is the partial sum of piece i / (N-1) from node m-1.
+  RingPass pass(this, d, K, kTagReduceScatter, use_ring, [&](int64_t i) {
+    return std::pair<void*, int64_t>(recv_pieces + (i % W) * q, piece_len(i / (N - 1)) * 4);
+  });
 
-  const uint64_t g0 = next_chunk_;
-  next_chunk_ += static_cast<uint64_t>(N) * K;
-  Rank(me).desc = d;
-  Rank(me).global_rank = c.rank;
-  Rank(me).shared_off = -1;
-  std::optional<RingPipe> ring;
-  if (use_ring) ring.emplace(rail_, kTagReduceScatter, Ctx(), W);
-  const int64_t nrecv = use_ring ? static_cast<int64_t>(N - 1) * K : 0;
-  int64_t posted = 0, consumed = 0;
-  auto post_recvs = [&]() -> absl::Status {
-    while (posted < nrecv && posted < consumed + W) {
-      HS_RETURN_IF_ERROR(ring->PostRecv(recv_pieces + (posted % W) * q,
-                                        piece_len(posted / (N - 1)) * 4));
-      ++posted;
-    }
-    return absl::OkStatus();
-  };
-
-  // Piece-major order: piece k goes once around the ring before piece k+1,
-  // so a node only ever waits for an earlier chunk of its neighbour (with
-  // step-major order every node would fill its send window with step 0
-  // while its neighbour's receive window waits for step 1: a deadlock).
   for (int64_t k = 0; k < K; ++k) {
     for (int s = 0; s < N; ++s) {
       const int n = (m - 1 - s + 2 * N) % N;  // the node whose blocks this step sums
-      const uint64_t g = g0 + static_cast<uint64_t>(k) * N + s;
-      const int buf = g % c.depth;
+      const uint64_t g = pass.Chunk(k, s);
+      const int buf = pass.Buffer(g);
       const int64_t e0 = std::min(count, k * q), len = piece_len(k);
-      if (g >= static_cast<uint64_t>(c.depth)) {
-        HS_RETURN_IF_ERROR(WaitAll(&RankControl::out, g - c.depth + 1, "copy-out",
-                                   g - c.depth, d));
-      }
+      HS_RETURN_IF_ERROR(pass.BeginChunk(g));
       // Copy-in: the pieces the other local ranks sum (mine stays put).
       char* slot = Slot(buf, me);
       for (int l = 0; l < L; ++l) {
@@ -148,17 +226,11 @@ absl::Status Engine::RunReduceScatter(const OpCall& call) {
         std::memcpy(slot + l * q * esize, src + ((int64_t{n} * L + l) * count + e0) * esize,
                     len * esize);
       }
-      BufDesc(buf, me) = d;
-      Rank(me).in.store(g + 1, std::memory_order_release);
-      HS_RETURN_IF_ERROR(WaitAll(&RankControl::in, g + 1, "copy-in", g, d));
-      if (s == 0 && k == 0) {
-        HS_RETURN_IF_ERROR(CheckCall(d, g));
-        if (use_ring) HS_RETURN_IF_ERROR(post_recvs());
-      }
+      HS_RETURN_IF_ERROR(pass.Publish(g));
       // The node's partial sum of block n*L + me, slot order.
       float* piece = final_piece;
       if (s < N - 1) {
-        HS_RETURN_IF_ERROR(ring->WaitSends(W - 1));  // its buffer is free
+        if (use_ring) HS_RETURN_IF_ERROR(pass.ring().WaitSends(W - 1));  // its buffer is free
         piece = send_pieces + ((k * (N - 1) + s) % W) * q;
       }
       for (int l = 0; l < L; ++l) {
@@ -166,22 +238,19 @@ absl::Status Engine::RunReduceScatter(const OpCall& call) {
                            : Slot(buf, l) + me * q * esize;
       }
       if (len > 0) SumToF32(srcs_.data(), L, dtype, piece, len);
-      Rank(me).out.store(g + 1, std::memory_order_release);
+      pass.EndChunk(g);
       if (s > 0 && use_ring) {
-        HS_RETURN_IF_ERROR(ring->WaitRecv());
-        AccumulateF32(piece, recv_pieces + (consumed % W) * q, len);
-        ++consumed;
-        HS_RETURN_IF_ERROR(post_recvs());
+        HS_RETURN_IF_ERROR(pass.Receive(
+            [&](int64_t i) { AccumulateF32(piece, recv_pieces + (i % W) * q, len); }));
       }
       if (s < N - 1) {
-        if (use_ring) HS_RETURN_IF_ERROR(ring->Send(piece, len * 4));
+        if (use_ring) HS_RETURN_IF_ERROR(pass.ring().Send(piece, len * 4));
       } else if (len > 0) {
         ConvertFromF32(piece, len, dtype, divisor, dst + e0 * esize);
       }
     }
   }
-  if (use_ring) HS_RETURN_IF_ERROR(ring->Drain());
-  return absl::OkStatus();
+  return pass.Finish();
 }
 
 absl::Status Engine::RunAllGather(const OpCall& call) {
@@ -198,64 +267,37 @@ absl::Status Engine::RunAllGather(const OpCall& call) {
   const int64_t K = std::max<int64_t>(1, (B + q - 1) / q);
   auto piece_len = [&](int64_t k) { return std::max<int64_t>(0, std::min(q, B - k * q)); };
   const bool use_ring = N > 1 && B > 0;
-  const int W = std::max(2, c.tree.window);
-
-  const uint64_t g0 = next_chunk_;
-  next_chunk_ += static_cast<uint64_t>(N) * K;
-  Rank(me).desc = d;
-  Rank(me).global_rank = c.rank;
-  Rank(me).shared_off = -1;
-  std::optional<RingPipe> ring;
-  if (use_ring) ring.emplace(rail_, kTagAllGather, Ctx(), W);
   // Receive i is piece i / (N-1) of the block of node m - 1 - i % (N-1),
   // straight into its place in my output.
-  const int64_t nrecv = use_ring ? static_cast<int64_t>(N - 1) * K : 0;
-  int64_t posted = 0, consumed = 0;
-  auto post_recvs = [&]() -> absl::Status {
-    while (posted < nrecv && posted < consumed + W) {
-      const int from = (m - 1 - static_cast<int>(posted % (N - 1)) + N) % N;
-      const int64_t k = posted / (N - 1);
-      HS_RETURN_IF_ERROR(ring->PostRecv(block(from, me) + k * q, piece_len(k)));
-      ++posted;
-    }
-    return absl::OkStatus();
-  };
+  RingPass pass(this, d, K, kTagAllGather, use_ring, [&](int64_t i) {
+    const int from = (m - 1 - static_cast<int>(i % (N - 1)) + N) % N;
+    const int64_t k = i / (N - 1);
+    return std::pair<void*, int64_t>(block(from, me) + k * q, piece_len(k));
+  });
 
-  for (int64_t k = 0; k < K; ++k) {  // piece-major, as in RunReduceScatter
+  for (int64_t k = 0; k < K; ++k) {
     for (int s = 0; s < N; ++s) {
       const int n = (m - s + N) % N;  // the node whose blocks this step moves
-      const uint64_t g = g0 + static_cast<uint64_t>(k) * N + s;
-      const int buf = g % c.depth;
+      const uint64_t g = pass.Chunk(k, s);
+      const int buf = pass.Buffer(g);
       const int64_t o = k * q, len = piece_len(k);
-      if (g >= static_cast<uint64_t>(c.depth)) {
-        HS_RETURN_IF_ERROR(WaitAll(&RankControl::out, g - c.depth + 1, "copy-out",
-                                   g - c.depth, d));
-      }
+      HS_RETURN_IF_ERROR(pass.BeginChunk(g));
       char* piece = block(n, me) + o;
       if (s == 0) {
         if (len > 0 && piece != src + o) std::memmove(piece, src + o, len);
       } else if (use_ring) {
-        HS_RETURN_IF_ERROR(ring->WaitRecv());
-        ++consumed;
-        HS_RETURN_IF_ERROR(post_recvs());
+        HS_RETURN_IF_ERROR(pass.Receive([](int64_t) {}));  // it landed in place
       }
       if (L > 1 && len > 0) std::memcpy(Slot(buf, me), piece, len);
-      BufDesc(buf, me) = d;
-      Rank(me).in.store(g + 1, std::memory_order_release);
-      HS_RETURN_IF_ERROR(WaitAll(&RankControl::in, g + 1, "copy-in", g, d));
-      if (s == 0 && k == 0) {
-        HS_RETURN_IF_ERROR(CheckCall(d, g));
-        if (use_ring) HS_RETURN_IF_ERROR(post_recvs());
-      }
-      if (use_ring && s < N - 1) HS_RETURN_IF_ERROR(ring->Send(piece, len));
+      HS_RETURN_IF_ERROR(pass.Publish(g));
+      if (use_ring && s < N - 1) HS_RETURN_IF_ERROR(pass.ring().Send(piece, len));
       for (int l = 0; l < L; ++l) {
         if (l != me && len > 0) std::memcpy(block(n, l) + o, Slot(buf, l), len);
       }
-      Rank(me).out.store(g + 1, std::memory_order_release);
+      pass.EndChunk(g);
     }
   }
-  if (use_ring) HS_RETURN_IF_ERROR(ring->Drain());
-  return absl::OkStatus();
+  return pass.Finish();
 }
 
 }  // namespace hs::hfreduce

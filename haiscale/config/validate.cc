@@ -352,6 +352,8 @@ void CheckObjective(const RunConfig& c, Problems& p) {
   p.Require(o.dpo_label_smoothing() >= 0 && o.dpo_label_smoothing() < 0.5,
             "objective.dpo_label_smoothing", "must be in [0, 0.5), got ",
             o.dpo_label_smoothing());
+  p.Require(std::isfinite(o.dpo_rpo_alpha()) && o.dpo_rpo_alpha() >= 0, "objective.dpo_rpo_alpha",
+            "must be finite and >= 0, got ", o.dpo_rpo_alpha());
   if (o.type() == ObjectiveConfig::PRETRAIN) return;
   const std::string kind = ObjectiveConfig::Type_Name(o.type());
   p.Require(c.data().mixture_size() == 0, "data.mixture",

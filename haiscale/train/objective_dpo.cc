@@ -10,6 +10,9 @@
 //   Δ        = β [(logp_π(c) - logp_ref(c)) - (logp_π(r) - logp_ref(r))]
 //   loss     = -(1 - ε) log σ(Δ) - ε log σ(-Δ), averaged over the pairs
 //              of the global batch
+//              + α × NLL (RPO, objective.dpo_rpo_alpha): the chosen rows'
+//              cross-entropy summed over the global batch divided by their
+//              completion tokens (TRL's nll_loss)
 //
 // The reference is the model's initial weights, frozen: before the first
 // update every rank computes its share of the reference log-probabilities
@@ -65,6 +68,15 @@ DpoPairTerms DpoTerms(double policy_chosen, double policy_rejected, double ref_c
   return t;
 }
 
+DpoRowScales DpoCeScales(const DpoPairTerms& t, int64_t pairs, double rpo_alpha,
+                         int64_t chosen_tokens) {
+  DpoRowScales s;
+  s.chosen = -t.dloss_dchosen / double(pairs);
+  s.rejected = -t.dloss_drejected / double(pairs);
+  if (rpo_alpha > 0 && chosen_tokens > 0) s.chosen += rpo_alpha / double(chosen_tokens);
+  return s;
+}
+
 namespace {
 
 class DpoObjective final : public Objective {
@@ -85,16 +97,23 @@ class DpoObjective final : public Objective {
       HS_ASSIGN_OR_RETURN(double ce, runner.Forward(OneRowPass(first + i, 1)));
       logp[i] = -ce;
     }
+    // RPO: the chosen completion tokens of the whole global batch.
+    chosen_tokens_ = 0;
+    for (int64_t j = 0; j < P; ++j) {
+      const int32_t* t = targets_.data() + 2 * j * layout_.seq_len;
+      for (int64_t k = 0; k < layout_.seq_len; ++k) chosen_tokens_ += t[k] >= 0;
+    }
     std::vector<float> scales(n);
     MetricSums sums;
     for (int64_t i = 0; i < n; i += 2) {
       const int64_t pair = pair_of[(first + i) / 2];
       const DpoPairTerms t = DpoTerms(logp[i], logp[i + 1], ref_logps_[2 * pair],
                                       ref_logps_[2 * pair + 1], beta_, label_smoothing_);
-      // CE = -logp; the loss is the mean over the global batch's pairs.
-      scales[i] = float(-t.dloss_dchosen / double(P));
-      scales[i + 1] = float(-t.dloss_drejected / double(P));
+      const DpoRowScales s = DpoCeScales(t, P, rpo_alpha_, chosen_tokens_);
+      scales[i] = float(s.chosen);
+      scales[i + 1] = float(s.rejected);
       sums.Add("loss", t.loss);
+      if (rpo_alpha_ > 0) sums.Add("chosen_ce", -logp[i]);
       sums.Add("rewards/chosen", t.reward_chosen);
       sums.Add("rewards/rejected", t.reward_rejected);
       sums.Add("rewards/accuracies", t.reward_chosen > t.reward_rejected ? 1.0 : 0.0);
@@ -114,6 +133,11 @@ class DpoObjective final : public Objective {
     for (const char* name : {"rewards/chosen", "rewards/rejected", "rewards/accuracies",
                              "rewards/margins", "logps/chosen", "logps/rejected"}) {
       m->objective.push_back({name, job.Get(name) / P});
+    }
+    if (rpo_alpha_ > 0) {
+      const double nll = chosen_tokens_ > 0 ? job.Get("chosen_ce") / double(chosen_tokens_) : 0;
+      m->loss += rpo_alpha_ * nll;
+      m->objective.push_back({"nll_loss", nll});
     }
   }
 
@@ -212,7 +236,8 @@ class DpoObjective final : public Objective {
   PostRows rows_;
   bool shuffle_ = false;
   uint64_t seed_ = 0;
-  double beta_ = 0.1, label_smoothing_ = 0;
+  double beta_ = 0.1, label_smoothing_ = 0, rpo_alpha_ = 0;
+  int64_t chosen_tokens_ = 0;  // chosen completion tokens of the last global batch
   std::string output_dir_;
   bool write_reference_ = true;
   std::vector<double> ref_logps_;  // per row, from the initial weights
@@ -231,6 +256,7 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeDpoObjective(const config::RunCon
   o->seed_ = uint64_t(config.train().seed());
   o->beta_ = config.objective().dpo_beta();
   o->label_smoothing_ = config.objective().dpo_label_smoothing();
+  o->rpo_alpha_ = config.objective().dpo_rpo_alpha();
   o->output_dir_ = config.train().output_dir();
   if (layout.local_count % 2 != 0 || layout.local_first % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -246,8 +272,9 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeDpoObjective(const config::RunCon
   o->targets_.resize(n);
   o->positions_.resize(n);
   o->AddHeaderNote(absl::StrFormat(
-      "DPO data: %d pairs from %s (beta %g, label smoothing %g)", o->rows_.num_rows() / 2,
-      config.data().train_path(), o->beta_, o->label_smoothing_));
+      "DPO data: %d pairs from %s (beta %g, label smoothing %g, rpo alpha %g)",
+      o->rows_.num_rows() / 2, config.data().train_path(), o->beta_, o->label_smoothing_,
+      o->rpo_alpha_));
   return std::unique_ptr<Objective>(std::move(o));
 }
 

@@ -3,9 +3,10 @@
 // DPO run's first step has loss log 2 and zero rewards (policy ==
 // reference); its step loss and gradient equal a float64 computation from
 // per-sequence forwards (finite differences of the DPO loss along the
-// gradient); the reference log-probabilities are those of the initial
-// weights and never change while the policy trains; the rewards margin
-// grows as it learns.
+// gradient), with and without the RPO term (α × the chosen completions'
+// NLL, whose per-row loss weights also match finite differences); the
+// reference log-probabilities are those of the initial weights and never
+// change while the policy trains; the rewards margin grows as it learns.
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -51,6 +52,25 @@ TEST(DpoTermsTest, MatchesHandComputation) {
       EXPECT_TRUE(std::isfinite(x.loss));
     }
   }
+}
+
+TEST(DpoTermsTest, RowScalesWithRpoMatchFiniteDifferences) {
+  // The loss over 4 pairs with α = 0.5 and 10 chosen completion tokens, as
+  // a function of one pair's two row cross-entropies (logp = -CE).
+  const double alpha = 0.5, ref_c = -4, ref_r = -4.5;
+  auto loss = [&](double ce_c, double ce_r) {
+    return DpoTerms(-ce_c, -ce_r, ref_c, ref_r, 0.3, 0.1).loss / 4 + alpha * ce_c / 10;
+  };
+  const DpoPairTerms t = DpoTerms(-3, -5, ref_c, ref_r, 0.3, 0.1);
+  const DpoRowScales s = DpoCeScales(t, 4, alpha, 10);
+  const double h = 1e-5;
+  EXPECT_NEAR(s.chosen, (loss(3 + h, 5) - loss(3 - h, 5)) / (2 * h), 1e-9);
+  EXPECT_NEAR(s.rejected, (loss(3, 5 + h) - loss(3, 5 - h)) / (2 * h), 1e-9);
+  // By hand: α / tokens on top of the plain DPO weight, none on the rejected.
+  const DpoRowScales plain = DpoCeScales(t, 4, 0, 10);
+  EXPECT_DOUBLE_EQ(s.chosen - plain.chosen, 0.05);
+  EXPECT_EQ(s.rejected, plain.rejected);
+  EXPECT_DOUBLE_EQ(plain.chosen, -t.dloss_dchosen / 4);
 }
 
 // Pairs "abc=" -> chosen "cba\n", rejected "abc\n" (or, with `easy`,
@@ -107,8 +127,34 @@ std::vector<double> ReadReference(const std::string& path) {
   return v;
 }
 
+// Trained (completion) tokens of each row.
+std::vector<int64_t> RowTokens(const data::post::PostRows& rows) {
+  std::vector<int64_t> out(rows.num_rows(), 0);
+  for (int64_t i = 0; i < int64_t(rows.targets.size()); ++i) {
+    out[i / rows.seq_len] += rows.targets[i] >= 0;
+  }
+  return out;
+}
+
+// The chosen rows' NLL of step `step`: their summed cross-entropy over
+// their completion tokens.
+double ChosenNll(const config::RunConfig& cfg, const std::vector<double>& policy,
+                 const std::vector<int64_t>& tokens, int64_t step) {
+  const int64_t P = cfg.train().global_batch_size() / 2, n = int64_t(policy.size()) / 2;
+  double ce = 0;
+  int64_t count = 0;
+  for (int64_t j = 0; j < P; ++j) {
+    const int64_t pair = (step * P + j) % n;
+    ce -= policy[2 * pair];
+    count += tokens[2 * pair];
+  }
+  return ce / double(count);
+}
+
+// Step `step`'s loss in float64 from per-row log-probabilities.
 double Objective(const config::RunConfig& cfg, const std::vector<double>& policy,
-                 const std::vector<double>& ref, int64_t step) {
+                 const std::vector<double>& ref, const std::vector<int64_t>& tokens,
+                 int64_t step) {
   const int64_t P = cfg.train().global_batch_size() / 2, n = int64_t(policy.size()) / 2;
   double loss = 0;
   for (int64_t j = 0; j < P; ++j) {
@@ -117,7 +163,7 @@ double Objective(const config::RunConfig& cfg, const std::vector<double>& policy
                      cfg.objective().dpo_beta(), cfg.objective().dpo_label_smoothing())
                 .loss;
   }
-  return loss / double(P);
+  return loss / double(P) + cfg.objective().dpo_rpo_alpha() * ChosenNll(cfg, policy, tokens, step);
 }
 
 double MetricOf(const StepMetrics& m, const std::string& name) {
@@ -128,13 +174,18 @@ double MetricOf(const StepMetrics& m, const std::string& name) {
   return 0;
 }
 
-TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
-  const std::string dir = TempDir("dpo_grad");
+// A DPO run (label smoothing 0.1, RPO weight `rpo_alpha`): its losses and
+// gradient against float64 computations from per-sequence forwards, and
+// the reference stays the initial weights'.
+void CheckLossGradientAndReference(const std::string& name, double rpo_alpha) {
+  const std::string dir = TempDir(name);
   const std::string rows_dir = WriteDpoRows(dir + "/rows", 6);
   auto rows = data::post::ReadPostRows(rows_dir);
   ASSERT_TRUE(rows.ok()) << rows.status();
+  const std::vector<int64_t> tokens = RowTokens(*rows);
   config::RunConfig cfg = DpoRun(dir + "/run", rows_dir);
   cfg.mutable_objective()->set_dpo_label_smoothing(0.1);
+  cfg.mutable_objective()->set_dpo_rpo_alpha(rpo_alpha);
   // Dense blocks: finite differences do not cross expert-routing switches.
   cfg.mutable_model()->set_first_k_dense_replace(2);
   cfg.mutable_train()->set_steps(4);
@@ -145,9 +196,15 @@ TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
   // Step 1: policy == reference.
   auto m1 = tr.TrainStep(0);
   ASSERT_TRUE(m1.ok()) << m1.status();
-  EXPECT_NEAR(m1->loss, std::log(2.0), 1e-12);
+  const double nll1 = ChosenNll(cfg, initial, tokens, 0);
+  EXPECT_NEAR(m1->loss, std::log(2.0) + rpo_alpha * nll1, rpo_alpha > 0 ? 1e-6 : 1e-12);
   EXPECT_EQ(MetricOf(*m1, "rewards/margins"), 0.0);
   EXPECT_EQ(MetricOf(*m1, "rewards/accuracies"), 0.0);
+  if (rpo_alpha > 0) {
+    EXPECT_NEAR(MetricOf(*m1, "nll_loss"), nll1, 1e-6 * nll1);
+  } else {
+    for (const auto& [k, v] : m1->objective) EXPECT_NE(k, "nll_loss");
+  }
   const std::vector<double> ref = ReadReference(dir + "/run/dpo_reference_logps.bin");
   ASSERT_EQ(ref.size(), initial.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(ref[i], initial[i]) << "row " << i;
@@ -158,7 +215,7 @@ TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
   const std::vector<double> policy = RowLogps(tr.model(), *rows);
   auto m2 = tr.TrainStep(1);
   ASSERT_TRUE(m2.ok()) << m2.status();
-  const double want = Objective(cfg, policy, ref, 1);
+  const double want = Objective(cfg, policy, ref, tokens, 1);
   EXPECT_NEAR(m2->loss, want, 1e-6 * want);
   EXPECT_NE(m2->loss, std::log(2.0));
   const std::vector<float> g(arena.grads(), arena.grads() + arena.size());
@@ -169,7 +226,7 @@ TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
   double side[2];
   for (int s = 0; s < 2; ++s) {
     for (size_t i = 0; i < g.size(); ++i) arena.params()[i] = theta[i] + float((s ? -h : h) * g[i]);
-    side[s] = Objective(cfg, RowLogps(tr.model(), *rows), ref, 1);
+    side[s] = Objective(cfg, RowLogps(tr.model(), *rows), ref, tokens, 1);
   }
   EXPECT_NEAR((side[0] - side[1]) / (2 * h), gg, 3e-2 * gg);
   // The reference stays the initial weights' while the policy trains on.
@@ -177,6 +234,15 @@ TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
   ASSERT_TRUE(tr.TrainStep(2).ok());
   ASSERT_TRUE(tr.TrainStep(3).ok());
   EXPECT_EQ(ReadReference(dir + "/run/dpo_reference_logps.bin"), ref);
+}
+
+TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
+  CheckLossGradientAndReference("dpo_grad", 0);
+}
+
+// RPO: α × the chosen completions' NLL on top of the DPO loss.
+TEST(DpoTrainerTest, RpoLossAndGradientMatchFloat64) {
+  CheckLossGradientAndReference("dpo_rpo_grad", 0.7);
 }
 
 TEST(DpoTrainerTest, MarginGrowsAndChosenWins) {

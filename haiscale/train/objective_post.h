@@ -45,6 +45,17 @@ struct DpoPairTerms {
 DpoPairTerms DpoTerms(double policy_chosen, double policy_rejected, double ref_chosen,
                       double ref_rejected, double beta, double label_smoothing);
 
+// d(loss)/d(summed cross-entropy) of a pair's two rows, for a loss that is
+// the mean of the DPO terms over the global batch's `pairs` plus
+// rpo_alpha × (cross-entropy summed over the global batch's chosen
+// completion tokens) / chosen_tokens (RPO); cross-entropy = -logp.
+struct DpoRowScales {
+  double chosen = 0;
+  double rejected = 0;
+};
+DpoRowScales DpoCeScales(const DpoPairTerms& t, int64_t pairs, double rpo_alpha,
+                         int64_t chosen_tokens);
+
 }  // namespace hs::train
 
 #endif  // HAISCALE_TRAIN_OBJECTIVE_POST_H_

@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "haiscale/status.h"
 #include "models/kernels/cpu/cross_entropy.h"
 #include "models/kernels/cpu/embedding.h"
 #include "models/kernels/cpu/gemm.h"
+#include "models/profile/op_profile.h"
 
 namespace hs::models {
 
@@ -133,6 +135,7 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
   }
   const int32_t* pos = a->positions_.defined() ? a->positions_.data<int32_t>() : nullptr;
   const int64_t n = int64_t(blocks_.size());
+  OpPhaseScope phase(OpPhase::kForward);
   // Training keeps every block's input for the backward; inference only the
   // current block's input and output.
   const bool keep = !options_.for_inference;
@@ -153,12 +156,15 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
       a->tokens_ = Tensor::Empty({N}, DType::kI32);
       std::memcpy(a->tokens_.data<int32_t>(), tokens, N * sizeof(int32_t));
     }
+    OpLayerScope layer(kOpLayerEmbed);
+    OpTimer timer("embedding");
     kc::EmbeddingForward(residual(0), tokens, arena_.param(embed_), N, C);
   } else {
     if (hidden_in == nullptr) return absl::InvalidArgumentError("a later stage needs hidden states");
     std::memcpy(residual(0), hidden_in, N * C * sizeof(float));
   }
   for (int64_t i = 0; i < n; ++i) {
+    OpLayerScope layer(first_layer_ + i);
     HS_RETURN_IF_ERROR(Annotate(
         blocks_[i]->Forward(residual(i + 1), residual(i), B, T, rope_, recompute_[i] || !keep,
                             &a->saved_[i], pos),
@@ -167,11 +173,16 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
   // The stage's output is residual_.back() (output()).
   if (!keep && n % 2 == 0) std::swap(a->residual_[0], a->residual_[1]);
   if (has_head()) {
+    OpLayerScope layer(kOpLayerHead);
     a->hN_ = Tensor::Uninitialized({N, C});
     a->rstdN_ = Tensor::Uninitialized({N});
-    final_norm_.Forward(a->hN_.data<float>(), a->rstdN_.data<float>(),
-                        a->residual_.back().data<float>(), N);
+    {
+      OpTimer timer("rms_norm");
+      final_norm_.Forward(a->hN_.data<float>(), a->rstdN_.data<float>(),
+                          a->residual_.back().data<float>(), N);
+    }
     a->logits_ = Tensor::Uninitialized({N, config_.vocab_size});
+    OpTimer timer("lm_head");
     kc::LinearForward(a->logits_.data<float>(), a->hN_.data<float>(), arena_.param(lm_head_), N,
                       C, config_.vocab_size);
     if (!keep) {
@@ -200,6 +211,9 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
   HS_RETURN_IF_ERROR(ForwardTrunk(a, tokens, hidden_in, B, T, positions));
   ForwardResult r;
   if (has_head()) {
+    OpPhaseScope phase(OpPhase::kForward);
+    OpLayerScope layer(kOpLayerHead);
+    OpTimer timer("cross_entropy");
     a->targets_ = Tensor::Empty({N}, DType::kI32);
     std::memcpy(a->targets_.data<int32_t>(), targets, N * sizeof(int32_t));
     Tensor losses = Tensor::Uninitialized({N});
@@ -251,9 +265,13 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
   }
   if (a->residual_.empty()) return absl::FailedPreconditionError("Backward without a Forward");
   const int64_t N = a->B_ * a->T_, C = config_.hidden_size, V = config_.vocab_size;
+  OpPhaseScope phase(OpPhase::kBackward);
   Tensor dres = Tensor::Empty({N, C});
   if (has_head()) {
     if (!a->logits_.defined()) return absl::FailedPreconditionError("Backward without a Forward");
+    OpLayerScope layer(kOpLayerHead);
+    std::optional<OpTimer> timer;
+    timer.emplace("cross_entropy");
     // ---- head: dlogits in place of the logits, then lm_head and final norm
     float* dlogits = a->logits_.data<float>();
     kc::CrossEntropyBackward(dlogits, dlogits, a->lse_.data<float>(), a->targets_.data<int32_t>(),
@@ -264,12 +282,15 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
         for (int64_t v = 0; v < V; ++v) row[v] *= token_weights[i];
       }
     }
+    timer.emplace("lm_head");
     Tensor dhN = Tensor::Uninitialized({N, C});
     kc::LinearBackwardInputSet(dhN.data<float>(), dlogits, arena_.param(lm_head_), N, C, V);
     kc::LinearBackwardWeight(arena_.grad(lm_head_), dlogits, a->hN_.data<float>(), N, C, V);
     a->logits_ = Tensor();
+    timer.emplace("rms_norm");
     final_norm_.Backward(dres.data<float>(), dhN.data<float>(), a->residual_.back().data<float>(),
                          a->rstdN_.data<float>(), N);
+    timer.reset();
     if (on_ready) on_ready(lm_head_begin_, arena_.size());
   } else {
     if (dhidden_out == nullptr) return absl::InvalidArgumentError("a non-last stage needs dhidden_out");
@@ -278,6 +299,7 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
   // ---- blocks in reverse
   Tensor dprev = Tensor::Uninitialized({N, C});
   for (int64_t i = int64_t(blocks_.size()) - 1; i >= 0; --i) {
+    OpLayerScope layer(first_layer_ + i);
     HS_RETURN_IF_ERROR(Annotate(
         blocks_[i]->Backward(dprev.data<float>(), dres.data<float>(),
                              a->residual_[i].data<float>(), a->B_, a->T_, rope_, aux_scale,
@@ -288,8 +310,12 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     if (on_ready) on_ready(blocks_[i]->param_begin(), blocks_[i]->param_end());
   }
   if (has_embedding()) {
-    kc::EmbeddingBackward(arena_.grad(embed_), a->tokens_.data<int32_t>(), dres.data<float>(), N,
-                          C);
+    OpLayerScope layer(kOpLayerEmbed);
+    {
+      OpTimer timer("embedding");
+      kc::EmbeddingBackward(arena_.grad(embed_), a->tokens_.data<int32_t>(), dres.data<float>(),
+                            N, C);
+    }
     if (on_ready) on_ready(0, arena_.spec(embed_).numel);
   } else {
     a->dinput_ = dres;

@@ -1,13 +1,15 @@
 // File: haiscale/train/bench_train_cli.cc
 //
 // `hai bench train --config configs/bench/small.pbtxt [--steps 10]
-//                  [--warmup 2] [--threads N] [--compare-torch] [--json]`
+//                  [--warmup 2] [--threads N] [--compare-torch] [--json]
+//                  [--profile]`
 // Times full training steps (forward, backward, clip, AdamW) of the
 // config's model on random tokens and prints tokens/s, achieved GFLOP/s
 // and MFU against the CPU's fp32 peak (haiscale/train/cpu_peak.h says how
 // the peak is computed). With --compare-torch, runs the PyTorch eager peer
 // (tools/peers/deepseek_v2_torch.py) on the same config and threads and
-// prints the ratio.
+// prints the ratio. With --profile, also prints where the timed steps'
+// time went, per op and per layer (models/profile/op_profile.h).
 //
 // `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
 // (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
@@ -31,6 +33,7 @@
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/trainer.h"
+#include "models/profile/op_profile.h"
 #include "parallel/mpi_env.h"
 
 namespace hs::train {
@@ -125,22 +128,51 @@ absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
 struct Timing {
   double median = 0;   // seconds per step
   double overlap = 0, exposed = 0;  // means over the timed steps
+  // Sums over the timed steps: whole steps, and their forward + backward
+  // (StepMetrics::compute_seconds); --profile's per-op totals.
+  double step_total = 0, compute_total = 0;
+  std::vector<models::OpProfileEntry> ops;
 };
 
-// TimeSteps: warmup untimed steps, then `steps` timed ones.
-absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps) {
+// TimeSteps: warmup untimed steps, then `steps` timed ones (profiled per
+// op with `profile`).
+absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps,
+                                 bool profile) {
   std::vector<double> seconds;
   Timing t;
   for (int64_t s = 0; s < warmup + steps; ++s) {
+    if (profile && s == warmup) {
+      models::EnableOpProfile(true);
+      models::TakeOpProfile();  // drop anything from before
+    }
     HS_ASSIGN_OR_RETURN(StepMetrics m, trainer.TrainStep(s));
     if (s < warmup) continue;
     seconds.push_back(m.step_seconds);
     t.overlap += m.overlap / steps;
     t.exposed += m.exposed_comm_seconds / steps;
+    t.step_total += m.step_seconds;
+    t.compute_total += m.compute_seconds;
+  }
+  if (profile) {
+    t.ops = models::TakeOpProfile();
+    models::EnableOpProfile(false);
   }
   std::sort(seconds.begin(), seconds.end());
   t.median = seconds[seconds.size() / 2];
   return t;
+}
+
+// PrintProfile: --profile's tables; the step's time outside the model's
+// op timers shows as the optimizer (clip, AdamW, gradient sums: the step
+// after forward + backward) and the rest of forward + backward.
+void PrintProfile(const Timing& t, int64_t steps) {
+  double ops = 0;
+  for (const models::OpProfileEntry& e : t.ops) ops += e.seconds;
+  std::printf("\n%s", models::FormatOpProfile(
+                          t.ops, steps, t.step_total / double(steps),
+                          {{"other fwd/bwd (zero grads, glue)", t.compute_total - ops},
+                           {"optimizer (clip, AdamW)", t.step_total - t.compute_total}})
+                          .c_str());
 }
 
 // The PyTorch eager peer's tokens/s (0 and a note when it failed).
@@ -219,7 +251,8 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   auto trainer = Trainer::Create(cfg, {.write_outputs = false, .quiet = true,
                                        .distributed = multi_rank});
   absl::StatusOr<Timing> timing =
-      trainer.ok() ? TimeSteps(**trainer, warmup, steps) : absl::StatusOr<Timing>(trainer.status());
+      trainer.ok() ? TimeSteps(**trainer, warmup, steps, args.GetBool("profile"))
+                   : absl::StatusOr<Timing>(trainer.status());
   fs::remove(path);
   HS_RETURN_IF_ERROR(timing.status());
   r->timing = *timing;
@@ -249,6 +282,7 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddString("python", "/usr/bin/python3", "python with torch, for --compare-torch");
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
+  args.AddBool("profile", "also print the timed steps' time per op and per layer");
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   auto fail = [](const absl::Status& s, int code) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(s.message()).c_str());
@@ -270,6 +304,7 @@ int RunBenchTrain(int argc, char** argv) {
   if (parallel::MpiEnv::rank() != 0) return 0;
   if (args.GetBool("compare-torch")) r.torch_tps = RunTorchPeer(args, r.threads, &r.torch_note);
   PrintBench(args, *cfg, r);
+  if (args.GetBool("profile") && !args.GetBool("json")) PrintProfile(r.timing, args.GetInt("steps"));
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "haiscale/status.h"
 #include "models/kernels/cpu/elementwise.h"
+#include "models/profile/op_profile.h"
 
 namespace hs::models {
 
@@ -56,21 +57,31 @@ absl::Status DecoderBlock::ForwardWithAttention(float* out, const float* x, int6
   const int64_t N = B * T;
   s->h1 = Tensor::Uninitialized({N, C_});
   s->rstd1 = Tensor::Uninitialized({N});
-  input_norm_.Forward(s->h1.data<float>(), s->rstd1.data<float>(), x, N);
+  {
+    OpTimer timer("rms_norm");
+    input_norm_.Forward(s->h1.data<float>(), s->rstd1.data<float>(), x, N);
+  }
   s->x2 = Tensor::Uninitialized({N, C_});
   attention(s->x2.data<float>(), s->h1.data<float>());
-  kc::AddInPlace(s->x2.data<float>(), x, N * C_);
+  {
+    OpTimer timer("residual");
+    kc::AddInPlace(s->x2.data<float>(), x, N * C_);
+  }
   s->h2 = Tensor::Uninitialized({N, C_});
   s->rstd2 = Tensor::Uninitialized({N});
-  post_norm_.Forward(s->h2.data<float>(), s->rstd2.data<float>(),
-                     s->x2.data<float>(), N);
+  {
+    OpTimer timer("rms_norm");
+    post_norm_.Forward(s->h2.data<float>(), s->rstd2.data<float>(), s->x2.data<float>(), N);
+  }
   if (is_moe_) {
     HS_RETURN_IF_ERROR(moe_.Forward(out, s->h2.data<float>(), B, T, &s->moe));
     s->aux_loss = s->moe.aux_loss;
   } else {
+    OpTimer timer("mlp (dense)");
     mlp_.Forward(out, s->h2.data<float>(), N, &s->mlp);
     s->aux_loss = 0;
   }
+  OpTimer timer("residual");
   kc::AddInPlace(out, s->x2.data<float>(), N * C_);
   s->valid = true;
   return absl::OkStatus();
@@ -88,22 +99,37 @@ absl::Status DecoderBlock::Backward(float* dx, const float* dout, const float* x
   }
   // out = x2 + mlp(h2): dx2 = dout + norm2^T(mlp^T(dout))
   Tensor dx2 = Tensor::Uninitialized({N, C_});
-  std::memcpy(dx2.data<float>(), dout, N * C_ * sizeof(float));
-  Tensor dh2 = Tensor::Empty({N, C_});
+  Tensor dh2;
+  {
+    OpTimer timer("residual");
+    std::memcpy(dx2.data<float>(), dout, N * C_ * sizeof(float));
+    dh2 = Tensor::Empty({N, C_});
+  }
   if (is_moe_) {
     HS_RETURN_IF_ERROR(moe_.Backward(dh2.data<float>(), dout, s->h2.data<float>(),
                                      B, T, aux_scale, s->moe));
   } else {
+    OpTimer timer("mlp (dense)");
     mlp_.Backward(dh2.data<float>(), dout, s->h2.data<float>(), N, s->mlp);
   }
-  post_norm_.Backward(dx2.data<float>(), dh2.data<float>(), s->x2.data<float>(),
-                      s->rstd2.data<float>(), N);
+  {
+    OpTimer timer("rms_norm");
+    post_norm_.Backward(dx2.data<float>(), dh2.data<float>(), s->x2.data<float>(),
+                        s->rstd2.data<float>(), N);
+  }
   // x2 = x + attn(h1): dx = dx2 + norm1^T(attn^T(dx2))
-  std::memcpy(dx, dx2.data<float>(), N * C_ * sizeof(float));
-  Tensor dh1 = Tensor::Empty({N, C_});
+  Tensor dh1;
+  {
+    OpTimer timer("residual");
+    std::memcpy(dx, dx2.data<float>(), N * C_ * sizeof(float));
+    dh1 = Tensor::Empty({N, C_});
+  }
   attn_.Backward(dh1.data<float>(), dx2.data<float>(), s->h1.data<float>(), B, T,
                  rope, s->attn, positions);
-  input_norm_.Backward(dx, dh1.data<float>(), x, s->rstd1.data<float>(), N);
+  {
+    OpTimer timer("rms_norm");
+    input_norm_.Backward(dx, dh1.data<float>(), x, s->rstd1.data<float>(), N);
+  }
   s->Clear();
   return absl::OkStatus();
 }

@@ -2,11 +2,13 @@
 #include "models/layers/mla.h"
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "models/kernels/cpu/attention.h"
 #include "models/kernels/cpu/elementwise.h"
 #include "models/kernels/cpu/rope.h"
+#include "models/profile/op_profile.h"
 
 namespace hs::models {
 
@@ -91,8 +93,11 @@ void Mla::ProjectKvLatent(const float* x, int64_t N, MlaSaved* s) const {
 void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
                   const RopeCache& rope, MlaSaved* s, const int32_t* positions) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
+  std::optional<OpTimer> timer;
   // ---- queries: q [N, H, Dq]
+  timer.emplace("mla.q_proj");
   ProjectQuery(x, N, s);
+  timer.emplace("mla.rope");
   float* q = s->q.data<float>();
   // Decoupled RoPE on q's rope slice, in place: token stride H*Dq, head stride Dq.
   kc::RopeForward(q + nope_, H_ * Dq, Dq, q + nope_, H_ * Dq, Dq,
@@ -100,13 +105,17 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
                   rope_, 0, positions);
   // ---- keys/values through the latent (k_pe rotated after c_kv is copied
   // out: the two column ranges are independent)
+  timer.emplace("mla.kv_proj");
   ProjectKvLatent(x, N, s);
   float* kv_a = s->kv_a.data<float>();
+  timer.emplace("mla.rope");
   kc::RopeForward(kv_a + L_, L_ + rope_, 0, kv_a + L_, L_ + rope_, 0,
                   rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
                   rope_, 0, positions);
+  timer.emplace("mla.kv_proj");
   s->kv = Tensor::Uninitialized({N, H_, Dkv});
   kv_b_proj_.Forward(s->kv.data<float>(), s->c_kv_norm.data<float>(), N);
+  timer.emplace("mla.kv_split");
   // k = [k_nope | k_pe broadcast over heads], v = kv[..., nope:]
   s->k = Tensor::Uninitialized({N, H_, Dq});
   s->v = Tensor::Uninitialized({N, H_, dv_});
@@ -118,10 +127,12 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
     kc::CopyColumns(k + h * Dq + nope_, H_ * Dq, kv_a + L_, L_ + rope_, N, rope_);
   }
   // ---- attention and output projection
+  timer.emplace("mla.attention");
   s->attn = Tensor::Uninitialized({N, H_, dv_});
   s->lse = Tensor::Uninitialized({B, H_, T});
   kc::AttentionForward(s->attn.data<float>(), s->lse.data<float>(), q, k,
                        s->v.data<float>(), B, T, H_, Dq, dv_, scale_, positions);
+  timer.emplace("mla.o_proj");
   o_proj_.Forward(out, s->attn.data<float>(), N);
 }
 
@@ -129,11 +140,14 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                    int64_t T, const RopeCache& rope, const MlaSaved& s,
                    const int32_t* positions) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
+  std::optional<OpTimer> timer;
   // ---- o_proj
+  timer.emplace("mla.o_proj");
   Tensor dattn = Tensor::Uninitialized({N, H_, dv_});
   o_proj_.BackwardInputSet(dattn.data<float>(), dout, N);
   o_proj_.BackwardWeight(dout, s.attn.data<float>(), N);
   // ---- attention
+  timer.emplace("mla.attention");
   Tensor dq = Tensor::Uninitialized({N, H_, Dq});
   Tensor dk = Tensor::Uninitialized({N, H_, Dq});
   Tensor dv = Tensor::Uninitialized({N, H_, dv_});
@@ -143,6 +157,7 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                         s.attn.data<float>(), s.lse.data<float>(), B, T, H_, Dq,
                         dv_, scale_, positions);
   // ---- split dk/dv back into the kv_b output and the shared k_pe
+  timer.emplace("mla.kv_split");
   Tensor dkv = Tensor::Uninitialized({N, H_, Dkv});
   kc::CopyColumns(dkv.data<float>(), Dkv, dk.data<float>(), Dq, N * H_, nope_);
   kc::CopyColumns(dkv.data<float>() + nope_, Dkv, dv.data<float>(), dv_, N * H_,
@@ -157,10 +172,12 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
     kc::AddColumns(dkv_a_p + L_, L_ + rope_, dk.data<float>() + h * Dq + nope_,
                    H_ * Dq, N, rope_);
   }
+  timer.emplace("mla.rope");
   kc::RopeBackward(dkv_a_p + L_, L_ + rope_, 0, dkv_a_p + L_, L_ + rope_, 0,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,
                    rope_, 0, positions);
   // ---- kv_b_proj and the latent norm
+  timer.emplace("mla.kv_proj");
   Tensor dc_kv_norm = Tensor::Uninitialized({N, L_});
   kv_b_proj_.BackwardInputSet(dc_kv_norm.data<float>(), dkv.data<float>(), N);
   kv_b_proj_.BackwardWeight(dkv.data<float>(), s.c_kv_norm.data<float>(), N);
@@ -172,9 +189,11 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   kv_a_proj_.BackwardWeight(dkv_a_p, x, N);
   // ---- queries: undo RoPE on dq's rope slice, then the q path
   float* dq_p = dq.data<float>();
+  timer.emplace("mla.rope");
   kc::RopeBackward(dq_p + nope_, H_ * Dq, Dq, dq_p + nope_, H_ * Dq, Dq,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, H_,
                    rope_, 0, positions);
+  timer.emplace("mla.q_proj");
   if (q_lora_) {
     Tensor dq_a_norm = Tensor::Uninitialized({N, Q_});
     q_b_proj_.BackwardInputSet(dq_a_norm.data<float>(), dq_p, N);

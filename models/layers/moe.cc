@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include <omp.h>
 
@@ -12,6 +13,7 @@
 #include "models/kernels/cpu/gemm.h"
 #include "models/kernels/cpu/moe_gate.h"
 #include "models/kernels/cpu/weight_grad_queue.h"
+#include "models/profile/op_profile.h"
 
 namespace hs::models {
 
@@ -118,6 +120,8 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                           MoeSaved* s) const {
   HS_RETURN_IF_ERROR(routing_status_);
   const int64_t N = B * T;
+  std::optional<OpTimer> timer;
+  timer.emplace("moe.gate");
   // ---- router: scores = softmax(x Wg^T)
   Tensor logits = Tensor::Uninitialized({N, E_});
   kc::LinearForward(logits.data<float>(), x, arena_->param(gate_), N, C_, E_);
@@ -210,9 +214,11 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
     route_k = 1;
   }
   // ---- routed experts through the dispatcher
+  timer.emplace("moe.dispatch");
   HS_RETURN_IF_ERROR(dispatcher_->Dispatch(route_x, route_idx, route_n, route_k, C_,
                                            &s->plan, &s->expert_in));
   const int64_t R = s->plan.rows();
+  timer.emplace("moe.experts");
   // Every row belongs to exactly one expert, so each is written once.
   s->gate_up = Tensor::Uninitialized({R, 2 * I_});
   s->act = Tensor::Uninitialized({R, I_});
@@ -226,6 +232,7 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                             s->gate_up.data<float>() + r0 * 2 * I_,
                             s->act.data<float>() + r0 * I_);
   }
+  timer.emplace("moe.combine");
   // Capacity-dropped slots rely on zero rows; otherwise Combine writes all.
   s->slot_out = capped ? Tensor::Empty({N * K_, C_}) : Tensor::Uninitialized({N * K_, C_});
   if (capped) {
@@ -256,6 +263,7 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
   }
   // ---- shared experts: y += shared(x)
   if (has_shared_) {
+    timer.emplace("moe.shared");
     Tensor shared_out = Tensor::Uninitialized({N, C_});
     shared_.Forward(shared_out.data<float>(), x, N, &s->shared);
     const float* so2 = shared_out.data<float>();
@@ -269,7 +277,12 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
                            int64_t B, int64_t T, float aux_scale,
                            const MoeSaved& s) const {
   const int64_t N = B * T;
-  if (has_shared_) shared_.Backward(dx, dout, x, N, s.shared);
+  std::optional<OpTimer> timer;
+  if (has_shared_) {
+    timer.emplace("moe.shared");
+    shared_.Backward(dx, dout, x, N, s.shared);
+  }
+  timer.emplace("moe.combine");
   // ---- combine: dslot[n,k] = w[n,k] * dy[n];  dw[n,k] = <dy[n], slot_out[n,k]>
   const float* w = s.weights.data<float>();
   const float* so = s.slot_out.data<float>();
@@ -310,6 +323,7 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
     HS_RETURN_IF_ERROR(dispatcher_->CombineBackward(dslot_p, s.plan, &dexpert_out));
   }
   const int64_t R = s.plan.rows();
+  timer.emplace("moe.experts");
   Tensor dexpert_in = Tensor::Empty({R, C_});
   const int64_t n_experts = int64_t(experts_.size());
 #pragma omp parallel for schedule(dynamic, 1) if (ExpertsInParallel())
@@ -321,6 +335,7 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
                              s.gate_up.data<float>() + r0 * 2 * I_,
                              s.act.data<float>() + r0 * I_);
   }
+  timer.emplace("moe.dispatch");
   if (capped) {
     // dx[n] += the kept slots of token n, in k order (as without capacity).
     Tensor dx_kept = Tensor::Empty({S, C_});
@@ -335,6 +350,7 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
     HS_RETURN_IF_ERROR(dispatcher_->DispatchBackward(dexpert_in, s.plan, dx));
   }
   // ---- d scores: through the combine weights ...
+  timer.emplace("moe.gate");
   Tensor dscores = Tensor::Empty({N, E_});
   float* ds = dscores.data<float>();
   const float* ts = s.topk_scores.data<float>();

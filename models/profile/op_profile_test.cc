@@ -1,0 +1,107 @@
+// OpProfile: nothing is recorded while off; a forward + backward of a small
+// model records the embedding, every layer's attention and FFN ops and the
+// head, each in its phase; FormatOpProfile lists them per op and per layer.
+#include "models/profile/op_profile.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "models/deepseek_v2.h"
+
+namespace hs::models {
+namespace {
+
+DeepseekV2Config SmallConfig() {
+  DeepseekV2Config c;
+  c.vocab_size = 37;
+  c.hidden_size = 16;
+  c.intermediate_size = 24;
+  c.moe_intermediate_size = 8;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 2;
+  c.n_shared_experts = 1;
+  c.n_routed_experts = 4;
+  c.num_experts_per_tok = 2;
+  c.first_k_dense_replace = 1;
+  c.moe_layer_freq = 1;
+  c.kv_lora_rank = 8;
+  c.q_lora_rank = 10;
+  c.qk_nope_head_dim = 4;
+  c.qk_rope_head_dim = 4;
+  c.v_head_dim = 4;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+void Step(DeepseekV2Model& model) {
+  const int64_t B = 2, T = 8;
+  std::vector<int32_t> tokens(B * T), targets(B * T);
+  for (int64_t i = 0; i < B * T; ++i) {
+    tokens[i] = int32_t(i * 7 % 37);
+    targets[i] = int32_t(i * 5 % 37);
+  }
+  auto r = model.Forward(tokens.data(), targets.data(), B, T);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(model.Backward(1.0f / r->valid_tokens, 1.0f).ok());
+}
+
+const OpProfileEntry* Find(const std::vector<OpProfileEntry>& e, const std::string& op,
+                           int64_t layer, OpPhase phase) {
+  auto it = std::find_if(e.begin(), e.end(), [&](const OpProfileEntry& x) {
+    return x.op == op && x.layer == layer && x.phase == phase;
+  });
+  return it == e.end() ? nullptr : &*it;
+}
+
+TEST(OpProfileTest, OffRecordsNothing) {
+  auto model = DeepseekV2Model::Create(SmallConfig(), {.seed = 1});
+  ASSERT_TRUE(model.ok()) << model.status();
+  EnableOpProfile(false);
+  TakeOpProfile();
+  Step(**model);
+  EXPECT_TRUE(TakeOpProfile().empty());
+}
+
+TEST(OpProfileTest, RecordsEveryLayerAndPhase) {
+  auto model = DeepseekV2Model::Create(SmallConfig(), {.seed = 1});
+  ASSERT_TRUE(model.ok()) << model.status();
+  EnableOpProfile(true);
+  TakeOpProfile();
+  Step(**model);
+  Step(**model);
+  std::vector<OpProfileEntry> e = TakeOpProfile();
+  EnableOpProfile(false);
+  for (OpPhase phase : {OpPhase::kForward, OpPhase::kBackward}) {
+    for (const char* op : {"embedding"}) EXPECT_NE(Find(e, op, kOpLayerEmbed, phase), nullptr);
+    for (const char* op : {"rms_norm", "lm_head", "cross_entropy"}) {
+      const OpProfileEntry* x = Find(e, op, kOpLayerHead, phase);
+      ASSERT_NE(x, nullptr) << op;
+      EXPECT_EQ(x->calls, 2) << op;  // once per step
+      EXPECT_GE(x->seconds, 0.0);
+    }
+    for (int64_t layer : {0, 1}) {
+      EXPECT_NE(Find(e, "mla.attention", layer, phase), nullptr) << layer;
+      EXPECT_NE(Find(e, "mla.q_proj", layer, phase), nullptr) << layer;
+    }
+    EXPECT_NE(Find(e, "mlp (dense)", 0, phase), nullptr);
+    EXPECT_EQ(Find(e, "mlp (dense)", 1, phase), nullptr);
+    EXPECT_NE(Find(e, "moe.experts", 1, phase), nullptr);
+    EXPECT_NE(Find(e, "moe.gate", 1, phase), nullptr);
+  }
+  // Sorted: forward entries first, embedding before layers before the head.
+  EXPECT_EQ(e.front().phase, OpPhase::kForward);
+  EXPECT_EQ(e.front().layer, kOpLayerEmbed);
+  EXPECT_EQ(e.back().phase, OpPhase::kBackward);
+
+  const std::string table = FormatOpProfile(e, 2, 0.01, {{"optimizer (clip, AdamW)", 0.002}});
+  for (const char* s : {"mla.attention", "moe.experts", "lm_head", "layer 0", "layer 1",
+                        "embedding", "head (norm, lm_head, loss)", "optimizer (clip, AdamW)",
+                        "sum of model ops"}) {
+    EXPECT_NE(table.find(s), std::string::npos) << s << "\n" << table;
+  }
+}
+
+}  // namespace
+}  // namespace hs::models

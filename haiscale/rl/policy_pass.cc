@@ -46,7 +46,8 @@ absl::StatusOr<std::vector<double>> PolicyLogProbs(models::DeepseekV2Model* mode
 
 absl::StatusOr<PolicyPassResult> GrpoForwardBackward(models::DeepseekV2Model* model,
                                                      const PolicyPassInput& in, bool backward,
-                                                     float aux_scale) {
+                                                     float aux_scale,
+                                                     const models::GradReadyHook& on_ready) {
   const int64_t N = in.B * in.T, V = model->config().vocab_size;
   HS_ASSIGN_OR_RETURN(models::ForwardResult fwd,
                       model->Forward(in.tokens, in.targets, in.B, in.T));
@@ -68,7 +69,7 @@ absl::StatusOr<PolicyPassResult> GrpoForwardBackward(models::DeepseekV2Model* mo
     for (int64_t i = 0; i < N; ++i) {
       if (in.targets[i] >= 0) weights[size_t(i)] = float(-out.loss.dloss_dlogp[k++]);
     }
-    HS_RETURN_IF_ERROR(model->Backward(1.0f, aux_scale, nullptr, weights.data()));
+    HS_RETURN_IF_ERROR(model->Backward(1.0f, aux_scale, on_ready, weights.data()));
   }
   return out;
 }

@@ -55,10 +55,12 @@ absl::StatusOr<std::vector<double>> PolicyLogProbs(models::DeepseekV2Model* mode
                                                    int64_t B, int64_t T);
 
 // GrpoForwardBackward: the loss, and with `backward` its gradient added to
-// the model's gradient arena (MoE balance loss weighted by aux_scale).
-absl::StatusOr<PolicyPassResult> GrpoForwardBackward(models::DeepseekV2Model* model,
-                                                     const PolicyPassInput& in, bool backward,
-                                                     float aux_scale = 0);
+// the model's gradient arena (MoE balance loss weighted by aux_scale;
+// on_ready as in DeepseekV2Model::Backward, for the data-parallel
+// reduction's overlap).
+absl::StatusOr<PolicyPassResult> GrpoForwardBackward(
+    models::DeepseekV2Model* model, const PolicyPassInput& in, bool backward,
+    float aux_scale = 0, const models::GradReadyHook& on_ready = nullptr);
 
 }  // namespace hs::rl
 

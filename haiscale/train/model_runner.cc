@@ -82,6 +82,15 @@ class CpuRunner final : public HostRunner {
 
   models::DeepseekV2Model* whole_model() override { return model_; }
 
+  absl::Status BackwardWith(const OwnBackward& pass) override {
+    parallel::GradSync* sync = update_.sync;
+    if (!sync->data_parallel()) return pass(nullptr);
+    sync->BeginBackward();
+    absl::Status s = pass(sync->hook());
+    sync->EndBackward();
+    return s;
+  }
+
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     PassResult res;
     parallel::GradSync* sync = update_.sync;

@@ -83,6 +83,15 @@ class ModelRunner {
   // with it (GRPO's rollouts) or run their own passes on it; nullptr for
   // pipeline stages and device engines.
   virtual models::DeepseekV2Model* whole_model() { return nullptr; }
+  // BackwardWith(pass): runs `pass`, which calls whole_model()'s Backward
+  // with the hook it is given, so that the data-parallel reduction of those
+  // gradients overlaps the backward as in ForwardBackward (objectives with
+  // their own passes on the whole model: GRPO's per-token weights).
+  using OwnBackward = std::function<absl::Status(const models::GradReadyHook& on_ready)>;
+  virtual absl::Status BackwardWith(const OwnBackward& pass) {
+    (void)pass;
+    return absl::UnimplementedError("this runner has no whole CPU model to run a pass on");
+  }
 };
 
 // The CPU model's update: GradSync, then one optimizer per owned range.

@@ -7,16 +7,25 @@
 #include <utility>
 #include <vector>
 
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "data/chat/chat_template.h"
 #include "data/permutation.h"
 #include "data/tokenizer/tokenizer.h"
+#include "haiscale/clock.h"
+#include "haiscale/config/model_config_convert.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/rl/grpo_step.h"
+#include "haiscale/rl/rollout_file.h"
 #include "haiscale/rl/reward_command.h"
 #include "haiscale/rl/rewards.h"
 #include "haiscale/status.h"
+#include "haiscale/train/hf_weights.h"
 
 namespace hs::train {
 namespace {
@@ -135,6 +144,16 @@ absl::Status AddRewards(const GrpoConfig& g, int64_t max_tokens, rl::RewardSet* 
   return absl::OkStatus();
 }
 
+// The whole model's options for the frozen reference (its parameters are
+// copied or loaded, never initialised).
+models::ModelOptions ReferenceOptions(const config::RunConfig& config) {
+  models::ModelOptions mo;
+  mo.seed = config.train().seed();
+  mo.max_seq_len = std::max<int64_t>(config.train().seq_len(), 1);
+  mo.params_from_file = true;
+  return mo;
+}
+
 class GrpoObjective final : public Objective {
  public:
   absl::StatusOr<MetricSums> ForwardBackward(int64_t step, ModelRunner& runner) override {
@@ -143,41 +162,64 @@ class GrpoObjective final : public Objective {
       return absl::FailedPreconditionError(
           "objective.type GRPO needs the whole CPU model (no parallel.pp, train.device CPU)");
     }
-    std::vector<rl::GrpoPrompt> batch;
-    const int64_t n = int64_t(prompts_.size());
-    for (int64_t j = 0; j < prompts_per_step_; ++j) {
-      const int64_t i = step * prompts_per_step_ + j;
-      data::KeyedPermutation perm(uint64_t(n), seed_, uint64_t(i / n));
-      batch.push_back(prompts_[size_t(perm(uint64_t(i % n)))]);
-    }
-    auto decode = [this](const std::vector<int32_t>& ids) -> absl::StatusOr<std::string> {
-      std::vector<uint32_t> u;
-      for (int32_t id : ids) {
-        if (id < tok_->vocab_size()) u.push_back(uint32_t(id));  // ids beyond the tokenizer: dropped
+    // Generation batch `generation` serves steps generation * μ .. + μ - 1.
+    const int64_t mu = options_.num_iterations;
+    const int64_t generation = step / mu, iteration = step % mu;
+    if (rollouts_generation_ != generation) {
+      if (iteration == 0) {
+        if (options_.clip.beta != 0) HS_RETURN_IF_ERROR(ReadyReference(step, *model));
+        auto decode = [this](const std::vector<int32_t>& ids) -> absl::StatusOr<std::string> {
+          std::vector<uint32_t> u;
+          for (int32_t id : ids) {
+            if (id < tok_->vocab_size()) u.push_back(uint32_t(id));  // beyond the tokenizer: dropped
+          }
+          return tok_->Decode(u, {.skip_special_tokens = true});
+        };
+        HS_ASSIGN_OR_RETURN(rollouts_,
+                            rl::GenerateRollouts(model, reference_.get(), LocalPrompts(generation),
+                                                 rewards_, decode, options_, generation, ranks_));
+      } else {
+        HS_ASSIGN_OR_RETURN(rollouts_, ReadRollouts(generation, step));
       }
-      return tok_->Decode(u, {.skip_special_tokens = true});
-    };
-    HS_ASSIGN_OR_RETURN(rl::GrpoStepStats s,
-                        rl::GrpoStep(model, nullptr, batch, rewards_, decode, options_, step,
-                                     [](int) { return absl::OkStatus(); }));
-    MetricSums sums;
-    sums.Add("loss", s.losses.back());
-    sums.Add("reward", s.reward_mean);
-    sums.Add("reward_std", s.reward_std);
-    for (int f = 0; f < rewards_.size(); ++f) {
-      sums.Add("reward/" + rewards_.name(f), s.reward_function_means[size_t(f)]);
+      rollouts_generation_ = generation;
     }
-    sums.Add("frac_reward_zero_std", s.frac_reward_zero_std);
-    sums.Add("clip_ratio/low", s.clip_ratio_low);
-    sums.Add("clip_ratio/high", s.clip_ratio_high);
-    sums.Add("entropy", s.entropy);
-    sums.Add("completion_length/mean", s.completion_length_mean);
-    sums.Add("completion_length/max", double(s.completion_length_max));
-    sums.Add("completion_length/clipped_ratio", s.clipped_fraction);
-    sums.Add("rollout_seconds", s.rollout_seconds);
-    sums.Add("update_seconds", s.update_seconds);
+    const double update_start = NowSeconds();
+    absl::StatusOr<rl::PolicyPassResult> pass = absl::UnknownError("no GRPO pass ran");
+    HS_RETURN_IF_ERROR(runner.BackwardWith([&](const models::GradReadyHook& on_ready) {
+      pass = rl::GrpoUpdate(model, &rollouts_, options_, int(iteration), on_ready);
+      return pass.status();
+    }));
+    const double update_seconds = NowSeconds() - update_start;
+    if (iteration == 0 && mu > 1) HS_RETURN_IF_ERROR(WriteRollouts(generation));
+
+    // This rank's shares of the pass's sums; the batch's statistics (the
+    // same on every rank) from rank 0 only, so the job's sum is exact.
+    const rl::GrpoStepStats& s = rollouts_.stats;
+    const double tokens = std::max<double>(1.0, double(rollouts_.counts.global_tokens));
+    const double own = is_logger_ ? 1.0 : 0.0;
+    const bool generated = iteration == 0;
+    MetricSums sums;
+    sums.Add("loss", pass->loss.loss);
+    sums.Add("reward", own * s.reward_mean);
+    sums.Add("reward_std", own * s.reward_std);
+    for (int f = 0; f < rewards_.size(); ++f) {
+      sums.Add("reward/" + rewards_.name(f), own * s.reward_function_means[size_t(f)]);
+    }
+    sums.Add("frac_reward_zero_std", own * s.frac_reward_zero_std);
+    if (options_.clip.beta != 0) sums.Add("kl", pass->loss.kl_sum / tokens);
+    sums.Add("clip_ratio/low", double(pass->loss.clipped_low) / tokens);
+    sums.Add("clip_ratio/high", double(pass->loss.clipped_high) / tokens);
+    sums.Add("entropy", pass->entropy_sum / tokens);
+    sums.Add("completion_length/mean", own * s.completion_length_mean);
+    sums.Add("completion_length/max", own * double(s.completion_length_max));
+    sums.Add("completion_length/clipped_ratio", own * s.clipped_fraction);
+    // Times: the mean over the ranks; throughput: the ranks' sum. Updates
+    // that reuse a generation batch decode nothing.
+    const double rollout_seconds = generated ? s.rollout_seconds : 0.0;
+    sums.Add("rollout_seconds", rollout_seconds / world_size_);
+    sums.Add("update_seconds", update_seconds / world_size_);
     sums.Add("rollout_tokens_per_s",
-             s.rollout_seconds > 0 ? double(s.rollout_tokens) / s.rollout_seconds : 0.0);
+             rollout_seconds > 0 ? double(s.rollout_tokens) / rollout_seconds : 0.0);
     return sums;
   }
 
@@ -193,12 +235,114 @@ class GrpoObjective final : public Objective {
     return absl::UnimplementedError("objective.type GRPO has no held-out evaluation");
   }
 
+  // This rank's prompts of generation batch `generation`: prompts
+  // [first, first + per_rank) of its prompts_per_step (a keyed permutation
+  // of the prompts file per epoch).
+  std::vector<rl::GrpoPrompt> LocalPrompts(int64_t generation) const {
+    std::vector<rl::GrpoPrompt> batch;
+    const int64_t n = int64_t(prompts_.size());
+    const int64_t per_rank = prompts_per_step_ / ranks_.data_parallel;
+    for (int64_t j = ranks_.first_prompt; j < ranks_.first_prompt + per_rank; ++j) {
+      const int64_t i = generation * prompts_per_step_ + j;
+      data::KeyedPermutation perm(uint64_t(n), seed_, uint64_t(i / n));
+      batch.push_back(prompts_[size_t(perm(uint64_t(i % n)))]);
+    }
+    return batch;
+  }
+
+  // The frozen reference: the initial weights. A fresh run (step 0) copies
+  // the policy's and rank 0 keeps them in <output_dir>/grpo_reference; a
+  // resumed run loads them from there.
+  std::string ReferenceDir() const { return output_dir_ + "/grpo_reference"; }
+  absl::Status ReadyReference(int64_t step, const models::DeepseekV2Model& policy) {
+    if (reference_) return absl::OkStatus();
+    HS_ASSIGN_OR_RETURN(reference_, models::DeepseekV2Model::Create(reference_config_,
+                                                                    reference_options_));
+    if (step > 0) {
+      if (output_dir_.empty()) {
+        return absl::FailedPreconditionError(
+            "objective.grpo.beta > 0: a resumed run needs train.output_dir (the reference weights)");
+      }
+      return Annotate(LoadHfWeights(ReferenceDir(), reference_.get()), "resuming GRPO at step ",
+                      step + 1, " with objective.grpo.beta > 0 needs the reference weights of ",
+                      ReferenceDir());
+    }
+    if (reference_->arena().size() != policy.arena().size()) {
+      return absl::InternalError("the GRPO reference model's parameters differ from the policy's");
+    }
+    std::memcpy(reference_->arena().params(), policy.arena().params(),
+                size_t(policy.arena().size()) * sizeof(float));
+    if (is_logger_ && !output_dir_.empty()) {
+      HS_RETURN_IF_ERROR(SaveHfWeights(*reference_, model_proto_, ReferenceDir(), DType::kF32));
+    }
+    return absl::OkStatus();
+  }
+
+  // num_iterations > 1: each rank keeps its generation batch in
+  // <output_dir>/grpo_rollouts/generation<k>.rank<r>.bin once update 0 has
+  // π_old's log-probs, so that a run resumed between two of its updates
+  // continues on it. A batch's file is removed once the next batch is
+  // generated, unless a periodic checkpoint falls inside its updates.
+  std::string RolloutPath(int64_t generation) const {
+    return absl::StrCat(output_dir_, "/grpo_rollouts/generation", generation, ".rank", rank_,
+                        ".bin");
+  }
+  absl::Status WriteRollouts(int64_t generation) {
+    if (output_dir_.empty()) return absl::OkStatus();
+    HS_RETURN_IF_ERROR(io::CreateDirectories(output_dir_ + "/grpo_rollouts"));
+    HS_RETURN_IF_ERROR(
+        io::WriteFileAtomically(RolloutPath(generation), rl::SerializeRollouts(rollouts_)));
+    if (generation == 0) return absl::OkStatus();
+    const int64_t mu = options_.num_iterations;
+    const int64_t begin = (generation - 1) * mu, end = generation * mu;  // its steps done: (begin, end)
+    bool checkpointed = false;
+    for (int64_t done = begin + 1; done < end && save_every_ > 0; ++done) {
+      checkpointed = checkpointed || done % save_every_ == 0;
+    }
+    if (!checkpointed) std::remove(RolloutPath(generation - 1).c_str());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<rl::GrpoRollouts> ReadRollouts(int64_t generation, int64_t step) const {
+    const std::string path = RolloutPath(generation);
+    absl::StatusOr<std::string> bytes = io::ReadFileToString(path);
+    if (!bytes.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "resuming GRPO at step ", step + 1, " (update ", step % options_.num_iterations + 1,
+          " of objective.grpo.num_iterations = ", options_.num_iterations,
+          ") needs the generation batch of its first update: ", bytes.status().message()));
+    }
+    HS_ASSIGN_OR_RETURN(rl::GrpoRollouts r, rl::ParseRollouts(*bytes, path));
+    if (r.counts.data_parallel != ranks_.data_parallel ||
+        int64_t(r.stats.reward_function_means.size()) != rewards_.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " was written with ", r.counts.data_parallel, " data-parallel ranks and ",
+          r.stats.reward_function_means.size(), " rewards; this run has ", ranks_.data_parallel,
+          " and ", rewards_.size(), ": resume between the updates of a generation batch with "
+          "the same parallel.dp and rewards"));
+    }
+    return r;
+  }
+
   std::unique_ptr<data::Tokenizer> tok_;
   std::vector<rl::GrpoPrompt> prompts_;
   rl::RewardSet rewards_;
   rl::GrpoOptions options_;
+  rl::GrpoRanks ranks_;
   int64_t prompts_per_step_ = 4;
   uint64_t seed_ = 0;
+  bool is_logger_ = true;
+  int rank_ = 0;
+  double world_size_ = 1;
+  std::string output_dir_;
+  int64_t save_every_ = 0;
+  // The current generation batch.
+  rl::GrpoRollouts rollouts_;
+  int64_t rollouts_generation_ = -1;
+  // beta > 0: the frozen reference model (never created otherwise).
+  std::unique_ptr<models::DeepseekV2Model> reference_;
+  models::DeepseekV2Config reference_config_;
+  models::ModelOptions reference_options_;
+  config::ModelConfig model_proto_;
 };
 
 }  // namespace
@@ -206,12 +350,15 @@ class GrpoObjective final : public Objective {
 absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunConfig& config,
                                                              const parallel::ParallelContext* ctx) {
   const GrpoConfig& g = config.objective().grpo();
-  if (ctx != nullptr && ctx->dp_size() > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "objective.type GRPO runs in one process for now; parallel.dp is ", ctx->dp_size()));
-  }
   if (config.parallel().pp() > 1) {
-    return absl::UnimplementedError("objective.type GRPO does not support parallel.pp > 1");
+    return absl::UnimplementedError(
+        "parallel.pp: objective.type GRPO does not support pipeline parallelism (rollouts and "
+        "the policy pass need the whole model on each rank); set parallel.pp 1");
+  }
+  if (config.parallel().ep() > 1 || (ctx != nullptr && ctx->ep_size() > 1)) {
+    return absl::UnimplementedError(
+        "parallel.ep: objective.type GRPO does not support expert parallelism yet (its rollouts "
+        "decode with every expert on each rank); set parallel.ep 1 and use parallel.dp");
   }
   if (config.train().eval_every() > 0) {
     return absl::InvalidArgumentError(
@@ -248,11 +395,13 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
     return FieldError("epsilon_low", "must be in [0, 1)");
   }
   if (!(opt.clip.epsilon_high >= 0)) return FieldError("epsilon_high", "must be >= 0");
-  if (g.beta() != 0) {
-    return FieldError("beta", "only 0 is supported by hai train yet (no reference model)");
+  if (!(g.beta() >= 0) || !std::isfinite(g.beta())) {
+    return FieldError("beta", absl::StrCat("must be finite and >= 0, got ", g.beta()));
   }
-  if (g.has_num_iterations() && g.num_iterations() != 1) {
-    return FieldError("num_iterations", "only 1 is supported by hai train yet");
+  opt.clip.beta = g.beta();
+  opt.num_iterations = g.has_num_iterations() ? g.num_iterations() : 1;
+  if (opt.num_iterations < 1) {
+    return FieldError("num_iterations", absl::StrCat("must be >= 1, got ", opt.num_iterations));
   }
   opt.decode_batch = g.decode_batch() > 0 ? g.decode_batch() : int64_t(1) << 40;
   opt.stop_token_ids = {int32_t(config.model().eos_token_id())};
@@ -260,12 +409,43 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
   o->seed_ = uint64_t(config.train().seed());
   o->prompts_per_step_ = g.has_prompts_per_step() ? g.prompts_per_step() : 4;
   if (o->prompts_per_step_ < 1) return FieldError("prompts_per_step", "must be >= 1");
+  const int64_t dp = ctx != nullptr ? ctx->dp_size() : 1;
+  if (o->prompts_per_step_ % dp != 0) {
+    return FieldError("prompts_per_step",
+                      absl::StrCat(o->prompts_per_step_, " prompts do not split over parallel.dp = ",
+                                   dp, " ranks (each prompt's completions stay on one rank): "
+                                   "use a multiple of ", dp));
+  }
+  o->ranks_.data_parallel = dp;
+  o->ranks_.global_prompts = o->prompts_per_step_;
+  if (ctx != nullptr) {
+    o->ranks_.first_prompt = ctx->dp_rank() * (o->prompts_per_step_ / dp);
+    o->is_logger_ = ctx->is_logger();
+    o->rank_ = ctx->world_rank();
+    o->world_size_ = double(ctx->world_size());
+    if (dp > 1) {
+      o->ranks_.sum = [ctx](double* values, int n) { return ctx->SumOverWorld(values, n); };
+    }
+  }
+  o->output_dir_ = config.train().output_dir();
+  o->save_every_ = config.train().save_every();
+  if (opt.clip.beta != 0) {
+    o->reference_config_ = config::ToModelConfig(config);
+    o->reference_options_ = ReferenceOptions(config);
+    o->model_proto_ = config.model();
+  }
   if (g.tokenizer_path().empty()) return FieldError("tokenizer_path", "is required");
   absl::StatusOr<data::Tokenizer> tok = data::Tokenizer::LoadFile(g.tokenizer_path());
   if (!tok.ok()) return FieldError("tokenizer_path", std::string(tok.status().message()));
   o->tok_ = std::make_unique<data::Tokenizer>(*std::move(tok));
   HS_ASSIGN_OR_RETURN(o->prompts_, ReadPrompts(g, *o->tok_, config.model().vocab_size()));
   HS_RETURN_IF_ERROR(AddRewards(g, opt.max_completion_tokens, &o->rewards_));
+  o->AddHeaderNote(absl::StrFormat(
+      "GRPO: %d prompts from %s x %d completions per generation batch (%d per data-parallel "
+      "rank), %d update(s) each, beta %g%s",
+      o->prompts_per_step_, g.prompts_path(), opt.num_generations, o->prompts_per_step_ / dp,
+      opt.num_iterations, opt.clip.beta,
+      opt.clip.beta != 0 ? ", reference: the initial weights" : ""));
   return std::unique_ptr<Objective>(std::move(o));
 }
 

@@ -1,18 +1,30 @@
 // File: haiscale/train/objective_grpo.h
 //
 // objective.type GRPO: on-line rollouts and the GRPO policy loss
-// (haiscale/rl/grpo_step.h) as a trainer objective. Each step takes
-// objective.grpo.prompts_per_step prompts of the prompts JSONL (a keyed
-// permutation per epoch of train.seed, so the prompts of a step follow
-// from the step number), samples num_generations completions of each with
-// the model being trained, scores them with the configured rewards and
-// leaves the GRPO loss's gradients in the model for the loop's update.
-// The rollout seed is derived from (train.seed, step): a resumed run
-// repeats the uninterrupted run's rollouts and losses.
+// (haiscale/rl/grpo_step.h) as a trainer objective. Each generation batch
+// takes objective.grpo.prompts_per_step prompts of the prompts JSONL (a
+// keyed permutation per epoch of train.seed, so the prompts follow from
+// the batch number), samples num_generations completions of each with the
+// model being trained, scores them with the configured rewards, and serves
+// grpo.num_iterations optimizer steps (step s updates on batch s / μ;
+// update 0 is on-policy and records π_old's log-probs for the others).
 //
-// Supported today: one process (parallel.dp = 1), the CPU model,
-// grpo.num_iterations = 1 and grpo.beta = 0; other settings are refused
-// with an error naming the field.
+// Data parallel: the prompts split into contiguous blocks over the ranks,
+// each prompt's completions on one rank; completion j of the batch samples
+// from stream j of the (train.seed, batch) seed, so rollouts, rewards and
+// advantages are those of one process whatever the rank count (rewards are
+// summed over the ranks for the group and batch statistics). The policy
+// pass's gradients reduce through the runner's DDP (BackwardWith).
+//
+// Kept in train.output_dir for an exact resume: grpo_reference/ (beta > 0:
+// the initial weights, the frozen reference; not created when beta = 0) and
+// grpo_rollouts/ (num_iterations > 1: the generation batches a checkpoint
+// falls inside of).
+//
+// Refused with an error naming the field: parallel.pp > 1 and parallel.ep
+// > 1 (rollouts and the policy pass need the whole model, every expert, on
+// each rank), train.eval_every > 0; train.device other than CPU fails at
+// the first step.
 #ifndef HAISCALE_TRAIN_OBJECTIVE_GRPO_H_
 #define HAISCALE_TRAIN_OBJECTIVE_GRPO_H_
 

@@ -69,7 +69,7 @@ absl::StatusOr<std::vector<Generation>> Generate(DeepseekV2Model* model,
   std::deque<int64_t> pending;
   for (size_t r = 0; r < prompts.size(); ++r) pending.push_back(int64_t(r));
   std::vector<Active> active(slots);
-  const uint64_t stream0 = StreamId("generate");
+  const uint64_t stream0 = StreamId("generate") + options.first_stream;
   const int64_t V = config.vocab_size;
   for (;;) {
     // Admit waiting prompts into free slots.

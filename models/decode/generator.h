@@ -9,9 +9,9 @@
 // max_new_tokens (or at the cache's capacity).
 //
 // Determinism: the uniform for step s of prompt r is
-// Philox(seed, StreamId("generate") + r).Uniform(s), so the output of a
-// prompt depends on the seed and the prompt alone — not on the batch size
-// or on which other prompts run beside it.
+// Philox(seed, StreamId("generate") + first_stream + r).Uniform(s), so the
+// output of a prompt depends on the seed, its stream and the prompt alone —
+// not on the batch size or on which other prompts run beside it.
 #ifndef MODELS_DECODE_GENERATOR_H_
 #define MODELS_DECODE_GENERATOR_H_
 
@@ -30,6 +30,10 @@ struct GenerationOptions {
   int64_t max_new_tokens = 128;
   SamplingParams sampling;
   uint64_t seed = 0;
+  // Stream of prompts[0]; prompt r samples from stream first_stream + r (a
+  // caller that splits one batch over processes passes each part's offset
+  // and gets the samples of the whole batch).
+  uint64_t first_stream = 0;
   std::vector<int32_t> stop_token_ids;  // e.g. EOS
   int64_t batch = 1;                    // sequences decoded at once
   AttentionMode mode = AttentionMode::kAbsorbed;

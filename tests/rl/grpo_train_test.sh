@@ -3,8 +3,10 @@
 # metrics.jsonl; a run stopped at step 3 and resumed gives the same step
 # 4-6 losses, gradient norms and rewards as the uninterrupted run (the
 # rollouts follow from the seed and the step); the external reward command
-# works through the config and its crash is an error naming it; settings
-# not supported yet are refused naming the field.
+# works through the config and its crash is an error naming it; beta > 0
+# (the frozen reference in the run directory, KL, resume) and
+# num_iterations 2 (resume between two updates of one generation batch);
+# settings not supported are refused naming the field.
 #
 # usage: grpo_train_test.sh   (run by bazel from the workspace root)
 set -euo pipefail
@@ -71,10 +73,72 @@ expect_fail "exited with status 3" timeout 300 "$HAI" train --config "$WORK/cras
   --quiet "${PATHS[@]}" --output-dir "$WORK/crash" --no-resume --set train.steps=1
 grep -qF "reward command correct" <<<"$out" || { echo "$out"; fail "crash error does not name the reward"; }
 
+# Reward "correct" by a command scoring completions that start with a
+# letter: a random model's groups differ from step 1 on, so the policy moves.
+cat >"$WORK/letter.sh" <<'SH'
+while IFS= read -r l; do case "$l" in '{"completion":"'[A-Za-z]*) echo 1;; *) echo 0;; esac; done
+SH
+with_command "$WORK/letter.sh" "$WORK/letter.pbtxt"
+LETTER=("$HAI" train --config "$WORK/letter.pbtxt" --quiet "${PATHS[@]}")
+letter() { timeout 300 "${LETTER[@]}" "$@"; }
+
+# beta > 0: the frozen reference is the initial weights (those after one
+# step of the default rewards, whose step-1 groups are all equal: gradient
+# 0, AdamW moves nothing), kept in the run directory; KL 0 at step 1, then
+# positive; a resumed run loads the reference and repeats the losses.
+BETA=(--set objective.grpo.beta=0.05)
+train --output-dir "$WORK/initial" --no-resume --set train.steps=1
+grep -q '"grad_norm": 0,' "$WORK/initial/metrics.jsonl" || fail "step 1 moved the weights"
+letter --output-dir "$WORK/beta" --no-resume "${BETA[@]}"
+letter --output-dir "$WORK/beta_split" --no-resume "${BETA[@]}" --set train.steps=3
+cmp "$WORK/initial/weights/model.safetensors" "$WORK/beta_split/grpo_reference/model.safetensors" \
+  || fail "the reference is not the initial weights"
+letter --output-dir "$WORK/beta_split" "${BETA[@]}"
+cmp "$WORK/initial/weights/model.safetensors" "$WORK/beta/grpo_reference/model.safetensors" \
+  || fail "the reference changed"
+[[ ! -e "$WORK/whole/grpo_reference" ]] || fail "beta 0 wrote a reference model"
+# num_iterations 2: steps 1-2 update on generation batch 0, 3-4 on batch 1,
+# ...; the checkpoint after step 3 falls between the two updates of batch
+# 1, which the resumed run reads back from grpo_rollouts/.
+MU=(--set objective.grpo.num_iterations=2)
+letter --output-dir "$WORK/mu" --no-resume "${MU[@]}"
+letter --output-dir "$WORK/mu_split" --no-resume "${MU[@]}" --set train.steps=3
+letter --output-dir "$WORK/mu_split" "${MU[@]}"
+ls "$WORK/mu/grpo_rollouts"
+[[ -e "$WORK/mu/grpo_rollouts/generation1.rank0.bin" ]] || fail "batch 1 (checkpoint inside) not kept"
+[[ ! -e "$WORK/mu/grpo_rollouts/generation0.rank0.bin" ]] || fail "batch 0 (no checkpoint inside) kept"
+letter --output-dir "$WORK/mu_lost" --no-resume "${MU[@]}" --set train.steps=3
+rm "$WORK/mu_lost/grpo_rollouts/generation1.rank0.bin"
+expect_fail "objective.grpo.num_iterations = 2" "${LETTER[@]}" --output-dir "$WORK/mu_lost" "${MU[@]}"
+
+python3 - "$WORK" <<'PY'
+import json, sys
+def rows(name):
+    return {r["step"]: r for r in map(json.loads, open(f"{sys.argv[1]}/{name}/metrics.jsonl"))}
+beta, beta_split, mu, mu_split = (rows(n) for n in ("beta", "beta_split", "mu", "mu_split"))
+assert beta[1]["kl"] == 0, beta[1]["kl"]
+assert all(beta[s]["kl"] > 0 for s in range(2, 7)), [beta[s]["kl"] for s in beta]
+assert beta[1]["grad_norm"] > 0
+for s in (4, 5, 6):
+    for key in ("loss", "grad_norm", "reward", "entropy", "kl"):
+        assert beta[s][key] == beta_split[s][key], ("beta", s, key, beta[s][key], beta_split[s][key])
+    for key in ("loss", "grad_norm", "reward", "entropy", "clip_ratio/low", "clip_ratio/high"):
+        assert mu[s][key] == mu_split[s][key], ("mu", s, key, mu[s][key], mu_split[s][key])
+# Two updates per generation batch: the same rollouts (rewards), the
+# second update off-policy (its loss differs from the first's).
+for s in (1, 3, 5):
+    assert mu[s]["reward"] == mu[s + 1]["reward"] and mu[s]["reward_std"] == mu[s + 1]["reward_std"]
+    assert mu[s + 1]["rollout_seconds"] == 0 and mu[s]["rollout_seconds"] > 0
+assert any(mu[s]["loss"] != mu[s + 1]["loss"] for s in (1, 3, 5))
+print("beta: kl", [round(beta[s]["kl"], 8) for s in sorted(beta)], "; resume identical (beta, mu)")
+PY
+
 expect_fail "objective.grpo.num_generations" "${TRAIN[@]}" --output-dir "$WORK/bad" --no-resume \
   --set objective.grpo.num_generations=1
 expect_fail "objective.grpo.beta" "${TRAIN[@]}" --output-dir "$WORK/bad" --no-resume \
-  --set objective.grpo.beta=0.1
+  --set objective.grpo.beta=-0.1
+expect_fail "objective.grpo.num_iterations" "${TRAIN[@]}" --output-dir "$WORK/bad" --no-resume \
+  --set objective.grpo.num_iterations=0
 expect_fail "parallel.pp" "${TRAIN[@]}" --output-dir "$WORK/bad" --no-resume --set parallel.pp=2
 expect_fail "/nonexistent.jsonl" "${TRAIN[@]}" --output-dir "$WORK/bad" --no-resume \
   --set objective.grpo.prompts_path=/nonexistent.jsonl

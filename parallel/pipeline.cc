@@ -57,7 +57,8 @@ absl::Status PipelineRunner::WaitFor(MPI_Request* req, const char* what, int64_t
 absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
                                                         const int32_t* targets, int64_t m,
                                                         int64_t mb, int64_t T, float ce_scale,
-                                                        float aux_scale, const int32_t* positions) {
+                                                        float aux_scale, const int32_t* positions,
+                                                        const float* ce_scales, bool forward_only) {
   if (m < stages_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "parallel.micro_batches: ", m, " micro-batches for ", stages_, " pipeline stages"));
@@ -66,7 +67,9 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
   const int64_t C = model_->config().hidden_size, N = mb * T;
   const bool first = stage_ == 0, last = stage_ == stages_ - 1;
   PipelineStepResult result;
+  if (last) result.micro_ce.assign(m, 0.0);
   std::vector<models::Activations> acts(m);
+  std::vector<Tensor> sent(m);  // forward_only: outputs kept until their sends complete
   std::vector<Tensor> recv_act(m), recv_grad(m);
   std::vector<MPI_Request> sends;
   sends.reserve(2 * m);
@@ -90,6 +93,8 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     recv_act[i] = Tensor();
     result.ce_sum += r.ce_sum;
     result.valid_tokens += r.valid_tokens;
+    result.correct_tokens += r.correct_tokens;
+    if (last) result.micro_ce[i] = r.ce_sum;
     result.aux_loss += r.aux_loss * aux_scale;
     std::vector<int64_t> load = model_->ExpertLoad(acts[i]);
     if (result.expert_load.empty()) result.expert_load.assign(load.size(), 0);
@@ -100,6 +105,11 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
                          ActTag(i), comm_, &req);
       if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Isend");
       sends.push_back(req);
+    }
+    if (forward_only) {
+      // No backward follows: keep only what is still being sent.
+      if (!last) sent[i] = acts[i].output();
+      acts[i] = models::Activations();
     }
     return absl::OkStatus();
   };
@@ -119,7 +129,9 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     {
       // ZB-H1: only input gradients now; weight GEMMs go to the W queue.
       kernels::cpu::WeightGradScope scope(schedule_ == PipelineSchedule::kZbH1 ? &w_ : nullptr);
-      HS_RETURN_IF_ERROR(model_->StageBackward(&acts[i], dout, ce_scale, aux_scale));
+      HS_RETURN_IF_ERROR(model_->StageBackward(&acts[i], dout,
+                                               ce_scales != nullptr ? ce_scales[i] : ce_scale,
+                                               aux_scale));
     }
     recv_grad[i] = Tensor();
     if (!first) {
@@ -133,14 +145,18 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     return absl::OkStatus();
   };
 
-  // 1. warmup  2. steady 1F1B  3. cooldown
-  const int64_t w = std::min<int64_t>(stages_ - stage_ - 1, m);
-  for (int64_t i = 0; i < w; ++i) HS_RETURN_IF_ERROR(forward(i));
-  for (int64_t i = 0; i < m - w; ++i) {
-    HS_RETURN_IF_ERROR(forward(w + i));
-    HS_RETURN_IF_ERROR(backward(i));
+  if (forward_only) {
+    for (int64_t i = 0; i < m; ++i) HS_RETURN_IF_ERROR(forward(i));
+  } else {
+    // 1. warmup  2. steady 1F1B  3. cooldown
+    const int64_t w = std::min<int64_t>(stages_ - stage_ - 1, m);
+    for (int64_t i = 0; i < w; ++i) HS_RETURN_IF_ERROR(forward(i));
+    for (int64_t i = 0; i < m - w; ++i) {
+      HS_RETURN_IF_ERROR(forward(w + i));
+      HS_RETURN_IF_ERROR(backward(i));
+    }
+    for (int64_t i = m - w; i < m; ++i) HS_RETURN_IF_ERROR(backward(i));
   }
-  for (int64_t i = m - w; i < m; ++i) HS_RETURN_IF_ERROR(backward(i));
   // 4. remaining W, then make sure every message left this rank.
   w_.RunAll();
   for (MPI_Request& req : sends) {

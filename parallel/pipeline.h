@@ -45,6 +45,8 @@ enum class PipelineSchedule { kOneFOneB, kZbH1 };
 struct PipelineStepResult {
   double ce_sum = 0;        // last stage only (0 elsewhere)
   int64_t valid_tokens = 0; // last stage only
+  int64_t correct_tokens = 0;      // last stage (ModelOptions::count_correct_tokens)
+  std::vector<double> micro_ce;    // last stage: each micro-batch's summed cross-entropy
   double aux_loss = 0;      // this stage's MoE layers, weighted by aux_scale per micro-batch
   double step_seconds = 0;
   double idle_seconds = 0;  // blocked waiting for a neighbour
@@ -64,9 +66,15 @@ class PipelineRunner {
   // last targets). Gradients accumulate into the stage's arena. `positions`
   // [m, mb, T] (packed documents, data.document_mask; every stage reads
   // them) or nullptr.
+  // `ce_scales` [m] (optional, read by the last stage): each micro-batch's
+  // d(loss)/d(summed cross-entropy) instead of ce_scale (per-sequence loss
+  // weights: DPO). `forward_only`: forwards of every micro-batch, no
+  // backward and no gradients (evaluation, log-probabilities).
   absl::StatusOr<PipelineStepResult> Step(const int32_t* tokens, const int32_t* targets,
                                           int64_t m, int64_t mb, int64_t T, float ce_scale,
-                                          float aux_scale, const int32_t* positions = nullptr);
+                                          float aux_scale, const int32_t* positions = nullptr,
+                                          const float* ce_scales = nullptr,
+                                          bool forward_only = false);
 
   int stage() const { return stage_; }
   int num_stages() const { return stages_; }

@@ -361,15 +361,11 @@ void CheckObjective(const RunConfig& c, Problems& p) {
             " (set data.train_path to a prepared ", kind, " dataset)");
   p.Require(!c.data().document_mask(), "data.document_mask",
             "is implied by objective.type ", kind, " (its rows carry their positions); leave it unset");
-  p.Require(o.type() == ObjectiveConfig::SFT || c.parallel().pp() <= 1, "parallel.pp",
+  p.Require(o.type() != ObjectiveConfig::GRPO || c.parallel().pp() <= 1, "parallel.pp",
             "objective.type ", kind, " runs without pipeline parallelism yet, got ",
             c.parallel().pp());
   p.Require(c.train().device() != TrainConfig::CUDA, "train.device",
             "objective.type ", kind, " runs on the CPU path only");
-  if (o.type() == ObjectiveConfig::DPO) {
-    p.Require(c.train().eval_every() == 0, "train.eval_every",
-              "objective.type DPO has no held-out evaluation yet (use hai eval-task); set 0");
-  }
 }
 
 // The expert-parallel routing knobs (docs/expert_parallel.md).

@@ -34,16 +34,23 @@ absl::Status NoPerMicroBatchScales(const PassInput& in, const char* runner) {
                    runner, " path"));
 }
 
-// SumCrossEntropy(in, forward): forward-only over the micro-batches of `in`.
+// EachCrossEntropy(in, forward): forward-only over the micro-batches of
+// `in`, the summed cross-entropy of each.
 template <typename ForwardFn>
-absl::StatusOr<double> SumCrossEntropy(const PassInput& in, ForwardFn forward) {
-  double ce = 0;
+absl::StatusOr<std::vector<double>> EachCrossEntropy(const PassInput& in, ForwardFn forward) {
+  std::vector<double> ce(in.micro_batches, 0.0);
   for (int64_t m = 0; m < in.micro_batches; ++m) {
     HS_ASSIGN_OR_RETURN(models::ForwardResult r,
                         forward(MicroBatch(in.tokens, in, m), MicroBatch(in.targets, in, m)));
-    ce += r.ce_sum;
+    ce[m] = r.ce_sum;
   }
   return ce;
+}
+
+double Sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
 }
 
 // The CPU model's arena, updated through GradSync and the optimizers.
@@ -120,8 +127,13 @@ class CpuRunner final : public HostRunner {
   }
 
   absl::StatusOr<double> Forward(const PassInput& in) override {
+    HS_ASSIGN_OR_RETURN(std::vector<double> ce, ForwardEach(in));
+    return Sum(ce);
+  }
+
+  absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) override {
     int64_t m = 0;
-    return SumCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
+    return EachCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
       return model_->Forward(tokens, targets, in.micro_batch, in.seq_len,
                              MicroBatch(in.positions, in, m++));
     });
@@ -135,10 +147,10 @@ class PipelineStageRunner final : public HostRunner {
       : HostRunner(stage, std::move(update)), pipeline_(pipeline) {}
 
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
-    HS_RETURN_IF_ERROR(NoPerMicroBatchScales(in, "pipeline"));
-    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale));
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale, false));
     PassResult res;
     res.ce_sum = r.ce_sum;
+    res.correct_tokens = r.correct_tokens;
     res.aux_loss = r.aux_loss;
     res.bubble = r.bubble();
     res.expert_load = std::move(r.expert_load);
@@ -150,14 +162,21 @@ class PipelineStageRunner final : public HostRunner {
   }
 
   absl::StatusOr<double> Forward(const PassInput& in) override {
-    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f));
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f, true));
     return r.ce_sum;
   }
 
+  absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) override {
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f, true));
+    if (r.micro_ce.empty()) r.micro_ce.assign(in.micro_batches, 0.0);  // not the last stage
+    return std::move(r.micro_ce);
+  }
+
  private:
-  absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale) {
+  absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale,
+                                                    bool forward_only) {
     return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
-                           in.ce_scale, aux_scale, in.positions);
+                           in.ce_scale, aux_scale, in.positions, in.ce_scales, forward_only);
   }
   parallel::PipelineRunner* pipeline_;
 };
@@ -185,8 +204,13 @@ class EngineRunner final : public ModelRunner {
   }
 
   absl::StatusOr<double> Forward(const PassInput& in) override {
+    HS_ASSIGN_OR_RETURN(std::vector<double> ce, ForwardEach(in));
+    return Sum(ce);
+  }
+
+  absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) override {
     HS_RETURN_IF_ERROR(NoPositions(in, "train.device"));
-    return SumCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
+    return EachCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
       return engine_->Forward(tokens, targets);
     });
   }

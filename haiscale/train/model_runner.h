@@ -46,7 +46,7 @@ struct PassInput {
   float ce_scale = 0;
   // Optional, [micro_batches]: d(loss)/d(summed cross-entropy) of each
   // micro-batch instead of ce_scale (per-sequence loss weights with
-  // micro_batch 1, as DPO needs). CPU model only.
+  // micro_batch 1, as DPO needs). CPU model and pipeline.
   const float* ce_scales = nullptr;
   // Weight of each micro-batch's MoE balance loss (its share of the global
   // batch); 0 leaves the balance loss out.
@@ -57,7 +57,7 @@ struct PassResult {
   double ce_sum = 0;    // summed cross-entropy of the targets (pipeline: last stage)
   double aux_loss = 0;  // balance losses, each weighted by aux_scale
   double bubble = 0;    // pipeline: share of the step spent waiting
-  int64_t correct_tokens = 0;  // targets the logits' argmax predicts (CPU model)
+  int64_t correct_tokens = 0;  // targets the logits' argmax predicts (pipeline: last stage)
   std::vector<int64_t> expert_load;  // routed tokens per expert, summed
 };
 
@@ -73,9 +73,12 @@ class ModelRunner {
   // ForwardBackward: gradients (+=) of the pass.
   virtual absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) = 0;
   // Forward: the summed cross-entropy of the pass, no update (the pipeline
-  // has no forward-only schedule: it runs backward too, and the next
-  // ZeroGrads discards those gradients).
+  // runs its forward-only schedule: the last stage's sum, 0 elsewhere).
   virtual absl::StatusOr<double> Forward(const PassInput& in) = 0;
+  // ForwardEach: forward only, the summed cross-entropy of each
+  // micro-batch ([micro_batches]; per-sequence log-probabilities with
+  // micro_batch 1). Pipeline: the last stage's values, zeros elsewhere.
+  virtual absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) = 0;
   // Update(step, lr): reduce the gradients over the data-parallel group,
   // clip the global norm, optimizer step.
   virtual absl::StatusOr<UpdateResult> Update(int64_t step, double lr) = 0;

@@ -61,6 +61,10 @@ class MetricSums {
 struct EvalResult {
   double loss = 0;     // mean held-out loss
   int64_t tokens = 0;  // target tokens it averaged over
+  // The objective's own held-out metrics (e.g. DPO's rewards/margins),
+  // logged as eval_<name>.
+  std::vector<std::pair<std::string, double>> metrics;
+  bool perplexity = true;  // loss is a cross-entropy (the step line shows exp(loss))
 };
 
 class Objective {

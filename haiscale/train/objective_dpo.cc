@@ -83,43 +83,26 @@ class DpoObjective final : public Objective {
  public:
   absl::StatusOr<MetricSums> ForwardBackward(int64_t step, ModelRunner& runner) override {
     if (ref_logps_.empty()) HS_RETURN_IF_ERROR(LoadOrComputeReference(step, runner));
-    const int64_t G = layout_.global_batch, P = G / 2;
+    const int64_t P = layout_.global_batch / 2;
     std::vector<int64_t> pair_of(P);
     for (int64_t j = 0; j < P; ++j) {
       pair_of[j] = PairOf(step * P + j);
-      CopyRow(2 * pair_of[j], 2 * j);
-      CopyRow(2 * pair_of[j] + 1, 2 * j + 1);
+      CopyPair(rows_, pair_of[j], j);
     }
-    // Policy log-probabilities of this rank's sequences.
+    // Policy log-probabilities of this rank's sequences (-CE; pipeline: at
+    // the last stage, which alone computes the loss and its weights).
     const int64_t first = layout_.local_first, n = layout_.local_count;
-    std::vector<double> logp(n);
-    for (int64_t i = 0; i < n; ++i) {
-      HS_ASSIGN_OR_RETURN(double ce, runner.Forward(OneRowPass(first + i, 1)));
-      logp[i] = -ce;
-    }
-    // RPO: the chosen completion tokens of the whole global batch.
-    chosen_tokens_ = 0;
-    for (int64_t j = 0; j < P; ++j) {
-      const int32_t* t = targets_.data() + 2 * j * layout_.seq_len;
-      for (int64_t k = 0; k < layout_.seq_len; ++k) chosen_tokens_ += t[k] >= 0;
-    }
-    std::vector<float> scales(n);
+    HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
+    chosen_tokens_ = ChosenTokens(P);
+    std::vector<float> scales(n, 0.0f);
     MetricSums sums;
     for (int64_t i = 0; i < n; i += 2) {
       const int64_t pair = pair_of[(first + i) / 2];
-      const DpoPairTerms t = DpoTerms(logp[i], logp[i + 1], ref_logps_[2 * pair],
-                                      ref_logps_[2 * pair + 1], beta_, label_smoothing_);
+      const DpoPairTerms t = Terms(ce[i], ce[i + 1], ref_logps_, pair);
       const DpoRowScales s = DpoCeScales(t, P, rpo_alpha_, chosen_tokens_);
       scales[i] = float(s.chosen);
       scales[i + 1] = float(s.rejected);
-      sums.Add("loss", t.loss);
-      if (rpo_alpha_ > 0) sums.Add("chosen_ce", -logp[i]);
-      sums.Add("rewards/chosen", t.reward_chosen);
-      sums.Add("rewards/rejected", t.reward_rejected);
-      sums.Add("rewards/accuracies", t.reward_chosen > t.reward_rejected ? 1.0 : 0.0);
-      sums.Add("rewards/margins", t.reward_chosen - t.reward_rejected);
-      sums.Add("logps/chosen", logp[i]);
-      sums.Add("logps/rejected", logp[i + 1]);
+      AddPairSums(t, ce[i], ce[i + 1], holds_loss_ ? 1.0 : 0.0, &sums);
     }
     PassInput pass = OneRowPass(first, n);
     pass.ce_scales = scales.data();
@@ -128,22 +111,87 @@ class DpoObjective final : public Objective {
   }
 
   void Report(const MetricSums& job, StepMetrics* m) const override {
-    const double P = double(layout_.global_batch / 2);
-    m->loss = job.Get("loss") / P;
-    for (const char* name : {"rewards/chosen", "rewards/rejected", "rewards/accuracies",
-                             "rewards/margins", "logps/chosen", "logps/rejected"}) {
-      m->objective.push_back({name, job.Get(name) / P});
-    }
-    if (rpo_alpha_ > 0) {
-      const double nll = chosen_tokens_ > 0 ? job.Get("chosen_ce") / double(chosen_tokens_) : 0;
-      m->loss += rpo_alpha_ * nll;
-      m->objective.push_back({"nll_loss", nll});
-    }
+    m->loss = MetricsOf(job, double(layout_.global_batch / 2), chosen_tokens_, &m->objective);
   }
 
-  bool has_eval() const override { return false; }
-  absl::StatusOr<EvalResult> Evaluate(ModelRunner&) override {
-    return absl::UnimplementedError("objective.type DPO has no held-out evaluation");
+  bool has_eval() const override { return !eval_.tokens.empty(); }
+
+  // The held-out pairs in global batches of pairs as in training (a short
+  // last batch is filled with pairs that count for nothing): the mean DPO
+  // loss (plus the RPO term) and every training metric.
+  absl::StatusOr<EvalResult> Evaluate(ModelRunner& runner) override {
+    if (eval_.tokens.empty()) return absl::FailedPreconditionError("Evaluate: no eval pairs");
+    if (eval_ref_logps_.empty()) {
+      return absl::FailedPreconditionError("Evaluate: the reference log-probabilities of "
+                                           "data.eval_path are not computed yet (train a step)");
+    }
+    const int64_t P = layout_.global_batch / 2, pairs = eval_.num_rows() / 2;
+    const int64_t first = layout_.local_first, n = layout_.local_count;
+    MetricSums sums;
+    int64_t chosen_tokens = 0, tokens = 0;
+    for (int64_t base = 0; base < pairs; base += P) {
+      for (int64_t j = 0; j < P; ++j) CopyPair(eval_, std::min(base + j, pairs - 1), j);
+      const int64_t valid = std::min(P, pairs - base);
+      chosen_tokens += ChosenTokens(valid);
+      tokens += CountTargets(0, 2 * valid);
+      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
+      MetricSums part;
+      for (int64_t i = 0; i < n; i += 2) {
+        const int64_t j = (first + i) / 2;
+        const int64_t pair = std::min(base + j, pairs - 1);
+        const DpoPairTerms t = Terms(ce[i], ce[i + 1], eval_ref_logps_, pair);
+        AddPairSums(t, ce[i], ce[i + 1], holds_loss_ && j < valid ? 1.0 : 0.0, &part);
+      }
+      if (base == 0) {
+        sums = part;
+      } else {
+        for (int k = 0; k < sums.size(); ++k) sums.values()[k] += part.values()[k];
+      }
+    }
+    HS_RETURN_IF_ERROR(ctx_->SumOverWorld(sums.values(), sums.size()));
+    EvalResult r;
+    r.loss = MetricsOf(sums, double(pairs), chosen_tokens, &r.metrics);
+    r.tokens = tokens;
+    r.perplexity = false;
+    return r;
+  }
+
+  // The pair's terms from its rows' cross-entropies and stored reference.
+  DpoPairTerms Terms(double ce_chosen, double ce_rejected, const std::vector<double>& ref,
+                     int64_t pair) const {
+    return DpoTerms(-ce_chosen, -ce_rejected, ref[2 * pair], ref[2 * pair + 1], beta_,
+                    label_smoothing_);
+  }
+
+  // One pair's metric sums, times `weight` (0 on ranks that do not hold
+  // the loss, and for filler pairs): every rank adds the same names.
+  void AddPairSums(const DpoPairTerms& t, double ce_chosen, double ce_rejected, double weight,
+                   MetricSums* sums) const {
+    sums->Add("loss", weight * t.loss);
+    if (rpo_alpha_ > 0) sums->Add("chosen_ce", weight * ce_chosen);
+    sums->Add("rewards/chosen", weight * t.reward_chosen);
+    sums->Add("rewards/rejected", weight * t.reward_rejected);
+    sums->Add("rewards/accuracies", t.reward_chosen > t.reward_rejected ? weight : 0.0);
+    sums->Add("rewards/margins", weight * (t.reward_chosen - t.reward_rejected));
+    sums->Add("logps/chosen", -weight * ce_chosen);
+    sums->Add("logps/rejected", -weight * ce_rejected);
+  }
+
+  // The loss (mean over `pairs`, plus α × NLL) and the named metrics from
+  // job-wide sums.
+  double MetricsOf(const MetricSums& job, double pairs, int64_t chosen_tokens,
+                   std::vector<std::pair<std::string, double>>* out) const {
+    for (const char* name : {"rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                             "rewards/margins", "logps/chosen", "logps/rejected"}) {
+      out->push_back({name, job.Get(name) / pairs});
+    }
+    double loss = job.Get("loss") / pairs;
+    if (rpo_alpha_ > 0) {
+      const double nll = chosen_tokens > 0 ? job.Get("chosen_ce") / double(chosen_tokens) : 0;
+      loss += rpo_alpha_ * nll;
+      out->push_back({"nll_loss", nll});
+    }
+    return loss;
   }
 
   int64_t PairOf(int64_t i) const {
@@ -154,11 +202,29 @@ class DpoObjective final : public Objective {
     return int64_t(perm(uint64_t(within)));
   }
 
-  void CopyRow(int64_t row, int64_t slot) {
+  // Pair `pair` of `from` into batch slots 2 slot (chosen), 2 slot + 1.
+  void CopyPair(const PostRows& from, int64_t pair, int64_t slot) {
     const int64_t S = layout_.seq_len;
-    std::copy_n(rows_.tokens.begin() + row * S, S, tokens_.begin() + slot * S);
-    std::copy_n(rows_.targets.begin() + row * S, S, targets_.begin() + slot * S);
-    std::copy_n(rows_.positions.begin() + row * S, S, positions_.begin() + slot * S);
+    for (int64_t k = 0; k < 2; ++k) {
+      const int64_t row = 2 * pair + k, to = (2 * slot + k) * S;
+      std::copy_n(from.tokens.begin() + row * S, S, tokens_.begin() + to);
+      std::copy_n(from.targets.begin() + row * S, S, targets_.begin() + to);
+      std::copy_n(from.positions.begin() + row * S, S, positions_.begin() + to);
+    }
+  }
+
+  // Trained targets of batch rows [first, end).
+  int64_t CountTargets(int64_t first, int64_t end) const {
+    int64_t n = 0;
+    for (int64_t i = first * layout_.seq_len; i < end * layout_.seq_len; ++i) n += targets_[i] >= 0;
+    return n;
+  }
+
+  // RPO: the completion tokens of the first `pairs` chosen rows of the batch.
+  int64_t ChosenTokens(int64_t pairs) const {
+    int64_t n = 0;
+    for (int64_t j = 0; j < pairs; ++j) n += CountTargets(2 * j, 2 * j + 1);
+    return n;
   }
 
   // Rows [first, first + count) of the batch buffers, one per micro-batch.
@@ -175,72 +241,95 @@ class DpoObjective final : public Objective {
   }
 
   std::string ReferencePath() const { return output_dir_ + "/dpo_reference_logps.bin"; }
+  std::string EvalReferencePath() const { return output_dir_ + "/dpo_eval_reference_logps.bin"; }
 
-  // The reference log-probabilities: computed with the initial weights on a
-  // fresh run (step 0), read back on a resumed one.
+  // The reference log-probabilities of the training (and held-out) rows:
+  // computed with the initial weights on a fresh run (step 0), read back on
+  // a resumed one.
   absl::Status LoadOrComputeReference(int64_t step, ModelRunner& runner) {
-    const int64_t R = rows_.num_rows();
+    HS_ASSIGN_OR_RETURN(ref_logps_, LoadOrComputeRowLogps(step, runner, rows_, ReferencePath()));
+    if (!eval_.tokens.empty()) {
+      HS_ASSIGN_OR_RETURN(eval_ref_logps_,
+                          LoadOrComputeRowLogps(step, runner, eval_, EvalReferencePath()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<double>> LoadOrComputeRowLogps(int64_t step, ModelRunner& runner,
+                                                           const PostRows& rows,
+                                                           const std::string& path) {
+    const int64_t R = rows.num_rows();
+    std::vector<double> logps(R, 0.0);
     if (step > 0) {
-      auto bytes = io::ReadFileToString(ReferencePath());
+      auto bytes = io::ReadFileToString(path);
       if (!bytes.ok()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "resuming DPO at step ", step + 1, " needs the reference log-probabilities of the "
             "initial weights: ", bytes.status().message()));
       }
       if (int64_t(bytes->size()) != R * int64_t(sizeof(double))) {
-        return absl::InvalidArgumentError(absl::StrCat(ReferencePath(), ": ", bytes->size(),
-                                                       " bytes, expected ", R, " doubles"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": ", bytes->size(), " bytes, expected ", R, " doubles"));
       }
-      ref_logps_.resize(R);
-      std::memcpy(ref_logps_.data(), bytes->data(), bytes->size());
-      return absl::OkStatus();
+      std::memcpy(logps.data(), bytes->data(), bytes->size());
+      return logps;
     }
-    // Rows k * dp + d on data-parallel rank d; every rank runs the same
-    // number of forwards (expert-parallel all-to-alls stay matched).
-    const int64_t dp = ctx_->dp_size(), d = ctx_->dp_rank();
+    HS_ASSIGN_OR_RETURN(logps, RowLogps(runner, rows));
+    if (ctx_->is_logger() && write_reference_) {
+      HS_RETURN_IF_ERROR(io::CreateDirectories(output_dir_));
+      HS_RETURN_IF_ERROR(io::WriteFileAtomically(
+          path, std::string(reinterpret_cast<const char*>(logps.data()),
+                            logps.size() * sizeof(double))));
+    }
+    return logps;
+  }
+
+  // Every row's log-probability under the runner's current weights, on
+  // every rank: data-parallel rank d computes rows k dp + d, in passes of
+  // local_count rows (one per micro-batch, enough for the pipeline); every
+  // rank runs the same number of passes (expert-parallel all-to-alls stay
+  // matched), and only the ranks that hold the loss contribute to the sum.
+  absl::StatusOr<std::vector<double>> RowLogps(ModelRunner& runner, const PostRows& rows) {
+    const int64_t R = rows.num_rows(), S = layout_.seq_len;
+    const int64_t dp = ctx_->dp_size(), d = ctx_->dp_rank(), chunk = layout_.local_count;
     std::vector<double> logps(R, 0.0);
-    const int64_t S = layout_.seq_len;
-    std::vector<int32_t> tok(S), tgt(S), pos(S);
-    for (int64_t k = 0; k * dp < R; ++k) {
-      const int64_t row = std::min(k * dp + d, R - 1);
-      std::copy_n(rows_.tokens.begin() + row * S, S, tok.begin());
-      std::copy_n(rows_.targets.begin() + row * S, S, tgt.begin());
-      std::copy_n(rows_.positions.begin() + row * S, S, pos.begin());
+    std::vector<int32_t> tok(chunk * S), tgt(chunk * S), pos(chunk * S);
+    for (int64_t k0 = 0; k0 * dp < R; k0 += chunk) {
+      for (int64_t j = 0; j < chunk; ++j) {
+        const int64_t row = std::min((k0 + j) * dp + d, R - 1);
+        std::copy_n(rows.tokens.begin() + row * S, S, tok.begin() + j * S);
+        std::copy_n(rows.targets.begin() + row * S, S, tgt.begin() + j * S);
+        std::copy_n(rows.positions.begin() + row * S, S, pos.begin() + j * S);
+      }
       PassInput p;
       p.tokens = tok.data();
       p.targets = tgt.data();
       p.positions = pos.data();
-      p.micro_batches = 1;
+      p.micro_batches = chunk;
       p.micro_batch = 1;
       p.seq_len = S;
-      HS_ASSIGN_OR_RETURN(double ce, runner.Forward(p));
-      if (k * dp + d < R) logps[row] = -ce;
+      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(p));
+      for (int64_t j = 0; j < chunk; ++j) {
+        const int64_t row = (k0 + j) * dp + d;
+        if (row < R && holds_loss_) logps[row] = -ce[j];
+      }
     }
-    // Only the data-parallel replicas hold different rows: sum over the
-    // world, divided by the ranks per replica (pipeline stages, 1 here).
     HS_RETURN_IF_ERROR(ctx_->SumOverWorld(logps.data(), int(R)));
-    const double per_replica = double(ctx_->world_size() / dp);
-    for (double& v : logps) v /= per_replica;
-    ref_logps_ = std::move(logps);
-    if (ctx_->is_logger() && write_reference_) {
-      HS_RETURN_IF_ERROR(io::CreateDirectories(output_dir_));
-      HS_RETURN_IF_ERROR(io::WriteFileAtomically(
-          ReferencePath(), std::string(reinterpret_cast<const char*>(ref_logps_.data()),
-                                       ref_logps_.size() * sizeof(double))));
-    }
-    return absl::OkStatus();
+    return logps;
   }
 
   BatchLayout layout_;
   const parallel::ParallelContext* ctx_ = nullptr;
-  PostRows rows_;
+  bool holds_loss_ = true;  // the last pipeline stage (every rank without a pipeline)
+  PostRows rows_, eval_;
   bool shuffle_ = false;
   uint64_t seed_ = 0;
   double beta_ = 0.1, label_smoothing_ = 0, rpo_alpha_ = 0;
   int64_t chosen_tokens_ = 0;  // chosen completion tokens of the last global batch
   std::string output_dir_;
   bool write_reference_ = true;
-  std::vector<double> ref_logps_;  // per row, from the initial weights
+  std::vector<double> ref_logps_;       // per row, from the initial weights
+  std::vector<double> eval_ref_logps_;  // per held-out row
   std::vector<int32_t> tokens_, targets_, positions_;  // [global_batch, seq_len]
 };
 
@@ -258,15 +347,27 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeDpoObjective(const config::RunCon
   o->label_smoothing_ = config.objective().dpo_label_smoothing();
   o->rpo_alpha_ = config.objective().dpo_rpo_alpha();
   o->output_dir_ = config.train().output_dir();
+  o->holds_loss_ = ctx->stage() == ctx->pp_size() - 1;
   if (layout.local_count % 2 != 0 || layout.local_first % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "train.global_batch_size: objective.type DPO needs whole (chosen, rejected) pairs on "
         "every data-parallel rank: a multiple of 2 x ", ctx->dp_size(), ", got ",
         layout.global_batch));
   }
+  if (layout.local_count < ctx->pp_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train.global_batch_size: objective.type DPO runs one sequence per micro-batch, and ",
+        ctx->pp_size(), " pipeline stages need at least ", ctx->pp_size(),
+        " sequences per data-parallel rank: at least ", ctx->pp_size() * ctx->dp_size(),
+        ", got ", layout.global_batch));
+  }
+  const int64_t vocab = config.model().vocab_size();
   HS_ASSIGN_OR_RETURN(o->rows_, OpenPostRows(config.data().train_path(), "data.train_path",
-                                             data::post::RowsKind::kDpo, layout.seq_len,
-                                             config.model().vocab_size()));
+                                             data::post::RowsKind::kDpo, layout.seq_len, vocab));
+  if (config.train().eval_every() > 0) {
+    HS_ASSIGN_OR_RETURN(o->eval_, OpenPostRows(config.data().eval_path(), "data.eval_path",
+                                               data::post::RowsKind::kDpo, layout.seq_len, vocab));
+  }
   const size_t n = size_t(layout.global_batch * layout.seq_len);
   o->tokens_.resize(n);
   o->targets_.resize(n);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -75,8 +76,8 @@ TEST(DpoTermsTest, RowScalesWithRpoMatchFiniteDifferences) {
 
 // Pairs "abc=" -> chosen "cba\n", rejected "abc\n" (or, with `easy`,
 // chosen "y\n", rejected "n\n").
-std::string WriteDpoRows(const std::string& dir, int n, bool easy = false) {
-  std::mt19937_64 rng(4);
+std::string WriteDpoRows(const std::string& dir, int n, bool easy = false, uint64_t seed = 4) {
+  std::mt19937_64 rng(seed);
   std::vector<data::post::TokenizedPair> pairs;
   for (int e = 0; e < n; ++e) {
     data::post::TokenizedPair p;
@@ -243,6 +244,66 @@ TEST(DpoTrainerTest, LossAndGradientMatchFloat64AndReferenceIsFrozen) {
 // RPO: α × the chosen completions' NLL on top of the DPO loss.
 TEST(DpoTrainerTest, RpoLossAndGradientMatchFloat64) {
   CheckLossGradientAndReference("dpo_rpo_grad", 0.7);
+}
+
+// Held-out evaluation (train.eval_every): the loss (with the RPO term) and
+// the rewards of the current weights on data.eval_path against a float64
+// computation from per-sequence forwards, with the initial weights as the
+// reference; 5 pairs in global batches of 2 pairs (a short last batch).
+TEST(DpoTrainerTest, HeldOutEvaluationMatchesFloat64) {
+  const std::string dir = TempDir("dpo_eval");
+  const std::string eval_dir = WriteDpoRows(dir + "/eval", 5, false, 9);
+  auto eval = data::post::ReadPostRows(eval_dir);
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  config::RunConfig cfg = DpoRun(dir + "/run", WriteDpoRows(dir + "/rows", 6));
+  cfg.mutable_objective()->set_dpo_rpo_alpha(0.4);
+  cfg.mutable_train()->set_steps(3);
+  cfg.mutable_train()->set_eval_every(3);
+  cfg.mutable_data()->set_eval_path(eval_dir);
+  auto t = Trainer::Create(cfg, {.quiet = true, .resume = false});
+  ASSERT_TRUE(t.ok()) << t.status();
+  Trainer& tr = **t;
+  const std::vector<double> ref = RowLogps(tr.model(), *eval);
+  ASSERT_TRUE(tr.Run().ok());
+  auto e = tr.Evaluate();
+  ASSERT_TRUE(e.ok()) << e.status();
+  const std::vector<double> policy = RowLogps(tr.model(), *eval);
+  const std::vector<int64_t> tokens = RowTokens(*eval);
+  double loss = 0, acc = 0, margin = 0, ce = 0;
+  int64_t chosen = 0, all = 0;
+  for (int64_t j = 0; j < 5; ++j) {
+    const DpoPairTerms x = DpoTerms(policy[2 * j], policy[2 * j + 1], ref[2 * j], ref[2 * j + 1],
+                                    0.5, 0.0);
+    loss += x.loss / 5;
+    acc += (x.reward_chosen > x.reward_rejected) / 5.0;
+    margin += (x.reward_chosen - x.reward_rejected) / 5;
+    ce -= policy[2 * j];
+    chosen += tokens[2 * j];
+    all += tokens[2 * j] + tokens[2 * j + 1];
+  }
+  const double nll = ce / double(chosen);
+  EXPECT_NEAR(e->loss, loss + 0.4 * nll, 1e-6 * e->loss);
+  EXPECT_EQ(e->tokens, all);
+  EXPECT_FALSE(e->perplexity);
+  std::map<std::string, double> got(e->metrics.begin(), e->metrics.end());
+  EXPECT_NEAR(got["rewards/margins"], margin, 1e-6 + 1e-6 * std::abs(margin));
+  EXPECT_EQ(got["rewards/accuracies"], acc);
+  EXPECT_NEAR(got["nll_loss"], nll, 1e-6 * nll);
+  EXPECT_NE(margin, 0.0);
+  // The run logged them at its last step (eval_every 3), and kept the
+  // held-out reference for a resumed run.
+  auto jsonl = io::ReadFileToString(dir + "/run/metrics.jsonl");
+  ASSERT_TRUE(jsonl.ok()) << jsonl.status();
+  EXPECT_NE(jsonl->find("\"eval_rewards/margins\""), std::string::npos) << *jsonl;
+  EXPECT_NE(jsonl->find("\"eval_loss\""), std::string::npos) << *jsonl;
+  EXPECT_EQ(ReadReference(dir + "/run/dpo_eval_reference_logps.bin"), ref);
+  // A held-out path that is no DPO dataset is named.
+  cfg.mutable_data()->set_eval_path(dir + "/nowhere");
+  auto bad = Trainer::Create(cfg, {.write_outputs = false, .quiet = true});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("data.eval_path: '" + dir + "/nowhere' is not a DPO"),
+            std::string::npos)
+      << bad.status();
 }
 
 TEST(DpoTrainerTest, MarginGrowsAndChosenWins) {

@@ -86,11 +86,9 @@ class SftObjective final : public Objective {
     m->loss = job.Get("ce_sum") / double(trained_);
     m->aux_loss = job.Get("aux_loss");
     m->objective.push_back({"trained_tokens", double(trained_)});
-    // The pipeline's last stage does not report argmax hits yet: no token
-    // accuracy rather than a wrong one.
-    if (ctx_->pp_size() == 1) {
-      m->objective.push_back({"token_accuracy", job.Get("correct") / double(trained_)});
-    }
+    // Argmax hits come from the ranks that hold the loss (the last
+    // pipeline stage); the others add 0.
+    m->objective.push_back({"token_accuracy", job.Get("correct") / double(trained_)});
   }
 
   bool has_eval() const override { return !eval_.tokens.empty(); }

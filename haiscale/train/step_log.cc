@@ -89,7 +89,9 @@ std::string StepLog::FormatLine(const StepMetrics& m) {
   if (m.pp > 1) line += absl::StrFormat(" | bubble %.0f%%", 100 * m.bubble);
   if (m.a2a_seconds > 0) line += absl::StrFormat(" | a2a %.1f ms", m.a2a_seconds * 1e3);
   if (m.eval_loss >= 0) {
-    line += absl::StrFormat(" | eval %.4f (ppl %.2f)", m.eval_loss, std::exp(m.eval_loss));
+    line += m.eval_perplexity
+                ? absl::StrFormat(" | eval %.4f (ppl %.2f)", m.eval_loss, std::exp(m.eval_loss))
+                : absl::StrFormat(" | eval %.4f", m.eval_loss);
   }
   for (const auto& [name, value] : m.objective) line += absl::StrFormat(" | %s %.4g", name, value);
   line += " | ETA " + FormatDuration(m.eta_seconds);

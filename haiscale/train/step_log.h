@@ -49,6 +49,7 @@ struct StepMetrics {
   // on data.eval_path after this step's update; < 0 when not evaluated.
   double eval_loss = -1;
   int64_t eval_tokens = 0;
+  bool eval_perplexity = true;  // eval_loss is a cross-entropy (show its perplexity)
   // The objective's own metrics (name, value), e.g. SFT's token_accuracy
   // or DPO's rewards/margins: in the step line, the JSONL record and
   // TensorBoard (as objective/<name>).

@@ -369,6 +369,8 @@ absl::Status Trainer::Run() {
       HS_ASSIGN_OR_RETURN(EvalResult e, Evaluate());
       m.eval_loss = e.loss;
       m.eval_tokens = e.tokens;
+      m.eval_perplexity = e.perplexity;
+      for (const auto& [name, value] : e.metrics) m.objective.push_back({"eval_" + name, value});
     }
     const bool print = !options_.quiet && ((step + 1) % log_every == 0 || step == start_step_ ||
                                            step + 1 == steps || evaluate);

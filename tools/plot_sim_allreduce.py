@@ -9,7 +9,8 @@
 #
 # Usage:
 #   hai sim allreduce --nodes 2,4,8,16,32,64,128,180 --csv > sim.csv
-#   python3 tools/plot_sim_allreduce.py sim.csv --out docs/img/sim_allreduce.png
+#   python3 tools/plot_sim_allreduce.py sim.csv --out docs/img/sim_allreduce.png \
+#       [--also-ring "other.csv=NCCL ring, 10 us per step"]   # another run's ring
 import argparse
 import csv
 import sys
@@ -42,6 +43,8 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--out", required=True)
     ap.add_argument("--title", default="allreduce algorithm bandwidth (model) vs the paper")
+    ap.add_argument("--also-ring", action="append", default=[], metavar="CSV=LABEL",
+                    help="the ring of another `hai sim allreduce --csv` run (other inputs)")
     a = ap.parse_args()
     rows = read(a.csv)
     gpus = [int(r["gpus"]) for r in rows]
@@ -51,7 +54,12 @@ def main():
     ax.plot(gpus, [float(r["ring_algbw_gbs"]) for r in rows], "s-", color="#d62728",
             label="NCCL ring (model)")
     ax.plot(gpus, [float(r["tree_algbw_gbs"]) for r in rows], "^--", color="#ff7f0e",
-            label="NCCL tree (model, upper bound)")
+            label="NCCL tree (model, at NCCL's own cost-model efficiency)")
+    for spec in a.also_ring:
+        path, _, label = spec.partition("=")
+        other = read(path)
+        ax.plot([int(r["gpus"]) for r in other], [float(r["ring_algbw_gbs"]) for r in other],
+                "s:", color="#9467bd", label=label or path)
     for (name, (lo, hi)), color in zip(PAPER.items(), ["#1f77b4", "#d62728"]):
         ax.fill_between(PAPER_GPUS, lo, hi, color=color, alpha=0.15,
                         label=f"{name}, paper's range ({lo}-{hi} GB/s)")

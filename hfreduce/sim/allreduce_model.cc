@@ -16,7 +16,14 @@ Hardware FireFlyerA100Preset() {
   hw.host_mem_bw = 200e9; // 2 sockets x 8 ch DDR4-3200 (410 GB/s peak), ~50%
   hw.nic_bw = 23e9;       // 200 Gb/s = 25 GB/s, ~92% payload
   hw.nic_latency = 3e-6;
-  hw.p2p_bw = 10e9;       // GPU P2P through the CPUs' root complexes
+  hw.p2p_bw = 10e9;       // GPU P2P through one CPU's root complex
+  hw.sockets = 2;         // 4 GPUs per socket, the NIC on one of them
+  hw.xsocket_bw = 9e9;    // GPU to GPU across sockets, through host memory
+  // Lock-step ring step with a host-staged network hop (no GPUDirect RDMA
+  // across the root complex). NCCL's own cost tables say ~10 us per network
+  // step; 25 us is what the paper's 1440-GPU figure implies (docs).
+  hw.nccl_step_latency = 25e-6;
+  hw.nccl_tree_efficiency = 0.45;  // NCCL's cost model: 0.5 x 0.9
   return hw;
 }
 
@@ -33,6 +40,8 @@ Hardware LocalPreset(double host_mem_bw, int64_t cache_bytes, double cache_bw) {
   hw.nic_bw = host_mem_bw / 4;
   hw.nic_latency = 5e-6;
   hw.p2p_bw = host_mem_bw / 4;
+  hw.sockets = 1;
+  hw.xsocket_bw = hw.p2p_bw;
   hw.chunk_bytes = 1 << 20;  // Options::chunk_bytes
   hw.call_overhead = 30e-6;
   return hw;
@@ -106,11 +115,18 @@ ModelResult ModelHfReduce(const Hardware& hw, int nodes, int64_t bytes) {
   return r;
 }
 
+double NcclRingBandwidth(const Hardware& hw, int nodes) {
+  double bw = hw.p2p_bw;
+  if (hw.sockets > 1 && hw.gpus_per_node > 1) bw = std::min(bw, hw.xsocket_bw);
+  if (nodes > 1) bw = std::min(bw, hw.nic_bw);
+  return bw;
+}
+
 ModelResult ModelNcclRing(const Hardware& hw, int nodes, int64_t bytes) {
   ModelResult r;
   const double n = static_cast<double>(nodes) * hw.gpus_per_node;
   const double S = static_cast<double>(bytes);
-  const double bw = nodes > 1 ? std::min(hw.nic_bw, hw.p2p_bw) : hw.p2p_bw;
+  const double bw = NcclRingBandwidth(hw, nodes);
   const double steps = 2 * (n - 1);
   const double transfer = n > 1 ? steps / n * S / bw : 0;
   const double latency = steps * hw.nccl_step_latency;
@@ -118,15 +134,20 @@ ModelResult ModelNcclRing(const Hardware& hw, int nodes, int64_t bytes) {
   r.per_chunk = transfer;
   r.fill = latency;
   r.chunks = 1;
-  r.bottleneck = latency > transfer ? "latency" : (bw == hw.nic_bw ? "nic" : "p2p");
+  r.bottleneck = latency > transfer ? "latency"
+                 : bw == hw.nic_bw && nodes > 1 ? "nic"
+                 : bw == hw.p2p_bw              ? "p2p"
+                                                : "sockets";
   return r;
 }
 
 ModelResult ModelNcclTree(const Hardware& hw, int nodes, int64_t bytes) {
   ModelResult r;
   const double S = static_cast<double>(bytes);
-  const double nic = nodes > 1 ? TreeNicFactor(nodes) * S / hw.nic_bw : 0;
-  const double p2p = hw.gpus_per_node > 1 ? S / hw.p2p_bw : 0;
+  const double chain_bw = NcclRingBandwidth(hw, 1);  // the chain inside the node
+  const double eta = hw.nccl_tree_efficiency > 0 ? hw.nccl_tree_efficiency : 1.0;
+  const double nic = nodes > 1 ? TreeNicFactor(nodes) * S / hw.nic_bw / eta : 0;
+  const double p2p = hw.gpus_per_node > 1 ? S / chain_bw / eta : 0;
   const double latency =
       2.0 * (TreeDepth(nodes) + hw.gpus_per_node - 1) * hw.nccl_step_latency;
   r.seconds = std::max(nic, p2p) + latency;
@@ -149,7 +170,9 @@ std::vector<Sensitivity> Sensitivities(const Hardware& hw, int nodes, int64_t by
       {"nic_bw", [](Hardware* h, double f) { h->nic_bw *= f; }},
       {"nic_latency", [](Hardware* h, double f) { h->nic_latency *= f; }},
       {"p2p_bw", [](Hardware* h, double f) { h->p2p_bw *= f; }},
+      {"xsocket_bw", [](Hardware* h, double f) { h->xsocket_bw *= f; }},
       {"nccl_step_latency", [](Hardware* h, double f) { h->nccl_step_latency *= f; }},
+      {"nccl_tree_efficiency", [](Hardware* h, double f) { h->nccl_tree_efficiency *= f; }},
       {"call_overhead", [](Hardware* h, double f) { h->call_overhead *= f; }},
   };
   auto nccl = [&](const Hardware& h) {
@@ -157,14 +180,19 @@ std::vector<Sensitivity> Sensitivities(const Hardware& hw, int nodes, int64_t by
                     ModelNcclTree(h, nodes, bytes).seconds);
   };
   const double hf0 = ModelHfReduce(hw, nodes, bytes).seconds, nc0 = nccl(hw);
+  const double ring0 = ModelNcclRing(hw, nodes, bytes).seconds;
+  const double tree0 = ModelNcclTree(hw, nodes, bytes).seconds;
+  const double step = std::log(1.1);
   std::vector<Sensitivity> out;
   for (const Input& in : inputs) {
     Hardware h = hw;
     in.scale(&h, 1.1);
     Sensitivity s;
     s.input = in.name;
-    s.hfreduce = std::log(ModelHfReduce(h, nodes, bytes).seconds / hf0) / std::log(1.1);
-    s.nccl = std::log(nccl(h) / nc0) / std::log(1.1);
+    s.hfreduce = std::log(ModelHfReduce(h, nodes, bytes).seconds / hf0) / step;
+    s.nccl = std::log(nccl(h) / nc0) / step;
+    s.ring = std::log(ModelNcclRing(h, nodes, bytes).seconds / ring0) / step;
+    s.tree = std::log(ModelNcclTree(h, nodes, bytes).seconds / tree0) / step;
     out.push_back(s);
   }
   return out;

@@ -15,10 +15,18 @@
 //   (every byte the node's copies, sums and NIC DMA read and write), the CPU
 //   sum and the NIC (the busiest node's bytes in the double tree, from the
 //   real tree of hfreduce/tree.h).
-// NCCL ring over all n = N*G GPUs, one ring crossing each node's NIC once:
-//     T = 2(n-1)/n * S / min(B_nic, B_p2p) + 2(n-1) * alpha
-// NCCL tree: the double binary tree between nodes, a chain of G GPUs inside
-//     T = max(nic_factor * S / B_nic, S / B_p2p) + 2(depth + G - 1) * alpha
+// NCCL ring over all n = N*G GPUs, one ring crossing each node's NIC once.
+//   It runs in lock step: each of its 2(n-1) steps moves S/n on every link
+//   and ends when the slowest hop is done, so
+//     T = 2(n-1) * (alpha + S/n / B_ring),  B_ring = min(B_nic, B_p2p, B_x)
+//   where B_x is GPU-to-GPU across the CPU sockets (a PCIe node without
+//   NVLink: the ring leaves a socket and comes back once per node) and alpha
+//   the per-step latency (with host-staged network steps, tens of us).
+// NCCL tree: the double binary tree between nodes, a chain of G GPUs inside,
+//   at the efficiency eta that NCCL's own cost model gives its tree
+//   (half of the channels' bus bandwidth, times 0.9):
+//     T = max(nic_factor * S / B_nic, S / min(B_p2p, B_x)) / eta
+//         + 2(depth + G - 1) * alpha
 //   (nic_factor: the busiest node's bytes per direction / S in the tree).
 //
 // Usage:
@@ -57,10 +65,16 @@ struct Hardware {
   // Host-memory copies a NIC byte costs on each side (0: RDMA from/to the
   // buffer; 2 for MPI over shared memory: sender -> bounce buffer -> receiver).
   double nic_host_copies = 0;
-  // NCCL: GPU-to-GPU bandwidth over the node's PCIe fabric (P2P, per
-  // direction) and the per-step latency of its ring/tree protocol.
+  // NCCL: GPU-to-GPU bandwidth over the node's PCIe fabric (P2P through
+  // one CPU's root complex, per direction); across the node's CPU sockets
+  // (when the GPUs sit on more than one); the per-step latency of its ring
+  // and tree (lock step: a ring step ends when its slowest hop, a network
+  // step staged through host memory, is done); the tree's efficiency.
   double p2p_bw = 10e9;
-  double nccl_step_latency = 8e-6;
+  int sockets = 2;
+  double xsocket_bw = 9e9;
+  double nccl_step_latency = 25e-6;
+  double nccl_tree_efficiency = 0.45;
   // HFReduce: bytes per GPU per pipeline chunk and fixed cost per call.
   int64_t chunk_bytes = 4 << 20;
   double call_overhead = 50e-6;
@@ -103,12 +117,19 @@ ModelResult ModelHfReduce(const Hardware& hw, int nodes, int64_t bytes);
 ModelResult ModelNcclRing(const Hardware& hw, int nodes, int64_t bytes);
 ModelResult ModelNcclTree(const Hardware& hw, int nodes, int64_t bytes);
 
-// Elasticity of HFReduce's (or NCCL's best) time to each input: d ln T /
-// d ln x, by a 10% step; the inputs with the largest |value| dominate.
+// NcclRingBandwidth(hw, nodes): the ring's per-link bandwidth, its slowest
+// hop (the NIC only with more than one node; the socket crossing only when
+// the node's GPUs span sockets).
+double NcclRingBandwidth(const Hardware& hw, int nodes);
+
+// Elasticity of HFReduce's, NCCL's ring and tree and NCCL's best (the
+// faster of the two) time to each input: d ln T / d ln x, by a 10% step;
+// the inputs with the largest |value| dominate.
 struct Sensitivity {
   std::string input;
   double hfreduce = 0;
   double nccl = 0;
+  double ring = 0, tree = 0;
 };
 std::vector<Sensitivity> Sensitivities(const Hardware& hw, int nodes, int64_t bytes);
 

@@ -16,8 +16,11 @@ TEST(AllreduceModelTest, RingIsTheClosedForm) {
   for (int nodes : {1, 2, 16, 180}) {
     for (int64_t bytes : {kMiB, 186 * kMiB}) {
       const double n = nodes * hw.gpus_per_node;
-      const double bw = nodes > 1 ? std::min(hw.nic_bw, hw.p2p_bw) : hw.p2p_bw;
-      const double want = 2 * (n - 1) / n * bytes / bw + 2 * (n - 1) * hw.nccl_step_latency;
+      // The slowest hop: P2P, the socket crossing, and the NIC between nodes.
+      double bw = std::min(hw.p2p_bw, hw.xsocket_bw);
+      if (nodes > 1) bw = std::min(bw, hw.nic_bw);
+      // Lock step: 2(n-1) steps of S/n each, every one paying the latency.
+      const double want = 2 * (n - 1) * (hw.nccl_step_latency + bytes / n / bw);
       EXPECT_NEAR(ModelNcclRing(hw, nodes, bytes).seconds, want, want * 1e-12)
           << nodes << " nodes, " << bytes << " bytes";
     }
@@ -45,15 +48,67 @@ TEST(AllreduceModelTest, TreeNicFactor) {
   }
 }
 
+TEST(AllreduceModelTest, RingBandwidthIsTheSlowestHop) {
+  Hardware hw = FireFlyerA100Preset();
+  hw.p2p_bw = 10e9;
+  hw.xsocket_bw = 7e9;
+  hw.nic_bw = 5e9;
+  EXPECT_EQ(NcclRingBandwidth(hw, 1), 7e9);  // one node: no NIC in the ring
+  EXPECT_EQ(NcclRingBandwidth(hw, 2), 5e9);
+  hw.sockets = 1;  // every GPU under one CPU: no crossing
+  EXPECT_EQ(NcclRingBandwidth(hw, 1), 10e9);
+  hw.sockets = 2;
+  hw.gpus_per_node = 1;  // one GPU per node: nothing to cross
+  EXPECT_EQ(NcclRingBandwidth(hw, 1), 10e9);
+}
+
+TEST(AllreduceModelTest, RingLatencyTermGrowsWithEveryGpu) {
+  // 2(n-1) steps, each with the per-step latency: at 1440 GPUs and 25 us
+  // that alone is 72 ms, more than the transfer of 186 MiB.
+  Hardware hw = FireFlyerA100Preset();
+  const int64_t S = 186 * kMiB;
+  Hardware no_latency = hw;
+  no_latency.nccl_step_latency = 0;
+  const double lat = ModelNcclRing(hw, 180, S).seconds - ModelNcclRing(no_latency, 180, S).seconds;
+  EXPECT_NEAR(lat, 2 * 1439 * hw.nccl_step_latency, 1e-12);
+  EXPECT_EQ(ModelNcclRing(hw, 180, S).bottleneck, "latency");
+  EXPECT_EQ(ModelNcclRing(hw, 2, S).bottleneck, "sockets");
+}
+
+TEST(AllreduceModelTest, FireFlyerRingWithinThePapersNcclRange) {
+  // The paper: NCCL 4.8 GB/s at 16 GPUs down to 1.6 GB/s at 1440 (186 MiB);
+  // the preset's ring lands within 10% of both ends.
+  const Hardware hw = FireFlyerA100Preset();
+  const int64_t S = 186 * kMiB;
+  const double at16 = S / ModelNcclRing(hw, 2, S).seconds / 1e9;
+  const double at1440 = S / ModelNcclRing(hw, 180, S).seconds / 1e9;
+  EXPECT_NEAR(at16, 4.8, 0.48);
+  EXPECT_NEAR(at1440, 1.6, 0.16);
+}
+
 TEST(AllreduceModelTest, TreeMatchesClosedFormWhenTheNicLimits) {
   Hardware hw = FireFlyerA100Preset();
-  hw.p2p_bw = 1e15;  // the chain inside the node is free
+  hw.p2p_bw = hw.xsocket_bw = 1e15;  // the chain inside the node is free
   const int64_t S = 186 * kMiB;
   for (int nodes : {2, 16, 180}) {
-    const double want = TreeNicFactor(nodes) * S / hw.nic_bw +
+    const double want = TreeNicFactor(nodes) * S / hw.nic_bw / hw.nccl_tree_efficiency +
                         2.0 * (TreeDepth(nodes) + hw.gpus_per_node - 1) * hw.nccl_step_latency;
     EXPECT_NEAR(ModelNcclTree(hw, nodes, S).seconds, want, want * 1e-12);
   }
+}
+
+TEST(AllreduceModelTest, TreeBandwidthTermScalesWithItsEfficiency) {
+  Hardware hw = FireFlyerA100Preset();
+  hw.nccl_step_latency = 0;
+  Hardware full = hw;
+  full.nccl_tree_efficiency = 1;
+  const int64_t S = 186 * kMiB;
+  for (int nodes : {1, 2, 180}) {
+    EXPECT_NEAR(ModelNcclTree(hw, nodes, S).seconds * hw.nccl_tree_efficiency,
+                ModelNcclTree(full, nodes, S).seconds, 1e-12);
+  }
+  // Inside the node the chain crosses the sockets: S / min(P2P, across).
+  EXPECT_NEAR(ModelNcclTree(full, 1, S).seconds, S / std::min(hw.p2p_bw, hw.xsocket_bw), 1e-12);
 }
 
 TEST(AllreduceModelTest, HfReduceOneChunkIsTheFill) {

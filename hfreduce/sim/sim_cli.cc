@@ -90,19 +90,24 @@ const Flags kFlags[] = {
     {"nic-gbs", &Hardware::nic_bw, 1e9, "NIC GB/s per direction (one per node)"},
     {"nic-latency-us", &Hardware::nic_latency, 1e-6, "per message hop"},
     {"nic-host-copies", &Hardware::nic_host_copies, 1, "host copies per NIC byte per side"},
-    {"p2p-gbs", &Hardware::p2p_bw, 1e9, "NCCL: GPU-to-GPU GB/s inside a node"},
+    {"p2p-gbs", &Hardware::p2p_bw, 1e9, "NCCL: GPU-to-GPU GB/s through one CPU"},
+    {"xsocket-gbs", &Hardware::xsocket_bw, 1e9, "NCCL: GPU-to-GPU GB/s across CPU sockets"},
     {"nccl-step-us", &Hardware::nccl_step_latency, 1e-6, "NCCL: latency per ring/tree step"},
+    {"nccl-tree-efficiency", &Hardware::nccl_tree_efficiency, 1,
+     "NCCL: tree's share of the link bandwidth"},
     {"call-overhead-us", &Hardware::call_overhead, 1e-6, "HFReduce: fixed cost per call"},
 };
 
 void PrintHardware(const Hardware& hw, const std::string& preset, const char* prefix) {
   std::printf("%shai sim allreduce: preset %s, %d GPUs/node, PCIe %.1f GB/s (+%.0f us), host "
               "memory %.1f GB/s, CPU sum %.1f GB/s, NIC %.1f GB/s (+%.1f us, %g host copies), "
-              "P2P %.1f GB/s, NCCL step %.1f us, chunk %s, call %.0f us, cache %s at %.1f GB/s\n",
+              "P2P %.1f GB/s (%d sockets, %.1f GB/s across), NCCL step %.1f us, tree "
+              "efficiency %.2f, chunk %s, call %.0f us, cache %s at %.1f GB/s\n",
               prefix, preset.c_str(), hw.gpus_per_node, hw.pcie_bw / 1e9,
               hw.pcie_latency * 1e6, hw.host_mem_bw / 1e9, hw.cpu_reduce_bw / 1e9,
               hw.nic_bw / 1e9, hw.nic_latency * 1e6, hw.nic_host_copies, hw.p2p_bw / 1e9,
-              hw.nccl_step_latency * 1e6, FormatBytes(hw.chunk_bytes).c_str(),
+              hw.sockets, hw.xsocket_bw / 1e9, hw.nccl_step_latency * 1e6,
+              hw.nccl_tree_efficiency, FormatBytes(hw.chunk_bytes).c_str(),
               hw.call_overhead * 1e6,
               hw.cache_bytes > 0 ? FormatBytes(hw.cache_bytes).c_str() : "none",
               hw.cache_bw / 1e9);
@@ -219,13 +224,18 @@ int SimAllreduce(int argc, char** argv) {
     if (!number(f.name, &v)) return 2;
     hw.*f.field = v * f.scale;
   }
-  for (const char* must : {"host-mem-gbs", "cpu-reduce-gbs", "nic-gbs", "p2p-gbs"}) {
+  for (const char* must : {"host-mem-gbs", "cpu-reduce-gbs", "nic-gbs", "p2p-gbs",
+                           "xsocket-gbs", "nccl-tree-efficiency"}) {
     for (const Flags& f : kFlags) {
       if (std::string(f.name) == must && !(hw.*f.field > 0)) {
         std::fprintf(stderr, "hai sim allreduce: --%s must be > 0\n", must);
         return 2;
       }
     }
+  }
+  if (hw.nccl_tree_efficiency > 1) {
+    std::fprintf(stderr, "hai sim allreduce: --nccl-tree-efficiency must be in (0, 1]\n");
+    return 2;
   }
   if (p.GetInt("gpus-per-node") < 0 || p.GetInt("gpus-per-node") > 1024) {
     std::fprintf(stderr, "hai sim allreduce: --gpus-per-node must be in [1, 1024]\n");
@@ -290,9 +300,11 @@ int SimAllreduce(int argc, char** argv) {
     std::printf("#\n# elasticity d ln(time) / d ln(input) (-1: time halves when the input "
                 "doubles; 0: no effect)\n");
     for (int n : *nodes) {
-      std::printf("# %d nodes: %-18s %9s %9s\n", n, "input", "hfreduce", "nccl");
+      std::printf("# %d nodes: %-18s %9s %9s %9s %9s\n", n, "input", "hfreduce", "nccl",
+                  "ring", "tree");
       for (const Sensitivity& s : Sensitivities(hw, n, *bytes)) {
-        std::printf("#   %-26s %9.2f %9.2f\n", s.input.c_str(), s.hfreduce, s.nccl);
+        std::printf("#   %-26s %9.2f %9.2f %9.2f %9.2f\n", s.input.c_str(), s.hfreduce, s.nccl,
+                    s.ring, s.tree);
       }
     }
   }

@@ -26,6 +26,14 @@ awk -v s="$slow" -v f="$fast" 'BEGIN { exit !(f <= s) }' || { echo "faster NIC, 
 sens=$("$sim" sim allreduce --nodes 16 --sensitivity)
 echo "$sens"
 echo "$sens" | grep -q 'host_mem_bw' || { echo "no sensitivity rows"; exit 1; }
+# Ring and tree columns; the ring at 16 nodes moves with its slowest link (the
+# socket crossing) and the per-step latency, not with host memory.
+echo "$sens" | awk '$2 == "xsocket_bw" { if ($5 > -0.5) { print "ring ignores the socket link: " $0; exit 1 } f = 1 } END { exit !f }'
+echo "$sens" | awk '$2 == "host_mem_bw" { if ($5 != 0) { print "ring depends on host memory: " $0; exit 1 } }'
+# Making the socket link as fast as P2P makes the ring faster, not slower.
+r9=$("$sim" sim allreduce --nodes 2 --csv | tail -1 | cut -d, -f7)
+r10=$("$sim" sim allreduce --nodes 2 --csv --xsocket-gbs 10 | tail -1 | cut -d, -f7)
+awk -v a="$r9" -v b="$r10" 'BEGIN { exit !(b < a) }' || { echo "faster socket link, slower ring"; exit 1; }
 
 bench="$TEST_TMPDIR/bench.csv"
 cat > "$bench" <<'CSV'
@@ -47,7 +55,8 @@ echo "$cmp" | grep -v '^#' | awk '{ if ($5 + 0 > 1.0001) { print "over-predicted
 # Bad input: named, exit code 2.
 for args in "--nodes 0" "--nodes 2,x" "--bytes -5" "--preset dgx" "--nic-gbs 0" \
             "--nic-gbs fast" "--pcie-gbs -1" "--cache-mib x" \
-            "--preset local" "--compare /nonexistent.csv --nodes 2"; do
+            "--preset local" "--compare /nonexistent.csv --nodes 2" "--xsocket-gbs 0" \
+            "--nccl-tree-efficiency 1.5" "--nccl-tree-efficiency 0"; do
   set +e
   err=$("$sim" sim allreduce $args 2>&1 >/dev/null)
   rc=$?

@@ -110,6 +110,7 @@ absl::StatusOr<GrpoRollouts> GenerateRollouts(models::DeepseekV2Model* policy,
   gen.first_stream = uint64_t(ranks.first_prompt) * uint64_t(G);
   gen.stop_token_ids = options.stop_token_ids;
   gen.batch = std::min<int64_t>(options.decode_batch, int64_t(requests.size()));
+  gen.lockstep = ranks.lockstep;
   absl::StatusOr<std::vector<dec::Generation>> generated = dec::Generate(policy, requests, gen);
   if (!generated.ok()) {
     return Annotate(generated.status(), "GRPO rollouts of generation batch ", generation);

@@ -89,6 +89,9 @@ struct GrpoRanks {
   // sum(values, n): elementwise sum over the ranks, the same result on
   // every rank; null for one process.
   std::function<absl::Status(double* values, int n)> sum;
+  // Expert parallelism: GenerationOptions::lockstep for the rollouts (the
+  // ranks of an expert-parallel group decode step for step); null otherwise.
+  std::function<absl::StatusOr<bool>(bool has_work)> lockstep;
 };
 
 // One generation batch on this rank: rows of prompt + completion

@@ -355,10 +355,11 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
         "parallel.pp: objective.type GRPO does not support pipeline parallelism (rollouts and "
         "the policy pass need the whole model on each rank); set parallel.pp 1");
   }
-  if (config.parallel().ep() > 1 || (ctx != nullptr && ctx->ep_size() > 1)) {
+  const bool expert_parallel = ctx != nullptr && ctx->ep_size() > 1;
+  if (expert_parallel && g.beta() != 0) {
     return absl::UnimplementedError(
-        "parallel.ep: objective.type GRPO does not support expert parallelism yet (its rollouts "
-        "decode with every expert on each rank); set parallel.ep 1 and use parallel.dp");
+        "objective.grpo.beta > 0 with parallel.ep > 1 is not supported (the frozen reference "
+        "would need its own expert shards); set beta 0 or parallel.ep 1");
   }
   if (config.train().eval_every() > 0) {
     return absl::InvalidArgumentError(
@@ -425,6 +426,11 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
     o->world_size_ = double(ctx->world_size());
     if (dp > 1) {
       o->ranks_.sum = [ctx](double* values, int n) { return ctx->SumOverWorld(values, n); };
+    }
+    if (expert_parallel) {
+      // Every decode step exchanges tokens with the EP group: all ranks
+      // step until the last one is done.
+      o->ranks_.lockstep = [ctx](bool has_work) { return ctx->AnyRank(has_work); };
     }
   }
   o->output_dir_ = config.train().output_dir();

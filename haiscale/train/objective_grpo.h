@@ -21,10 +21,13 @@
 // grpo_rollouts/ (num_iterations > 1: the generation batches a checkpoint
 // falls inside of).
 //
-// Refused with an error naming the field: parallel.pp > 1 and parallel.ep
-// > 1 (rollouts and the policy pass need the whole model, every expert, on
-// each rank), train.eval_every > 0; train.device other than CPU fails at
-// the first step.
+// Expert parallel: rollouts and the policy pass go through the trainer's
+// expert dispatcher; the ranks decode in lockstep (GrpoRanks::lockstep).
+//
+// Refused with an error naming the field: parallel.pp > 1 (rollouts and
+// the policy pass need every layer on each rank), beta > 0 with
+// parallel.ep > 1, train.eval_every > 0; train.device other than CPU fails
+// at the first step.
 #ifndef HAISCALE_TRAIN_OBJECTIVE_GRPO_H_
 #define HAISCALE_TRAIN_OBJECTIVE_GRPO_H_
 

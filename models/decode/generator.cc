@@ -59,12 +59,18 @@ absl::StatusOr<std::vector<Generation>> Generate(DeepseekV2Model* model,
     longest = std::max(longest, int64_t(prompts[r].size()));
   }
   std::vector<Generation> out(prompts.size());
-  if (prompts.empty()) return out;
+  if (prompts.empty()) {
+    if (options.lockstep) return absl::InvalidArgumentError("lockstep generation needs a prompt");
+    return out;
+  }
   const int64_t slots = std::clamp<int64_t>(options.batch, 1, int64_t(prompts.size()));
   const int64_t capacity = std::min(longest + options.max_new_tokens, max_pos);
+  // Lockstep: one more cache slot, for the steps this process only keeps
+  // the others company in.
+  const int64_t idle_slot = slots;
   HS_ASSIGN_OR_RETURN(auto decoder, IncrementalDecoder::Create(
-                                        model, {.slots = slots, .capacity = capacity,
-                                                .mode = options.mode}));
+                                        model, {.slots = slots + (options.lockstep ? 1 : 0),
+                                                .capacity = capacity, .mode = options.mode}));
   GenerationStats st;
   std::deque<int64_t> pending;
   for (size_t r = 0; r < prompts.size(); ++r) pending.push_back(int64_t(r));
@@ -96,7 +102,21 @@ absl::StatusOr<std::vector<Generation>> Generate(DeepseekV2Model* model,
       }
       input_slot.push_back(s);
     }
-    if (inputs.empty()) break;
+    if (options.lockstep) {
+      HS_ASSIGN_OR_RETURN(const bool anyone, options.lockstep(!inputs.empty()));
+      if (!anyone) break;
+      if (inputs.empty()) {
+        // Nothing of ours left: a one-token sequence in the spare slot takes
+        // this process through the step's expert exchanges.
+        static const int32_t kIdleToken = 0;
+        decoder->Reset(idle_slot);
+        HS_RETURN_IF_ERROR(
+            decoder->Step({{idle_slot, absl::MakeConstSpan(&kIdleToken, 1)}}).status());
+        continue;
+      }
+    } else if (inputs.empty()) {
+      break;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     HS_ASSIGN_OR_RETURN(Tensor logits, decoder->Step(inputs));
     const int64_t n = int64_t(inputs.size());

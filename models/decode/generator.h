@@ -37,6 +37,15 @@ struct GenerationOptions {
   std::vector<int32_t> stop_token_ids;  // e.g. EOS
   int64_t batch = 1;                    // sequences decoded at once
   AttentionMode mode = AttentionMode::kAbsorbed;
+  // Expert parallelism: every model step exchanges tokens with the other
+  // processes of the expert-parallel group, so they must all run the same
+  // number of steps. When set, lockstep(has_work) is called before each
+  // step with whether this process has sequences to step, and returns
+  // whether any process has (e.g. an all-reduce over the group); while
+  // others still work, a process with nothing left steps a one-token dummy
+  // sequence in a spare cache slot and discards its output. Needs at least
+  // one prompt per process.
+  std::function<absl::StatusOr<bool>(bool has_work)> lockstep;
 };
 
 enum class FinishReason { kStopToken, kStopCallback, kLength };

@@ -1,7 +1,8 @@
 // Generation: greedy output equals argmax over full forwards of the growing
 // sequence; batched (continuous batching) equals one prompt at a time,
-// greedy and sampled; determinism for a seed; stop tokens, stop callbacks
-// and the length limit; clear errors.
+// greedy and sampled; determinism for a seed; a batch split over callers
+// (first_stream); lockstep steps; stop tokens, stop callbacks and the
+// length limit; clear errors.
 #include "models/decode/generator.h"
 
 #include <string>
@@ -92,6 +93,41 @@ TEST_F(GeneratorTest, DeterministicForASeed) {
     differ += a[r].tokens != c[r].tokens;
   }
   EXPECT_GT(differ, 0) << "another seed should change some samples";
+}
+
+TEST_F(GeneratorTest, FirstStreamSplitsABatchOverCallers) {
+  // Prompts 2..4 generated alone with first_stream 2 sample what they
+  // sample as part of the whole list.
+  GenerationOptions o{.max_new_tokens = 8, .sampling = {.temperature = 1.2}, .seed = 3,
+                      .batch = 2};
+  const auto all = Run(o);
+  const auto prompts = Prompts();
+  o.first_stream = 2;
+  const auto tail = Run(o, {prompts.begin() + 2, prompts.end()});
+  ASSERT_EQ(tail.size(), 3u);
+  for (size_t r = 0; r < tail.size(); ++r) EXPECT_EQ(tail[r].tokens, all[r + 2].tokens) << r;
+}
+
+TEST_F(GeneratorTest, LockstepKeepsSteppingWhileOthersWork) {
+  // A stand-in for the other processes: they need 5 more steps after this
+  // one is done. The outputs do not change; the model steps until then.
+  GenerationOptions o{.max_new_tokens = 6, .sampling = {.temperature = 0.8}, .seed = 9,
+                      .batch = 2};
+  const auto alone = Run(o);
+  int calls = 0, idle = 0;
+  o.lockstep = [&](bool has_work) -> absl::StatusOr<bool> {
+    ++calls;
+    if (has_work) return true;
+    return ++idle <= 5;
+  };
+  GenerationStats stats;
+  auto g = Generate(model_.get(), Prompts(), o, nullptr, &stats);
+  ASSERT_TRUE(g.ok()) << g.status();
+  for (size_t r = 0; r < alone.size(); ++r) EXPECT_EQ((*g)[r].tokens, alone[r].tokens) << r;
+  EXPECT_EQ(idle, 6);
+  EXPECT_EQ(calls, stats.steps + 6);
+  o.lockstep = [](bool) -> absl::StatusOr<bool> { return absl::AbortedError("peer gone"); };
+  EXPECT_EQ(Generate(model_.get(), Prompts(), o).status().code(), absl::StatusCode::kAborted);
 }
 
 TEST_F(GeneratorTest, StopsAtAStopTokenWithoutEmittingIt) {

@@ -6,13 +6,17 @@
 # completion lengths identical, per-step losses, entropy, KL, clip ratios
 # and gradient norms within 1e-5, and the same first-step gradients.
 # Ranks are checked to hold identical parameters after every step.
-# grpo_dp2 also checks that parallel.ep > 1 is refused naming the field.
+# grpo_ep2 also checks that beta > 0 with parallel.ep > 1 is refused naming
+# the fields.
 #
 # usage: grpo_parity_test.sh CASE
 #   grpo_dp2:        2 ranks, GRPO aggregation, GROUP scaling
 #   grpo_dp4_2nodes: 4 ranks as 2 nodes x 2, DAPO aggregation and BATCH
 #                    scaling (both need the whole batch's counts), beta > 0
 #                    and 2 updates per generation batch
+#   grpo_ep2:        2 ranks with parallel.ep 2 (each holds half the routed
+#                    experts; rollouts decode in lockstep through the expert
+#                    all-to-all) and 2 updates per generation batch
 set -euo pipefail
 case_name="$1"
 source "$(pwd)/tests/parity/common.sh"
@@ -39,6 +43,13 @@ case "$case_name" in
   grpo_dp4_2nodes) NP=4; EXTRA=(--set parallel.ranks_per_node=2)
                    ARGS+=(--set objective.grpo.loss_type=DAPO --set objective.grpo.scale_rewards=BATCH
                           --set objective.grpo.beta=0.05 --set objective.grpo.num_iterations=2) ;;
+  grpo_ep2)        NP=2; EXTRA=(--ep 2)
+                   # One sequence at a time, each up to the end of the 64-token
+                   # context: a rank's decode steps add up its prompts' lengths,
+                   # which differ between the ranks, so the one done first keeps
+                   # stepping (lockstep) while the other finishes.
+                   ARGS+=(--set objective.grpo.num_iterations=2 --set objective.grpo.decode_batch=1
+                          --set objective.grpo.max_completion_tokens=60 --set train.seq_len=64) ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 
@@ -73,13 +84,12 @@ print(f"{len(ref)} steps: {', '.join(exact)} identical; {', '.join(close)} withi
 PY
 parallel_run --output-dir "$WORK/run1" --steps 1 --dump-grads "$WORK/run_grads"
 python3 "$(pwd)/tests/parity/compare_grads.py" "$WORK/ref_grads" "$WORK/run_grads" --rel-tol 1e-5
-if [[ "$case_name" == grpo_dp2 ]]; then
-  # Expert parallelism is refused naming the field (rollouts decode with
-  # every expert on each rank).
+if [[ "$case_name" == grpo_ep2 ]]; then
   set +e
-  out=$(parallel_run --output-dir "$WORK/ep" --ep 2 2>&1)
+  out=$(parallel_run --output-dir "$WORK/ep_beta" --set objective.grpo.beta=0.05 2>&1)
   rc=$?
   set -e
-  ((rc != 0)) && grep -qF "parallel.ep" <<<"$out" || { echo "$out"; echo "FAIL: --ep 2 not refused"; exit 1; }
+  ((rc != 0)) && grep -qF "objective.grpo.beta > 0 with parallel.ep" <<<"$out" ||
+    { echo "$out"; echo "FAIL: beta > 0 with --ep 2 not refused"; exit 1; }
 fi
 echo PASS

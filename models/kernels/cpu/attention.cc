@@ -16,11 +16,14 @@
 //   dV_j = sum_i P_ij^T dout_i          dP_ij = dout_i V_j^T
 //   dS   = P (dP - D)                   dK_j  = scale * sum_i dS_ij^T Q_i
 //   dQ_i = scale * sum_j dS_ij K_j
-// To stay free of atomics (and deterministic for every thread count), it
-// runs two passes: one task per (b, h, key block) owns dK/dV of its keys
-// and walks the query blocks at or after it; then one task per (b, h,
-// query block) owns dQ and walks the key blocks. S, P and dP are recomputed
-// in both passes (about 1.4x the FLOPs of a fused pass, no shared writes).
+// To stay free of atomics (and deterministic for every thread count), a
+// task owns the gradients it writes. With enough (b, h) pairs for the
+// threads, one task per (b, h) walks key blocks j and query blocks i >= j
+// once, owning dK/dV of block j and dQ of all its rows. With fewer, two
+// passes share the work more finely: one task per (b, h, key block) owns
+// dK/dV and walks the query blocks at or after it; then one task per
+// (b, h, query block) owns dQ and walks the key blocks, recomputing S, P
+// and dP (about 1.4x the FLOPs). Both orders give the same bits.
 // With positions (packed documents) the scores of keys before a query's
 // document start are -inf as well, and key blocks that no query of a block
 // can see are skipped in all three loops.
@@ -37,6 +40,8 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+
+#include <omp.h>
 
 #include "haiscale/logging.h"
 #include "models/kernels/cpu/gemm.h"
@@ -91,6 +96,20 @@ void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, in
       for (int64_t j = 0; j < visible; ++j) S[i * kBk + j] = kNegInf;
     }
   }
+}
+
+// RowSum: sum of x[0..n) in 8 lanes (lane l takes j = l mod 8), lanes
+// added in order: a fixed order that vectorises.
+inline float RowSum(const float* x, int64_t n) {
+  float lane[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    for (int64_t l = 0; l < 8; ++l) lane[l] += x[j + l];
+  }
+  for (; j < n; ++j) lane[j % 8] += x[j];
+  float s = 0.0f;
+  for (int64_t l = 0; l < 8; ++l) s += lane[l];
+  return s;
 }
 
 // Probabilities: P = exp(S - lse_row) in place (masked entries become 0).
@@ -159,11 +178,8 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
           // Once a row has seen a key, m_new is finite; exp(-inf) = 0 on the
           // row's first visible block.
           const float alpha = internal::Exp(m[i] - m_new);
-          float psum = 0.0f;
-          for (int64_t j = 0; j < nk; ++j) {
-            row[j] = internal::Exp(row[j] - m_new);
-            psum += row[j];
-          }
+          for (int64_t j = 0; j < nk; ++j) row[j] = internal::Exp(row[j] - m_new);
+          const float psum = RowSum(row, nk);
           l[i] = l[i] * alpha + psum;
           m[i] = m_new;
           float* o = acc.data() + i * Dv;
@@ -211,6 +227,58 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
   }
 
   const int64_t n_blocks = (T + kBq - 1) / kBq;
+  if (B * H >= 4 * int64_t(omp_get_max_threads())) {
+    // One pass: task (b, h) walks key blocks j and, for each, query blocks
+    // i >= j, and owns dQ of all its rows. S, P and dP are computed once per
+    // tile instead of once per pass; every product and sum is the one of
+    // the two passes below, in the same order (dQ_i adds its key blocks
+    // in increasing j either way), so both give the same bits.
+#pragma omp parallel
+    {
+      std::vector<float> P(kBq * kBk), dS(kBq * kBk);
+      std::vector<float> dk_acc(kBk * Dk), dv_acc(kBk * Dv), dq_acc(T * Dk);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t bh = 0; bh < B * H; ++bh) {
+        const int64_t h = bh % H, b = bh / H;
+        const int32_t* pos = positions ? positions + b * T : nullptr;
+        std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+        for (int64_t k0 = 0; k0 < T; k0 += kBk) {
+          const int64_t nk = std::min(T, k0 + kBk) - k0;
+          std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
+          std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+          for (int64_t q0 = k0; q0 < T; q0 += kBq) {
+            const int64_t nq = std::min(T, q0 + kBq) - q0;
+            if (FirstVisibleKey(pos, q0, nq) >= k0 + nk) continue;  // no query sees these keys
+            Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0,
+                   nk, qk_row, Dk, scale, pos);
+            ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
+            Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h),
+                 v_row, 1.0f, dv_acc.data(), Dv);
+            Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
+                 v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
+            DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
+            Gemm(true, false, nk, Dk, nq, scale, dS.data(), kBk, q + dims.QkOffset(b, q0, h),
+                 qk_row, 1.0f, dk_acc.data(), Dk);
+            Gemm(false, false, nq, Dk, nk, scale, dS.data(), kBk, k + dims.QkOffset(b, k0, h),
+                 qk_row, 1.0f, dq_acc.data() + q0 * Dk, Dk);
+          }
+          for (int64_t j = 0; j < nk; ++j) {
+            std::copy(dk_acc.data() + j * Dk, dk_acc.data() + (j + 1) * Dk,
+                      dk + dims.QkOffset(b, k0 + j, h));
+            std::copy(dv_acc.data() + j * Dv, dv_acc.data() + (j + 1) * Dv,
+                      dv + dims.VOffset(b, k0 + j, h));
+          }
+        }
+        for (int64_t t = 0; t < T; ++t) {
+          std::copy(dq_acc.data() + t * Dk, dq_acc.data() + (t + 1) * Dk,
+                    dq + dims.QkOffset(b, t, h));
+        }
+      }
+    }
+    return;
+  }
+  // Fewer (b, h) pairs than the threads can share: two passes with more
+  // tasks each.
   const int64_t tasks = B * H * n_blocks;
   // Pass 1: dK, dV. Task (b, h, key block j) walks query blocks i >= j.
 #pragma omp parallel

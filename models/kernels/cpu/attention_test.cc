@@ -147,6 +147,17 @@ TEST(AttentionTest, SeveralRaggedBlocks) {
   CheckAgainstReference({1, 150, 2, 48, 32}, 1.5f, 22);
 }
 
+TEST(AttentionTest, OnePassAndTwoPassBackwardsMatchTheReference) {
+  // The backward runs one pass per (b, h) when there are at least 4 such
+  // pairs per thread, two finer passes otherwise: check both.
+  for (int threads : {1, 8}) {
+    SetNumThreads(threads);
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
+    CheckAgainstReference({2, 150, 3, 48, 32}, 0.3f, 51);
+  }
+  SetNumThreads(0);
+}
+
 TEST(AttentionTest, GradientsMatchFiniteDifferences) {
   const int64_t B = 2, T = 37, H = 3, Dk = 12, Dv = 8;
   const float scale = 1.0f / std::sqrt(float(Dk));
@@ -176,6 +187,8 @@ TEST(AttentionTest, GradientsMatchFiniteDifferences) {
   EXPECT_TRUE(rv.ok) << rv.report;
 }
 
+// 1 thread runs the one-pass backward (4 (b, h) pairs), 3 threads the
+// two-pass one: the same bits either way.
 TEST(AttentionTest, ThreadCountInvariant) {
   const int64_t B = 2, T = 130, H = 2, Dk = 16, Dv = 8;
   std::vector<float> q = RandomVector(B * T * H * Dk, 41);

@@ -9,14 +9,14 @@
 namespace hs::generate {
 
 absl::StatusOr<std::unique_ptr<models::DeepseekV2Model>> LoadInferenceModel(
-    const std::string& dir) {
+    const std::string& dir, int64_t max_seq_len) {
   HS_ASSIGN_OR_RETURN(config::ModelConfig mp, config::LoadModelConfigFile(dir));
   HS_RETURN_IF_ERROR(Annotate(config::ValidateModelConfig(mp), dir, "/config.json"));
   // The decoder keeps its own RoPE tables (as long as its cache): the
-  // model's training-forward table needs only one row.
+  // model's training-forward table needs only max_seq_len rows.
   HS_ASSIGN_OR_RETURN(auto model, models::DeepseekV2Model::CreateForInference(
                                       config::ToModelConfig(mp),
-                                      {.max_seq_len = 1, .params_from_file = true}));
+                                      {.max_seq_len = max_seq_len, .params_from_file = true}));
   HS_RETURN_IF_ERROR(train::LoadHfWeights(dir, model.get()));
   return model;
 }

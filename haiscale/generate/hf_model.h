@@ -3,10 +3,12 @@
 // LoadInferenceModel(dir): a forwards-only DeepseekV2Model with the weights
 // of a Hugging Face folder (config.json + safetensors), as `hai generate`
 // and `hai bench generate` use it. Errors name dir/config.json or the
-// tensor.
+// tensor. max_seq_len: the longest sequence its own Forward takes (the
+// decoder keeps its own RoPE tables, so 1 for decoding).
 #ifndef HAISCALE_GENERATE_HF_MODEL_H_
 #define HAISCALE_GENERATE_HF_MODEL_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -16,7 +18,7 @@
 namespace hs::generate {
 
 absl::StatusOr<std::unique_ptr<models::DeepseekV2Model>> LoadInferenceModel(
-    const std::string& dir);
+    const std::string& dir, int64_t max_seq_len = 1);
 
 }  // namespace hs::generate
 

@@ -19,7 +19,10 @@
 // of the whole dataset with the initial parameters (one sequence per
 // forward), the ranks exchange them, and rank 0 keeps them in
 // <output_dir>/dpo_reference_logps.bin so that a resumed run uses the
-// same values. Each step then runs one forward per local sequence for the
+// same values. A reference precomputed beside the rows (`hai data
+// dpo-reference`, data/post/reference_file.h) replaces that pass when it
+// was computed for these rows and for train.init_from's weights; any other
+// is refused. Each step then runs one forward per local sequence for the
 // policy log-probabilities, computes every pair's dL/dlogp, and runs the
 // pass with one sequence per micro-batch, weighted by its
 // d(loss)/d(cross-entropy) (PassInput::ce_scales). Chosen and rejected of a
@@ -33,11 +36,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/permutation.h"
+#include "data/post/reference_file.h"
 #include "data/post/rows_file.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
@@ -258,6 +263,9 @@ class DpoObjective final : public Objective {
   absl::StatusOr<std::vector<double>> LoadOrComputeRowLogps(int64_t step, ModelRunner& runner,
                                                            const PostRows& rows,
                                                            const std::string& path) {
+    // Precomputed beside the rows (checked against the run when opened).
+    if (&rows == &rows_ && !precomputed_.empty()) return precomputed_;
+    if (&rows == &eval_ && !eval_precomputed_.empty()) return eval_precomputed_;
     const int64_t R = rows.num_rows();
     std::vector<double> logps(R, 0.0);
     if (step > 0) {
@@ -330,8 +338,51 @@ class DpoObjective final : public Objective {
   bool write_reference_ = true;
   std::vector<double> ref_logps_;       // per row, from the initial weights
   std::vector<double> eval_ref_logps_;  // per held-out row
+  // From `hai data dpo-reference` (DIR/dpo_reference.bin), when present.
+  std::vector<double> precomputed_, eval_precomputed_;
   std::vector<int32_t> tokens_, targets_, positions_;  // [global_batch, seq_len]
 };
+
+// The reference log-probabilities stored beside the rows by `hai data
+// dpo-reference`, or none: usable only when computed for these very rows
+// and for the weights the run starts from (train.init_from); anything else
+// is refused rather than silently recomputed or used.
+absl::StatusOr<std::vector<double>> PrecomputedReference(const config::RunConfig& config,
+                                                         const char* field,
+                                                         const std::string& dir,
+                                                         const PostRows& rows) {
+  absl::StatusOr<std::optional<data::post::RowsReference>> read =
+      data::post::ReadRowsReference(dir);
+  if (!read.ok()) return Annotate(read.status(), field);
+  if (!read->has_value()) return std::vector<double>();
+  const data::post::RowsReference& ref = **read;
+  const std::string file = absl::StrCat(dir, "/", data::post::kReferenceFileName);
+  const std::string fix = absl::StrCat("rerun hai data dpo-reference --data ", dir,
+                                       " --weights <the run's train.init_from>, or delete ", file,
+                                       " to compute the reference in the run");
+  if (int64_t(ref.logps.size()) != rows.num_rows() || ref.rows_crc != data::post::RowsCrc(rows)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        field, ": ", file, " was computed for other rows than ", dir,
+        " holds now (prepared again since?): ", fix));
+  }
+  const std::string& init = config.train().init_from();
+  const std::string computed = absl::StrCat(
+      file, " holds the reference log-probabilities of the weights in ", ref.weights_dir, " (",
+      data::post::FormatIdentity(ref.weights), ")");
+  if (init.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        field, ": ", computed, ", but the run starts from random weights (train.init_from is "
+        "empty): set train.init_from, or delete the file to compute the reference in the run"));
+  }
+  absl::StatusOr<data::post::WeightsIdentity> id = data::post::IdentifyWeights(init);
+  if (!id.ok()) return Annotate(id.status(), "train.init_from");
+  if (!(*id == ref.weights)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        field, ": ", computed, ", but train.init_from ", init, " holds other weights (",
+        data::post::FormatIdentity(*id), "): ", fix));
+  }
+  return ref.logps;
+}
 
 }  // namespace
 
@@ -364,18 +415,25 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeDpoObjective(const config::RunCon
   const int64_t vocab = config.model().vocab_size();
   HS_ASSIGN_OR_RETURN(o->rows_, OpenPostRows(config.data().train_path(), "data.train_path",
                                              data::post::RowsKind::kDpo, layout.seq_len, vocab));
+  HS_ASSIGN_OR_RETURN(o->precomputed_, PrecomputedReference(config, "data.train_path",
+                                                            config.data().train_path(), o->rows_));
   if (config.train().eval_every() > 0) {
     HS_ASSIGN_OR_RETURN(o->eval_, OpenPostRows(config.data().eval_path(), "data.eval_path",
                                                data::post::RowsKind::kDpo, layout.seq_len, vocab));
+    HS_ASSIGN_OR_RETURN(o->eval_precomputed_,
+                        PrecomputedReference(config, "data.eval_path", config.data().eval_path(),
+                                             o->eval_));
   }
   const size_t n = size_t(layout.global_batch * layout.seq_len);
   o->tokens_.resize(n);
   o->targets_.resize(n);
   o->positions_.resize(n);
   o->AddHeaderNote(absl::StrFormat(
-      "DPO data: %d pairs from %s (beta %g, label smoothing %g, rpo alpha %g)",
+      "DPO data: %d pairs from %s (beta %g, label smoothing %g, rpo alpha %g); reference "
+      "log-probabilities %s",
       o->rows_.num_rows() / 2, config.data().train_path(), o->beta_, o->label_smoothing_,
-      o->rpo_alpha_));
+      o->rpo_alpha_,
+      o->precomputed_.empty() ? "computed in the run" : "precomputed (hai data dpo-reference)"));
   return std::unique_ptr<Objective>(std::move(o));
 }
 

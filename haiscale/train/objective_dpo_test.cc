@@ -19,7 +19,10 @@
 #include "data/post/post_data.h"
 #include "data/post/rows_file.h"
 #include "gtest/gtest.h"
+#include "haiscale/config/model_config_convert.h"
 #include "haiscale/io/atomic_file.h"
+#include "haiscale/posttrain/dpo_reference.h"
+#include "haiscale/train/hf_weights.h"
 #include "haiscale/train/objective_post.h"
 #include "haiscale/train/test_util.h"
 #include "haiscale/train/trainer.h"
@@ -368,6 +371,68 @@ TEST(DpoTrainerTest, ResumeUsesTheStoredReference) {
   EXPECT_NE(s.message().find("needs the reference log-probabilities of the initial weights"),
             std::string::npos)
       << s;
+}
+
+// Reference log-probabilities precomputed beside the rows (hai data
+// dpo-reference) equal the in-run reference and give its losses; a file
+// computed for other weights, for a run from random weights or for other
+// rows is refused.
+TEST(DpoTrainerTest, PrecomputedReferenceGivesTheInRunLosses) {
+  const std::string dir = TempDir("dpo_precomputed");
+  const std::string rows = WriteDpoRows(dir + "/rows", 8);
+  const config::RunConfig base = DpoRun(dir + "/unused", rows);
+  for (uint64_t seed : {5, 6}) {
+    auto model = models::DeepseekV2Model::Create(config::ToModelConfig(base), {.seed = seed});
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_TRUE(SaveHfWeights(**model, base.model(), dir + "/w" + std::to_string(seed),
+                              DType::kF32).ok());
+  }
+  auto run = [&](const std::string& out) {
+    config::RunConfig cfg = DpoRun(dir + "/" + out, rows);
+    cfg.mutable_train()->set_steps(4);
+    cfg.mutable_train()->set_init_from(dir + "/w5");
+    return cfg;
+  };
+  std::vector<double> in_run;
+  {
+    auto t = Trainer::Create(run("in_run"), {.quiet = true, .resume = false});
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Run().ok());
+    in_run = (*t)->losses();
+  }
+  auto ref = posttrain::ComputeDpoReference(dir + "/w5", rows);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const std::vector<double> stored = ReadReference(dir + "/in_run/dpo_reference_logps.bin");
+  ASSERT_EQ(ref->logps.size(), stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_NEAR(ref->logps[i], stored[i], 1e-6 * std::abs(stored[i])) << "row " << i;
+  }
+  {
+    auto t = Trainer::Create(run("precomputed"), {.quiet = true, .resume = false});
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE((*t)->Run().ok());
+    const std::vector<double>& pre = (*t)->losses();
+    ASSERT_EQ(pre.size(), in_run.size());
+    for (size_t i = 0; i < pre.size(); ++i) {
+      EXPECT_NEAR(pre[i], in_run[i], 1e-6 * in_run[i]) << "step " << i + 1;
+    }
+    // It read them: no reference pass, nothing stored in the run.
+    EXPECT_FALSE(std::filesystem::exists(dir + "/precomputed/dpo_reference_logps.bin"));
+  }
+  auto refused = [&](config::RunConfig cfg, const std::string& want) {
+    auto t = Trainer::Create(cfg, {.write_outputs = false, .quiet = true});
+    ASSERT_FALSE(t.ok()) << want;
+    EXPECT_NE(t.status().message().find(want), std::string::npos) << t.status();
+  };
+  config::RunConfig other = run("other");
+  other.mutable_train()->set_init_from(dir + "/w6");
+  refused(other, "data.train_path: " + rows + "/dpo_reference.bin holds the reference "
+                 "log-probabilities of the weights in ");
+  refused(other, "but train.init_from " + dir + "/w6 holds other weights");
+  other.mutable_train()->clear_init_from();
+  refused(other, "but the run starts from random weights");
+  WriteDpoRows(rows, 8, false, 7);  // prepared again: other pairs
+  refused(run("again"), "was computed for other rows than " + rows);
 }
 
 TEST(DpoTrainerTest, OddBatchAndWrongDataAreNamed) {

@@ -20,12 +20,14 @@
 #include "haiscale/clock.h"
 #include "haiscale/config/model_config_convert.h"
 #include "haiscale/io/atomic_file.h"
+#include "haiscale/io/safetensors.h"
 #include "haiscale/rl/grpo_step.h"
 #include "haiscale/rl/rollout_file.h"
 #include "haiscale/rl/reward_command.h"
 #include "haiscale/rl/rewards.h"
 #include "haiscale/status.h"
 #include "haiscale/train/hf_weights.h"
+#include "parallel/expert_parallel.h"
 
 namespace hs::train {
 namespace {
@@ -251,11 +253,20 @@ class GrpoObjective final : public Objective {
   }
 
   // The frozen reference: the initial weights. A fresh run (step 0) copies
-  // the policy's and rank 0 keeps them in <output_dir>/grpo_reference; a
-  // resumed run loads them from there.
+  // the policy's and keeps them in <output_dir>/grpo_reference (rank 0; with
+  // expert parallelism the first EP group, one shard per EP rank, as the
+  // trainer saves weights); a resumed run loads them from there. Under
+  // expert parallelism it has its own dispatcher over the EP group.
   std::string ReferenceDir() const { return output_dir_ + "/grpo_reference"; }
   absl::Status ReadyReference(int64_t step, const models::DeepseekV2Model& policy) {
     if (reference_) return absl::OkStatus();
+    const bool expert_parallel = ctx_ != nullptr && ctx_->ep_size() > 1;
+    if (expert_parallel) {
+      HS_ASSIGN_OR_RETURN(reference_dispatcher_,
+                          parallel::AllToAllExpertDispatcher::Create(
+                              ctx_->ep_comm(), reference_config_.n_routed_experts));
+      reference_options_.dispatcher = reference_dispatcher_.get();
+    }
     HS_ASSIGN_OR_RETURN(reference_, models::DeepseekV2Model::Create(reference_config_,
                                                                     reference_options_));
     if (step > 0) {
@@ -263,8 +274,8 @@ class GrpoObjective final : public Objective {
         return absl::FailedPreconditionError(
             "objective.grpo.beta > 0: a resumed run needs train.output_dir (the reference weights)");
       }
-      return Annotate(LoadHfWeights(ReferenceDir(), reference_.get()), "resuming GRPO at step ",
-                      step + 1, " with objective.grpo.beta > 0 needs the reference weights of ",
+      return Annotate(LoadReference(), "resuming GRPO at step ", step + 1,
+                      " with objective.grpo.beta > 0 needs the reference weights of ",
                       ReferenceDir());
     }
     if (reference_->arena().size() != policy.arena().size()) {
@@ -272,8 +283,30 @@ class GrpoObjective final : public Objective {
     }
     std::memcpy(reference_->arena().params(), policy.arena().params(),
                 size_t(policy.arena().size()) * sizeof(float));
-    if (is_logger_ && !output_dir_.empty()) {
-      HS_RETURN_IF_ERROR(SaveHfWeights(*reference_, model_proto_, ReferenceDir(), DType::kF32));
+    if (output_dir_.empty()) return absl::OkStatus();
+    if (!expert_parallel) {
+      return is_logger_ ? SaveHfWeights(*reference_, model_proto_, ReferenceDir(), DType::kF32)
+                        : absl::OkStatus();
+    }
+    const int ep = ctx_->ep_size(), ep_rank = ctx_->ep_rank();
+    if (ctx_->ep_group() == 0) {
+      HS_RETURN_IF_ERROR(SaveHfWeightsShard(
+          *reference_, ReferenceDir(), DType::kF32, ep_rank, ep,
+          [ep_rank](const models::ParamSpec& spec) { return spec.expert >= 0 || ep_rank == 0; }));
+    }
+    HS_RETURN_IF_ERROR(ctx_->Barrier());
+    return is_logger_ ? WriteHfShardIndex(ReferenceDir(), ep, model_proto_) : absl::OkStatus();
+  }
+
+  // LoadReference: the whole model (LoadHfWeights: every tensor checked),
+  // or under expert parallelism this rank's parameters by name (the folder
+  // holds every rank's experts).
+  absl::Status LoadReference() {
+    if (ctx_ == nullptr || ctx_->ep_size() == 1) return LoadHfWeights(ReferenceDir(), reference_.get());
+    HS_ASSIGN_OR_RETURN(auto folder, io::SafetensorsFolder::Open(ReferenceDir()));
+    models::ParamArena& arena = reference_->arena();
+    for (const models::ParamSpec& spec : arena.specs()) {
+      HS_RETURN_IF_ERROR(folder->ReadAsF32(spec.name, arena.params() + spec.offset, spec.numel));
     }
     return absl::OkStatus();
   }
@@ -339,9 +372,11 @@ class GrpoObjective final : public Objective {
   rl::GrpoRollouts rollouts_;
   int64_t rollouts_generation_ = -1;
   // beta > 0: the frozen reference model (never created otherwise).
+  std::unique_ptr<parallel::AllToAllExpertDispatcher> reference_dispatcher_;  // outlives reference_
   std::unique_ptr<models::DeepseekV2Model> reference_;
   models::DeepseekV2Config reference_config_;
   models::ModelOptions reference_options_;
+  const parallel::ParallelContext* ctx_ = nullptr;
   config::ModelConfig model_proto_;
 };
 
@@ -356,11 +391,6 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
         "the policy pass need the whole model on each rank); set parallel.pp 1");
   }
   const bool expert_parallel = ctx != nullptr && ctx->ep_size() > 1;
-  if (expert_parallel && g.beta() != 0) {
-    return absl::UnimplementedError(
-        "objective.grpo.beta > 0 with parallel.ep > 1 is not supported (the frozen reference "
-        "would need its own expert shards); set beta 0 or parallel.ep 1");
-  }
   if (config.train().eval_every() > 0) {
     return absl::InvalidArgumentError(
         "train.eval_every: objective.type GRPO has no held-out loss (use hai eval-task); set 0");
@@ -419,6 +449,7 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
   }
   o->ranks_.data_parallel = dp;
   o->ranks_.global_prompts = o->prompts_per_step_;
+  o->ctx_ = ctx;
   if (ctx != nullptr) {
     o->ranks_.first_prompt = ctx->dp_rank() * (o->prompts_per_step_ / dp);
     o->is_logger_ = ctx->is_logger();

@@ -23,11 +23,11 @@
 //
 // Expert parallel: rollouts and the policy pass go through the trainer's
 // expert dispatcher; the ranks decode in lockstep (GrpoRanks::lockstep).
+// The reference holds the policy's expert shard, with its own dispatcher.
 //
 // Refused with an error naming the field: parallel.pp > 1 (rollouts and
-// the policy pass need every layer on each rank), beta > 0 with
-// parallel.ep > 1, train.eval_every > 0; train.device other than CPU fails
-// at the first step.
+// the policy pass need every layer on each rank), train.eval_every > 0;
+// train.device other than CPU fails at the first step.
 #ifndef HAISCALE_TRAIN_OBJECTIVE_GRPO_H_
 #define HAISCALE_TRAIN_OBJECTIVE_GRPO_H_
 

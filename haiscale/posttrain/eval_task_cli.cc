@@ -6,13 +6,17 @@
 //   hai eval-task --weights run/weights --tokenizer tok.json --data eval.jsonl
 //       [--format deepseek-v2|plain] [--max-new-tokens 16] [--batch 16]
 //       [--limit N] [--out answers.jsonl]
+//       [--samples K --temperature T [--top-p P] [--seed S]]
 //
 // Each record is a conversation (data/chat/chat_template.h) whose last
 // message is the reference assistant reply; the model continues the
 // rendered prompt (greedy, up to EOS or --max-new-tokens), and the answer
 // counts when it equals the reference after trimming surrounding
-// whitespace. Prints "exact match: K/N = P%"; --out writes every prompt,
-// reference and answer as JSONL.
+// whitespace. Prints "exact match: K/N = P%"; --out writes every prompt
+// (rendered, and its messages), reference and answer as JSONL — the input
+// of `hai data make-pairs`. With --samples K each prompt is answered K
+// times, sampled at --temperature (deterministic for --seed), and the
+// accuracy is over all answers.
 //
 // Exit codes: 0 success, 1 the evaluation failed, 2 bad flags.
 #include <cstdio>
@@ -38,6 +42,7 @@ namespace {
 
 struct TaskItem {
   std::string prompt_text;
+  std::vector<data::ChatMessage> prompt_messages;
   std::string reference;
 };
 
@@ -65,6 +70,7 @@ absl::StatusOr<std::vector<TaskItem>> ReadTask(const std::string& path, data::Ch
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", prompt.status().message()));
     }
     item.prompt_text = *std::move(prompt);
+    item.prompt_messages = std::move(messages);
     items.push_back(std::move(item));
   }
   if (items.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no records"));
@@ -81,6 +87,15 @@ absl::Status CheckFlags(const cli::ArgParser& p) {
   if (p.GetInt("max-new-tokens") < 1 || p.GetInt("batch") < 1 || p.GetInt("limit") < 0) {
     return absl::InvalidArgumentError("--max-new-tokens and --batch must be >= 1, --limit >= 0");
   }
+  if (p.GetInt("samples") < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--samples must be >= 1, got ", p.GetInt("samples")));
+  }
+  if (p.GetInt("samples") > 1 && p.GetDouble("temperature") == 0) {
+    return absl::InvalidArgumentError(
+        "--samples > 1 needs --temperature > 0 (greedy answers are all the same)");
+  }
+  HS_RETURN_IF_ERROR(models::decode::CheckSamplingParams(
+      {.temperature = p.GetDouble("temperature"), .top_p = p.GetDouble("top-p")}));
   return data::ParseChatFormat(p.GetString("format")).status();
 }
 
@@ -98,28 +113,39 @@ absl::Status EvalTask(const cli::ArgParser& p) {
         "--tokenizer has ", tok.vocab_size(), " ids, the model's vocabulary is ",
         model->config().vocab_size));
   }
+  // Each record's prompt `samples` times in a row: answer i is record
+  // i / samples (the generator's draws depend on the prompt's index).
+  const int64_t samples = p.GetInt("samples");
   std::vector<std::vector<int32_t>> prompts;
   for (const TaskItem& item : items) {
     std::vector<int32_t> ids;
     for (uint32_t id : tok.Encode(item.prompt_text)) ids.push_back(int32_t(id));
-    prompts.push_back(std::move(ids));
+    for (int64_t k = 0; k < samples; ++k) prompts.push_back(ids);
   }
   models::decode::GenerationOptions o;
   o.max_new_tokens = p.GetInt("max-new-tokens");
   o.batch = p.GetInt("batch");
+  o.sampling = {.temperature = p.GetDouble("temperature"), .top_p = p.GetDouble("top-p")};
+  o.seed = uint64_t(p.GetInt("seed"));
   if (std::optional<uint32_t> eos = tok.TokenId(special.eos)) o.stop_token_ids.push_back(int32_t(*eos));
   HS_ASSIGN_OR_RETURN(std::vector<models::decode::Generation> gens,
                       models::decode::Generate(model.get(), prompts, o));
   int64_t correct = 0;
   std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < gens.size(); ++i) {
+    const TaskItem& item = items[i / size_t(samples)];
     std::vector<uint32_t> ids(gens[i].tokens.begin(), gens[i].tokens.end());
     HS_ASSIGN_OR_RETURN(std::string answer, tok.Decode(ids));
     answer = std::string(absl::StripAsciiWhitespace(answer));
-    const bool ok = answer == items[i].reference;
+    const bool ok = answer == item.reference;
     correct += ok;
-    nlohmann::json rec = {{"prompt", items[i].prompt_text},
-                          {"reference", items[i].reference},
+    nlohmann::json messages = nlohmann::json::array();
+    for (const data::ChatMessage& m : item.prompt_messages) {
+      messages.push_back({{"role", m.role}, {"content", m.content}});
+    }
+    nlohmann::json rec = {{"prompt", item.prompt_text},
+                          {"prompt_messages", std::move(messages)},
+                          {"reference", item.reference},
                           {"answer", answer},
                           {"correct", ok}};
     absl::StrAppend(&out, rec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "\n");
@@ -127,8 +153,8 @@ absl::Status EvalTask(const cli::ArgParser& p) {
   if (!p.GetString("out").empty()) {
     HS_RETURN_IF_ERROR(io::WriteFileAtomically(p.GetString("out"), out));
   }
-  std::printf("exact match: %lld/%lld = %.1f%%\n", (long long)correct, (long long)items.size(),
-              100.0 * double(correct) / double(items.size()));
+  std::printf("exact match: %lld/%lld = %.1f%%\n", (long long)correct, (long long)gens.size(),
+              100.0 * double(correct) / double(gens.size()));
   return absl::OkStatus();
 }
 
@@ -141,7 +167,11 @@ int RunEvalTask(int argc, char** argv) {
   p.AddInt("max-new-tokens", 16, "longest answer generated");
   p.AddInt("batch", 16, "prompts decoded at once");
   p.AddInt("limit", 0, "evaluate only the first N records (0: all)");
-  p.AddString("out", "", "write every answer as JSONL here");
+  p.AddString("out", "", "write every answer as JSONL here (hai data make-pairs reads it)");
+  p.AddInt("samples", 1, "answers per prompt (> 1 needs --temperature)");
+  p.AddDouble("temperature", 0.0, "sampling temperature (0 = greedy)");
+  p.AddDouble("top-p", 1.0, "nucleus sampling mass (1 = off)");
+  p.AddInt("seed", 0, "sampling seed (same seed, same answers)");
   if (int rc = p.ParseOrExitCode(argc, argv); rc >= 0) return rc;
   if (absl::Status e = CheckFlags(p); !e.ok()) {
     std::fprintf(stderr, "%s\n\n%s", std::string(e.message()).c_str(), p.Usage().c_str());
@@ -155,7 +185,7 @@ int RunEvalTask(int argc, char** argv) {
 }
 
 HS_REGISTER_SUBCOMMAND("eval-task",
-                       "exact-match accuracy of greedy answers on a task's JSONL (eval.jsonl)",
+                       "exact-match accuracy of a model's answers on a task's JSONL (eval.jsonl)",
                        RunEvalTask);
 
 }  // namespace

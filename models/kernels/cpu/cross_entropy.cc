@@ -2,9 +2,13 @@
 //
 // Fused softmax cross-entropy (HF CrossEntropyLoss with ignore_index < 0),
 // rows in parallel. The log-sum-exp is max-shifted, exp is taken in float
-// (internal::Exp, vectorised) and the sum accumulated in double in 8 fixed
-// lanes (lane l takes v = l mod 8; lanes added in order at the end), so the
-// result is the same for any thread count:
+// (internal::Exp, vectorised) and summed in a fixed order, so the result is
+// the same for any thread count: 16 float lanes (lane l takes v = l mod 16)
+// over blocks of 128 values (8 terms per lane), each block's lane sums then
+// added into 16 double lanes, the lanes added in order at the end (the tail
+// after the last whole block goes straight into double lane 0). Eight float
+// terms of at most 1 keep each partial within a few float ulps; the
+// conversion to double, once per 8 vectors, no longer bounds the loop:
 //   lse[n] = max_v x[n,v] + log(sum_v exp(x[n,v] - max_v x[n,v]))
 // The backward re-derives softmax from the saved lse, so no N x V
 // probability buffer exists, and may overwrite the logits in place.
@@ -23,12 +27,14 @@
 namespace hs::kernels::cpu {
 namespace {
 
-constexpr int64_t kLanes = 8;
+constexpr int64_t kLanes = 8;       // RowMax lanes
+constexpr int64_t kSumLanes = 16;   // SumExp lanes
+constexpr int64_t kSumBlock = 8 * kSumLanes;
 
 // The row loops are compiled twice: for the x86-64-v3 baseline (AVX2) and
 // with AVX-512 (16 floats per vector), picked at run time. Both evaluate the
-// same per-element float operations and the same 8 double lanes in the same
-// order, so the results are identical; only the vector width differs.
+// same per-element float operations and the same lanes in the same order,
+// so the results are identical; only the vector width differs.
 #define HS_CE_ROW_FUNCS(SUFFIX, ATTR)                                          \
   /* RowMax: max of x[0..n) in kLanes lanes; NaNs skipped (they still reach \
      the sum and make lse NaN). */                                            \
@@ -45,17 +51,22 @@ constexpr int64_t kLanes = 8;
     for (int64_t l = 1; l < kLanes; ++l) m = std::max(m, lane[l]);            \
     return m;                                                                 \
   }                                                                           \
-  /* SumExp: sum_j exp(x[j] - shift), exp in float, sum in double lanes. */  \
+  /* SumExp: sum_j exp(x[j] - shift), exp in float; float block sums, */    \
+  /* double lanes (see the banner). */                                        \
   ATTR double SumExp##SUFFIX(const float* x, int64_t n, float shift) {        \
-    double lane[kLanes] = {};                                                 \
+    double lane[kSumLanes] = {};                                              \
     int64_t j = 0;                                                            \
-    for (; j + kLanes <= n; j += kLanes) {                                    \
-      for (int64_t l = 0; l < kLanes; ++l)                                    \
-        lane[l] += double(internal::Exp(x[j + l] - shift));                   \
+    for (; j + kSumBlock <= n; j += kSumBlock) {                              \
+      float part[kSumLanes] = {};                                             \
+      for (int64_t b = 0; b < kSumBlock; b += kSumLanes) {                    \
+        for (int64_t l = 0; l < kSumLanes; ++l)                               \
+          part[l] += internal::Exp(x[j + b + l] - shift);                     \
+      }                                                                       \
+      for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += double(part[l]);     \
     }                                                                         \
     for (; j < n; ++j) lane[0] += double(internal::Exp(x[j] - shift));       \
     double s = 0.0;                                                           \
-    for (int64_t l = 0; l < kLanes; ++l) s += lane[l];                        \
+    for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];                     \
     return s;                                                                 \
   }                                                                           \
   /* ScaledExpRow: dx[j] = scale * exp(x[j] - lse) (dx may alias x). */      \

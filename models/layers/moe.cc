@@ -33,6 +33,14 @@ bool ExpertsInParallel() {
          kc::ActiveWeightGradQueue() == nullptr;
 }
 
+// ReadsRowsInPlace: the combine reads and writes the expert rows where
+// they are instead of in slot order. Only for a dispatcher that says where
+// each slot's row is (the local one: slot_row, one row per slot) and
+// without a capacity (whose dropped slots need zero rows).
+bool ReadsRowsInPlace(const DispatchPlan& plan, int64_t N, bool capped) {
+  return !capped && int64_t(plan.slot_row.size()) == N * plan.K && plan.rows() == N * plan.K;
+}
+
 }  // namespace
 
 absl::Status CheckMoeRouting(const DeepseekV2Config& c) {
@@ -233,6 +241,40 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                             s->act.data<float>() + r0 * I_);
   }
   timer.emplace("moe.combine");
+  if (ReadsRowsInPlace(s->plan, N, capped)) {
+    // y[n] = sum_k w[n,k] * expert_out[slot_row[n*K + k]]: the rows Combine
+    // would copy into slot order, read where they are (same sums).
+    const float* eo = s->expert_out.data<float>();
+    const int64_t* slot_row = s->plan.slot_row.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      float* y = out + n * C_;
+      std::fill(y, y + C_, 0.0f);
+      for (int64_t k = 0; k < K_; ++k) {
+        const float wk = w[n * K_ + k];
+        const float* r = eo + slot_row[n * K_ + k] * C_;
+        for (int64_t c = 0; c < C_; ++c) y[c] += wk * r[c];
+      }
+    }
+  } else {
+    HS_RETURN_IF_ERROR(CombineIntoSlots(out, w, N, capped, s));
+  }
+  // ---- shared experts: y += shared(x)
+  if (has_shared_) {
+    timer.emplace("moe.shared");
+    Tensor shared_out = Tensor::Uninitialized({N, C_});
+    shared_.Forward(shared_out.data<float>(), x, N, &s->shared);
+    const float* so2 = shared_out.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N * C_; ++i) out[i] += so2[i];
+  }
+  return absl::OkStatus();
+}
+
+// CombineIntoSlots: the dispatcher's Combine into s->slot_out [N*K, C] (slot
+// order; dropped slots zero), then y[n] = sum_k w[n,k] * slot_out[n,k].
+absl::Status Moe::CombineIntoSlots(float* out, const float* w, int64_t N, bool capped,
+                                   MoeSaved* s) const {
   // Capacity-dropped slots rely on zero rows; otherwise Combine writes all.
   s->slot_out = capped ? Tensor::Empty({N * K_, C_}) : Tensor::Uninitialized({N * K_, C_});
   if (capped) {
@@ -261,15 +303,6 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
       for (int64_t c = 0; c < C_; ++c) y[c] += wk * r[c];
     }
   }
-  // ---- shared experts: y += shared(x)
-  if (has_shared_) {
-    timer.emplace("moe.shared");
-    Tensor shared_out = Tensor::Uninitialized({N, C_});
-    shared_.Forward(shared_out.data<float>(), x, N, &s->shared);
-    const float* so2 = shared_out.data<float>();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N * C_; ++i) out[i] += so2[i];
-  }
   return absl::OkStatus();
 }
 
@@ -284,18 +317,30 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
   }
   timer.emplace("moe.combine");
   // ---- combine: dslot[n,k] = w[n,k] * dy[n];  dw[n,k] = <dy[n], slot_out[n,k]>
+  const bool capped = config_.capacity_factor > 0;
+  const bool in_place = ReadsRowsInPlace(s.plan, N, capped);
   const float* w = s.weights.data<float>();
-  const float* so = s.slot_out.data<float>();
-  Tensor dslot = Tensor::Uninitialized({N * K_, C_});
+  // In place (the forward kept no slot_out): slot (n, k) is expert row
+  // slot_row[n*K + k], read and written there, the same values
+  // CombineBackward would move.
+  const float* so = in_place ? s.expert_out.data<float>() : s.slot_out.data<float>();
+  const int64_t* slot_row = in_place ? s.plan.slot_row.data() : nullptr;
+  Tensor dslot, dexpert_out;
+  if (in_place) {
+    dexpert_out = Tensor::Uninitialized({s.plan.rows(), C_});
+  } else {
+    dslot = Tensor::Uninitialized({N * K_, C_});
+  }
+  float* dslot_p = in_place ? dexpert_out.data<float>() : dslot.data<float>();
   Tensor dw = Tensor::Uninitialized({N, K_});
-  float* dslot_p = dslot.data<float>();
   float* dw_p = dw.data<float>();
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* dy = dout + n * C_;
     for (int64_t k = 0; k < K_; ++k) {
-      const float* r = so + (n * K_ + k) * C_;
-      float* d = dslot_p + (n * K_ + k) * C_;
+      const int64_t row = slot_row ? slot_row[n * K_ + k] : n * K_ + k;
+      const float* r = so + row * C_;
+      float* d = dslot_p + row * C_;
       const float wk = w[n * K_ + k];
       double dot = 0;
       for (int64_t c = 0; c < C_; ++c) {
@@ -306,10 +351,10 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
     }
   }
   // ---- routed experts, in reverse through the dispatcher
-  const bool capped = config_.capacity_factor > 0;
   const int64_t S = int64_t(s.kept_slots.size());
-  Tensor dexpert_out;
-  if (capped) {
+  if (in_place) {
+    // dexpert_out is complete.
+  } else if (capped) {
     // Only kept slots go back to the experts; a dropped slot's output was
     // zero, so its weight gets dw = <dy, 0> = 0 and its expert nothing.
     Tensor dslot_kept = Tensor::Uninitialized({S, C_});

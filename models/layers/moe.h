@@ -59,7 +59,9 @@ struct MoeSaved {
   Tensor gate_up;      // [R,2I]
   Tensor act;          // [R,I]
   Tensor expert_out;   // [R,C]
-  Tensor slot_out;     // [N*K,C]
+  // [N*K,C] expert outputs in slot order; not kept when the combine reads
+  // expert_out in place (the local dispatcher without a capacity).
+  Tensor slot_out;
   MlpSaved shared;
   // Per-expert token counts of this forward (load statistics, [E], routing
   // decisions before any capacity drop).
@@ -120,6 +122,8 @@ class Moe {
 
  private:
   void DeviceBalanceLosses(int64_t B, int64_t T, MoeSaved* s) const;
+  absl::Status CombineIntoSlots(float* out, const float* w, int64_t N, bool capped,
+                                MoeSaved* s) const;
 
   int64_t C_, E_, K_, I_;
   DeepseekV2Config config_;

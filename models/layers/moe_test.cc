@@ -410,7 +410,7 @@ TEST(MoeCapacityTest, DropsLaterTokensAndRemovesTheirOutput) {
     for (int64_t cc = 0; cc < C; ++cc) {
       double want = o0[n * C + cc];
       for (int64_t k = 0; k < K; ++k)
-        if (!kept[n * K + k]) want -= double(w[n * K + k]) * s0.slot_out.data<float>()[(n * K + k) * C + cc];
+        if (!kept[n * K + k]) want -= double(w[n * K + k]) * s0.expert_out.data<float>()[s0.plan.slot_row[n * K + k] * C + cc];
       ASSERT_NEAR(o1[n * C + cc], want, 1e-5) << "token " << n;
     }
   }

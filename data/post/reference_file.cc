@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/dataset/crc32c.h"
+#include "data/post/raw_bytes.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
 
@@ -21,18 +22,6 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'H', 'A', 'I', 'D', 'P', 'O', 'R', 'F'};
 constexpr uint32_t kVersion = 1;
 constexpr int64_t kHeaderBytes = 48;
-
-template <typename T>
-void Put(std::string* out, T v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-template <typename T>
-T Get(const std::string& in, int64_t offset) {
-  T v;
-  std::memcpy(&v, in.data() + offset, sizeof(T));
-  return v;
-}
 
 bool IsWeightsFile(const std::string& name) {
   return name == "config.json" || absl::EndsWith(name, ".safetensors") ||
@@ -95,16 +84,16 @@ std::string FormatIdentity(const WeightsIdentity& id) {
 absl::Status WriteRowsReference(const std::string& dir, const RowsReference& ref) {
   std::string out;
   out.append(kMagic, 8);
-  Put<uint32_t>(&out, kVersion);
-  Put<uint32_t>(&out, ref.rows_crc);
-  Put<uint64_t>(&out, ref.logps.size());
-  Put<uint32_t>(&out, ref.weights.crc);
-  Put<uint32_t>(&out, 0);
-  Put<uint64_t>(&out, ref.weights.bytes);
-  Put<uint64_t>(&out, ref.weights_dir.size());
+  PutRaw<uint32_t>(&out, kVersion);
+  PutRaw<uint32_t>(&out, ref.rows_crc);
+  PutRaw<uint64_t>(&out, ref.logps.size());
+  PutRaw<uint32_t>(&out, ref.weights.crc);
+  PutRaw<uint32_t>(&out, 0);
+  PutRaw<uint64_t>(&out, ref.weights.bytes);
+  PutRaw<uint64_t>(&out, ref.weights_dir.size());
   out += ref.weights_dir;
   out.append(reinterpret_cast<const char*>(ref.logps.data()), ref.logps.size() * sizeof(double));
-  Put<uint32_t>(&out, Crc32cExtend(0, out.data(), out.size()));
+  PutRaw<uint32_t>(&out, Crc32cExtend(0, out.data(), out.size()));
   return io::WriteFileAtomically(absl::StrCat(dir, "/", kReferenceFileName), out);
 }
 
@@ -118,17 +107,17 @@ absl::StatusOr<std::optional<RowsReference>> ReadRowsReference(const std::string
   if (int64_t(in.size()) < kHeaderBytes + 4 || std::memcmp(in.data(), kMagic, 8) != 0) {
     return bad("not a DPO reference file (bad magic or too short)");
   }
-  if (Get<uint32_t>(in, 8) != kVersion) {
-    return bad(absl::StrCat("version ", Get<uint32_t>(in, 8), ", expected ", kVersion));
+  if (GetRaw<uint32_t>(in, 8) != kVersion) {
+    return bad(absl::StrCat("version ", GetRaw<uint32_t>(in, 8), ", expected ", kVersion));
   }
-  const uint32_t stored = Get<uint32_t>(in, int64_t(in.size()) - 4);
+  const uint32_t stored = GetRaw<uint32_t>(in, int64_t(in.size()) - 4);
   if (Crc32cExtend(0, in.data(), in.size() - 4) != stored) return bad("checksum mismatch");
   RowsReference ref;
-  ref.rows_crc = Get<uint32_t>(in, 12);
-  const uint64_t rows = Get<uint64_t>(in, 16);
-  ref.weights.crc = Get<uint32_t>(in, 24);
-  ref.weights.bytes = Get<uint64_t>(in, 32);
-  const uint64_t name = Get<uint64_t>(in, 40);
+  ref.rows_crc = GetRaw<uint32_t>(in, 12);
+  const uint64_t rows = GetRaw<uint64_t>(in, 16);
+  ref.weights.crc = GetRaw<uint32_t>(in, 24);
+  ref.weights.bytes = GetRaw<uint64_t>(in, 32);
+  const uint64_t name = GetRaw<uint64_t>(in, 40);
   if (name > in.size() || rows > in.size() ||
       uint64_t(kHeaderBytes) + name + rows * sizeof(double) + 4 != in.size()) {
     return bad(absl::StrCat(in.size(), " bytes do not hold ", rows, " rows"));

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "data/dataset/crc32c.h"
+#include "data/post/raw_bytes.h"
 #include "haiscale/io/atomic_file.h"
 #include "haiscale/status.h"
 
@@ -15,18 +16,6 @@ namespace {
 constexpr char kMagic[8] = {'H', 'A', 'I', 'P', 'O', 'S', 'T', 'R'};
 constexpr uint32_t kVersion = 1;
 constexpr int64_t kHeaderBytes = 64;
-
-template <typename T>
-void Put(std::string* out, T v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-template <typename T>
-T Get(const std::string& in, int64_t offset) {
-  T v;
-  std::memcpy(&v, in.data() + offset, sizeof(T));
-  return v;
-}
 
 }  // namespace
 
@@ -51,20 +40,20 @@ absl::Status WritePostRows(const std::string& dir, const PostRows& rows,
   std::string out;
   out.reserve(kHeaderBytes + rows_n * S * 12 + 4);
   out.append(kMagic, 8);
-  Put<uint32_t>(&out, kVersion);
-  Put<uint32_t>(&out, uint32_t(rows.kind));
-  Put<uint64_t>(&out, S);
-  Put<uint64_t>(&out, rows_n);
-  Put<uint64_t>(&out, rows.vocab_size);
-  Put<uint64_t>(&out, rows.num_examples);
-  Put<uint64_t>(&out, rows.trained_tokens());
-  Put<uint64_t>(&out, 0);
+  PutRaw<uint32_t>(&out, kVersion);
+  PutRaw<uint32_t>(&out, uint32_t(rows.kind));
+  PutRaw<uint64_t>(&out, S);
+  PutRaw<uint64_t>(&out, rows_n);
+  PutRaw<uint64_t>(&out, rows.vocab_size);
+  PutRaw<uint64_t>(&out, rows.num_examples);
+  PutRaw<uint64_t>(&out, rows.trained_tokens());
+  PutRaw<uint64_t>(&out, 0);
   for (int64_t r = 0; r < rows_n; ++r) {
     for (const std::vector<int32_t>* v : {&rows.tokens, &rows.targets, &rows.positions}) {
       out.append(reinterpret_cast<const char*>(v->data() + r * S), S * sizeof(int32_t));
     }
   }
-  Put<uint32_t>(&out, Crc32cExtend(0, out.data(), out.size()));
+  PutRaw<uint32_t>(&out, Crc32cExtend(0, out.data(), out.size()));
   HS_RETURN_IF_ERROR(io::WriteFileAtomically(absl::StrCat(dir, "/summary.txt"), summary));
   return io::WriteFileAtomically(absl::StrCat(dir, "/", kRowsFileName), out);
 }
@@ -83,25 +72,25 @@ absl::StatusOr<PostRows> ReadPostRows(const std::string& dir) {
   if (int64_t(in.size()) < kHeaderBytes + 4 || std::memcmp(in.data(), kMagic, 8) != 0) {
     return bad("not a post-training rows file (hai data prepare-sft / prepare-dpo writes one)");
   }
-  if (Get<uint32_t>(in, 8) != kVersion) {
-    return bad(absl::StrCat("version ", Get<uint32_t>(in, 8), ", expected ", kVersion));
+  if (GetRaw<uint32_t>(in, 8) != kVersion) {
+    return bad(absl::StrCat("version ", GetRaw<uint32_t>(in, 8), ", expected ", kVersion));
   }
   PostRows rows;
-  const uint32_t kind = Get<uint32_t>(in, 12);
+  const uint32_t kind = GetRaw<uint32_t>(in, 12);
   if (kind != uint32_t(RowsKind::kSft) && kind != uint32_t(RowsKind::kDpo)) {
     return bad(absl::StrCat("unknown kind ", kind));
   }
   rows.kind = RowsKind(kind);
-  rows.seq_len = int64_t(Get<uint64_t>(in, 16));
-  const uint64_t n = Get<uint64_t>(in, 24);
-  rows.vocab_size = int64_t(Get<uint64_t>(in, 32));
-  rows.num_examples = int64_t(Get<uint64_t>(in, 40));
+  rows.seq_len = int64_t(GetRaw<uint64_t>(in, 16));
+  const uint64_t n = GetRaw<uint64_t>(in, 24);
+  rows.vocab_size = int64_t(GetRaw<uint64_t>(in, 32));
+  rows.num_examples = int64_t(GetRaw<uint64_t>(in, 40));
   if (rows.seq_len <= 0 || rows.seq_len > (1 << 24) || n > (uint64_t(1) << 40) ||
       uint64_t(kHeaderBytes) + n * uint64_t(rows.seq_len) * 12 + 4 != in.size()) {
     return bad(absl::StrCat("size ", in.size(), " bytes does not match ", n, " rows of seq_len ",
                             rows.seq_len, " (truncated or corrupt)"));
   }
-  const uint32_t crc = Get<uint32_t>(in, int64_t(in.size()) - 4);
+  const uint32_t crc = GetRaw<uint32_t>(in, int64_t(in.size()) - 4);
   if (Crc32cExtend(0, in.data(), in.size() - 4) != crc) {
     return bad("checksum mismatch (corrupt file)");
   }

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include "models/decode/test_util.h"
 
@@ -173,6 +176,80 @@ TEST(GrpoStep, SeveralIterationsKlAgainstAFrozenReference) {
     EXPECT_EQ(s.completions.size(), 32u);
     EXPECT_EQ(s.reward_function_means.size(), 1u);
     EXPECT_GT(s.entropy, 0.0);
+  }
+}
+
+// Two "ranks" in threads: each its own copy of the model, half the
+// prompts, and a sum that adds both ranks' arrays (what the data-parallel
+// all-reduce does).
+class TwoRankSum {
+ public:
+  absl::Status Sum(int rank, double* values, int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    parts_[rank].assign(values, values + n);
+    ++arrived_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return arrived_ == 2; });
+    if (parts_[0].size() != parts_[1].size()) return absl::InternalError("sizes differ");
+    for (int i = 0; i < n; ++i) values[i] = parts_[0][size_t(i)] + parts_[1][size_t(i)];
+    return absl::OkStatus();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+  std::vector<double> parts_[2];
+};
+
+TEST(GrpoStep, RolloutsSplitOverRanksEqualOneProcess) {
+  GrpoOptions o = Options();
+  o.scale_rewards = ScaleRewards::kBatch;  // needs the whole batch's std
+  o.loss_type = LossType::kDapo;          // needs the whole batch's tokens
+  o.sampling = {1.3, 0, 1.0};
+  const std::vector<GrpoPrompt> prompts = Prompts();
+  auto whole_model = Tiny(3);
+  RewardSet whole_rewards;
+  ASSERT_TRUE(whole_rewards.Add(std::make_unique<ShareOfGood>(), 1.0).ok());
+  auto whole = GenerateRollouts(whole_model.get(), nullptr, prompts, whole_rewards, Decode, o, 2);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+
+  TwoRankSum sum;
+  absl::StatusOr<GrpoRollouts> part[2] = {absl::UnknownError(""), absl::UnknownError("")};
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < 2; ++rank) {
+    threads.emplace_back([&, rank] {
+      auto model = Tiny(3);
+      RewardSet rewards;
+      EXPECT_TRUE(rewards.Add(std::make_unique<ShareOfGood>(), 1.0).ok());
+      GrpoRanks ranks{.first_prompt = 2 * rank, .global_prompts = 4, .data_parallel = 2,
+                      .sum = [&, rank](double* v, int n) { return sum.Sum(rank, v, n); }};
+      const std::vector<GrpoPrompt> mine(prompts.begin() + 2 * rank, prompts.begin() + 2 * rank + 2);
+      part[rank] = GenerateRollouts(model.get(), nullptr, mine, rewards, Decode, o, 2, ranks);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(part[0].ok()) << part[0].status();
+  ASSERT_TRUE(part[1].ok()) << part[1].status();
+  EXPECT_GT(whole->stats.reward_std, 0.0);
+  std::vector<double> advantages = part[0]->advantages;
+  advantages.insert(advantages.end(), part[1]->advantages.begin(), part[1]->advantages.end());
+  EXPECT_EQ(advantages, whole->advantages);
+  std::vector<std::string> completions = part[0]->stats.completions;
+  completions.insert(completions.end(), part[1]->stats.completions.begin(),
+                     part[1]->stats.completions.end());
+  EXPECT_EQ(completions, whole->stats.completions);
+  for (const auto& p : part) {
+    EXPECT_EQ(p->counts.global_tokens, whole->counts.global_tokens);
+    EXPECT_EQ(p->counts.global_sequences, 32);
+    EXPECT_EQ(p->counts.data_parallel, 2);
+    EXPECT_EQ(p->stats.reward_mean, whole->stats.reward_mean);
+    EXPECT_EQ(p->stats.reward_std, whole->stats.reward_std);
+    EXPECT_EQ(p->stats.reward_function_means, whole->stats.reward_function_means);
+    EXPECT_EQ(p->stats.frac_reward_zero_std, whole->stats.frac_reward_zero_std);
+    EXPECT_EQ(p->stats.completion_length_mean, whole->stats.completion_length_mean);
+    EXPECT_EQ(p->stats.completion_length_max, whole->stats.completion_length_max);
+    EXPECT_EQ(p->B, 16);
   }
 }
 

@@ -98,6 +98,21 @@ void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, in
   }
 }
 
+// RowMax: max of x[0..n) (n >= 1) in 8 lanes, so it vectorises (a max
+// does not round: any order gives the same value).
+inline float RowMax(const float* x, int64_t n) {
+  float lane[8];
+  for (int64_t l = 0; l < 8; ++l) lane[l] = x[0];
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    for (int64_t l = 0; l < 8; ++l) lane[l] = lane[l] > x[j + l] ? lane[l] : x[j + l];
+  }
+  for (; j < n; ++j) lane[0] = lane[0] > x[j] ? lane[0] : x[j];
+  float m = lane[0];
+  for (int64_t l = 1; l < 8; ++l) m = m > lane[l] ? m : lane[l];
+  return m;
+}
+
 // RowSum: sum of x[0..n) in 8 lanes (lane l takes j = l mod 8), lanes
 // added in order: a fixed order that vectorises.
 inline float RowSum(const float* x, int64_t n) {
@@ -167,8 +182,7 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
                nk, qk_row, Dk, scale, pos);
         for (int64_t i = 0; i < nq; ++i) {
           float* row = S.data() + i * kBk;
-          float m_new = m[i];
-          for (int64_t j = 0; j < nk; ++j) m_new = std::max(m_new, row[j]);
+          const float m_new = std::max(m[i], RowMax(row, nk));
           if (m_new == kNegInf) {
             // Nothing visible yet (a key block before the row's document):
             // contribute nothing, keep the running state.

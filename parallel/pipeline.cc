@@ -58,7 +58,8 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
                                                         const int32_t* targets, int64_t m,
                                                         int64_t mb, int64_t T, float ce_scale,
                                                         float aux_scale, const int32_t* positions,
-                                                        const float* ce_scales, bool forward_only) {
+                                                        const float* token_weights,
+                                                        bool forward_only) {
   if (m < stages_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "parallel.micro_batches: ", m, " micro-batches for ", stages_, " pipeline stages"));
@@ -129,9 +130,9 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     {
       // ZB-H1: only input gradients now; weight GEMMs go to the W queue.
       kernels::cpu::WeightGradScope scope(schedule_ == PipelineSchedule::kZbH1 ? &w_ : nullptr);
-      HS_RETURN_IF_ERROR(model_->StageBackward(&acts[i], dout,
-                                               ce_scales != nullptr ? ce_scales[i] : ce_scale,
-                                               aux_scale));
+      HS_RETURN_IF_ERROR(model_->StageBackward(
+          &acts[i], dout, ce_scale, aux_scale, nullptr,
+          last && token_weights != nullptr ? token_weights + i * N : nullptr));
     }
     recv_grad[i] = Tensor();
     if (!first) {

@@ -66,14 +66,15 @@ class PipelineRunner {
   // last targets). Gradients accumulate into the stage's arena. `positions`
   // [m, mb, T] (packed documents, data.document_mask; every stage reads
   // them) or nullptr.
-  // `ce_scales` [m] (optional, read by the last stage): each micro-batch's
-  // d(loss)/d(summed cross-entropy) instead of ce_scale (per-sequence loss
-  // weights: DPO). `forward_only`: forwards of every micro-batch, no
-  // backward and no gradients (evaluation, log-probabilities).
+  // `token_weights` [m, mb, T] (optional, signed, read by the last stage):
+  // each token's cross-entropy weighted by ce_scale x its weight in the
+  // backward (per-sequence loss weights: DPO). `forward_only`: forwards of
+  // every micro-batch, no backward and no gradients (evaluation,
+  // log-probabilities).
   absl::StatusOr<PipelineStepResult> Step(const int32_t* tokens, const int32_t* targets,
                                           int64_t m, int64_t mb, int64_t T, float ce_scale,
                                           float aux_scale, const int32_t* positions = nullptr,
-                                          const float* ce_scales = nullptr,
+                                          const float* token_weights = nullptr,
                                           bool forward_only = false);
 
   int stage() const { return stage_; }

@@ -26,11 +26,11 @@ absl::Status NoPositions(const PassInput& in, const char* runner) {
       absl::StrCat("data.document_mask is not supported by the ", runner, " path"));
 }
 
-// Per-micro-batch loss weights reach the CPU model only.
-absl::Status NoPerMicroBatchScales(const PassInput& in, const char* runner) {
-  if (in.ce_scales == nullptr) return absl::OkStatus();
+// Per-token loss weights reach the CPU model and the pipeline only.
+absl::Status NoTokenWeights(const PassInput& in, const char* runner) {
+  if (in.token_weights == nullptr) return absl::OkStatus();
   return absl::UnimplementedError(
-      absl::StrCat("per-sequence loss weights (objective.type DPO) are not supported by the ",
+      absl::StrCat("per-token loss weights (objective.type DPO) are not supported by the ",
                    runner, " path"));
 }
 
@@ -112,15 +112,16 @@ class CpuRunner final : public HostRunner {
       // by its share of the global batch.
       res.aux_loss += r.aux_loss * in.aux_scale;
       AddLoad(model_->ExpertLoad(), &res.expert_load);
-      const float ce_scale = in.ce_scales != nullptr ? in.ce_scales[m] : in.ce_scale;
+      const float* weights =
+          in.token_weights == nullptr ? nullptr : in.token_weights + m * in.micro_batch * in.seq_len;
       if (sync->data_parallel() && m + 1 == in.micro_batches) {
         // Only the last micro-batch's gradients are final: reduce them
         // while its backward runs.
         sync->BeginBackward();
-        HS_RETURN_IF_ERROR(model_->Backward(ce_scale, in.aux_scale, sync->hook()));
+        HS_RETURN_IF_ERROR(model_->Backward(in.ce_scale, in.aux_scale, sync->hook(), weights));
         sync->EndBackward();
       } else {
-        HS_RETURN_IF_ERROR(model_->Backward(ce_scale, in.aux_scale));
+        HS_RETURN_IF_ERROR(model_->Backward(in.ce_scale, in.aux_scale, nullptr, weights));
       }
     }
     return res;
@@ -176,7 +177,7 @@ class PipelineStageRunner final : public HostRunner {
   absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale,
                                                     bool forward_only) {
     return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
-                           in.ce_scale, aux_scale, in.positions, in.ce_scales, forward_only);
+                           in.ce_scale, aux_scale, in.positions, in.token_weights, forward_only);
   }
   parallel::PipelineRunner* pipeline_;
 };
@@ -189,7 +190,7 @@ class EngineRunner final : public ModelRunner {
 
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     HS_RETURN_IF_ERROR(NoPositions(in, "train.device"));
-    HS_RETURN_IF_ERROR(NoPerMicroBatchScales(in, "train.device"));
+    HS_RETURN_IF_ERROR(NoTokenWeights(in, "train.device"));
     PassResult res;
     for (int64_t m = 0; m < in.micro_batches; ++m) {
       HS_ASSIGN_OR_RETURN(models::ForwardResult r,

@@ -44,10 +44,10 @@ struct PassInput {
   // d(loss)/d(summed cross-entropy), e.g. 1 / target tokens of the global
   // batch, so that gradients summed over ranks are the global batch's.
   float ce_scale = 0;
-  // Optional, [micro_batches]: d(loss)/d(summed cross-entropy) of each
-  // micro-batch instead of ce_scale (per-sequence loss weights with
-  // micro_batch 1, as DPO needs). CPU model and pipeline.
-  const float* ce_scales = nullptr;
+  // Optional, same shape as tokens, signed: each target's cross-entropy is
+  // weighted by ce_scale x its weight (per-sequence loss weights, as DPO
+  // needs). CPU model and pipeline.
+  const float* token_weights = nullptr;
   // Weight of each micro-batch's MoE balance loss (its share of the global
   // batch); 0 leaves the balance loss out.
   float aux_scale = 0;

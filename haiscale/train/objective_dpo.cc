@@ -23,11 +23,13 @@
 // dpo-reference`, data/post/reference_file.h) replaces that pass when it
 // was computed for these rows and for train.init_from's weights; any other
 // is refused. Each step then runs one forward per local sequence for the
-// policy log-probabilities, computes every pair's dL/dlogp, and runs the
-// pass with one sequence per micro-batch, weighted by its
-// d(loss)/d(cross-entropy) (PassInput::ce_scales). Chosen and rejected of a
-// pair are neighbouring rows of the same rank's slice (global batches of
-// whole pairs per rank) and of the same step.
+// policy log-probabilities (pipeline: a forward-only pass, the values on
+// the last stage), computes every pair's dL/dlogp, and runs the pass with
+// one pair (chosen, rejected) per micro-batch, each row's tokens weighted
+// by its d(loss)/d(cross-entropy) (PassInput::token_weights, fed into the
+// last stage's backward under the pipeline). Chosen and rejected of a pair
+// are neighbouring rows of the same rank's slice (global batches of whole
+// pairs per rank), the same step and the same micro-batch.
 //
 // Metrics (TRL's names): rewards/chosen and rewards/rejected (β x
 // log-ratio), rewards/accuracies (chosen reward > rejected reward),
@@ -99,18 +101,24 @@ class DpoObjective final : public Objective {
     const int64_t first = layout_.local_first, n = layout_.local_count;
     HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
     chosen_tokens_ = ChosenTokens(P);
-    std::vector<float> scales(n, 0.0f);
+    const int64_t S = layout_.seq_len;
+    std::vector<float> weights(n * S, 0.0f);
     MetricSums sums;
     for (int64_t i = 0; i < n; i += 2) {
       const int64_t pair = pair_of[(first + i) / 2];
       const DpoPairTerms t = Terms(ce[i], ce[i + 1], ref_logps_, pair);
       const DpoRowScales s = DpoCeScales(t, P, rpo_alpha_, chosen_tokens_);
-      scales[i] = float(s.chosen);
-      scales[i + 1] = float(s.rejected);
+      std::fill_n(weights.begin() + i * S, S, float(s.chosen));
+      std::fill_n(weights.begin() + (i + 1) * S, S, float(s.rejected));
       AddPairSums(t, ce[i], ce[i + 1], holds_loss_ ? 1.0 : 0.0, &sums);
     }
+    // The backward: one pair per micro-batch, each row's tokens weighted
+    // by that row's d(loss)/d(cross-entropy).
     PassInput pass = OneRowPass(first, n);
-    pass.ce_scales = scales.data();
+    pass.micro_batches = n / 2;
+    pass.micro_batch = 2;
+    pass.ce_scale = 1.0f;
+    pass.token_weights = weights.data();
     HS_RETURN_IF_ERROR(runner.ForwardBackward(pass).status());
     return sums;
   }
@@ -405,12 +413,12 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeDpoObjective(const config::RunCon
         "every data-parallel rank: a multiple of 2 x ", ctx->dp_size(), ", got ",
         layout.global_batch));
   }
-  if (layout.local_count < ctx->pp_size()) {
+  if (layout.local_count < 2 * ctx->pp_size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "train.global_batch_size: objective.type DPO runs one sequence per micro-batch, and ",
+        "train.global_batch_size: objective.type DPO trains one pair per micro-batch, and ",
         ctx->pp_size(), " pipeline stages need at least ", ctx->pp_size(),
-        " sequences per data-parallel rank: at least ", ctx->pp_size() * ctx->dp_size(),
-        ", got ", layout.global_batch));
+        " pairs per data-parallel rank: at least ", 2 * ctx->pp_size() * ctx->dp_size(),
+        " sequences, got ", layout.global_batch));
   }
   const int64_t vocab = config.model().vocab_size();
   HS_ASSIGN_OR_RETURN(o->rows_, OpenPostRows(config.data().train_path(), "data.train_path",

@@ -119,7 +119,8 @@ class DpoObjective final : public Objective {
     pass.micro_batch = 2;
     pass.ce_scale = 1.0f;
     pass.token_weights = weights.data();
-    HS_RETURN_IF_ERROR(runner.ForwardBackward(pass).status());
+    HS_ASSIGN_OR_RETURN(PassResult r, runner.ForwardBackward(pass));
+    sums.Add("bubble", r.bubble);  // the pipeline's (the trainer reports it)
     return sums;
   }
 

@@ -79,6 +79,7 @@ class SftObjective final : public Objective {
     sums.Add("ce_sum", r.ce_sum);
     sums.Add("aux_loss", r.aux_loss);
     sums.Add("correct", double(r.correct_tokens));
+    sums.Add("bubble", r.bubble);  // the pipeline's (the trainer reports it)
     return sums;
   }
 

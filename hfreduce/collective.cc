@@ -444,13 +444,35 @@ absl::Status Engine::Run(const OpCall& call) {
   Rank(me).global_rank = c.rank;
   Rank(me).shared_off = shared_off;
   HS_RETURN_IF_ERROR(copy_in(0, g0));
+  // Whether every local rank's buffer is registered: then nothing passes
+  // through the slots and each rank works on its own slices, so the ranks
+  // of the node meet twice per call (all in, all reduced) instead of three
+  // times per chunk; between, a rank only waits when a peer is a whole
+  // pipeline (`depth` chunks) behind. A rank that waits for a peer
+  // descheduled by compute threads (cores shared with backward) pays for
+  // every meeting.
+  bool all_registered = false;
   for (int64_t k = 0; k < geo.nchunks; ++k) {
     const uint64_t g = g0 + k;
     const int buf = g % c.depth;
+    const bool last = k + 1 == geo.nchunks;
     int64_t u0, u1;
     chunk_range(k, &u0, &u1);
     // Wait until every local rank published chunk g.
-    HS_RETURN_IF_ERROR(wait_all(&RankControl::in, g + 1, "copy-in", g));
+    if (k == 0 || !all_registered) {
+      HS_RETURN_IF_ERROR(wait_all(&RankControl::in, g + 1, "copy-in", g));
+    } else if (g >= static_cast<uint64_t>(c.depth)) {
+      // My acc range depends on the chunk's length, so a buffer's acc is
+      // reused only once every rank is out of it (rarely a wait: it takes
+      // a peer `depth` chunks behind).
+      HS_RETURN_IF_ERROR(wait_all(&RankControl::out, g - c.depth + 1, "reduce", g - c.depth));
+    }
+    if (k == 0 && kind == OpKind::kAllReduce) {
+      // Published before `in`, and no rank leaves the call before all
+      // reduced, so these are this call's.
+      all_registered = true;
+      for (int l = 0; l < L; ++l) all_registered &= Rank(l).shared_off >= 0;
+    }
     TreeCtrl ctrl;
     std::string local_mismatch;
     if (k == 0) {
@@ -515,9 +537,17 @@ absl::Status Engine::Run(const OpCall& call) {
     }
     if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
     HS_RETURN_IF_ERROR(tree_status);
+    if (all_registered) {
+      if (!last) {  // the next chunk of my slices, no meeting
+        Rank(me).out.store(g + 1, std::memory_order_release);
+        continue;
+      }
+      // The counters end where the chunk-by-chunk walk leaves them.
+      Rank(me).in.store(g + 1, std::memory_order_release);
+    }
     Rank(me).red.store(g + 1, std::memory_order_release);
     // Step 1': start the next chunk while the others finish this one.
-    if (k + 1 < geo.nchunks) HS_RETURN_IF_ERROR(copy_in(k + 1, g + 1));
+    if (!last) HS_RETURN_IF_ERROR(copy_in(k + 1, g + 1));
     // Step 4: copy the finished chunk out.
     HS_RETURN_IF_ERROR(wait_all(&RankControl::red, g + 1, "reduce", g));
     const char* acc_all = Acc(buf);

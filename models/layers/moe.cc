@@ -41,6 +41,21 @@ bool ReadsRowsInPlace(const DispatchPlan& plan, int64_t N, bool capped) {
   return !capped && int64_t(plan.slot_row.size()) == N * plan.K && plan.rows() == N * plan.K;
 }
 
+// LaneDot: sum_c a[c] * b[c] in double, in 8 fixed lanes (lane l takes
+// c = l mod 8, the tail goes to lane 0, lanes added in order): a fixed
+// order that vectorises, unlike one chain of dependent double adds.
+double LaneDot(const float* a, const float* b, int64_t n) {
+  double lane[8] = {};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    for (int64_t l = 0; l < 8; ++l) lane[l] += double(a[c + l]) * double(b[c + l]);
+  }
+  for (; c < n; ++c) lane[0] += double(a[c]) * double(b[c]);
+  double s = 0.0;
+  for (int64_t l = 0; l < 8; ++l) s += lane[l];
+  return s;
+}
+
 }  // namespace
 
 absl::Status CheckMoeRouting(const DeepseekV2Config& c) {
@@ -342,12 +357,8 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
       const float* r = so + row * C_;
       float* d = dslot_p + row * C_;
       const float wk = w[n * K_ + k];
-      double dot = 0;
-      for (int64_t c = 0; c < C_; ++c) {
-        d[c] = wk * dy[c];
-        dot += double(dy[c]) * r[c];
-      }
-      dw_p[n * K_ + k] = float(dot);
+      for (int64_t c = 0; c < C_; ++c) d[c] = wk * dy[c];
+      dw_p[n * K_ + k] = float(LaneDot(dy, r, C_));
     }
   }
   // ---- routed experts, in reverse through the dispatcher

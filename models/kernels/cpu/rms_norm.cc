@@ -1,7 +1,8 @@
 // File: models/kernels/cpu/rms_norm.cc
 //
 // RMSNorm forward/backward (HF DeepseekV2RMSNorm), rows in parallel.
-// Row sums of squares are accumulated in double and rstd is stored as float.
+// Row sums of squares (and the backward's row dot products) are accumulated
+// in double in 8 fixed lanes; rstd is stored as float.
 // dweight sums over rows: rows are cut into fixed chunks of kRowChunk, each
 // chunk's partial is computed in parallel, and the partials are added in
 // chunk order, so dweight does not depend on the thread count.
@@ -20,6 +21,23 @@ namespace {
 
 // Rows per dweight partial (fixed: determinism across thread counts).
 constexpr int64_t kRowChunk = 32;
+constexpr int64_t kLanes = 8;
+
+// LaneDot: sum_c a[c] * b[c] in double, in kLanes fixed lanes (lane l takes
+// c = l mod kLanes, the tail goes to lane 0, lanes added in order): the
+// same value for any thread count, and a loop that vectorises instead of
+// one chain of dependent double adds.
+inline double LaneDot(const float* a, const float* b, int64_t n) {
+  double lane[kLanes] = {};
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] += double(a[c + l]) * double(b[c + l]);
+  }
+  for (; c < n; ++c) lane[0] += double(a[c]) * double(b[c]);
+  double s = 0.0;
+  for (int64_t l = 0; l < kLanes; ++l) s += lane[l];
+  return s;
+}
 
 }  // namespace
 
@@ -30,8 +48,7 @@ void RmsNormForward(float* out, float* rstd, const float* inp,
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * C;
     float* o = out + n * C;
-    double ss = 0.0;
-    for (int64_t c = 0; c < C; ++c) ss += double(x[c]) * double(x[c]);
+    const double ss = LaneDot(x, x, C);
     const float r = float(1.0 / std::sqrt(ss / double(C) + double(eps)));
     rstd[n] = r;
     for (int64_t c = 0; c < C; ++c) o[c] = weight[c] * (x[c] * r);
@@ -57,10 +74,19 @@ void RmsNormBackward(float* dinp, float* dweight, const float* dout,
       const float* d = dout + n * C;
       float* dx = dinp + n * C;
       const float r = rstd[n];
-      double dot = 0.0;  // sum_c g * xhat
-      for (int64_t c = 0; c < C; ++c) {
-        dot += double(d[c] * weight[c]) * double(x[c] * r);
+      // sum_c g * xhat, g = d * weight, xhat = x * r (as floats, then
+      // multiplied in double), in fixed lanes.
+      double lane[kLanes] = {};
+      int64_t c0 = 0;
+      for (; c0 + kLanes <= C; c0 += kLanes) {
+        for (int64_t l = 0; l < kLanes; ++l) {
+          const int64_t c = c0 + l;
+          lane[l] += double(d[c] * weight[c]) * double(x[c] * r);
+        }
       }
+      for (; c0 < C; ++c0) lane[0] += double(d[c0] * weight[c0]) * double(x[c0] * r);
+      double dot = 0.0;
+      for (int64_t l = 0; l < kLanes; ++l) dot += lane[l];
       const float mean_gx = float(dot / double(C));
       for (int64_t c = 0; c < C; ++c) {
         const float xhat = x[c] * r;

@@ -256,23 +256,22 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
                             s->act.data<float>() + r0 * I_);
   }
   timer.emplace("moe.combine");
-  if (ReadsRowsInPlace(s->plan, N, capped)) {
-    // y[n] = sum_k w[n,k] * expert_out[slot_row[n*K + k]]: the rows Combine
-    // would copy into slot order, read where they are (same sums).
-    const float* eo = s->expert_out.data<float>();
-    const int64_t* slot_row = s->plan.slot_row.data();
+  // y[n] = sum_k w[n,k] * (slot (n, k)'s expert output). In place, the
+  // rows Combine would copy into slot order are read where they are
+  // (expert_out[slot_row[n*K + k]]: the same sums).
+  const bool in_place = ReadsRowsInPlace(s->plan, N, capped);
+  if (!in_place) HS_RETURN_IF_ERROR(CombineIntoSlots(N, capped, s));
+  const float* rows = in_place ? s->expert_out.data<float>() : s->slot_out.data<float>();
+  const int64_t* slot_row = in_place ? s->plan.slot_row.data() : nullptr;
 #pragma omp parallel for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      float* y = out + n * C_;
-      std::fill(y, y + C_, 0.0f);
-      for (int64_t k = 0; k < K_; ++k) {
-        const float wk = w[n * K_ + k];
-        const float* r = eo + slot_row[n * K_ + k] * C_;
-        for (int64_t c = 0; c < C_; ++c) y[c] += wk * r[c];
-      }
+  for (int64_t n = 0; n < N; ++n) {
+    float* y = out + n * C_;
+    std::fill(y, y + C_, 0.0f);
+    for (int64_t k = 0; k < K_; ++k) {
+      const float wk = w[n * K_ + k];
+      const float* r = rows + (slot_row ? slot_row[n * K_ + k] : n * K_ + k) * C_;
+      for (int64_t c = 0; c < C_; ++c) y[c] += wk * r[c];
     }
-  } else {
-    HS_RETURN_IF_ERROR(CombineIntoSlots(out, w, N, capped, s));
   }
   // ---- shared experts: y += shared(x)
   if (has_shared_) {
@@ -287,9 +286,8 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
 }
 
 // CombineIntoSlots: the dispatcher's Combine into s->slot_out [N*K, C] (slot
-// order; dropped slots zero), then y[n] = sum_k w[n,k] * slot_out[n,k].
-absl::Status Moe::CombineIntoSlots(float* out, const float* w, int64_t N, bool capped,
-                                   MoeSaved* s) const {
+// order; dropped slots zero).
+absl::Status Moe::CombineIntoSlots(int64_t N, bool capped, MoeSaved* s) const {
   // Capacity-dropped slots rely on zero rows; otherwise Combine writes all.
   s->slot_out = capped ? Tensor::Empty({N * K_, C_}) : Tensor::Uninitialized({N * K_, C_});
   if (capped) {
@@ -305,18 +303,6 @@ absl::Status Moe::CombineIntoSlots(float* out, const float* w, int64_t N, bool c
     }
   } else {
     HS_RETURN_IF_ERROR(dispatcher_->Combine(s->expert_out, s->plan, s->slot_out.data<float>()));
-  }
-  // y[n] = sum_k w[n,k] * slot_out[n,k]
-  const float* so = s->slot_out.data<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
-    float* y = out + n * C_;
-    std::fill(y, y + C_, 0.0f);
-    for (int64_t k = 0; k < K_; ++k) {
-      const float wk = w[n * K_ + k];
-      const float* r = so + (n * K_ + k) * C_;
-      for (int64_t c = 0; c < C_; ++c) y[c] += wk * r[c];
-    }
   }
   return absl::OkStatus();
 }

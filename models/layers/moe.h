@@ -122,8 +122,7 @@ class Moe {
 
  private:
   void DeviceBalanceLosses(int64_t B, int64_t T, MoeSaved* s) const;
-  absl::Status CombineIntoSlots(float* out, const float* w, int64_t N, bool capped,
-                                MoeSaved* s) const;
+  absl::Status CombineIntoSlots(int64_t N, bool capped, MoeSaved* s) const;
 
   int64_t C_, E_, K_, I_;
   DeepseekV2Config config_;

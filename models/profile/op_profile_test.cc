@@ -8,32 +8,11 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "models/decode/test_util.h"
 #include "models/deepseek_v2.h"
 
 namespace hs::models {
 namespace {
-
-DeepseekV2Config SmallConfig() {
-  DeepseekV2Config c;
-  c.vocab_size = 37;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.moe_intermediate_size = 8;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.n_shared_experts = 1;
-  c.n_routed_experts = 4;
-  c.num_experts_per_tok = 2;
-  c.first_k_dense_replace = 1;
-  c.moe_layer_freq = 1;
-  c.kv_lora_rank = 8;
-  c.q_lora_rank = 10;
-  c.qk_nope_head_dim = 4;
-  c.qk_rope_head_dim = 4;
-  c.v_head_dim = 4;
-  c.max_position_embeddings = 64;
-  return c;
-}
 
 void Step(DeepseekV2Model& model) {
   const int64_t B = 2, T = 8;
@@ -56,7 +35,7 @@ const OpProfileEntry* Find(const std::vector<OpProfileEntry>& e, const std::stri
 }
 
 TEST(OpProfileTest, OffRecordsNothing) {
-  auto model = DeepseekV2Model::Create(SmallConfig(), {.seed = 1});
+  auto model = DeepseekV2Model::Create(decode::TinyMoeConfig(2), {.seed = 1});
   ASSERT_TRUE(model.ok()) << model.status();
   EnableOpProfile(false);
   TakeOpProfile();
@@ -65,7 +44,7 @@ TEST(OpProfileTest, OffRecordsNothing) {
 }
 
 TEST(OpProfileTest, RecordsEveryLayerAndPhase) {
-  auto model = DeepseekV2Model::Create(SmallConfig(), {.seed = 1});
+  auto model = DeepseekV2Model::Create(decode::TinyMoeConfig(2), {.seed = 1});
   ASSERT_TRUE(model.ok()) << model.status();
   EnableOpProfile(true);
   TakeOpProfile();

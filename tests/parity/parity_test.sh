@@ -9,7 +9,8 @@
 # Every CPU-path run checks after every step that all data-parallel ranks hold
 # bit-identical parameters (--check-replicas). The overlap case slows the
 # transport down and asserts the measured overlap ratio is above zero on
-# every step. Both runs evaluate on a held-out file every 10 steps
+# some step (on a busy machine the OS may not run the communication thread
+# before backward ends on every step). Both runs evaluate on a held-out file every 10 steps
 # (train.eval_every), and the eval losses must agree as well.
 #
 # usage: parity_test.sh CASE   (CASE: one of the names below)

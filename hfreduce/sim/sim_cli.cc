@@ -5,8 +5,8 @@
 //   hai sim allreduce                              # Fire-Flyer 2 A100 node
 //   hai sim allreduce --nodes 2,16,180 --bytes 186M --nic-gbs 46 --csv
 //   hai sim allreduce --sensitivity --nodes 16,180
-//   hai sim allreduce --preset local --probe-membw --nodes 2 \
-//       --compare 2x2.csv                          # model vs measurement
+//   hai sim allreduce --preset local --probe-membw --nodes 2 --compare 2x2.csv
+//                                                  # model vs measurement
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

@@ -11,17 +11,6 @@ set -euo pipefail
 case_name=prepared_data
 source "$(pwd)/tests/parity/common.sh"
 
-fail() { echo "FAIL: $*"; exit 1; }
-# expect_fail PATTERN CMD...: CMD fails and prints PATTERN.
-expect_fail() {
-  local pattern="$1"; shift
-  set +e
-  out=$(timeout 120 "$@" 2>&1)
-  local rc=$?
-  set -e
-  ((rc != 0)) || fail "expected a failure: $*"
-  grep -qF -- "$pattern" <<<"$out" || { echo "$out"; fail "output of '$*' lacks: $pattern"; }
-}
 
 # ---- a JSONL corpus of 600 short documents (deterministic word salad)
 words=(the data shard index token model train held out window batch expert router

@@ -14,16 +14,6 @@ case_name=grpo_train
 source "$(pwd)/tests/parity/common.sh"
 CONFIG="$(pwd)/tests/rl/grpo_tiny.pbtxt"
 
-fail() { echo "FAIL: $*"; exit 1; }
-expect_fail() {
-  local pattern="$1"; shift
-  set +e
-  out=$(timeout 120 "$@" 2>&1)
-  local rc=$?
-  set -e
-  ((rc != 0)) || fail "expected a failure: $*"
-  grep -qF -- "$pattern" <<<"$out" || { echo "$out"; fail "output of '$*' lacks: $pattern"; }
-}
 
 "$HAI" data make-task addition --digits 2 --train 60 --eval 10 --out "$WORK/task" >/dev/null
 "$HAI" data tokenizer-train --in "$WORK/task/corpus.txt" --vocab 258 \

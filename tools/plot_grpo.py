@@ -16,7 +16,6 @@
 #            [--label seed11 ...] [--initial-accuracy 0.275] [--window 25] \
 #            --out docs/img/grpo_addition.png
 import argparse
-import json
 import os
 import sys
 
@@ -27,28 +26,7 @@ try:
 except ImportError:
     sys.exit("plot_grpo: matplotlib is missing (tools/setup.sh installs python3-matplotlib)")
 
-
-def load_jsonl(path):
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, json.JSONDecodeError) as e:
-        sys.exit(f"plot_grpo: {path}: {e}")
-
-
-def series(records, key):
-    pts = [(r["step"], r[key]) for r in records if key in r]
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def moving_average(values, window):
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+from metrics_series import load_jsonl, moving_average, series
 
 
 def main():
@@ -72,7 +50,7 @@ def main():
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (run, label) in enumerate(zip(a.run, labels)):
         color = colors[i % len(colors)]
-        metrics = load_jsonl(f"{run}/metrics.jsonl")
+        metrics = load_jsonl(f"{run}/metrics.jsonl", "plot_grpo")
         steps, reward = series(metrics, "reward")
         if not steps:
             sys.exit(f"plot_grpo: {run}/metrics.jsonl has no 'reward' (not a GRPO run?)")
@@ -87,7 +65,7 @@ def main():
 
         heldout_path = f"{run}/heldout.jsonl"
         if os.path.exists(heldout_path):
-            rows = sorted(load_jsonl(heldout_path), key=lambda r: r["step"])
+            rows = sorted(load_jsonl(heldout_path, "plot_grpo"), key=lambda r: r["step"])
             xs = [r["step"] for r in rows]
             ys = [100.0 * r["correct"] / r["total"] for r in rows]
             if a.initial_accuracy is not None and (not xs or xs[0] != 0):

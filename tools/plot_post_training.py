@@ -20,7 +20,6 @@
 #            --dpo runs/addition_dpo --accuracy SFT=sft_answers.jsonl \
 #            --accuracy DPO=dpo_answers.jsonl --out docs/img/post_training_addition.png
 import argparse
-import json
 import sys
 
 try:
@@ -30,40 +29,27 @@ try:
 except ImportError:
     sys.exit("plot_post_training: matplotlib is missing (tools/setup.sh installs python3-matplotlib)")
 
+from metrics_series import load_jsonl, moving_average, series
+
 
 def load(run_dir):
-    path = f"{run_dir}/metrics.jsonl"
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, json.JSONDecodeError) as e:
-        sys.exit(f"plot_post_training: {path}: {e}")
+    return load_jsonl(f"{run_dir}/metrics.jsonl", "plot_post_training")
 
 
-def series(records, key, required=True):
-    pts = [(r["step"], r[key]) for r in records if key in r]
-    if not pts and required:
+def required_series(records, key, required=True):
+    xs, ys = series(records, key)
+    if not xs and required:
         sys.exit(f"plot_post_training: no '{key}' in the metrics (is this the right run?)")
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def smooth(ys, window):
-    out, acc = [], 0.0
-    for i, y in enumerate(ys):
-        acc += y
-        if i >= window:
-            acc -= ys[i - window]
-        out.append(acc / min(i + 1, window))
-    return out
+    return xs, ys
 
 
 def draw(ax, records, key, color, window, required=True, label=None):
-    xs, ys = series(records, key, required)
+    xs, ys = required_series(records, key, required)
     if not xs:
         return
     if window > 1 and len(ys) > window:
         ax.plot(xs, ys, color=color, lw=0.5, alpha=0.25)
-        ys = smooth(ys, window)
+        ys = moving_average(ys, window)
     ax.plot(xs, ys, color=color, lw=1.2, label=label or key)
 
 
@@ -71,11 +57,7 @@ def exact_match(spec):
     label, sep, path = spec.partition("=")
     if not sep:
         sys.exit(f"plot_post_training: --accuracy wants LABEL=answers.jsonl, got '{spec}'")
-    try:
-        with open(path) as f:
-            recs = [json.loads(line) for line in f if line.strip()]
-    except (OSError, json.JSONDecodeError) as e:
-        sys.exit(f"plot_post_training: {path}: {e}")
+    recs = load_jsonl(path, "plot_post_training")
     if not recs or any("correct" not in r for r in recs):
         sys.exit(f"plot_post_training: {path}: not hai eval-task --out answers")
     return label, sum(bool(r["correct"]) for r in recs), len(recs)
@@ -97,7 +79,7 @@ def main():
 
     ax = axes[0]
     draw(ax, sft, "loss", "C0", 1)
-    xs, ys = series(sft, "eval_loss", required=False)
+    xs, ys = series(sft, "eval_loss")
     if xs:
         ax.plot(xs, ys, "C1o-", lw=1, ms=3, label="eval_loss (held-out)")
     ax2 = ax.twinx()

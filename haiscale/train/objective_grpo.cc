@@ -246,7 +246,7 @@ class GrpoObjective final : public Objective {
     const int64_t per_rank = prompts_per_step_ / ranks_.data_parallel;
     for (int64_t j = ranks_.first_prompt; j < ranks_.first_prompt + per_rank; ++j) {
       const int64_t i = generation * prompts_per_step_ + j;
-      data::KeyedPermutation perm(uint64_t(n), seed_, uint64_t(i / n));
+      data::KeyedPermutation perm(uint64_t(n), options_.seed, uint64_t(i / n));
       batch.push_back(prompts_[size_t(perm(uint64_t(i % n)))]);
     }
     return batch;
@@ -327,11 +327,10 @@ class GrpoObjective final : public Objective {
         io::WriteFileAtomically(RolloutPath(generation), rl::SerializeRollouts(rollouts_)));
     if (generation == 0) return absl::OkStatus();
     const int64_t mu = options_.num_iterations;
-    const int64_t begin = (generation - 1) * mu, end = generation * mu;  // its steps done: (begin, end)
-    bool checkpointed = false;
-    for (int64_t done = begin + 1; done < end && save_every_ > 0; ++done) {
-      checkpointed = checkpointed || done % save_every_ == 0;
-    }
+    // The previous batch served steps begin .. end - 1: a periodic checkpoint
+    // at a step k, begin < k < end, resumes inside it and still needs it.
+    const int64_t begin = (generation - 1) * mu, end = generation * mu;
+    const bool checkpointed = save_every_ > 0 && (end - 1) / save_every_ > begin / save_every_;
     if (!checkpointed) std::remove(RolloutPath(generation - 1).c_str());
     return absl::OkStatus();
   }
@@ -362,7 +361,6 @@ class GrpoObjective final : public Objective {
   rl::GrpoOptions options_;
   rl::GrpoRanks ranks_;
   int64_t prompts_per_step_ = 4;
-  uint64_t seed_ = 0;
   bool is_logger_ = true;
   int rank_ = 0;
   double world_size_ = 1;
@@ -437,7 +435,6 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeGrpoObjective(const config::RunCo
   opt.decode_batch = g.decode_batch() > 0 ? g.decode_batch() : int64_t(1) << 40;
   opt.stop_token_ids = {int32_t(config.model().eos_token_id())};
   opt.seed = uint64_t(config.train().seed());
-  o->seed_ = uint64_t(config.train().seed());
   o->prompts_per_step_ = g.has_prompts_per_step() ? g.prompts_per_step() : 4;
   if (o->prompts_per_step_ < 1) return FieldError("prompts_per_step", "must be >= 1");
   const int64_t dp = ctx != nullptr ? ctx->dp_size() : 1;

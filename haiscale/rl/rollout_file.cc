@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "data/dataset/crc32c.h"
 #include "haiscale/status.h"
 
 namespace hs::rl {
@@ -12,6 +13,7 @@ namespace {
 
 constexpr char kMagic[] = "HSGRPO1\n";
 constexpr size_t kMagicSize = sizeof(kMagic) - 1;
+constexpr size_t kCrcSize = sizeof(uint32_t);  // CRC-32C trailer
 
 class Writer {
  public:
@@ -27,7 +29,9 @@ class Writer {
 
 class Reader {
  public:
-  Reader(const std::string& bytes, const std::string& where) : bytes_(bytes), where_(where) {}
+  // Reads bytes[kMagicSize, end).
+  Reader(const std::string& bytes, size_t end, const std::string& where)
+      : bytes_(bytes), end_(end), where_(where) {}
   absl::StatusOr<int64_t> Int() {
     int64_t v = 0;
     HS_RETURN_IF_ERROR(Raw(&v, sizeof(v)));
@@ -36,7 +40,7 @@ class Reader {
   template <typename T>
   absl::Status Array(std::vector<T>* v) {
     HS_ASSIGN_OR_RETURN(const int64_t n, Int());
-    if (n < 0 || uint64_t(n) > (bytes_.size() - pos_) / sizeof(T)) {
+    if (n < 0 || uint64_t(n) > (end_ - pos_) / sizeof(T)) {
       return absl::DataLossError(absl::StrCat(where_, ": array of ", n, " entries at byte ", pos_,
                                               " runs past the end (truncated file?)"));
     }
@@ -44,18 +48,19 @@ class Reader {
     return Raw(v->data(), size_t(n) * sizeof(T));
   }
   absl::Status Raw(void* p, size_t n) {
-    if (bytes_.size() - pos_ < n) {
+    if (end_ - pos_ < n) {
       return absl::DataLossError(
-          absl::StrCat(where_, ": ends at byte ", bytes_.size(), " (truncated file?)"));
+          absl::StrCat(where_, ": ends at byte ", end_, " (truncated file?)"));
     }
     std::memcpy(p, bytes_.data() + pos_, n);
     pos_ += n;
     return absl::OkStatus();
   }
-  bool done() const { return pos_ == bytes_.size(); }
+  bool done() const { return pos_ == end_; }
 
  private:
   const std::string& bytes_;
+  const size_t end_;
   const std::string& where_;
   size_t pos_ = kMagicSize;
 };
@@ -88,6 +93,8 @@ std::string SerializeRollouts(const GrpoRollouts& r) {
   std::vector<double> doubles;
   for (double* d : StatDoubles(stats)) doubles.push_back(*d);
   w.Array(doubles);
+  const uint32_t crc = data::Crc32cExtend(0, w.out.data(), w.out.size());
+  w.Raw(&crc, kCrcSize);
   return std::move(w.out);
 }
 
@@ -95,7 +102,19 @@ absl::StatusOr<GrpoRollouts> ParseRollouts(const std::string& bytes, const std::
   if (bytes.size() < kMagicSize || bytes.compare(0, kMagicSize, kMagic) != 0) {
     return absl::DataLossError(absl::StrCat(where, ": not a GRPO rollout file"));
   }
-  Reader in(bytes, where);
+  if (bytes.size() < kMagicSize + kCrcSize) {
+    return absl::DataLossError(absl::StrCat(where, ": ends at byte ", bytes.size(),
+                                            " (truncated file?)"));
+  }
+  const size_t end = bytes.size() - kCrcSize;
+  uint32_t stored = 0;
+  std::memcpy(&stored, bytes.data() + end, kCrcSize);
+  if (data::Crc32cExtend(0, bytes.data(), end) != stored) {
+    return absl::DataLossError(absl::StrCat(
+        where, ": checksum mismatch (CRC-32C of its first ", end,
+        " bytes): the file is damaged or truncated"));
+  }
+  Reader in(bytes, end, where);
   GrpoRollouts r;
   for (int64_t* v : {&r.B, &r.T, &r.counts.global_sequences, &r.counts.global_tokens,
                      &r.counts.data_parallel, &r.counts.max_completion_tokens,

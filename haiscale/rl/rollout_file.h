@@ -10,7 +10,9 @@
 // Layout: "HSGRPO1\n", then int64 B, T, the four BatchCounts, and the
 // statistics' integers; then length-prefixed (int64) arrays: tokens and
 // targets (int32), advantages, logp_old, logp_ref, reward function means
-// and the statistics' doubles (float64), all little-endian.
+// and the statistics' doubles (float64), all little-endian; last the
+// CRC-32C (uint32) of everything before it, so a damaged file is an error
+// instead of a resume on wrong numbers.
 #ifndef HAISCALE_RL_ROLLOUT_FILE_H_
 #define HAISCALE_RL_ROLLOUT_FILE_H_
 

@@ -57,5 +57,14 @@ TEST(RolloutFile, DamagedFilesAreErrorsNamingTheFile) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(RolloutFile, FlippedBitIsAChecksumError) {
+  std::string bytes = SerializeRollouts(Example());
+  bytes[bytes.size() / 2] ^= 0x10;  // inside the arrays: the layout still parses
+  absl::StatusOr<GrpoRollouts> r = ParseRollouts(bytes, "gen3.bin");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("gen3.bin: checksum mismatch"), std::string::npos)
+      << r.status();
+}
+
 }  // namespace
 }  // namespace hs::rl

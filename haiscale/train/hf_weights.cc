@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -207,10 +208,21 @@ absl::Status LoadHfWeights(const std::string& dir, models::DeepseekV2Model* mode
       chunks.push_back({file, &spec, first, std::min(kLoadChunkElements, spec.numel - first)});
     }
   }
+  // A pipeline stage ignores the other stages' tensors; an expert-parallel
+  // shard (fewer routed experts than the config has) the other ranks'
+  // routed experts.
+  std::set<int64_t> held_experts;
+  for (const models::ParamSpec& spec : arena.specs()) {
+    if (spec.expert >= 0) held_experts.insert(spec.expert);
+  }
+  const bool expert_shard =
+      !held_experts.empty() && int64_t(held_experts.size()) < model->config().n_routed_experts;
   std::vector<std::string> extra;
   const bool whole_model = model->has_embedding() && model->has_head();
   for (const std::string& name : folder->names()) {
-    if (!expected.count(name) && whole_model) extra.push_back(name);
+    if (expected.count(name) || !whole_model) continue;
+    if (expert_shard && absl::StrContains(name, ".mlp.experts.")) continue;
+    extra.push_back(name);
   }
   if (!extra.empty()) {
     if (extra.size() > 5) extra.resize(5);

@@ -47,7 +47,9 @@ std::string HfShardName(int shard, int num_shards);
 // folder. Errors name the file and tensor: missing tensor, shape mismatch,
 // unsupported dtype; tensors the model does not have are errors too
 // (they mean the config and the weights disagree) — except for a pipeline
-// stage, which loads its own blocks and ignores the other stages' tensors.
+// stage, which loads its own blocks and ignores the other stages' tensors,
+// and an expert-parallel shard, which loads its own routed experts and
+// ignores the other ranks'.
 // Every tensor is checked before any is read. Conversion (bf16/f16 -> f32)
 // runs on all OpenMP threads in chunks, straight into the arena, and each
 // chunk's file pages are released once copied: peak memory is the

@@ -20,7 +20,6 @@
 #include "haiscale/clock.h"
 #include "haiscale/config/model_config_convert.h"
 #include "haiscale/io/atomic_file.h"
-#include "haiscale/io/safetensors.h"
 #include "haiscale/rl/grpo_step.h"
 #include "haiscale/rl/rollout_file.h"
 #include "haiscale/rl/reward_command.h"
@@ -274,8 +273,8 @@ class GrpoObjective final : public Objective {
         return absl::FailedPreconditionError(
             "objective.grpo.beta > 0: a resumed run needs train.output_dir (the reference weights)");
       }
-      return Annotate(LoadReference(), "resuming GRPO at step ", step + 1,
-                      " with objective.grpo.beta > 0 needs the reference weights of ",
+      return Annotate(LoadHfWeights(ReferenceDir(), reference_.get()), "resuming GRPO at step ",
+                      step + 1, " with objective.grpo.beta > 0 needs the reference weights of ",
                       ReferenceDir());
     }
     if (reference_->arena().size() != policy.arena().size()) {
@@ -296,19 +295,6 @@ class GrpoObjective final : public Objective {
     }
     HS_RETURN_IF_ERROR(ctx_->Barrier());
     return is_logger_ ? WriteHfShardIndex(ReferenceDir(), ep, model_proto_) : absl::OkStatus();
-  }
-
-  // LoadReference: the whole model (LoadHfWeights: every tensor checked),
-  // or under expert parallelism this rank's parameters by name (the folder
-  // holds every rank's experts).
-  absl::Status LoadReference() {
-    if (ctx_ == nullptr || ctx_->ep_size() == 1) return LoadHfWeights(ReferenceDir(), reference_.get());
-    HS_ASSIGN_OR_RETURN(auto folder, io::SafetensorsFolder::Open(ReferenceDir()));
-    models::ParamArena& arena = reference_->arena();
-    for (const models::ParamSpec& spec : arena.specs()) {
-      HS_RETURN_IF_ERROR(folder->ReadAsF32(spec.name, arena.params() + spec.offset, spec.numel));
-    }
-    return absl::OkStatus();
   }
 
   // num_iterations > 1: each rank keeps its generation batch in

@@ -2,7 +2,8 @@
 # `hai convert` exports checkpoints of every layout: a run trained under
 # mpirun with CASE's layout (DP, ZeRO-1, PP, EP, all together) is converted
 # to a HF folder, which must evaluate exactly like the run's own weights/
-# (same parameters, optimizer state skipped).
+# (same parameters, optimizer state skipped), and which --init-from loads
+# back under the same layout.
 #
 # usage: convert_layouts_test.sh CASE
 set -euo pipefail
@@ -29,4 +30,12 @@ b=$("$HAI" eval --weights "$WORK/hf" --data "$WORK/corpus.bin" --seq 32 --rows 8
 echo "run weights: $a"
 echo "converted:   $b"
 [[ "$a" == "$b" ]] || { echo "FAIL: the converted folder evaluates differently"; exit 1; }
+
+# The exported folder starts a run again under the same layout (each stage
+# or expert shard loads its part): its first loss equals one process's.
+"$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" --output-dir "$WORK/again1" \
+  --quiet --steps 1 --init-from "$WORK/hf"
+timeout 300 "${MPIRUN[@]}" -np "$np" "$HAI" train --config "$CONFIG" --data "$WORK/corpus.bin" \
+  --output-dir "$WORK/again" --quiet --steps 1 --init-from "$WORK/hf" "${layout[@]}"
+python3 "$COMPARE" "$WORK/again1/metrics.jsonl" "$WORK/again/metrics.jsonl" --rel-tol 1e-5
 echo PASS

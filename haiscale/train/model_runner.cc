@@ -47,12 +47,6 @@ absl::StatusOr<std::vector<double>> EachCrossEntropy(const PassInput& in, Forwar
   return ce;
 }
 
-double Sum(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s;
-}
-
 // The CPU model's arena, updated through GradSync and the optimizers.
 class HostRunner : public ModelRunner {
  public:
@@ -127,11 +121,6 @@ class CpuRunner final : public HostRunner {
     return res;
   }
 
-  absl::StatusOr<double> Forward(const PassInput& in) override {
-    HS_ASSIGN_OR_RETURN(std::vector<double> ce, ForwardEach(in));
-    return Sum(ce);
-  }
-
   absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) override {
     int64_t m = 0;
     return EachCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
@@ -160,11 +149,6 @@ class PipelineStageRunner final : public HostRunner {
     update_.sync->BeginBackward();
     update_.sync->EndBackward();
     return res;
-  }
-
-  absl::StatusOr<double> Forward(const PassInput& in) override {
-    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f, true));
-    return r.ce_sum;
   }
 
   absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) override {
@@ -204,11 +188,6 @@ class EngineRunner final : public ModelRunner {
     return res;
   }
 
-  absl::StatusOr<double> Forward(const PassInput& in) override {
-    HS_ASSIGN_OR_RETURN(std::vector<double> ce, ForwardEach(in));
-    return Sum(ce);
-  }
-
   absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) override {
     HS_RETURN_IF_ERROR(NoPositions(in, "train.device"));
     return EachCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
@@ -227,6 +206,13 @@ class EngineRunner final : public ModelRunner {
 };
 
 }  // namespace
+
+absl::StatusOr<double> ModelRunner::Forward(const PassInput& in) {
+  HS_ASSIGN_OR_RETURN(std::vector<double> each, ForwardEach(in));
+  double ce = 0;
+  for (double x : each) ce += x;  // micro-batch order, as the passes accumulate
+  return ce;
+}
 
 std::unique_ptr<ModelRunner> MakeCpuRunner(models::DeepseekV2Model* model, HostUpdate update) {
   return std::make_unique<CpuRunner>(model, std::move(update));

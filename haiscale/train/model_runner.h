@@ -72,9 +72,9 @@ class ModelRunner {
   virtual absl::Status ZeroGrads() = 0;
   // ForwardBackward: gradients (+=) of the pass.
   virtual absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) = 0;
-  // Forward: the summed cross-entropy of the pass, no update (the pipeline
-  // runs its forward-only schedule: the last stage's sum, 0 elsewhere).
-  virtual absl::StatusOr<double> Forward(const PassInput& in) = 0;
+  // Forward: the summed cross-entropy of the pass (ForwardEach's sum), no
+  // update (the pipeline: the last stage's sum, 0 elsewhere).
+  absl::StatusOr<double> Forward(const PassInput& in);
   // ForwardEach: forward only, the summed cross-entropy of each
   // micro-batch ([micro_batches]; per-sequence log-probabilities with
   // micro_batch 1). Pipeline: the last stage's values, zeros elsewhere.

@@ -1,15 +1,18 @@
 // File: models/kernels/cpu/attention.cc
 //
 // Causal flash attention on the CPU (FlashAttention-2, Dao 2023, §3.1),
-// with every block product done by the BLAS GEMM on 64 x 64 tiles.
+// with every block product done by the BLAS GEMM: 64-query x 256-key tiles
+// in the forward, 64 x 64 tiles in the backward. The element-wise tile
+// loops (exp, max, sums) run with AVX-512 where the CPU has it.
 //
 // Forward, one task per (b, h, query block Qi of kBq rows), in parallel:
-//   for each key block Kj that some query of Qi can see:
+//   for each key block Kj (kFwdBk keys) that some query of Qi can see:
 //     S  = scale * Qi Kj^T               [nq, nk]   (GEMM, causal mask after)
 //     m' = max(m, rowmax S);  P = exp(S - m');  a = exp(m - m')
 //     l  = a*l + rowsum P;    O = a*O + P Vj          (GEMM)
 //   out = O / l;  lse = m + log l
-// Only one S tile (kBq x kBk floats) exists per thread.
+// Only one S tile (kBq x kFwdBk floats) exists per thread; up to 256
+// tokens one key block covers the whole causal row, so no rescaling.
 //
 // Backward, with P recomputed from lse (no stored probabilities):
 //   D_i  = rowsum(dout_i * out_i)
@@ -17,7 +20,8 @@
 //   dS   = P (dP - D)                   dK_j  = scale * sum_i dS_ij^T Q_i
 //   dQ_i = scale * sum_j dS_ij K_j
 // To stay free of atomics (and deterministic for every thread count), a
-// task owns the gradients it writes. With enough (b, h) pairs for the
+// task owns the gradients it writes, and its GEMMs accumulate straight into
+// those rows of dq/dk/dv. With enough (b, h) pairs for the
 // threads, one task per (b, h) walks key blocks j and query blocks i >= j
 // once, owning dK/dV of block j and dQ of all its rows. With fewer, two
 // passes share the work more finely: one task per (b, h, key block) owns
@@ -41,6 +45,7 @@
 #include <limits>
 #include <vector>
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include "haiscale/logging.h"
@@ -51,7 +56,12 @@ namespace hs::kernels::cpu {
 namespace {
 
 constexpr int64_t kBq = 64;  // query rows per block
-constexpr int64_t kBk = 64;  // keys per block (== kBq: diagonal blocks align)
+constexpr int64_t kBk = 64;  // backward keys per block (== kBq: diagonal blocks align)
+// Forward keys per block: a multiple of kBq, wide enough that sequences up
+// to 256 tokens take one QK^T and one PV GEMM per query block (fewer, larger
+// BLAS calls and no online rescaling), small enough that the S tile
+// (kBq x kFwdBk floats, 64 KiB) stays in L2.
+constexpr int64_t kFwdBk = 256;
 
 // Shapes of one call, and the addressing of [B,T,H,D] and [B,H,T] tensors.
 struct Dims {
@@ -78,71 +88,158 @@ int64_t FirstVisibleKey(const int32_t* pos, int64_t q0, int64_t nq) {
   return first;
 }
 
-// Scores: S[nq, nk] (ld kBk) = scale * Q[q0.., :] K[k0.., :]^T, with the
+// Scores: S[nq, nk] (ld ld_s) = scale * Q[q0.., :] K[k0.., :]^T, with the
 // causal mask (key k0+j > query q0+i) and, with positions, the document
 // mask (key before the query's segment start) set to -inf.
 void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, int64_t k0,
-            int64_t nk, int64_t ld_qk, int64_t Dk, float scale, const int32_t* pos) {
-  Gemm(false, true, nq, nk, Dk, scale, q, ld_qk, k, ld_qk, 0.0f, S, kBk);
+            int64_t nk, int64_t ld_qk, int64_t Dk, float scale, const int32_t* pos,
+            int64_t ld_s = kBk) {
+  Gemm(false, true, nq, nk, Dk, scale, q, ld_qk, k, ld_qk, 0.0f, S, ld_s);
   if (k0 + nk - 1 > q0) {
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t first_masked = std::max<int64_t>(0, q0 + i + 1 - k0);
-      for (int64_t j = first_masked; j < nk; ++j) S[i * kBk + j] = kNegInf;
+      std::fill(S + i * ld_s + std::min(first_masked, nk), S + i * ld_s + nk, kNegInf);
     }
   }
   if (pos) {
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t visible = std::min<int64_t>(nk, SegmentStart(pos, q0 + i) - k0);
-      for (int64_t j = 0; j < visible; ++j) S[i * kBk + j] = kNegInf;
+      if (visible > 0) std::fill(S + i * ld_s, S + i * ld_s + visible, kNegInf);
     }
   }
 }
 
-// RowMax: max of x[0..n) (n >= 1) in 8 lanes, so it vectorises (a max
-// does not round: any order gives the same value).
-inline float RowMax(const float* x, int64_t n) {
-  float lane[8];
-  for (int64_t l = 0; l < 8; ++l) lane[l] = x[0];
+constexpr int64_t kSumLanes = 16;  // ExpRowSum lanes
+
+// ZeroRows: rows x cols floats at x (row stride ld) set to 0. The backward
+// GEMMs accumulate straight into the strided dq/dk/dv rows of one head
+// (no per-task buffer copied out afterwards).
+void ZeroRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) std::fill(x + r * ld, x + r * ld + cols, 0.0f);
+}
+
+// RowMax: max of x[0..n) (n >= 1). A max does not round, so any order
+// gives the same value; written with intrinsics because GCC keeps a
+// float max loop scalar unless NaNs are ruled out. A NaN in x may be
+// skipped here, but it still reaches the exp sum and makes the row NaN.
+float RowMaxAvx2(const float* x, int64_t n) {
+  __m256 acc = _mm256_set1_ps(x[0]);
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int64_t l = 0; l < 8; ++l) lane[l] = lane[l] > x[j + l] ? lane[l] : x[j + l];
-  }
-  for (; j < n; ++j) lane[0] = lane[0] > x[j] ? lane[0] : x[j];
+  for (; j + 8 <= n; j += 8) acc = _mm256_max_ps(acc, _mm256_loadu_ps(x + j));
+  alignas(32) float lane[8];
+  _mm256_store_ps(lane, acc);
   float m = lane[0];
-  for (int64_t l = 1; l < 8; ++l) m = m > lane[l] ? m : lane[l];
+  for (int64_t l = 1; l < 8; ++l) m = std::max(m, lane[l]);
+  for (; j < n; ++j) m = std::max(m, x[j]);
+  return m;
+}
+__attribute__((target("avx512f"))) float RowMaxAvx512(const float* x, int64_t n) {
+  __m512 acc = _mm512_set1_ps(x[0]);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) acc = _mm512_max_ps(acc, _mm512_loadu_ps(x + j));
+  float m = _mm512_reduce_max_ps(acc);
+  for (; j < n; ++j) m = std::max(m, x[j]);
   return m;
 }
 
-// RowSum: sum of x[0..n) in 8 lanes (lane l takes j = l mod 8), lanes
-// added in order: a fixed order that vectorises.
-inline float RowSum(const float* x, int64_t n) {
-  float lane[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int64_t l = 0; l < 8; ++l) lane[l] += x[j + l];
+// The element-wise tile loops are compiled twice: for the x86-64-v3
+// baseline (AVX2) and with AVX-512 (16 floats per vector), picked at run
+// time. Both evaluate the same float operations per element and add the
+// same lanes in the same order, so they give the same bits; only the vector
+// width differs (as in cross_entropy.cc).
+#define HS_ATTN_TILE_FUNCS(SUFFIX, ATTR)                                        \
+  /* ExpRowSum: x[j] = exp(x[j] - shift) in place, and their sum in */         \
+  /* kSumLanes lanes (lane l takes j = l mod kSumLanes), added in order. */    \
+  ATTR float ExpRowSum##SUFFIX(float* x, int64_t n, float shift) {             \
+    float lane[kSumLanes] = {};                                                \
+    int64_t j = 0;                                                             \
+    for (; j + kSumLanes <= n; j += kSumLanes) {                               \
+      for (int64_t l = 0; l < kSumLanes; ++l) {                                \
+        const float p = internal::Exp(x[j + l] - shift);                       \
+        x[j + l] = p;                                                          \
+        lane[l] += p;                                                          \
+      }                                                                        \
+    }                                                                          \
+    for (; j < n; ++j) {                                                       \
+      x[j] = internal::Exp(x[j] - shift);                                      \
+      lane[j % kSumLanes] += x[j];                                             \
+    }                                                                          \
+    float s = 0.0f;                                                            \
+    for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];                      \
+    return s;                                                                  \
+  }                                                                            \
+  /* OnlineSoftmax: one S tile (nq x nk, ld ld_s) into the running row */      \
+  /* max m, sum l and unnormalised output acc (nq x Dv); S becomes P. */       \
+  ATTR void OnlineSoftmax##SUFFIX(float* S, int64_t ld_s, int64_t nq,         \
+                                  int64_t nk, float* m, float* l, float* acc, \
+                                  int64_t Dv) {                                \
+    for (int64_t i = 0; i < nq; ++i) {                                         \
+      float* row = S + i * ld_s;                                               \
+      const float m_new = std::max(m[i], RowMax##SUFFIX(row, nk));             \
+      if (m_new == kNegInf) {                                                  \
+        /* Nothing visible yet (a key block before the row's document): */    \
+        /* contribute nothing, keep the running state. */                      \
+        std::fill(row, row + nk, 0.0f);                                        \
+        continue;                                                              \
+      }                                                                        \
+      /* Once a row has seen a key, m_new is finite; exp(-inf) = 0 on the */  \
+      /* row's first visible block, where acc and l are still 0. */            \
+      const float alpha = internal::Exp(m[i] - m_new);                         \
+      l[i] = l[i] * alpha + ExpRowSum##SUFFIX(row, nk, m_new);                 \
+      m[i] = m_new;                                                            \
+      float* o = acc + i * Dv;                                                 \
+      for (int64_t e = 0; e < Dv; ++e) o[e] *= alpha;                          \
+    }                                                                          \
+  }                                                                            \
+  /* ProbsFromLse: P = exp(S - lse_row) in place (masked entries become 0). */ \
+  ATTR void ProbsFromLse##SUFFIX(float* S, const float* lse_rows, int64_t nq,  \
+                                 int64_t nk) {                                 \
+    for (int64_t i = 0; i < nq; ++i) {                                         \
+      float* row = S + i * kBk;                                                \
+      const float l = lse_rows[i];                                             \
+      for (int64_t j = 0; j < nk; ++j) row[j] = internal::Exp(row[j] - l);     \
+    }                                                                          \
+  }                                                                            \
+  /* DsFromDp: dS = P * (dP - D_row), in place in dP. */                       \
+  ATTR void DsFromDp##SUFFIX(float* dP, const float* P, const float* D_rows,   \
+                             int64_t nq, int64_t nk) {                         \
+    for (int64_t i = 0; i < nq; ++i) {                                         \
+      float* d = dP + i * kBk;                                                 \
+      const float* p = P + i * kBk;                                            \
+      const float Di = D_rows[i];                                              \
+      for (int64_t j = 0; j < nk; ++j) d[j] = p[j] * (d[j] - Di);              \
+    }                                                                          \
   }
-  for (; j < n; ++j) lane[j % 8] += x[j];
-  float s = 0.0f;
-  for (int64_t l = 0; l < 8; ++l) s += lane[l];
-  return s;
-}
 
-// Probabilities: P = exp(S - lse_row) in place (masked entries become 0).
+HS_ATTN_TILE_FUNCS(Avx2, )
+HS_ATTN_TILE_FUNCS(Avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
+#undef HS_ATTN_TILE_FUNCS
+
+const bool kHasAvx512 = __builtin_cpu_supports("avx512f") &&
+                        __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512bw");
+
+void OnlineSoftmax(float* S, int64_t ld_s, int64_t nq, int64_t nk, float* m, float* l,
+                   float* acc, int64_t Dv) {
+  if (kHasAvx512) {
+    OnlineSoftmaxAvx512(S, ld_s, nq, nk, m, l, acc, Dv);
+  } else {
+    OnlineSoftmaxAvx2(S, ld_s, nq, nk, m, l, acc, Dv);
+  }
+}
 void ProbsFromLse(float* S, const float* lse_rows, int64_t nq, int64_t nk) {
-  for (int64_t i = 0; i < nq; ++i) {
-    float* row = S + i * kBk;
-    const float l = lse_rows[i];
-    for (int64_t j = 0; j < nk; ++j) row[j] = internal::Exp(row[j] - l);
+  if (kHasAvx512) {
+    ProbsFromLseAvx512(S, lse_rows, nq, nk);
+  } else {
+    ProbsFromLseAvx2(S, lse_rows, nq, nk);
   }
 }
-
-// DsFromDp: dS = P * (dP - D_row), in place in dP.
 void DsFromDp(float* dP, const float* P, const float* D_rows, int64_t nq, int64_t nk) {
-  for (int64_t i = 0; i < nq; ++i) {
-    float* d = dP + i * kBk;
-    const float* p = P + i * kBk;
-    const float Di = D_rows[i];
-    for (int64_t j = 0; j < nk; ++j) d[j] = p[j] * (d[j] - Di);
+  if (kHasAvx512) {
+    DsFromDpAvx512(dP, P, D_rows, nq, nk);
+  } else {
+    DsFromDpAvx2(dP, P, D_rows, nq, nk);
   }
 }
 
@@ -160,7 +257,7 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
   const int64_t qk_row = H * Dk, v_row = H * Dv;  // token strides
 #pragma omp parallel
   {
-    std::vector<float> S(kBq * kBk);
+    std::vector<float> S(kBq * kFwdBk);
     std::vector<float> acc(kBq * Dv);  // unnormalised output rows
     std::vector<float> m(kBq), l(kBq);
 #pragma omp for schedule(dynamic, 1)
@@ -175,32 +272,14 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
       const int32_t* pos = positions ? positions + b * T : nullptr;
       // Keys past q1-1 are masked for the whole block: stop at q1; keys
       // before every query's document likewise: start at that key block.
-      const int64_t k_first = FirstVisibleKey(pos, q0, nq) / kBk * kBk;
-      for (int64_t k0 = k_first; k0 < q1; k0 += kBk) {
-        const int64_t nk = std::min(q1, k0 + kBk) - k0;
+      const int64_t k_first = FirstVisibleKey(pos, q0, nq) / kBq * kBq;
+      for (int64_t k0 = k_first; k0 < q1; k0 += kFwdBk) {
+        const int64_t nk = std::min(q1, k0 + kFwdBk) - k0;
         Scores(S.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0,
-               nk, qk_row, Dk, scale, pos);
-        for (int64_t i = 0; i < nq; ++i) {
-          float* row = S.data() + i * kBk;
-          const float m_new = std::max(m[i], RowMax(row, nk));
-          if (m_new == kNegInf) {
-            // Nothing visible yet (a key block before the row's document):
-            // contribute nothing, keep the running state.
-            std::fill(row, row + nk, 0.0f);
-            continue;
-          }
-          // Once a row has seen a key, m_new is finite; exp(-inf) = 0 on the
-          // row's first visible block.
-          const float alpha = internal::Exp(m[i] - m_new);
-          for (int64_t j = 0; j < nk; ++j) row[j] = internal::Exp(row[j] - m_new);
-          const float psum = RowSum(row, nk);
-          l[i] = l[i] * alpha + psum;
-          m[i] = m_new;
-          float* o = acc.data() + i * Dv;
-          for (int64_t e = 0; e < Dv; ++e) o[e] *= alpha;
-        }
+               nk, qk_row, Dk, scale, pos, kFwdBk);
+        OnlineSoftmax(S.data(), kFwdBk, nq, nk, m.data(), l.data(), acc.data(), Dv);
         // O += P V_j
-        Gemm(false, false, nq, Dv, nk, 1.0f, S.data(), kBk, v + dims.VOffset(b, k0, h), v_row,
+        Gemm(false, false, nq, Dv, nk, 1.0f, S.data(), kFwdBk, v + dims.VOffset(b, k0, h), v_row,
              1.0f, acc.data(), Dv);
       }
       for (int64_t i = 0; i < nq; ++i) {
@@ -250,16 +329,17 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
 #pragma omp parallel
     {
       std::vector<float> P(kBq * kBk), dS(kBq * kBk);
-      std::vector<float> dk_acc(kBk * Dk), dv_acc(kBk * Dv), dq_acc(T * Dk);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t bh = 0; bh < B * H; ++bh) {
         const int64_t h = bh % H, b = bh / H;
         const int32_t* pos = positions ? positions + b * T : nullptr;
-        std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+        ZeroRows(dq + dims.QkOffset(b, 0, h), T, Dk, qk_row);
         for (int64_t k0 = 0; k0 < T; k0 += kBk) {
           const int64_t nk = std::min(T, k0 + kBk) - k0;
-          std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
-          std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+          float* dk_j = dk + dims.QkOffset(b, k0, h);
+          float* dv_j = dv + dims.VOffset(b, k0, h);
+          ZeroRows(dk_j, nk, Dk, qk_row);
+          ZeroRows(dv_j, nk, Dv, v_row);
           for (int64_t q0 = k0; q0 < T; q0 += kBq) {
             const int64_t nq = std::min(T, q0 + kBq) - q0;
             if (FirstVisibleKey(pos, q0, nq) >= k0 + nk) continue;  // no query sees these keys
@@ -267,25 +347,15 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
                    nk, qk_row, Dk, scale, pos);
             ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
             Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h),
-                 v_row, 1.0f, dv_acc.data(), Dv);
+                 v_row, 1.0f, dv_j, v_row);
             Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
                  v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
             DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
             Gemm(true, false, nk, Dk, nq, scale, dS.data(), kBk, q + dims.QkOffset(b, q0, h),
-                 qk_row, 1.0f, dk_acc.data(), Dk);
+                 qk_row, 1.0f, dk_j, qk_row);
             Gemm(false, false, nq, Dk, nk, scale, dS.data(), kBk, k + dims.QkOffset(b, k0, h),
-                 qk_row, 1.0f, dq_acc.data() + q0 * Dk, Dk);
+                 qk_row, 1.0f, dq + dims.QkOffset(b, q0, h), qk_row);
           }
-          for (int64_t j = 0; j < nk; ++j) {
-            std::copy(dk_acc.data() + j * Dk, dk_acc.data() + (j + 1) * Dk,
-                      dk + dims.QkOffset(b, k0 + j, h));
-            std::copy(dv_acc.data() + j * Dv, dv_acc.data() + (j + 1) * Dv,
-                      dv + dims.VOffset(b, k0 + j, h));
-          }
-        }
-        for (int64_t t = 0; t < T; ++t) {
-          std::copy(dq_acc.data() + t * Dk, dq_acc.data() + (t + 1) * Dk,
-                    dq + dims.QkOffset(b, t, h));
         }
       }
     }
@@ -298,15 +368,16 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
 #pragma omp parallel
   {
     std::vector<float> P(kBq * kBk), dS(kBq * kBk);
-    std::vector<float> dk_acc(kBk * Dk), dv_acc(kBk * Dv);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t kb = task % n_blocks;
       const int64_t h = (task / n_blocks) % H;
       const int64_t b = task / (n_blocks * H);
       const int64_t k0 = kb * kBk, nk = std::min(T, k0 + kBk) - k0;
-      std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
-      std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+      float* dk_j = dk + dims.QkOffset(b, k0, h);
+      float* dv_j = dv + dims.VOffset(b, k0, h);
+      ZeroRows(dk_j, nk, Dk, qk_row);
+      ZeroRows(dv_j, nk, Dv, v_row);
       const int32_t* pos = positions ? positions + b * T : nullptr;
       for (int64_t q0 = k0; q0 < T; q0 += kBq) {
         const int64_t nq = std::min(T, q0 + kBq) - q0;
@@ -316,20 +387,14 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
         ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
         // dV_j += P^T dout_i
         Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h), v_row,
-             1.0f, dv_acc.data(), Dv);
+             1.0f, dv_j, v_row);
         // dP = dout_i V_j^T ;  dS = P (dP - D)
         Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
              v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
         DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
         // dK_j += scale * dS^T Q_i
         Gemm(true, false, nk, Dk, nq, scale, dS.data(), kBk, q + dims.QkOffset(b, q0, h), qk_row,
-             1.0f, dk_acc.data(), Dk);
-      }
-      for (int64_t j = 0; j < nk; ++j) {
-        std::copy(dk_acc.data() + j * Dk, dk_acc.data() + (j + 1) * Dk,
-                  dk + dims.QkOffset(b, k0 + j, h));
-        std::copy(dv_acc.data() + j * Dv, dv_acc.data() + (j + 1) * Dv,
-                  dv + dims.VOffset(b, k0 + j, h));
+             1.0f, dk_j, qk_row);
       }
     }
   }
@@ -338,14 +403,14 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
 #pragma omp parallel
   {
     std::vector<float> P(kBq * kBk), dS(kBq * kBk);
-    std::vector<float> dq_acc(kBq * Dk);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t qb = task % n_blocks;
       const int64_t h = (task / n_blocks) % H;
       const int64_t b = task / (n_blocks * H);
       const int64_t q0 = qb * kBq, q1 = std::min(T, q0 + kBq), nq = q1 - q0;
-      std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+      float* dq_i = dq + dims.QkOffset(b, q0, h);
+      ZeroRows(dq_i, nq, Dk, qk_row);
       const int32_t* pos = positions ? positions + b * T : nullptr;
       for (int64_t k0 = FirstVisibleKey(pos, q0, nq) / kBk * kBk; k0 < q1; k0 += kBk) {
         const int64_t nk = std::min(q1, k0 + kBk) - k0;
@@ -357,11 +422,7 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
         DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
         // dQ_i += scale * dS K_j
         Gemm(false, false, nq, Dk, nk, scale, dS.data(), kBk, k + dims.QkOffset(b, k0, h), qk_row,
-             1.0f, dq_acc.data(), Dk);
-      }
-      for (int64_t i = 0; i < nq; ++i) {
-        std::copy(dq_acc.data() + i * Dk, dq_acc.data() + (i + 1) * Dk,
-                  dq + dims.QkOffset(b, q0 + i, h));
+             1.0f, dq_i, qk_row);
       }
     }
   }

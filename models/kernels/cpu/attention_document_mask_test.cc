@@ -3,7 +3,7 @@
 // Document-masked (packed) attention: a packed row gives, for each
 // document, exactly the output, lse and gradients of that document run
 // alone (documents crossing 64-key blocks, a 1-token document, a document
-// longer than a block); finite differences of the masked kernel; positions
+// longer than a block, a document starting in a later 256-key forward block); finite differences of the masked kernel; positions
 // t (one document) equal plain causal attention bit for bit.
 #include <cmath>
 #include <vector>
@@ -48,9 +48,10 @@ void ExpectNear(const std::vector<float>& got, const float* want, size_t n, cons
   }
 }
 
-TEST(AttentionDocumentMask, PackedRowEqualsDocumentsRunAlone) {
-  const int64_t B = 2, T = 150, H = 2, Dk = 12, Dv = 8;
-  const std::vector<std::vector<int64_t>> docs = {{40, 70, 1, 39}, {5, 130, 15}};
+// ExpectPackedEqualsAlone: every document of the packed rows `docs` (B rows
+// of T tokens) gives the output, lse and gradients of that document alone.
+void ExpectPackedEqualsAlone(const std::vector<std::vector<int64_t>>& docs, int64_t T) {
+  const int64_t B = int64_t(docs.size()), H = 2, Dk = 12, Dv = 8;
   const std::vector<int32_t> pos = Positions(docs, T);
   const float scale = 0.3f;
   std::vector<float> q = RandomVector(B * T * H * Dk, 1, 1.5f);
@@ -84,6 +85,19 @@ TEST(AttentionDocumentMask, PackedRowEqualsDocumentsRunAlone) {
       t0 += n;
     }
   }
+}
+
+TEST(AttentionDocumentMask, PackedRowEqualsDocumentsRunAlone) {
+  ExpectPackedEqualsAlone({{40, 70, 1, 39}, {5, 130, 15}}, 150);
+}
+
+TEST(AttentionDocumentMask, DocumentStartingInALaterForwardKeyBlock) {
+  // The forward streams keys in blocks of 256 from the query block's first
+  // visible key (64 here, for the document at 100). In the query block
+  // 512-575, rows from 540 start a document that the first key block
+  // (64-319) does not reach: they see nothing there and must keep their
+  // running state (no -inf - -inf NaN) until the second block.
+  ExpectPackedEqualsAlone({{100, 440, 60}}, 600);
 }
 
 TEST(AttentionDocumentMask, GradientsMatchFiniteDifferences) {

@@ -147,6 +147,15 @@ TEST(AttentionTest, SeveralRaggedBlocks) {
   CheckAgainstReference({1, 150, 2, 48, 32}, 1.5f, 22);
 }
 
+TEST(AttentionTest, SeveralForwardKeyBlocks) {
+  // The forward streams keys in blocks of 256: T = 600 gives query blocks
+  // with one, two and three key blocks (the last ragged), so the online
+  // rescaling between key blocks runs, with the running max moving (std
+  // ~1.5) and not moving much (std ~0.3).
+  CheckAgainstReference({1, 600, 2, 48, 32}, 0.3f, 24);
+  CheckAgainstReference({1, 600, 2, 48, 32}, 1.5f, 25);
+}
+
 TEST(AttentionTest, OnePassAndTwoPassBackwardsMatchTheReference) {
   // The backward runs one pass per (b, h) when there are at least 4 such
   // pairs per thread, two finer passes otherwise: check both.

@@ -26,9 +26,11 @@ constexpr int64_t kHfSlotBytes = int64_t{1} << 20;
 constexpr int64_t kHfDepth = 2;
 
 // What one block saves for its backward, per micro-batch (BlockSaved and
-// the MlaSaved / MlpSaved / MoeSaved inside it), in bytes.
+// the MlaSaved / MlpSaved / MoeSaved inside it), in bytes. `expert_parallel`:
+// the routed experts are sharded over ranks (the expert rows then come back
+// in slot order, see below).
 int64_t BlockSavedBytes(const models::DeepseekV2Config& c, int64_t layer, int64_t B,
-                        int64_t T) {
+                        int64_t T, bool expert_parallel) {
   const int64_t N = B * T, C = c.hidden_size, H = c.num_attention_heads;
   const int64_t Dq = c.q_head_dim(), Dv = c.v_head_dim, L = c.kv_lora_rank;
   int64_t f = 3 * N * C + 2 * N;  // h1, x2, h2; rstd1, rstd2
@@ -45,7 +47,10 @@ int64_t BlockSavedBytes(const models::DeepseekV2Config& c, int64_t layer, int64_
     const int64_t R = N * K;                      // routed rows (no capacity drop)
     f += N * E + 3 * N * K + B * E;               // scores, idx/topk/weights, aux_f
     f += 2 * R * C + R * 3 * I;                   // expert_in, expert_out; gate_up, act
-    f += N * K * C;                               // slot_out
+    // The MoE combine reads the local experts' rows where they are; a copy
+    // in slot order (slot_out) is kept only when the rows come back from
+    // other ranks or a capacity may have dropped some (moe.cc).
+    if (expert_parallel || c.capacity_factor > 0) f += N * K * C;  // slot_out
     const int64_t Is = I * c.n_shared_experts;
     f += N * 3 * Is;                              // shared gate_up, act
   } else {
@@ -98,11 +103,11 @@ ParamCounts CountStageParams(const models::DeepseekV2Config& c, int64_t first, i
 
 ActivationBytes EstimateActivationBytes(const models::DeepseekV2Config& c, int64_t first,
                                         int64_t end, bool embedding, bool head, int64_t B,
-                                        int64_t T) {
+                                        int64_t T, bool expert_parallel) {
   const int64_t N = B * T, C = c.hidden_size, V = c.vocab_size;
   int64_t sum_blocks = 0, max_block = 0;
   for (int64_t l = first; l < end; ++l) {
-    const int64_t b = BlockSavedBytes(c, l, B, T);
+    const int64_t b = BlockSavedBytes(c, l, B, T, expert_parallel);
     sum_blocks += b;
     max_block = std::max(max_block, b);
   }
@@ -289,7 +294,7 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
     }
     st.activations_per_micro_batch =
         EstimateActivationBytes(mc, st.first_layer, st.end_layer, s == 0, s == plan.pp - 1,
-                                plan.micro_batch, plan.seq_len);
+                                plan.micro_batch, plan.seq_len, plan.ep > 1);
     // 1F1B / ZB-H1: stage s starts pp - s forwards before its first
     // backward; without a pipeline one micro-batch at a time.
     st.micro_batches_in_flight = plan.pp > 1 ? std::min<int64_t>(plan.pp - s, accum) : 1;

@@ -39,7 +39,7 @@ namespace hs::train {
 
 // Activation bytes of one micro-batch of B sequences of T tokens through
 // layers [first, end) of a model (plus the head when `head`, the token ids
-// when `embedding`).
+// when `embedding`); `expert_parallel`: routed experts sharded over ranks.
 struct ActivationBytes {
   int64_t full = 0;       // every block keeps what its backward needs
   int64_t recompute = 0;  // blocks keep only their input, one is rebuilt at a time
@@ -47,7 +47,7 @@ struct ActivationBytes {
 };
 ActivationBytes EstimateActivationBytes(const models::DeepseekV2Config& config, int64_t first,
                                         int64_t end, bool embedding, bool head, int64_t B,
-                                        int64_t T);
+                                        int64_t T, bool expert_parallel = false);
 
 // Parameters of layers [first, end) (plus the embedding / the final norm
 // and lm_head), split into routed-expert weights (sharded by EP) and the

@@ -56,10 +56,13 @@ void ExpectNear(const char* what, int64_t measured, int64_t planned, double lo, 
 }
 
 TEST(MemoryPlanTest, MatchesMeasuredAllocations) {
-  for (int shape = 0; shape < 4; ++shape) {
+  // Shapes 4 and 5 set an expert capacity: the MoE layers then keep their
+  // expert rows in slot order as well (the plan counts them only then).
+  for (int shape = 0; shape < 6; ++shape) {
     const bool recompute = shape % 2 == 1;
-    const int64_t mbs = shape < 2 ? 4 : 1, seq = shape < 2 ? 32 : 128;
-    const config::RunConfig run = SmallRun(mbs, seq, recompute);
+    const int64_t mbs = shape < 2 || shape >= 4 ? 4 : 1, seq = shape < 2 || shape >= 4 ? 32 : 128;
+    config::RunConfig run = SmallRun(mbs, seq, recompute);
+    if (shape >= 4) run.mutable_parallel()->set_capacity_factor(2.0);
     auto plan = PlanTrainingMemory(run, {.world_size = 1});
     ASSERT_TRUE(plan.ok()) << plan.status();
     ASSERT_EQ(plan->stages.size(), 1u);
@@ -98,6 +101,25 @@ TEST(MemoryPlanTest, MatchesMeasuredAllocations) {
                recompute ? a.recompute : a.full, 0.8, 1.2);
     EXPECT_EQ(st.activations, recompute ? a.recompute : a.full);
   }
+}
+
+// The slot-order copy of the expert rows is counted only where it exists:
+// with a capacity or expert parallelism, per MoE layer N*K*C floats.
+TEST(MemoryPlanTest, SlotOrderRowsCountedOnlyWithCapacityOrExpertParallelism) {
+  config::RunConfig run = SmallRun(4, 32, false);
+  const models::DeepseekV2Config plain = config::ToModelConfig(run);
+  run.mutable_parallel()->set_capacity_factor(2.0);
+  const models::DeepseekV2Config capped = config::ToModelConfig(run);
+  const int64_t moe_layers = 2, N = 4 * 32, K = 2, C = 64;
+  const int64_t per_layer = N * K * C * 4;
+  // Saved by both MoE layers, plus the backward scratch's two thirds of the
+  // largest block (a MoE block here).
+  const double want = moe_layers * per_layer + 2.0 * per_layer / 3;
+  const ActivationBytes a = EstimateActivationBytes(plain, 0, 3, true, true, 4, 32);
+  const ActivationBytes b = EstimateActivationBytes(capped, 0, 3, true, true, 4, 32);
+  const ActivationBytes e = EstimateActivationBytes(plain, 0, 3, true, true, 4, 32, true);
+  EXPECT_NEAR(double(b.full - a.full), want, 1.0);
+  EXPECT_NEAR(double(e.full - a.full), want, 1.0);
 }
 
 // The plan counts parameters from the shapes; they must equal what the

@@ -2,7 +2,7 @@
 //
 // Causal flash attention on the CPU (FlashAttention-2, Dao 2023, §3.1),
 // with every block product done by the BLAS GEMM: 64-query x 256-key tiles
-// in the forward, 64 x 64 tiles in the backward. The element-wise tile
+// in the forward, 256-query x 64-key tiles in the backward. The element-wise tile
 // loops (exp, max, sums) run with AVX-512 where the CPU has it.
 //
 // Forward, one task per (b, h, query block Qi of kBq rows), in parallel:
@@ -21,13 +21,15 @@
 //   dQ_i = scale * sum_j dS_ij K_j
 // To stay free of atomics (and deterministic for every thread count), a
 // task owns the gradients it writes, and its GEMMs accumulate straight into
-// those rows of dq/dk/dv. With enough (b, h) pairs for the
-// threads, one task per (b, h) walks key blocks j and query blocks i >= j
-// once, owning dK/dV of block j and dQ of all its rows. With fewer, two
-// passes share the work more finely: one task per (b, h, key block) owns
-// dK/dV and walks the query blocks at or after it; then one task per
-// (b, h, query block) owns dQ and walks the key blocks, recomputing S, P
-// and dP (about 1.4x the FLOPs). Both orders give the same bits.
+// those rows of dq/dk/dv. Queries go in chunks of 256 rows aligned to 256;
+// key block j meets the rows of a chunk from its first key on. With enough
+// (b, h) pairs for the threads, one task per (b, h) walks key blocks j and
+// the chunks from j's on once, owning dK/dV of block j and dQ of all its
+// rows. With fewer, two passes share the work more finely: one task per
+// (b, h, key block) owns dK/dV and walks the chunks from its own on; then
+// one task per (b, h, query chunk) owns dQ and walks the key blocks,
+// recomputing S, P and dP (about 1.4x the FLOPs). Every tile is the same
+// GEMM calls on the same rows in both, so both give the same bits.
 // With positions (packed documents) the scores of keys before a query's
 // document start are -inf as well, and key blocks that no query of a block
 // can see are skipped in all three loops.
@@ -62,6 +64,10 @@ constexpr int64_t kBk = 64;  // backward keys per block (== kBq: diagonal blocks
 // BLAS calls and no online rescaling), small enough that the S tile
 // (kBq x kFwdBk floats, 64 KiB) stays in L2.
 constexpr int64_t kFwdBk = 256;
+// Backward query rows per chunk: a multiple of kBk. A 64-key block meets
+// up to 256 query rows in one set of GEMMs (up to 256 tokens: one per key
+// block), tiles of kBwdBq x kBk floats.
+constexpr int64_t kBwdBq = 256;
 
 // Shapes of one call, and the addressing of [B,T,H,D] and [B,H,T] tensors.
 struct Dims {
@@ -110,13 +116,6 @@ void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, in
 }
 
 constexpr int64_t kSumLanes = 16;  // ExpRowSum lanes
-
-// ZeroRows: rows x cols floats at x (row stride ld) set to 0. The backward
-// GEMMs accumulate straight into the strided dq/dk/dv rows of one head
-// (no per-task buffer copied out afterwards).
-void ZeroRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
-  for (int64_t r = 0; r < rows; ++r) std::fill(x + r * ld, x + r * ld + cols, 0.0f);
-}
 
 // RowMax: max of x[0..n) (n >= 1). A max does not round, so any order
 // gives the same value; written with intrinsics because GCC keeps a
@@ -305,10 +304,14 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
   const Dims dims{B, T, H, Dk, Dv};
   const int64_t qk_row = H * Dk, v_row = H * Dv;
 
-  // D[b,h,t] = sum_e dout * out, rows in parallel.
+  // D[b,h,t] = sum_e dout * out, rows in parallel; dq, dk, dv zeroed for
+  // the GEMMs to accumulate into (one pass over each, not a fill per row).
   std::vector<float> D(B * H * T);
 #pragma omp parallel for schedule(static)
   for (int64_t bt = 0; bt < B * T; ++bt) {
+    std::fill(dq + bt * qk_row, dq + (bt + 1) * qk_row, 0.0f);
+    std::fill(dk + bt * qk_row, dk + (bt + 1) * qk_row, 0.0f);
+    std::fill(dv + bt * v_row, dv + (bt + 1) * v_row, 0.0f);
     const int64_t b = bt / T, t = bt % T;
     for (int64_t h = 0; h < H; ++h) {
       const float* d = dout + dims.VOffset(b, t, h);
@@ -319,42 +322,67 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
     }
   }
 
-  const int64_t n_blocks = (T + kBq - 1) / kBq;
+  // Query chunks: [c0, c0 + kBwdBq), aligned to kBwdBq. Key block j sees
+  // the rows of a chunk from max(c0, k0) on; each (rows, key block) tile is
+  // the same GEMM calls in every order below.
+  const int64_t n_kblocks = (T + kBk - 1) / kBk;
+  const int64_t n_chunks = (T + kBwdBq - 1) / kBwdBq;
+  // Tile (b, h, chunk c0, key block k0): P and dS of its visible rows
+  // [r0, r1) into the per-thread buffers, then the products asked for.
+  // Returns false when no row of the tile sees a key of the block.
+  struct Tile {
+    int64_t b, h, r0, nq, k0, nk;
+  };
+  auto tile_of = [&](int64_t b, int64_t h, int64_t c0, int64_t k0, Tile* t) {
+    const int32_t* pos = positions ? positions + b * T : nullptr;
+    t->b = b, t->h = h, t->k0 = k0, t->nk = std::min(T, k0 + kBk) - k0;
+    t->r0 = std::max(c0, k0);
+    t->nq = std::min(T, c0 + kBwdBq) - t->r0;
+    return t->nq > 0 && FirstVisibleKey(pos, t->r0, t->nq) < k0 + t->nk;
+  };
+  auto probs_and_ds = [&](const Tile& t, float* P, float* dS) {
+    const int32_t* pos = positions ? positions + t.b * T : nullptr;
+    Scores(P, q + dims.QkOffset(t.b, t.r0, t.h), k + dims.QkOffset(t.b, t.k0, t.h), t.r0, t.nq,
+           t.k0, t.nk, qk_row, Dk, scale, pos);
+    ProbsFromLse(P, lse + dims.RowOffset(t.b, t.h, t.r0), t.nq, t.nk);
+    // dP = dout_i V_j^T ;  dS = P (dP - D)
+    Gemm(false, true, t.nq, t.nk, Dv, 1.0f, dout + dims.VOffset(t.b, t.r0, t.h), v_row,
+         v + dims.VOffset(t.b, t.k0, t.h), v_row, 0.0f, dS, kBk);
+    DsFromDp(dS, P, D.data() + dims.RowOffset(t.b, t.h, t.r0), t.nq, t.nk);
+  };
+  // dV_j += P^T dout_i ;  dK_j += scale * dS^T Q_i
+  auto key_grads = [&](const Tile& t, const float* P, const float* dS) {
+    Gemm(true, false, t.nk, Dv, t.nq, 1.0f, P, kBk, dout + dims.VOffset(t.b, t.r0, t.h), v_row,
+         1.0f, dv + dims.VOffset(t.b, t.k0, t.h), v_row);
+    Gemm(true, false, t.nk, Dk, t.nq, scale, dS, kBk, q + dims.QkOffset(t.b, t.r0, t.h), qk_row,
+         1.0f, dk + dims.QkOffset(t.b, t.k0, t.h), qk_row);
+  };
+  // dQ_i += scale * dS K_j
+  auto query_grads = [&](const Tile& t, const float* dS) {
+    Gemm(false, false, t.nq, Dk, t.nk, scale, dS, kBk, k + dims.QkOffset(t.b, t.k0, t.h), qk_row,
+         1.0f, dq + dims.QkOffset(t.b, t.r0, t.h), qk_row);
+  };
+
   if (B * H >= 4 * int64_t(omp_get_max_threads())) {
-    // One pass: task (b, h) walks key blocks j and, for each, query blocks
-    // i >= j, and owns dQ of all its rows. S, P and dP are computed once per
-    // tile instead of once per pass; every product and sum is the one of
-    // the two passes below, in the same order (dQ_i adds its key blocks
-    // in increasing j either way), so both give the same bits.
+    // One pass: task (b, h) walks key blocks j and, for each, the query
+    // chunks from j's on, and owns dQ of all its rows. S, P and dP are
+    // computed once per tile instead of once per pass; every product and
+    // sum is the one of the two passes below, in the same order (dQ rows
+    // add their key blocks in increasing j either way), so both give the
+    // same bits.
 #pragma omp parallel
     {
-      std::vector<float> P(kBq * kBk), dS(kBq * kBk);
+      std::vector<float> P(kBwdBq * kBk), dS(kBwdBq * kBk);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t bh = 0; bh < B * H; ++bh) {
         const int64_t h = bh % H, b = bh / H;
-        const int32_t* pos = positions ? positions + b * T : nullptr;
-        ZeroRows(dq + dims.QkOffset(b, 0, h), T, Dk, qk_row);
         for (int64_t k0 = 0; k0 < T; k0 += kBk) {
-          const int64_t nk = std::min(T, k0 + kBk) - k0;
-          float* dk_j = dk + dims.QkOffset(b, k0, h);
-          float* dv_j = dv + dims.VOffset(b, k0, h);
-          ZeroRows(dk_j, nk, Dk, qk_row);
-          ZeroRows(dv_j, nk, Dv, v_row);
-          for (int64_t q0 = k0; q0 < T; q0 += kBq) {
-            const int64_t nq = std::min(T, q0 + kBq) - q0;
-            if (FirstVisibleKey(pos, q0, nq) >= k0 + nk) continue;  // no query sees these keys
-            Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0,
-                   nk, qk_row, Dk, scale, pos);
-            ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
-            Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h),
-                 v_row, 1.0f, dv_j, v_row);
-            Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
-                 v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
-            DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
-            Gemm(true, false, nk, Dk, nq, scale, dS.data(), kBk, q + dims.QkOffset(b, q0, h),
-                 qk_row, 1.0f, dk_j, qk_row);
-            Gemm(false, false, nq, Dk, nk, scale, dS.data(), kBk, k + dims.QkOffset(b, k0, h),
-                 qk_row, 1.0f, dq + dims.QkOffset(b, q0, h), qk_row);
+          for (int64_t c0 = k0 / kBwdBq * kBwdBq; c0 < T; c0 += kBwdBq) {
+            Tile t;
+            if (!tile_of(b, h, c0, k0, &t)) continue;  // no query sees these keys
+            probs_and_ds(t, P.data(), dS.data());
+            key_grads(t, P.data(), dS.data());
+            query_grads(t, dS.data());
           }
         }
       }
@@ -363,66 +391,38 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
   }
   // Fewer (b, h) pairs than the threads can share: two passes with more
   // tasks each.
-  const int64_t tasks = B * H * n_blocks;
-  // Pass 1: dK, dV. Task (b, h, key block j) walks query blocks i >= j.
+  // Pass 1: dK, dV. Task (b, h, key block j) walks the query chunks from j's.
 #pragma omp parallel
   {
-    std::vector<float> P(kBq * kBk), dS(kBq * kBk);
+    std::vector<float> P(kBwdBq * kBk), dS(kBwdBq * kBk);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t kb = task % n_blocks;
-      const int64_t h = (task / n_blocks) % H;
-      const int64_t b = task / (n_blocks * H);
-      const int64_t k0 = kb * kBk, nk = std::min(T, k0 + kBk) - k0;
-      float* dk_j = dk + dims.QkOffset(b, k0, h);
-      float* dv_j = dv + dims.VOffset(b, k0, h);
-      ZeroRows(dk_j, nk, Dk, qk_row);
-      ZeroRows(dv_j, nk, Dv, v_row);
-      const int32_t* pos = positions ? positions + b * T : nullptr;
-      for (int64_t q0 = k0; q0 < T; q0 += kBq) {
-        const int64_t nq = std::min(T, q0 + kBq) - q0;
-        if (FirstVisibleKey(pos, q0, nq) >= k0 + nk) continue;  // no query sees these keys
-        Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0, nk,
-               qk_row, Dk, scale, pos);
-        ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
-        // dV_j += P^T dout_i
-        Gemm(true, false, nk, Dv, nq, 1.0f, P.data(), kBk, dout + dims.VOffset(b, q0, h), v_row,
-             1.0f, dv_j, v_row);
-        // dP = dout_i V_j^T ;  dS = P (dP - D)
-        Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
-             v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
-        DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
-        // dK_j += scale * dS^T Q_i
-        Gemm(true, false, nk, Dk, nq, scale, dS.data(), kBk, q + dims.QkOffset(b, q0, h), qk_row,
-             1.0f, dk_j, qk_row);
+    for (int64_t task = 0; task < B * H * n_kblocks; ++task) {
+      const int64_t k0 = (task % n_kblocks) * kBk;
+      const int64_t h = (task / n_kblocks) % H;
+      const int64_t b = task / (n_kblocks * H);
+      for (int64_t c0 = k0 / kBwdBq * kBwdBq; c0 < T; c0 += kBwdBq) {
+        Tile t;
+        if (!tile_of(b, h, c0, k0, &t)) continue;
+        probs_and_ds(t, P.data(), dS.data());
+        key_grads(t, P.data(), dS.data());
       }
     }
   }
-
-  // Pass 2: dQ. Task (b, h, query block i) walks key blocks j <= i.
+  // Pass 2: dQ. Task (b, h, query chunk c) walks the key blocks up to its end.
 #pragma omp parallel
   {
-    std::vector<float> P(kBq * kBk), dS(kBq * kBk);
+    std::vector<float> P(kBwdBq * kBk), dS(kBwdBq * kBk);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t qb = task % n_blocks;
-      const int64_t h = (task / n_blocks) % H;
-      const int64_t b = task / (n_blocks * H);
-      const int64_t q0 = qb * kBq, q1 = std::min(T, q0 + kBq), nq = q1 - q0;
-      float* dq_i = dq + dims.QkOffset(b, q0, h);
-      ZeroRows(dq_i, nq, Dk, qk_row);
-      const int32_t* pos = positions ? positions + b * T : nullptr;
-      for (int64_t k0 = FirstVisibleKey(pos, q0, nq) / kBk * kBk; k0 < q1; k0 += kBk) {
-        const int64_t nk = std::min(q1, k0 + kBk) - k0;
-        Scores(P.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0, nk,
-               qk_row, Dk, scale, pos);
-        ProbsFromLse(P.data(), lse + dims.RowOffset(b, h, q0), nq, nk);
-        Gemm(false, true, nq, nk, Dv, 1.0f, dout + dims.VOffset(b, q0, h), v_row,
-             v + dims.VOffset(b, k0, h), v_row, 0.0f, dS.data(), kBk);
-        DsFromDp(dS.data(), P.data(), D.data() + dims.RowOffset(b, h, q0), nq, nk);
-        // dQ_i += scale * dS K_j
-        Gemm(false, false, nq, Dk, nk, scale, dS.data(), kBk, k + dims.QkOffset(b, k0, h), qk_row,
-             1.0f, dq_i, qk_row);
+    for (int64_t task = 0; task < B * H * n_chunks; ++task) {
+      const int64_t c0 = (task % n_chunks) * kBwdBq;
+      const int64_t h = (task / n_chunks) % H;
+      const int64_t b = task / (n_chunks * H);
+      const int64_t c1 = std::min(T, c0 + kBwdBq);
+      for (int64_t k0 = 0; k0 < c1; k0 += kBk) {
+        Tile t;
+        if (!tile_of(b, h, c0, k0, &t)) continue;
+        probs_and_ds(t, P.data(), dS.data());
+        query_grads(t, dS.data());
       }
     }
   }

@@ -197,9 +197,11 @@ TEST(AttentionTest, GradientsMatchFiniteDifferences) {
 }
 
 // 1 thread runs the one-pass backward (4 (b, h) pairs), 3 threads the
-// two-pass one: the same bits either way.
-TEST(AttentionTest, ThreadCountInvariant) {
-  const int64_t B = 2, T = 130, H = 2, Dk = 16, Dv = 8;
+// two-pass one: the same bits either way. T = 300: two query chunks, the
+// second one met by key blocks both before it and inside it; with
+// `positions`, packed documents skip some tiles (the same ones in both).
+void ExpectThreadCountInvariant(const int32_t* positions) {
+  const int64_t B = 2, T = 300, H = 2, Dk = 16, Dv = 8;
   std::vector<float> q = RandomVector(B * T * H * Dk, 41);
   std::vector<float> k = RandomVector(B * T * H * Dk, 42);
   std::vector<float> v = RandomVector(B * T * H * Dv, 43);
@@ -210,10 +212,10 @@ TEST(AttentionTest, ThreadCountInvariant) {
     std::vector<float> out(B * T * H * Dv), lse(B * H * T);
     std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
     AttentionForward(out.data(), lse.data(), q.data(), k.data(), v.data(), B,
-                     T, H, Dk, Dv, 0.25f);
+                     T, H, Dk, Dv, 0.25f, positions);
     AttentionBackward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(),
                       k.data(), v.data(), out.data(), lse.data(), B, T, H, Dk,
-                      Dv, 0.25f);
+                      Dv, 0.25f, positions);
     std::vector<std::vector<float>> all = {out, lse, dq, dk, dv};
     if (first.empty()) {
       first = all;
@@ -222,6 +224,17 @@ TEST(AttentionTest, ThreadCountInvariant) {
     }
   }
   SetNumThreads(0);
+}
+
+TEST(AttentionTest, ThreadCountInvariant) { ExpectThreadCountInvariant(nullptr); }
+
+TEST(AttentionTest, ThreadCountInvariantWithDocuments) {
+  // Row 0: documents of 70, 200 and 30 tokens; row 1: 290 and 10.
+  std::vector<int32_t> pos;
+  for (int64_t len : {70, 200, 30, 290, 10}) {
+    for (int64_t i = 0; i < len; ++i) pos.push_back(int32_t(i));
+  }
+  ExpectThreadCountInvariant(pos.data());
 }
 
 }  // namespace

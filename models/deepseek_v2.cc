@@ -222,6 +222,10 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
                                              a->logits_.data<float>(), targets, N, V);
     const float* l = losses.data<float>();
     for (int64_t i = 0; i < N; ++i) r.ce_sum += l[i];
+    r.row_ce_sum.assign(B, 0.0);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t t = 0; t < T; ++t) r.row_ce_sum[b] += l[b * T + t];
+    }
     if (options_.count_correct_tokens) {
       r.correct_tokens = CountArgmaxHits(a->logits_.data<float>(), targets, N, V);
     }

@@ -78,6 +78,9 @@ struct ForwardResult {
   int64_t correct_tokens = 0;  // targets >= 0 that are the logits' argmax
                                // (only with ModelOptions::count_correct_tokens)
   double aux_loss = 0;       // sum of the MoE layers' balance losses
+  // Each sequence's summed token losses ([B], the head's stage only), added
+  // in token order as ce_sum is: with B = 1 it equals ce_sum.
+  std::vector<double> row_ce_sum;
   double ce_mean() const { return valid_tokens ? ce_sum / valid_tokens : 0.0; }
 };
 

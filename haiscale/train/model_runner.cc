@@ -28,10 +28,19 @@ absl::Status NoPositions(const PassInput& in, const char* runner) {
 
 // Per-token loss weights reach the CPU model and the pipeline only.
 absl::Status NoTokenWeights(const PassInput& in, const char* runner) {
-  if (in.token_weights == nullptr) return absl::OkStatus();
+  if (in.token_weights == nullptr && !in.weigh_after_forward) return absl::OkStatus();
   return absl::UnimplementedError(
       absl::StrCat("per-token loss weights (objective.type DPO) are not supported by the ",
                    runner, " path"));
+}
+
+// Weights computed between a micro-batch's forward and backward reach the
+// CPU model only (weighs_after_forward()).
+absl::Status NoWeighAfterForward(const PassInput& in, const char* runner) {
+  if (!in.weigh_after_forward) return absl::OkStatus();
+  return absl::UnimplementedError(absl::StrCat(
+      "PassInput::weigh_after_forward is not supported by the ", runner,
+      " path (ModelRunner::weighs_after_forward() is false: pass token_weights)"));
 }
 
 // EachCrossEntropy(in, forward): forward-only over the micro-batches of
@@ -92,9 +101,13 @@ class CpuRunner final : public HostRunner {
     return s;
   }
 
+  bool weighs_after_forward() const override { return true; }
+
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     PassResult res;
     parallel::GradSync* sync = update_.sync;
+    std::vector<float> weighed;  // weigh_after_forward's weights of a micro-batch
+    if (in.weigh_after_forward) weighed.resize(in.micro_batch * in.seq_len);
     for (int64_t m = 0; m < in.micro_batches; ++m) {
       HS_ASSIGN_OR_RETURN(models::ForwardResult r,
                           model_->Forward(MicroBatch(in.tokens, in, m),
@@ -108,6 +121,10 @@ class CpuRunner final : public HostRunner {
       AddLoad(model_->ExpertLoad(), &res.expert_load);
       const float* weights =
           in.token_weights == nullptr ? nullptr : in.token_weights + m * in.micro_batch * in.seq_len;
+      if (in.weigh_after_forward) {
+        HS_RETURN_IF_ERROR(in.weigh_after_forward(m, r.row_ce_sum, weighed.data()));
+        weights = weighed.data();
+      }
       if (sync->data_parallel() && m + 1 == in.micro_batches) {
         // Only the last micro-batch's gradients are final: reduce them
         // while its backward runs.
@@ -137,6 +154,7 @@ class PipelineStageRunner final : public HostRunner {
       : HostRunner(stage, std::move(update)), pipeline_(pipeline) {}
 
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
+    HS_RETURN_IF_ERROR(NoWeighAfterForward(in, "pipeline"));
     HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale, false));
     PassResult res;
     res.ce_sum = r.ce_sum;

@@ -48,6 +48,15 @@ struct PassInput {
   // weighted by ce_scale x its weight (per-sequence loss weights, as DPO
   // needs). CPU model and pipeline.
   const float* token_weights = nullptr;
+  // Optional, instead of token_weights, where the runner can
+  // (ModelRunner::weighs_after_forward()): called after micro-batch m's
+  // forward with its sequences' summed cross-entropy ([micro_batch]); it
+  // fills the micro-batch's weights (micro_batch x seq_len floats) that its
+  // backward then uses. Weights that depend on the pass's own forward
+  // (DPO's, from the policy log-probabilities) then cost no extra forward.
+  using WeighFn = std::function<absl::Status(int64_t m, const std::vector<double>& row_ce,
+                                             float* weights)>;
+  WeighFn weigh_after_forward;
   // Weight of each micro-batch's MoE balance loss (its share of the global
   // batch); 0 leaves the balance loss out.
   float aux_scale = 0;
@@ -72,6 +81,10 @@ class ModelRunner {
   virtual absl::Status ZeroGrads() = 0;
   // ForwardBackward: gradients (+=) of the pass.
   virtual absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) = 0;
+  // weighs_after_forward(): ForwardBackward honours PassInput::
+  // weigh_after_forward (the CPU model; not the pipeline, whose last stage
+  // would need the weights inside the schedule, nor device engines).
+  virtual bool weighs_after_forward() const { return false; }
   // Forward: the summed cross-entropy of the pass (ForwardEach's sum), no
   // update (the pipeline: the last stage's sum, 0 elsewhere).
   absl::StatusOr<double> Forward(const PassInput& in);

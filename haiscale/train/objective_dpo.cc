@@ -22,14 +22,16 @@
 // same values. A reference precomputed beside the rows (`hai data
 // dpo-reference`, data/post/reference_file.h) replaces that pass when it
 // was computed for these rows and for train.init_from's weights; any other
-// is refused. Each step then runs one forward per local sequence for the
-// policy log-probabilities (pipeline: a forward-only pass, the values on
-// the last stage), computes every pair's dL/dlogp, and runs the pass with
-// one pair (chosen, rejected) per micro-batch, each row's tokens weighted
-// by its d(loss)/d(cross-entropy) (PassInput::token_weights, fed into the
-// last stage's backward under the pipeline). Chosen and rejected of a pair
-// are neighbouring rows of the same rank's slice (global batches of whole
-// pairs per rank), the same step and the same micro-batch.
+// is refused. Each step runs the pass with one pair (chosen, rejected) per
+// micro-batch, each row's tokens weighted by its d(loss)/d(cross-entropy).
+// On the CPU model a pair's weights come from its own forward, between that
+// forward and its backward (PassInput::weigh_after_forward): one forward per
+// pair. Under the pipeline the policy log-probabilities come first from a
+// forward-only pass (values on the last stage), then the pass with the
+// weights fed into the last stage's backward (PassInput::token_weights).
+// Chosen and rejected of a pair are neighbouring rows of the same rank's
+// slice (global batches of whole pairs per rank), the same step and the
+// same micro-batch.
 //
 // Metrics (TRL's names): rewards/chosen and rewards/rejected (β x
 // log-ratio), rewards/accuracies (chosen reward > rejected reward),
@@ -96,29 +98,47 @@ class DpoObjective final : public Objective {
       pair_of[j] = PairOf(step * P + j);
       CopyPair(rows_, pair_of[j], j);
     }
-    // Policy log-probabilities of this rank's sequences (-CE; pipeline: at
-    // the last stage, which alone computes the loss and its weights).
     const int64_t first = layout_.local_first, n = layout_.local_count;
-    HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
     chosen_tokens_ = ChosenTokens(P);
     const int64_t S = layout_.seq_len;
-    std::vector<float> weights(n * S, 0.0f);
     MetricSums sums;
-    for (int64_t i = 0; i < n; i += 2) {
+    // Pair i/2's rows (i, i + 1) of this rank: its terms from the policy's
+    // summed cross-entropy, its metrics, and its rows' token weights (each
+    // row's d(loss)/d(cross-entropy)).
+    auto weigh_pair = [&](int64_t i, double ce_chosen, double ce_rejected, float* w) {
       const int64_t pair = pair_of[(first + i) / 2];
-      const DpoPairTerms t = Terms(ce[i], ce[i + 1], ref_logps_, pair);
+      const DpoPairTerms t = Terms(ce_chosen, ce_rejected, ref_logps_, pair);
       const DpoRowScales s = DpoCeScales(t, P, rpo_alpha_, chosen_tokens_);
-      std::fill_n(weights.begin() + i * S, S, float(s.chosen));
-      std::fill_n(weights.begin() + (i + 1) * S, S, float(s.rejected));
-      AddPairSums(t, ce[i], ce[i + 1], holds_loss_ ? 1.0 : 0.0, &sums);
-    }
-    // The backward: one pair per micro-batch, each row's tokens weighted
-    // by that row's d(loss)/d(cross-entropy).
+      std::fill_n(w, S, float(s.chosen));
+      std::fill_n(w + S, S, float(s.rejected));
+      AddPairSums(t, ce_chosen, ce_rejected, holds_loss_ ? 1.0 : 0.0, &sums);
+    };
+    // The pass: one pair per micro-batch, each row's tokens weighted by that
+    // row's d(loss)/d(cross-entropy).
     PassInput pass = OneRowPass(first, n);
     pass.micro_batches = n / 2;
     pass.micro_batch = 2;
     pass.ce_scale = 1.0f;
-    pass.token_weights = weights.data();
+    std::vector<float> weights;
+    if (runner.weighs_after_forward()) {
+      // The CPU model: the weights of a pair from its own forward, between
+      // that forward and its backward (one forward per pair).
+      pass.weigh_after_forward = [&](int64_t m, const std::vector<double>& row_ce, float* w) {
+        if (row_ce.size() != 2) {
+          return absl::InternalError(absl::StrCat("DPO: a micro-batch of ", row_ce.size(),
+                                                  " sequences instead of a pair"));
+        }
+        weigh_pair(2 * m, row_ce[0], row_ce[1], w);
+        return absl::OkStatus();
+      };
+    } else {
+      // Pipeline: the policy log-probabilities first, in a forward-only pass
+      // (at the last stage, which alone computes the loss and its weights).
+      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
+      weights.assign(n * S, 0.0f);
+      for (int64_t i = 0; i < n; i += 2) weigh_pair(i, ce[i], ce[i + 1], weights.data() + i * S);
+      pass.token_weights = weights.data();
+    }
     HS_ASSIGN_OR_RETURN(PassResult r, runner.ForwardBackward(pass));
     sums.Add("bubble", r.bubble);  // the pipeline's (the trainer reports it)
     return sums;

@@ -86,7 +86,18 @@ for r, x in zip(ref, run):
         if key == "token_accuracy":
             # An argmax may flip on a last-bit difference of the logits.
             ok = abs(r[key] - x[key]) * r["trained_tokens"] <= 1 + 1e-9
-        elif "rewards/" in key and "accuracies" not in key:
+        elif "accuracies" in key:
+            # Whether a pair's chosen reward beats its rejected one. Where the
+            # margins are at the rewards' rounding level (the first step, with
+            # the policy equal to the reference, computed one pair per forward
+            # for the policy and one sequence per forward for the reference)
+            # the signs are rounding noise in either run.
+            logp = r["eval_logps/chosen" if key.startswith("eval_") else "logps/chosen"]
+            margins = key.replace("accuracies", "margins")
+            noise = 1e-5 * 0.5 * abs(logp)
+            ok = (abs(r[key] - x[key]) <= 1e-9 or
+                  (abs(r[margins]) <= noise and abs(x[margins]) <= noise))
+        elif "rewards/" in key:
             # β (logp - logp_ref): a difference of float32 sums of |logp| ~ 20,
             # so its rounding is relative to β |logp|, not to the (small) reward.
             logp = r["eval_logps/chosen" if key.startswith("eval_") else "logps/chosen"]

@@ -59,7 +59,7 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
                                                         int64_t mb, int64_t T, float ce_scale,
                                                         float aux_scale, const int32_t* positions,
                                                         const float* token_weights,
-                                                        bool forward_only) {
+                                                        bool forward_only, const WeighFn* weigh) {
   if (m < stages_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "parallel.micro_batches: ", m, " micro-batches for ", stages_, " pipeline stages"));
@@ -69,6 +69,8 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
   const bool first = stage_ == 0, last = stage_ == stages_ - 1;
   PipelineStepResult result;
   if (last) result.micro_ce.assign(m, 0.0);
+  const bool weighing = last && weigh != nullptr && *weigh && !forward_only;
+  std::vector<std::vector<float>> weighed(weighing ? m : 0);  // weigh's weights per micro-batch
   std::vector<models::Activations> acts(m);
   std::vector<Tensor> sent(m);  // forward_only: outputs kept until their sends complete
   std::vector<Tensor> recv_act(m), recv_grad(m);
@@ -96,6 +98,10 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     result.valid_tokens += r.valid_tokens;
     result.correct_tokens += r.correct_tokens;
     if (last) result.micro_ce[i] = r.ce_sum;
+    if (weighing) {
+      weighed[i].resize(N);
+      HS_RETURN_IF_ERROR((*weigh)(i, r.row_ce_sum, weighed[i].data()));
+    }
     result.aux_loss += r.aux_loss * aux_scale;
     std::vector<int64_t> load = model_->ExpertLoad(acts[i]);
     if (result.expert_load.empty()) result.expert_load.assign(load.size(), 0);
@@ -130,10 +136,13 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     {
       // ZB-H1: only input gradients now; weight GEMMs go to the W queue.
       kernels::cpu::WeightGradScope scope(schedule_ == PipelineSchedule::kZbH1 ? &w_ : nullptr);
-      HS_RETURN_IF_ERROR(model_->StageBackward(
-          &acts[i], dout, ce_scale, aux_scale, nullptr,
-          last && token_weights != nullptr ? token_weights + i * N : nullptr));
+      const float* weights = weighing                               ? weighed[i].data()
+                             : last && token_weights != nullptr ? token_weights + i * N
+                                                                : nullptr;
+      HS_RETURN_IF_ERROR(
+          model_->StageBackward(&acts[i], dout, ce_scale, aux_scale, nullptr, weights));
     }
+    if (weighing) weighed[i] = std::vector<float>();
     recv_grad[i] = Tensor();
     if (!first) {
       grads_out[i] = acts[i].input_grad();

@@ -31,6 +31,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -70,12 +71,19 @@ class PipelineRunner {
   // each token's cross-entropy weighted by ce_scale x its weight in the
   // backward (per-sequence loss weights: DPO). `forward_only`: forwards of
   // every micro-batch, no backward and no gradients (evaluation,
-  // log-probabilities).
+  // log-probabilities). `weigh` (optional, instead of token_weights): the
+  // last stage calls it after micro-batch i's forward with its sequences'
+  // summed cross-entropy ([mb]); it fills the micro-batch's token weights
+  // ([mb, T]) for that micro-batch's backward (DPO's weights from the
+  // policy's own forward).
+  using WeighFn = std::function<absl::Status(int64_t micro_batch, const std::vector<double>& row_ce,
+                                             float* weights)>;
   absl::StatusOr<PipelineStepResult> Step(const int32_t* tokens, const int32_t* targets,
                                           int64_t m, int64_t mb, int64_t T, float ce_scale,
                                           float aux_scale, const int32_t* positions = nullptr,
                                           const float* token_weights = nullptr,
-                                          bool forward_only = false);
+                                          bool forward_only = false,
+                                          const WeighFn* weigh = nullptr);
 
   int stage() const { return stage_; }
   int num_stages() const { return stages_; }

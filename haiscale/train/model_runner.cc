@@ -34,14 +34,7 @@ absl::Status NoTokenWeights(const PassInput& in, const char* runner) {
                    runner, " path"));
 }
 
-// Weights computed between a micro-batch's forward and backward reach the
-// CPU model only (weighs_after_forward()).
-absl::Status NoWeighAfterForward(const PassInput& in, const char* runner) {
-  if (!in.weigh_after_forward) return absl::OkStatus();
-  return absl::UnimplementedError(absl::StrCat(
-      "PassInput::weigh_after_forward is not supported by the ", runner,
-      " path (ModelRunner::weighs_after_forward() is false: pass token_weights)"));
-}
+
 
 // EachCrossEntropy(in, forward): forward-only over the micro-batches of
 // `in`, the summed cross-entropy of each.
@@ -153,8 +146,9 @@ class PipelineStageRunner final : public HostRunner {
                       HostUpdate update)
       : HostRunner(stage, std::move(update)), pipeline_(pipeline) {}
 
+  bool weighs_after_forward() const override { return true; }
+
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
-    HS_RETURN_IF_ERROR(NoWeighAfterForward(in, "pipeline"));
     HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale, false));
     PassResult res;
     res.ce_sum = r.ce_sum;
@@ -179,7 +173,8 @@ class PipelineStageRunner final : public HostRunner {
   absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale,
                                                     bool forward_only) {
     return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
-                           in.ce_scale, aux_scale, in.positions, in.token_weights, forward_only);
+                           in.ce_scale, aux_scale, in.positions, in.token_weights, forward_only,
+                           in.weigh_after_forward ? &in.weigh_after_forward : nullptr);
   }
   parallel::PipelineRunner* pipeline_;
 };

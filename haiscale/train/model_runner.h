@@ -54,9 +54,8 @@ struct PassInput {
   // fills the micro-batch's weights (micro_batch x seq_len floats) that its
   // backward then uses. Weights that depend on the pass's own forward
   // (DPO's, from the policy log-probabilities) then cost no extra forward.
-  using WeighFn = std::function<absl::Status(int64_t m, const std::vector<double>& row_ce,
-                                             float* weights)>;
-  WeighFn weigh_after_forward;
+  // Pipeline: called on the last stage only.
+  parallel::PipelineRunner::WeighFn weigh_after_forward;
   // Weight of each micro-batch's MoE balance loss (its share of the global
   // batch); 0 leaves the balance loss out.
   float aux_scale = 0;
@@ -82,8 +81,7 @@ class ModelRunner {
   // ForwardBackward: gradients (+=) of the pass.
   virtual absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) = 0;
   // weighs_after_forward(): ForwardBackward honours PassInput::
-  // weigh_after_forward (the CPU model; not the pipeline, whose last stage
-  // would need the weights inside the schedule, nor device engines).
+  // weigh_after_forward (the CPU model and the pipeline; not device engines).
   virtual bool weighs_after_forward() const { return false; }
   // Forward: the summed cross-entropy of the pass (ForwardEach's sum), no
   // update (the pipeline: the last stage's sum, 0 elsewhere).

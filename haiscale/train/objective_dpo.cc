@@ -24,11 +24,9 @@
 // was computed for these rows and for train.init_from's weights; any other
 // is refused. Each step runs the pass with one pair (chosen, rejected) per
 // micro-batch, each row's tokens weighted by its d(loss)/d(cross-entropy).
-// On the CPU model a pair's weights come from its own forward, between that
-// forward and its backward (PassInput::weigh_after_forward): one forward per
-// pair. Under the pipeline the policy log-probabilities come first from a
-// forward-only pass (values on the last stage), then the pass with the
-// weights fed into the last stage's backward (PassInput::token_weights).
+// A pair's weights come from its own forward, between that forward and its
+// backward (PassInput::weigh_after_forward; under the pipeline on the last
+// stage, which alone computes the loss): one forward per pair.
 // Chosen and rejected of a pair are neighbouring rows of the same rank's
 // slice (global batches of whole pairs per rank), the same step and the
 // same micro-batch.
@@ -121,8 +119,8 @@ class DpoObjective final : public Objective {
     pass.ce_scale = 1.0f;
     std::vector<float> weights;
     if (runner.weighs_after_forward()) {
-      // The CPU model: the weights of a pair from its own forward, between
-      // that forward and its backward (one forward per pair).
+      // The weights of a pair from its own forward, between that forward and
+      // its backward (one forward per pair; pipeline: on the last stage).
       pass.weigh_after_forward = [&](int64_t m, const std::vector<double>& row_ce, float* w) {
         if (row_ce.size() != 2) {
           return absl::InternalError(absl::StrCat("DPO: a micro-batch of ", row_ce.size(),
@@ -132,14 +130,17 @@ class DpoObjective final : public Objective {
         return absl::OkStatus();
       };
     } else {
-      // Pipeline: the policy log-probabilities first, in a forward-only pass
-      // (at the last stage, which alone computes the loss and its weights).
+      // Otherwise the policy log-probabilities first, in a forward-only pass.
       HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
       weights.assign(n * S, 0.0f);
       for (int64_t i = 0; i < n; i += 2) weigh_pair(i, ce[i], ce[i + 1], weights.data() + i * S);
       pass.token_weights = weights.data();
     }
     HS_ASSIGN_OR_RETURN(PassResult r, runner.ForwardBackward(pass));
+    if (!holds_loss_ && pass.weigh_after_forward) {
+      // Pipeline stages before the last: the same names, all zero.
+      for (int64_t i = 0; i < n; i += 2) AddPairSums(DpoPairTerms{}, 0, 0, 0.0, &sums);
+    }
     sums.Add("bubble", r.bubble);  // the pipeline's (the trainer reports it)
     return sums;
   }

@@ -142,7 +142,6 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
       HS_RETURN_IF_ERROR(
           model_->StageBackward(&acts[i], dout, ce_scale, aux_scale, nullptr, weights));
     }
-    if (weighing) weighed[i] = std::vector<float>();
     recv_grad[i] = Tensor();
     if (!first) {
       grads_out[i] = acts[i].input_grad();

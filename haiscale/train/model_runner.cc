@@ -34,8 +34,6 @@ absl::Status NoTokenWeights(const PassInput& in, const char* runner) {
                    runner, " path"));
 }
 
-
-
 // EachCrossEntropy(in, forward): forward-only over the micro-batches of
 // `in`, the summed cross-entropy of each.
 template <typename ForwardFn>

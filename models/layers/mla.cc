@@ -123,9 +123,7 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
   const float* kv = s->kv.data<float>();
   kc::CopyColumns(k, Dq, kv, Dkv, N * H_, nope_);
   kc::CopyColumns(s->v.data<float>(), dv_, kv + nope_, Dkv, N * H_, dv_);
-  for (int64_t h = 0; h < H_; ++h) {
-    kc::CopyColumns(k + h * Dq + nope_, H_ * Dq, kv_a + L_, L_ + rope_, N, rope_);
-  }
+  kc::BroadcastColumns(k + nope_, H_ * Dq, Dq, H_, kv_a + L_, L_ + rope_, N, rope_);
   // ---- attention and output projection
   timer.emplace("mla.attention");
   s->attn = Tensor::Uninitialized({N, H_, dv_});
@@ -167,11 +165,8 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   // k_pe is shared by all heads: its gradient is the sum over heads (head 0
   // is copied, the rest added in head order: the same sums as adding into
   // zeros, and dkv_a needs no zero fill).
-  kc::CopyColumns(dkv_a_p + L_, L_ + rope_, dk.data<float>() + nope_, H_ * Dq, N, rope_);
-  for (int64_t h = 1; h < H_; ++h) {
-    kc::AddColumns(dkv_a_p + L_, L_ + rope_, dk.data<float>() + h * Dq + nope_,
-                   H_ * Dq, N, rope_);
-  }
+  kc::SumColumnGroups(dkv_a_p + L_, L_ + rope_, dk.data<float>() + nope_, H_ * Dq, Dq, H_, N,
+                      rope_);
   timer.emplace("mla.rope");
   kc::RopeBackward(dkv_a_p + L_, L_ + rope_, 0, dkv_a_p + L_, L_ + rope_, 0,
                    rope.cos.data<float>(), rope.sin.data<float>(), B, T, 1,

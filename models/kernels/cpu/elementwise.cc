@@ -56,8 +56,11 @@ void CopyColumns(float* dst, int64_t dst_stride, const float* src,
       << " src_stride=" << src_stride;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
-    std::copy(src + r * src_stride, src + r * src_stride + cols,
-              dst + r * dst_stride);
+    // A plain loop, not std::copy: rows are often a head's 16-64 floats,
+    // where a memmove call per row costs more than the copy.
+    float* d = dst + r * dst_stride;
+    const float* s = src + r * src_stride;
+    for (int64_t c = 0; c < cols; ++c) d[c] = s[c];
   }
 }
 
@@ -72,6 +75,40 @@ void AddColumns(float* dst, int64_t dst_stride, const float* src,
     float* d = dst + r * dst_stride;
     const float* s = src + r * src_stride;
     for (int64_t c = 0; c < cols; ++c) d[c] += s[c];
+  }
+}
+
+// BroadcastColumns: each source row into every group of its dst row.
+void BroadcastColumns(float* dst, int64_t dst_stride, int64_t dst_group, int64_t groups,
+                      const float* src, int64_t src_stride, int64_t rows, int64_t cols) {
+  HS_CHECK(cols <= dst_group && cols <= src_stride && (groups - 1) * dst_group + cols <= dst_stride)
+      << "cols=" << cols << " dst_group=" << dst_group << " groups=" << groups
+      << " dst_stride=" << dst_stride << " src_stride=" << src_stride;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* s = src + r * src_stride;
+    for (int64_t g = 0; g < groups; ++g) {
+      float* d = dst + r * dst_stride + g * dst_group;
+      for (int64_t c = 0; c < cols; ++c) d[c] = s[c];
+    }
+  }
+}
+
+// SumColumnGroups: group 0 copied, the others added in order.
+void SumColumnGroups(float* dst, int64_t dst_stride, const float* src, int64_t src_stride,
+                     int64_t src_group, int64_t groups, int64_t rows, int64_t cols) {
+  HS_CHECK(groups >= 1 && cols <= src_group && cols <= dst_stride &&
+           (groups - 1) * src_group + cols <= src_stride)
+      << "cols=" << cols << " src_group=" << src_group << " groups=" << groups
+      << " dst_stride=" << dst_stride << " src_stride=" << src_stride;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* d = dst + r * dst_stride;
+    const float* s = src + r * src_stride;
+    for (int64_t c = 0; c < cols; ++c) d[c] = s[c];
+    for (int64_t g = 1; g < groups; ++g) {
+      for (int64_t c = 0; c < cols; ++c) d[c] += s[g * src_group + c];
+    }
   }
 }
 

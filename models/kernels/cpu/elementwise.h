@@ -30,6 +30,17 @@ void CopyColumns(float* dst, int64_t dst_stride, const float* src,
 void AddColumns(float* dst, int64_t dst_stride, const float* src,
                 int64_t src_stride, int64_t rows, int64_t cols);
 
+// BroadcastColumns: dst[r, g * dst_group + c] = src[r, c] for every group
+// g < groups (MLA's shared k_pe into each head's key), one pass over rows.
+void BroadcastColumns(float* dst, int64_t dst_stride, int64_t dst_group, int64_t groups,
+                      const float* src, int64_t src_stride, int64_t rows, int64_t cols);
+
+// SumColumnGroups: dst[r, c] = sum over g < groups of src[r, g * src_group
+// + c], added in group order from group 0 (the gradient of a broadcast:
+// the same sums as CopyColumns of group 0 then AddColumns of the others).
+void SumColumnGroups(float* dst, int64_t dst_stride, const float* src, int64_t src_stride,
+                     int64_t src_group, int64_t groups, int64_t rows, int64_t cols);
+
 // SumSquares: sum of x[i]^2 in double (gradient-norm clipping).
 double SumSquares(const float* x, int64_t n);
 

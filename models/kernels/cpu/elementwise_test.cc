@@ -5,6 +5,7 @@
 // the same for every thread count.
 #include "models/kernels/cpu/elementwise.h"
 
+#include <cmath>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -68,6 +69,33 @@ TEST(ElementwiseTest, CopyAndAddColumnsAreStrided) {
       ASSERT_EQ(dst[r * 10 + c], want) << r << "," << c;
     }
   }
+}
+
+// MLA's k_pe: one source row into every head's slice, and back as the sum
+// over heads in head order (equal, bit for bit, to copying head 0 and adding
+// the others with AddColumns).
+TEST(ElementwiseTest, BroadcastColumnsAndSumColumnGroups) {
+  const int64_t rows = 37, groups = 5, group = 9, cols = 4, stride = groups * group + 2;
+  std::vector<float> src(rows * 6), dst(rows * stride, -7.0f);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = 0.1f * float(i % 23) - 1.1f;
+  BroadcastColumns(dst.data() + 3, stride, group, groups, src.data() + 1, 6, rows, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < stride; ++c) {
+      const int64_t g = (c - 3) / group, in = (c - 3) % group;
+      const bool written = c >= 3 && g < groups && in < cols;
+      const float want = written ? src[r * 6 + 1 + in] : -7.0f;
+      ASSERT_EQ(dst[r * stride + c], want) << r << "," << c;
+    }
+  }
+  std::vector<float> grad(rows * stride);
+  for (size_t i = 0; i < grad.size(); ++i) grad[i] = std::sin(0.7f * float(i));
+  std::vector<float> got(rows * 6, 5.0f), want(rows * 6, 5.0f);
+  SumColumnGroups(got.data() + 2, 6, grad.data() + 1, stride, group, groups, rows, cols);
+  CopyColumns(want.data() + 2, 6, grad.data() + 1, stride, rows, cols);
+  for (int64_t g = 1; g < groups; ++g) {
+    AddColumns(want.data() + 2, 6, grad.data() + 1 + g * group, stride, rows, cols);
+  }
+  EXPECT_EQ(got, want);
 }
 
 TEST(ElementwiseTest, SumSquaresIsExactAndThreadCountInvariant) {

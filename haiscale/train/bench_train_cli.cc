@@ -1,15 +1,20 @@
 // File: haiscale/train/bench_train_cli.cc
 //
 // `hai bench train --config configs/bench/small.pbtxt [--steps 10]
-//                  [--warmup 2] [--threads N] [--compare-torch] [--json]
-//                  [--profile]`
+//                  [--warmup 2] [--rounds 1] [--threads N] [--compare-torch]
+//                  [--json] [--profile]`
 // Times full training steps (forward, backward, clip, AdamW) of the
 // config's model on random tokens and prints tokens/s, achieved GFLOP/s
 // and MFU against the CPU's fp32 peak (haiscale/train/cpu_peak.h says how
 // the peak is computed). With --compare-torch, runs the PyTorch eager peer
 // (tools/peers/deepseek_v2_torch.py) on the same config and threads and
-// prints the ratio. With --profile, also prints where the timed steps'
-// time went, per op and per layer (models/profile/op_profile.h).
+// prints the ratio. With --rounds R, the timed steps go in R rounds of
+// --steps; with --compare-torch the peer runs alongside in serve mode and
+// each of our rounds is followed by one of its rounds (served_peer.h): the
+// ratio is the median of the R per-round ratios, each from two medians a
+// few seconds apart, with their min-max. With --profile, also prints where
+// the timed steps' time went, per op and per layer
+// (models/profile/op_profile.h).
 //
 // `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
 // (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
@@ -20,6 +25,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +39,7 @@
 #include "haiscale/rng.h"
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
+#include "haiscale/train/served_peer.h"
 #include "haiscale/train/trainer.h"
 #include "models/profile/op_profile.h"
 #include "parallel/mpi_env.h"
@@ -119,7 +127,8 @@ absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
   for (const std::string& s : args.GetList("set")) {
     HS_RETURN_IF_ERROR(Annotate(config::ApplyOverride(&cfg, s), "--set ", s));
   }
-  cfg.mutable_train()->set_steps(args.GetInt("warmup") + args.GetInt("steps"));
+  cfg.mutable_train()->set_steps(args.GetInt("warmup") +
+                                 args.GetInt("steps") * std::max<int64_t>(1, args.GetInt("rounds")));
   cfg.mutable_train()->set_threads(args.GetInt("threads"));
   cfg.mutable_data()->set_shuffle(false);
   return cfg;
@@ -127,6 +136,7 @@ absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
 
 struct Timing {
   double median = 0;   // seconds per step
+  std::vector<double> round_median;  // seconds per step, per round
   double overlap = 0, exposed = 0;  // means over the timed steps
   // Sums over the timed steps: whole steps, and their forward + backward
   // (StepMetrics::compute_seconds); --profile's per-op totals.
@@ -134,31 +144,46 @@ struct Timing {
   std::vector<models::OpProfileEntry> ops;
 };
 
-// TimeSteps: warmup untimed steps, then `steps` timed ones (profiled per
-// op with `profile`).
-absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps,
-                                 bool profile) {
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// TimeSteps: warmup untimed steps, then `rounds` rounds of `steps` timed
+// ones (profiled per op with `profile`). between(r) runs after the warmup
+// (r = -1) and after round r, outside the timed steps (the peer's rounds);
+// may be null.
+absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps, int64_t rounds,
+                                 bool profile,
+                                 const std::function<absl::Status(int64_t)>& between) {
   std::vector<double> seconds;
   Timing t;
-  for (int64_t s = 0; s < warmup + steps; ++s) {
-    if (profile && s == warmup) {
-      models::EnableOpProfile(true);
-      models::TakeOpProfile();  // drop anything from before
+  const int64_t timed = steps * rounds;
+  for (int64_t s = 0; s < warmup; ++s) HS_RETURN_IF_ERROR(trainer.TrainStep(s).status());
+  if (between) HS_RETURN_IF_ERROR(between(-1));
+  if (profile) {
+    models::EnableOpProfile(true);
+    models::TakeOpProfile();  // drop anything from before
+  }
+  for (int64_t r = 0; r < rounds; ++r) {
+    std::vector<double> round;
+    for (int64_t i = 0; i < steps; ++i) {
+      HS_ASSIGN_OR_RETURN(StepMetrics m, trainer.TrainStep(warmup + r * steps + i));
+      round.push_back(m.step_seconds);
+      t.overlap += m.overlap / timed;
+      t.exposed += m.exposed_comm_seconds / timed;
+      t.step_total += m.step_seconds;
+      t.compute_total += m.compute_seconds;
     }
-    HS_ASSIGN_OR_RETURN(StepMetrics m, trainer.TrainStep(s));
-    if (s < warmup) continue;
-    seconds.push_back(m.step_seconds);
-    t.overlap += m.overlap / steps;
-    t.exposed += m.exposed_comm_seconds / steps;
-    t.step_total += m.step_seconds;
-    t.compute_total += m.compute_seconds;
+    t.round_median.push_back(Median(round));
+    seconds.insert(seconds.end(), round.begin(), round.end());
+    if (between) HS_RETURN_IF_ERROR(between(r));
   }
   if (profile) {
     t.ops = models::TakeOpProfile();
     models::EnableOpProfile(false);
   }
-  std::sort(seconds.begin(), seconds.end());
-  t.median = seconds[seconds.size() / 2];
+  t.median = Median(seconds);
   return t;
 }
 
@@ -175,12 +200,17 @@ void PrintProfile(const Timing& t, int64_t steps) {
                           .c_str());
 }
 
+// The peer's command line (its steps: all rounds'); `serve` for --rounds.
+std::string TorchPeerCommand(const cli::ArgParser& args, int threads, bool serve) {
+  return absl::StrCat(args.GetString("python"), " ", args.GetString("peer-script"), " --config ",
+                      args.GetString("config"), " --threads ", threads, " --steps ",
+                      args.GetInt("steps") * std::max<int64_t>(1, args.GetInt("rounds")),
+                      " --warmup ", args.GetInt("warmup"), serve ? " --serve" : " --json");
+}
+
 // The PyTorch eager peer's tokens/s (0 and a note when it failed).
 double RunTorchPeer(const cli::ArgParser& args, int threads, std::string* note) {
-  std::string cmd = absl::StrCat(args.GetString("python"), " ", args.GetString("peer-script"),
-                                 " --config ", args.GetString("config"), " --threads ", threads,
-                                 " --steps ", args.GetInt("steps"), " --warmup ",
-                                 args.GetInt("warmup"), " --json");
+  const std::string cmd = TorchPeerCommand(args, threads, false);
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return 0;
   std::string out;
@@ -198,6 +228,10 @@ double RunTorchPeer(const cli::ArgParser& args, int threads, std::string* note) 
 struct BenchResult {
   Timing timing;
   double tokens = 0, tps = 0, flops_tok = 0, gflops = 0, torch_tps = 0;
+  // --rounds with --compare-torch: the peer's step medians per round, and
+  // the per-round ratios' median and range (ratio_min = 0: one run each).
+  std::vector<double> torch_round_median;
+  double ratio = 0, ratio_min = 0, ratio_max = 0;
   int dp = 1, threads = 1;
   CpuPeak peak;
   double params = 0;
@@ -209,9 +243,11 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
   if (args.GetBool("json")) {
     std::printf("{\"config\": \"%s\", \"dp\": %d, \"threads\": %d, \"tokens_per_s\": %.1f, "
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
-                "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"torch_tokens_per_s\": %.1f}\n",
+                "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"torch_tokens_per_s\": %.1f, "
+                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
-                r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3, r.torch_tps);
+                r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3, r.torch_tps,
+                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max);
     return;
   }
   const config::TrainConfig& tc = cfg.train();
@@ -232,7 +268,14 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
     double tg = r.flops_tok * r.torch_tps / 1e9;
     std::printf("%-10s | %10.1f | %12.1f | %10.2f | %6.2f%%\n", "pytorch",
                 r.tokens / r.torch_tps * 1e3, r.torch_tps, tg, 100 * tg / peak);
-    std::printf("ratio haiscale/pytorch: %.2fx\n", r.tps / r.torch_tps);
+    if (r.ratio_min > 0) {
+      std::printf("ratio haiscale/pytorch: %.2fx (median of %d interleaved rounds of %lld steps, "
+                  "%.2f-%.2fx)\n",
+                  r.ratio, int(r.timing.round_median.size()), (long long)args.GetInt("steps"),
+                  r.ratio_min, r.ratio_max);
+    } else {
+      std::printf("ratio haiscale/pytorch: %.2fx\n", r.ratio);
+    }
   } else if (!r.torch_note.empty()) {
     std::printf("%s\n", r.torch_note.c_str());
   }
@@ -244,14 +287,33 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
                    BenchResult* r) {
   const config::TrainConfig& tc = cfg.train();
   const int64_t warmup = args.GetInt("warmup"), steps = args.GetInt("steps");
-  const int64_t need = (warmup + steps) * tc.global_batch_size() * tc.seq_len() + 1;
+  const int64_t rounds = args.GetInt("rounds");
+  const int64_t need = (warmup + steps * rounds) * tc.global_batch_size() * tc.seq_len() + 1;
   // Every rank writes its own copy of the (identical) random tokens.
   HS_ASSIGN_OR_RETURN(std::string path, WriteRandomTokens(need, cfg.model().vocab_size()));
   cfg.mutable_data()->set_train_path(path);
   auto trainer = Trainer::Create(cfg, {.write_outputs = false, .quiet = true,
                                        .distributed = multi_rank});
+  // --rounds with --compare-torch: the peer in serve mode, a round of its
+  // steps after each of ours (its warmup after ours). Started once the
+  // trainer has set the thread count the peer must use too.
+  std::unique_ptr<ServedPeer> peer;
+  std::function<absl::Status(int64_t)> between;
+  if (trainer.ok() && rounds > 1 && args.GetBool("compare-torch")) {
+    auto started = ServedPeer::Start(TorchPeerCommand(args, NumThreads(), true));
+    if (!started.ok()) {
+      fs::remove(path);
+      return started.status();
+    }
+    peer = std::move(*started);
+    between = [&](int64_t round) -> absl::Status {
+      HS_ASSIGN_OR_RETURN(std::vector<double> ms, peer->Steps(round < 0 ? warmup : steps));
+      if (round >= 0) r->torch_round_median.push_back(Median(ms) / 1e3);
+      return absl::OkStatus();
+    };
+  }
   absl::StatusOr<Timing> timing =
-      trainer.ok() ? TimeSteps(**trainer, warmup, steps, args.GetBool("profile"))
+      trainer.ok() ? TimeSteps(**trainer, warmup, steps, rounds, args.GetBool("profile"), between)
                    : absl::StatusOr<Timing>(trainer.status());
   fs::remove(path);
   HS_RETURN_IF_ERROR(timing.status());
@@ -265,6 +327,16 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   r->peak.gflops *= r->dp;  // all ranks' cores
   r->threads = NumThreads();
   r->params = double((*trainer)->model().arena().size());
+  if (!r->torch_round_median.empty()) {
+    std::vector<double> ratios;
+    for (size_t i = 0; i < r->torch_round_median.size(); ++i) {
+      ratios.push_back(r->torch_round_median[i] / r->timing.round_median[i]);
+    }
+    r->ratio = Median(ratios);
+    r->ratio_min = *std::min_element(ratios.begin(), ratios.end());
+    r->ratio_max = *std::max_element(ratios.begin(), ratios.end());
+    r->torch_tps = r->tokens / Median(r->torch_round_median);
+  }
   return absl::OkStatus();
 }
 
@@ -277,6 +349,8 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddList("set", "override a config field");
   args.AddInt("steps", 10, "timed steps");
   args.AddInt("warmup", 2, "untimed steps first");
+  args.AddInt("rounds", 1,
+              "timed rounds of --steps; with --compare-torch the peer's rounds interleave");
   args.AddInt("threads", 0, "CPU threads (0 = all cores)");
   args.AddBool("compare-torch", "also run the PyTorch eager peer and print the ratio");
   args.AddString("python", "/usr/bin/python3", "python with torch, for --compare-torch");
@@ -288,6 +362,13 @@ int RunBenchTrain(int argc, char** argv) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(s.message()).c_str());
     return code;
   };
+  if (args.GetInt("steps") < 1 || args.GetInt("rounds") < 1 || args.GetInt("warmup") < 0) {
+    return fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--steps ", args.GetInt("steps"), ", --rounds ", args.GetInt("rounds"),
+                    ", --warmup ", args.GetInt("warmup"),
+                    ": expected at least 1 timed step and round, and no negative warmup")),
+                2);
+  }
   if (args.GetString("device") != "cpu") {
     return fail(absl::InvalidArgumentError(absl::StrCat(
                     "--device ", args.GetString("device"), ": expected cpu, cuda or cuda:N")),
@@ -296,13 +377,22 @@ int RunBenchTrain(int argc, char** argv) {
   auto cfg = LoadBenchConfig(args);
   if (!cfg.ok()) return fail(cfg.status(), 2);
   const bool multi_rank = parallel::MpiEnv::active() && parallel::MpiEnv::size() > 1;
+  if (multi_rank && args.GetBool("compare-torch") && args.GetInt("rounds") > 1) {
+    return fail(absl::InvalidArgumentError(
+                    "--rounds with --compare-torch interleaves one process with the peer; run it "
+                    "without mpirun"),
+                2);
+  }
   BenchResult r;
   if (absl::Status st = Bench(args, *cfg, multi_rank, &r); !st.ok()) {
     if (multi_rank && !absl::IsInvalidArgument(st)) parallel::AbortJob(st, 1);
     return fail(st, absl::IsInvalidArgument(st) ? 2 : 1);
   }
   if (parallel::MpiEnv::rank() != 0) return 0;
-  if (args.GetBool("compare-torch")) r.torch_tps = RunTorchPeer(args, r.threads, &r.torch_note);
+  if (args.GetBool("compare-torch") && r.torch_round_median.empty()) {
+    r.torch_tps = RunTorchPeer(args, r.threads, &r.torch_note);
+    if (r.torch_tps > 0) r.ratio = r.tps / r.torch_tps;
+  }
   PrintBench(args, *cfg, r);
   if (args.GetBool("profile") && !args.GetBool("json")) PrintProfile(r.timing, args.GetInt("steps"));
   return 0;

@@ -14,7 +14,9 @@
 #           --threads 2 --steps 5 --warmup 1 [--json]
 #     trains the config's model on random tokens (AdamW + grad clipping, the
 #     config's batch geometry) and prints the median step time and tokens/s
-#     (one JSON line with --json, a table otherwise). float32 on the CPU;
+#     (one JSON line with --json, a table otherwise; with --serve, steps on
+#     demand: "steps K" on stdin runs the next K and answers their times as
+#     one JSON line, for `hai bench train --rounds`). float32 on the CPU;
 #     with --device cuda, GPU 0 with fp32 master weights under bf16
 #     autocast, F.scaled_dot_product_attention and fused AdamW (the peer of
 #     `hai_cuda bench train-cuda`, run by tools/gpu_check.sh).
@@ -713,8 +715,8 @@ def run_bench(opts):
     # HaiScale's CUDA path); CPU: plain fp32.
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
                 else contextlib.nullcontext())
-    times = []
-    for s in range(total):
+    def one_step(s):
+        """Step s (0-based); returns its seconds and the loss."""
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -736,7 +738,32 @@ def run_bench(opts):
         opt.step()
         if cuda:
             torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
+        return time.perf_counter() - t0, loss
+
+    if opts.serve:
+        # Serve mode (`hai bench train --compare-torch --rounds R`): commands
+        # on stdin, "steps K" runs the next K steps and answers one JSON line
+        # with their milliseconds, so that hai can interleave its rounds with
+        # ours; EOF ends. --warmup + --steps bounds the steps served.
+        served = 0
+        for line in sys.stdin:
+            words = line.split()
+            if len(words) != 2 or words[0] != "steps" or not words[1].isdigit():
+                print(json.dumps({"error": "expected 'steps K', got %r" % line.strip()}),
+                      flush=True)
+                continue
+            k = int(words[1])
+            if served + k > total:
+                print(json.dumps({"error": "asked for step %d of %d" % (served + k, total)}),
+                      flush=True)
+                continue
+            ms = [round(one_step(served + i)[0] * 1e3, 3) for i in range(k)]
+            served += k
+            print(json.dumps({"step_ms": ms}), flush=True)
+        return
+    times = []
+    for s in range(total):
+        dt, loss = one_step(s)
         if s >= opts.warmup:
             times.append(dt)
         if not opts.json:
@@ -762,6 +789,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed training steps")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--json", action="store_true", help="one JSON line instead of the table")
+    p.add_argument("--serve", action="store_true",
+                   help="benchmark mode: run steps on 'steps K' commands from stdin (hai's rounds)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="benchmark mode: cuda = bf16 autocast + SDPA + fused AdamW on GPU 0")
     p.add_argument("--weights", help="HF folder (config.json + safetensors): parity mode")

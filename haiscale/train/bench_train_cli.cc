@@ -394,7 +394,7 @@ int RunBenchTrain(int argc, char** argv) {
     if (r.torch_tps > 0) r.ratio = r.tps / r.torch_tps;
   }
   PrintBench(args, *cfg, r);
-  if (args.GetBool("profile") && !args.GetBool("json")) PrintProfile(r.timing, args.GetInt("steps"));
+  if (args.GetBool("profile") && !args.GetBool("json")) PrintProfile(r.timing, args.GetInt("steps") * args.GetInt("rounds"));
   return 0;
 }
 

@@ -37,6 +37,10 @@ PY
     --threads 1 --compare-torch --python /bin/sh --peer-script "$PEER" \
   | grep -q "median of 2 interleaved rounds of 2 steps" || fail "table line"
 
+# --profile counts every round's steps.
+"$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 3 --threads 1 \
+    --profile | grep -q "op profile: ms per step over 6 steps" || fail "--profile over the rounds"
+
 # A peer that exits at once: an error naming the command, exit 1.
 set +e
 err=$("$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 2 \

@@ -58,7 +58,6 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
                                                         const int32_t* targets, int64_t m,
                                                         int64_t mb, int64_t T, float ce_scale,
                                                         float aux_scale, const int32_t* positions,
-                                                        const float* token_weights,
                                                         bool forward_only, const WeighFn* weigh) {
   if (m < stages_) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -136,11 +135,8 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     {
       // ZB-H1: only input gradients now; weight GEMMs go to the W queue.
       kernels::cpu::WeightGradScope scope(schedule_ == PipelineSchedule::kZbH1 ? &w_ : nullptr);
-      const float* weights = weighing                               ? weighed[i].data()
-                             : last && token_weights != nullptr ? token_weights + i * N
-                                                                : nullptr;
-      HS_RETURN_IF_ERROR(
-          model_->StageBackward(&acts[i], dout, ce_scale, aux_scale, nullptr, weights));
+      HS_RETURN_IF_ERROR(model_->StageBackward(&acts[i], dout, ce_scale, aux_scale, nullptr,
+                                               weighing ? weighed[i].data() : nullptr));
     }
     recv_grad[i] = Tensor();
     if (!first) {

@@ -66,22 +66,18 @@ class PipelineRunner {
   // tokens. tokens/targets: [m, mb, T] (the first stage reads tokens, the
   // last targets). Gradients accumulate into the stage's arena. `positions`
   // [m, mb, T] (packed documents, data.document_mask; every stage reads
-  // them) or nullptr.
-  // `token_weights` [m, mb, T] (optional, signed, read by the last stage):
-  // each token's cross-entropy weighted by ce_scale x its weight in the
-  // backward (per-sequence loss weights: DPO). `forward_only`: forwards of
-  // every micro-batch, no backward and no gradients (evaluation,
-  // log-probabilities). `weigh` (optional, instead of token_weights): the
-  // last stage calls it after micro-batch i's forward with its sequences'
-  // summed cross-entropy ([mb]); it fills the micro-batch's token weights
-  // ([mb, T]) for that micro-batch's backward (DPO's weights from the
-  // policy's own forward).
+  // them) or nullptr. `forward_only`: forwards of every micro-batch, no
+  // backward and no gradients (evaluation, log-probabilities). `weigh`
+  // (optional): the last stage calls it after micro-batch i's forward with
+  // its sequences' summed cross-entropy ([mb]); it fills the micro-batch's
+  // token weights ([mb, T], signed: each token's cross-entropy weighted by
+  // ce_scale x its weight) for that micro-batch's backward (DPO's weights
+  // from the policy's own forward).
   using WeighFn = std::function<absl::Status(int64_t micro_batch, const std::vector<double>& row_ce,
                                              float* weights)>;
   absl::StatusOr<PipelineStepResult> Step(const int32_t* tokens, const int32_t* targets,
                                           int64_t m, int64_t mb, int64_t T, float ce_scale,
                                           float aux_scale, const int32_t* positions = nullptr,
-                                          const float* token_weights = nullptr,
                                           bool forward_only = false,
                                           const WeighFn* weigh = nullptr);
 

@@ -28,7 +28,7 @@ absl::Status NoPositions(const PassInput& in, const char* runner) {
 
 // Per-token loss weights reach the CPU model and the pipeline only.
 absl::Status NoTokenWeights(const PassInput& in, const char* runner) {
-  if (in.token_weights == nullptr && !in.weigh_after_forward) return absl::OkStatus();
+  if (!in.weigh_after_forward) return absl::OkStatus();
   return absl::UnimplementedError(
       absl::StrCat("per-token loss weights (objective.type DPO) are not supported by the ",
                    runner, " path"));
@@ -92,8 +92,6 @@ class CpuRunner final : public HostRunner {
     return s;
   }
 
-  bool weighs_after_forward() const override { return true; }
-
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     PassResult res;
     parallel::GradSync* sync = update_.sync;
@@ -110,8 +108,7 @@ class CpuRunner final : public HostRunner {
       // by its share of the global batch.
       res.aux_loss += r.aux_loss * in.aux_scale;
       AddLoad(model_->ExpertLoad(), &res.expert_load);
-      const float* weights =
-          in.token_weights == nullptr ? nullptr : in.token_weights + m * in.micro_batch * in.seq_len;
+      const float* weights = nullptr;
       if (in.weigh_after_forward) {
         HS_RETURN_IF_ERROR(in.weigh_after_forward(m, r.row_ce_sum, weighed.data()));
         weights = weighed.data();
@@ -144,8 +141,6 @@ class PipelineStageRunner final : public HostRunner {
                       HostUpdate update)
       : HostRunner(stage, std::move(update)), pipeline_(pipeline) {}
 
-  bool weighs_after_forward() const override { return true; }
-
   absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) override {
     HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, in.aux_scale, false));
     PassResult res;
@@ -171,7 +166,7 @@ class PipelineStageRunner final : public HostRunner {
   absl::StatusOr<parallel::PipelineStepResult> Step(const PassInput& in, float aux_scale,
                                                     bool forward_only) {
     return pipeline_->Step(in.tokens, in.targets, in.micro_batches, in.micro_batch, in.seq_len,
-                           in.ce_scale, aux_scale, in.positions, in.token_weights, forward_only,
+                           in.ce_scale, aux_scale, in.positions, forward_only,
                            in.weigh_after_forward ? &in.weigh_after_forward : nullptr);
   }
   parallel::PipelineRunner* pipeline_;

@@ -44,17 +44,13 @@ struct PassInput {
   // d(loss)/d(summed cross-entropy), e.g. 1 / target tokens of the global
   // batch, so that gradients summed over ranks are the global batch's.
   float ce_scale = 0;
-  // Optional, same shape as tokens, signed: each target's cross-entropy is
-  // weighted by ce_scale x its weight (per-sequence loss weights, as DPO
-  // needs). CPU model and pipeline.
-  const float* token_weights = nullptr;
-  // Optional, instead of token_weights, where the runner can
-  // (ModelRunner::weighs_after_forward()): called after micro-batch m's
-  // forward with its sequences' summed cross-entropy ([micro_batch]); it
-  // fills the micro-batch's weights (micro_batch x seq_len floats) that its
-  // backward then uses. Weights that depend on the pass's own forward
-  // (DPO's, from the policy log-probabilities) then cost no extra forward.
-  // Pipeline: called on the last stage only.
+  // Optional (CPU model and pipeline): called after micro-batch m's forward
+  // with its sequences' summed cross-entropy ([micro_batch]); it fills the
+  // micro-batch's per-token loss weights (micro_batch x seq_len floats,
+  // signed: each target's cross-entropy weighted by ce_scale x its weight)
+  // that its backward then uses. Per-sequence weights that depend on the
+  // pass's own forward (DPO's, from the policy log-probabilities) so cost no
+  // extra forward. Pipeline: called on the last stage only.
   parallel::PipelineRunner::WeighFn weigh_after_forward;
   // Weight of each micro-batch's MoE balance loss (its share of the global
   // batch); 0 leaves the balance loss out.
@@ -80,9 +76,6 @@ class ModelRunner {
   virtual absl::Status ZeroGrads() = 0;
   // ForwardBackward: gradients (+=) of the pass.
   virtual absl::StatusOr<PassResult> ForwardBackward(const PassInput& in) = 0;
-  // weighs_after_forward(): ForwardBackward honours PassInput::
-  // weigh_after_forward (the CPU model and the pipeline; not device engines).
-  virtual bool weighs_after_forward() const { return false; }
   // Forward: the summed cross-entropy of the pass (ForwardEach's sum), no
   // update (the pipeline: the last stage's sum, 0 elsewhere).
   absl::StatusOr<double> Forward(const PassInput& in);

@@ -117,27 +117,18 @@ class DpoObjective final : public Objective {
     pass.micro_batches = n / 2;
     pass.micro_batch = 2;
     pass.ce_scale = 1.0f;
-    std::vector<float> weights;
-    if (runner.weighs_after_forward()) {
-      // The weights of a pair from its own forward, between that forward and
-      // its backward (one forward per pair; pipeline: on the last stage).
-      pass.weigh_after_forward = [&](int64_t m, const std::vector<double>& row_ce, float* w) {
-        if (row_ce.size() != 2) {
-          return absl::InternalError(absl::StrCat("DPO: a micro-batch of ", row_ce.size(),
-                                                  " sequences instead of a pair"));
-        }
-        weigh_pair(2 * m, row_ce[0], row_ce[1], w);
-        return absl::OkStatus();
-      };
-    } else {
-      // Otherwise the policy log-probabilities first, in a forward-only pass.
-      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
-      weights.assign(n * S, 0.0f);
-      for (int64_t i = 0; i < n; i += 2) weigh_pair(i, ce[i], ce[i + 1], weights.data() + i * S);
-      pass.token_weights = weights.data();
-    }
+    // The weights of a pair from its own forward, between that forward and
+    // its backward (one forward per pair; pipeline: on the last stage).
+    pass.weigh_after_forward = [&](int64_t m, const std::vector<double>& row_ce, float* w) {
+      if (row_ce.size() != 2) {
+        return absl::InternalError(absl::StrCat("DPO: a micro-batch of ", row_ce.size(),
+                                                " sequences instead of a pair"));
+      }
+      weigh_pair(2 * m, row_ce[0], row_ce[1], w);
+      return absl::OkStatus();
+    };
     HS_ASSIGN_OR_RETURN(PassResult r, runner.ForwardBackward(pass));
-    if (!holds_loss_ && pass.weigh_after_forward) {
+    if (!holds_loss_) {
       // Pipeline stages before the last: the same names, all zero.
       for (int64_t i = 0; i < n; i += 2) AddPairSums(DpoPairTerms{}, 0, 0, 0.0, &sums);
     }

@@ -45,11 +45,9 @@ int RunMakePairs(int argc, char** argv) {
   parser.AddString("out", "", "preference pairs JSONL to write (hai data prepare-dpo's input)");
   parser.AddInt("max-per-prompt", 0, "distinct wrong answers kept per prompt (0: all)");
   if (int rc = parser.ParseOrExitCode(argc, argv); rc >= 0) return rc;
-  for (const char* flag : {"answers", "out"}) {
-    if (parser.GetString(flag).empty()) {
-      std::fprintf(stderr, "--%s is required\n\n%s", flag, parser.Usage().c_str());
-      return 2;
-    }
+  if (absl::Status s = parser.RequireStrings({"answers", "out"}); !s.ok()) {
+    std::fprintf(stderr, "%s\n\n%s", std::string(s.message()).c_str(), parser.Usage().c_str());
+    return 2;
   }
   if (parser.GetInt("max-per-prompt") < 0) {
     std::fprintf(stderr, "--max-per-prompt must be >= 0, got %lld\n",

@@ -160,4 +160,13 @@ bool ArgParser::IsSet(const std::string& name) const {
   return it != flags_.end() && it->second.set;
 }
 
+absl::Status ArgParser::RequireStrings(std::initializer_list<const char*> names) const {
+  for (const char* name : names) {
+    if (GetString(name).empty()) {
+      return absl::InvalidArgumentError(std::string("--") + name + " is required");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace hs::cli

@@ -15,6 +15,7 @@
 #define HAISCALE_CLI_ARGS_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,6 +56,9 @@ class ArgParser {
   const std::vector<std::string>& GetList(const std::string& name) const;
   // IsSet(name): given on the command line (not just defaulted).
   bool IsSet(const std::string& name) const;
+  // RequireStrings({a, b, ...}): InvalidArgument "--a is required" for the
+  // first of these string flags left empty, OK when all are given.
+  absl::Status RequireStrings(std::initializer_list<const char*> names) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

@@ -31,6 +31,17 @@ TEST(ArgParserTest, ParsesAllKinds) {
   EXPECT_FALSE(p.IsSet("lr"));
 }
 
+TEST(ArgParserTest, RequireStringsNamesTheFirstEmptyFlag) {
+  ArgParser p("hai test");
+  p.AddString("weights", "", "w");
+  p.AddString("data", "", "d");
+  ASSERT_TRUE(ParseVec(p, {"test", "--weights", "w"}).ok());
+  EXPECT_TRUE(p.RequireStrings({"weights"}).ok());
+  absl::Status s = p.RequireStrings({"weights", "data"});
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(s.message(), "--data is required");
+}
+
 TEST(ArgParserTest, RejectsUnknownAndMalformed) {
   ArgParser p("hai test");
   p.AddInt("steps", 5, "steps");

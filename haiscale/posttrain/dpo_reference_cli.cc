@@ -50,11 +50,9 @@ int RunDpoReference(int argc, char** argv) {
                           "written to DIR/dpo_reference.bin");
   p.AddInt("threads", 0, "CPU threads (0: all cores)");
   if (int rc = p.ParseOrExitCode(argc, argv); rc >= 0) return rc;
-  for (const char* flag : {"weights", "data"}) {
-    if (p.GetString(flag).empty()) {
-      std::fprintf(stderr, "--%s is required\n\n%s", flag, p.Usage().c_str());
-      return 2;
-    }
+  if (absl::Status s = p.RequireStrings({"weights", "data"}); !s.ok()) {
+    std::fprintf(stderr, "%s\n\n%s", std::string(s.message()).c_str(), p.Usage().c_str());
+    return 2;
   }
   SetNumThreads(int(p.GetInt("threads")));
   if (absl::Status e = ComputeReference(p); !e.ok()) {

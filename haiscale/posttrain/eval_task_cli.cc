@@ -79,11 +79,7 @@ absl::StatusOr<std::vector<TaskItem>> ReadTask(const std::string& path, data::Ch
 
 // CheckFlags: the flag errors (exit code 2).
 absl::Status CheckFlags(const cli::ArgParser& p) {
-  for (const char* flag : {"weights", "tokenizer", "data"}) {
-    if (p.GetString(flag).empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required"));
-    }
-  }
+  HS_RETURN_IF_ERROR(p.RequireStrings({"weights", "tokenizer", "data"}));
   if (p.GetInt("max-new-tokens") < 1 || p.GetInt("batch") < 1 || p.GetInt("limit") < 0) {
     return absl::InvalidArgumentError("--max-new-tokens and --batch must be >= 1, --limit >= 0");
   }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "haiscale/blas_env.h"
 #include "haiscale/threads.h"
 #include "models/kernels/cpu/attention.h"
 #include "models/kernels/cpu/cross_entropy.h"
@@ -268,6 +269,9 @@ void Run() {
 }  // namespace hs::kernels::cpu
 
 int main(int argc, char** argv) {
+  // OpenBLAS's own CPU detection picks 3x slower kernels on some VMs (see
+  // haiscale/blas_env.h); the GEMM rows would time those, not the model's.
+  hs::EnsureBlasCoreType(argv);
   hs::SetNumThreads(argc > 1 ? std::atoi(argv[1]) : 0);
   hs::kernels::cpu::Run();
   return 0;

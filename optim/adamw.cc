@@ -36,7 +36,7 @@ absl::Status ValidateAdamWOptions(const AdamWOptions& o) {
 
 void AdamWUpdate(float* p, const float* g, float* m, float* v, int64_t n,
                  double lr, double weight_decay, const AdamWOptions& o,
-                 int64_t t) {
+                 int64_t t, float grad_scale) {
   // Scalars in double, rounded once to fp32 (torch does the same with its
   // Python-float hyper-parameters).
   const double bc1 = 1.0 - std::pow(o.beta1, double(t));
@@ -49,7 +49,7 @@ void AdamWUpdate(float* p, const float* g, float* m, float* v, int64_t n,
   const float eps = float(o.eps);
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    float gi = g[i];
+    float gi = g[i] * grad_scale;  // x 1.0f is exact: unscaled bits unchanged
     float mi = b1 * m[i] + one_minus_b1 * gi;
     float vi = b2 * v[i] + one_minus_b2 * gi * gi;
     m[i] = mi;
@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(
 }
 
 absl::Status AdamW::Step(float* params, const float* grads, int64_t offset,
-                         int64_t n, int64_t step, double lr) {
+                         int64_t n, int64_t step, double lr, float grad_scale) {
   if (absl::Status s = CheckRange(offset, n); !s.ok()) return s;
   if (step < 0) {
     return absl::InvalidArgumentError(
@@ -90,7 +90,7 @@ absl::Status AdamW::Step(float* params, const float* grads, int64_t offset,
     const int64_t state = seg.begin - begin_;  // into m/v
     AdamWUpdate(params + local, grads + local, exp_avg_.data() + state,
                 exp_avg_sq_.data() + state, seg.end - seg.begin, lr,
-                seg.decay ? options_.weight_decay : 0.0, options_, t);
+                seg.decay ? options_.weight_decay : 0.0, options_, t, grad_scale);
   }
   return absl::OkStatus();
 }

@@ -42,16 +42,16 @@ struct AdamWOptions {
 // ValidateAdamWOptions(o): errors name the field ("adamw.beta2 ...").
 absl::Status ValidateAdamWOptions(const AdamWOptions& o);
 
-// AdamWUpdate(p, g, m, v, n, lr, weight_decay, o, t)
+// AdamWUpdate(p, g, m, v, n, lr, weight_decay, o, t, grad_scale)
 //
 // The element-wise kernel on one contiguous run that shares a decay flag:
-// p[n], m[n], v[n] (updated in place), g[n] (read). `weight_decay` is
+// p[n], m[n], v[n] (updated in place), g[n] (read, times grad_scale). `weight_decay` is
 // applied as given (pass 0 for non-decayed runs); o.weight_decay is
 // ignored here. t >= 1 is the 1-based step count for bias correction.
 // OpenMP-parallel for large n; per-element, so thread-count independent.
 void AdamWUpdate(float* p, const float* g, float* m, float* v, int64_t n,
                  double lr, double weight_decay, const AdamWOptions& o,
-                 int64_t t);
+                 int64_t t, float grad_scale = 1.0f);
 
 // AdamW: the Optimizer for the owned arena range [begin, end).
 class AdamW final : public Optimizer {
@@ -64,8 +64,9 @@ class AdamW final : public Optimizer {
   const char* name() const override { return "adamw"; }
 
   // AdamW::Step: see Optimizer::Step; t = step + 1 for bias correction.
+  using Optimizer::Step;
   absl::Status Step(float* params, const float* grads, int64_t offset,
-                    int64_t n, int64_t step, double lr) override;
+                    int64_t n, int64_t step, double lr, float grad_scale) override;
 
   // AdamW::StateSpans(): {"exp_avg" (m), "exp_avg_sq" (v)}, torch's names.
   std::vector<StateSpan> StateSpans() override;

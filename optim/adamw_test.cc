@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "haiscale/rng.h"
+#include "optim/clip.h"
 #include "optim/make_optimizer.h"
 
 namespace hs::optim {
@@ -130,6 +131,30 @@ TEST(AdamWTest, BiasCorrectionUsesStepSoResumeMatches) {
   ASSERT_TRUE((*a)->Step(p.data(), g.data(), 0, n, 5, 1e-3).ok());
   ASSERT_TRUE((*b)->Step(q.data(), g.data(), 0, n, 5, 1e-3).ok());
   EXPECT_EQ(p, q);
+}
+
+TEST(AdamWTest, GradScaleEqualsScalingTheGradientsFirst) {
+  // Step(..., grad_scale) is clipping's ScaleGradients then Step, bit for
+  // bit, and leaves the gradients as they were. Large enough to take the
+  // OpenMP path; a decayed and a non-decayed segment.
+  const int64_t n = 100003;
+  auto mask = DecayMask::Create({{"w", 0, 60000, true}, {"norm", 60000, n - 60000, false}}, n);
+  ASSERT_TRUE(mask.ok());
+  auto a = AdamW::Create(AdamWOptions{}, *mask, 0, n);
+  auto b = AdamW::Create(AdamWOptions{}, *mask, 0, n);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<float> p = Random(n, 11, -1.f, 1.f), q = p;
+  for (int64_t step = 0; step < 3; ++step) {
+    const std::vector<float> g = Random(n, 300 + step, -2.f, 2.f);
+    const float scale = 0.37f + 0.1f * float(step);
+    std::vector<float> scaled = g;
+    ScaleGradients(scaled.data(), n, scale);
+    ASSERT_TRUE((*a)->Step(p.data(), scaled.data(), 0, n, step, 1e-3).ok());
+    std::vector<float> g_copy = g;
+    ASSERT_TRUE((*b)->Step(q.data(), g_copy.data(), 0, n, step, 1e-3, scale).ok());
+    ASSERT_EQ(p, q) << "step " << step;
+    ASSERT_EQ(g_copy, g) << "the gradients were modified";
+  }
 }
 
 TEST(AdamWTest, SubRangesEqualWholeRangeAndThreadCountIndependent) {

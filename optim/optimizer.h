@@ -111,16 +111,25 @@ class Optimizer {
   // Optimizer::name(): "adamw" or "sgd".
   virtual const char* name() const = 0;
 
-  // Optimizer::Step(params, grads, offset, n, step, lr)
+  // Optimizer::Step(params, grads, offset, n, step, lr, grad_scale)
   //
   // Updates arena elements [offset, offset + n) in place. `params` and
   // `grads` point at element `offset` of their arenas (n floats each);
   // [offset, offset + n) must lie inside [begin(), end()). `step` is the
   // 0-based global step, `lr` this step's learning rate (LrSchedule::LrAt).
+  // Each gradient is multiplied by grad_scale (in float) as it is read:
+  // gradient clipping's factor, applied in the update's own pass over the
+  // gradients instead of a pass that rewrites them first (the same bits as
+  // optim::ScaleGradients then Step; `grads` is left as it was).
   // Element-wise and OpenMP-parallel; the result does not depend on the
   // thread count or on how the owned range is split into calls.
   virtual absl::Status Step(float* params, const float* grads, int64_t offset,
-                            int64_t n, int64_t step, double lr) = 0;
+                            int64_t n, int64_t step, double lr, float grad_scale) = 0;
+  // Step without a gradient scale (grad_scale 1).
+  absl::Status Step(float* params, const float* grads, int64_t offset, int64_t n,
+                    int64_t step, double lr) {
+    return Step(params, grads, offset, n, step, lr, 1.0f);
+  }
 
   // Optimizer::StateSpans(): the state buffers to checkpoint (may be empty,
   // e.g. SGD without momentum). Stable pointers for the optimizer's life.

@@ -33,13 +33,14 @@ absl::Status ValidateSgdOptions(const SgdOptions& o) {
 }
 
 void SgdUpdate(float* p, const float* g, float* buf, int64_t n, double lr,
-               double weight_decay, const SgdOptions& o, bool first) {
+               double weight_decay, const SgdOptions& o, bool first,
+               float grad_scale) {
   const float wd = float(weight_decay);
   const float neg_lr = float(-lr);
   if (o.momentum == 0.0) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) {
-      float d = g[i] + wd * p[i];  // L2 term
+      float d = g[i] * grad_scale + wd * p[i];  // L2 term
       p[i] += neg_lr * d;
     }
     return;
@@ -49,7 +50,7 @@ void SgdUpdate(float* p, const float* g, float* buf, int64_t n, double lr,
   const bool nesterov = o.nesterov;
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    float d = g[i] + wd * p[i];                        // L2 term
+    float d = g[i] * grad_scale + wd * p[i];                        // L2 term
     float b = first ? d : mu * buf[i] + keep_g * d;    // momentum buffer
     buf[i] = b;
     float dir = nesterov ? d + mu * b : b;             // update direction
@@ -78,7 +79,7 @@ absl::StatusOr<std::unique_ptr<Sgd>> Sgd::Create(const SgdOptions& options,
 }
 
 absl::Status Sgd::Step(float* params, const float* grads, int64_t offset,
-                       int64_t n, int64_t step, double lr) {
+                       int64_t n, int64_t step, double lr, float grad_scale) {
   if (absl::Status s = CheckRange(offset, n); !s.ok()) return s;
   if (step < 0) {
     return absl::InvalidArgumentError(
@@ -90,7 +91,7 @@ absl::Status Sgd::Step(float* params, const float* grads, int64_t offset,
                      ? nullptr
                      : momentum_buffer_.data() + (seg.begin - begin_);
     SgdUpdate(params + local, grads + local, buf, seg.end - seg.begin, lr,
-              seg.decay ? options_.weight_decay : 0.0, options_, step == 0);
+              seg.decay ? options_.weight_decay : 0.0, options_, step == 0, grad_scale);
   }
   return absl::OkStatus();
 }

@@ -40,14 +40,15 @@ struct SgdOptions {
 // torch, nesterov needs momentum > 0 and dampening == 0.
 absl::Status ValidateSgdOptions(const SgdOptions& o);
 
-// SgdUpdate(p, g, buf, n, lr, weight_decay, o, first)
+// SgdUpdate(p, g, buf, n, lr, weight_decay, o, first, grad_scale)
 //
 // The element-wise kernel on one contiguous run sharing a decay flag:
-// p[n] (updated), g[n] (read), buf[n] (momentum buffer, updated; may be
+// p[n] (updated), g[n] (read, times grad_scale), buf[n] (momentum buffer, updated; may be
 // null when o.momentum == 0). `first` selects buf = g. `weight_decay` is
 // applied as given; o.weight_decay is ignored here.
 void SgdUpdate(float* p, const float* g, float* buf, int64_t n, double lr,
-               double weight_decay, const SgdOptions& o, bool first);
+               double weight_decay, const SgdOptions& o, bool first,
+               float grad_scale = 1.0f);
 
 // Sgd: the Optimizer for the owned arena range [begin, end).
 class Sgd final : public Optimizer {
@@ -62,8 +63,9 @@ class Sgd final : public Optimizer {
   const char* name() const override { return "sgd"; }
 
   // Sgd::Step: see Optimizer::Step.
+  using Optimizer::Step;
   absl::Status Step(float* params, const float* grads, int64_t offset,
-                    int64_t n, int64_t step, double lr) override;
+                    int64_t n, int64_t step, double lr, float grad_scale) override;
 
   // Sgd::StateSpans(): {"momentum_buffer"} with momentum, else empty.
   std::vector<StateSpan> StateSpans() override;

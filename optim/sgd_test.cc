@@ -62,6 +62,19 @@ TEST(SgdTest, PlainHandComputed) {
   EXPECT_TRUE((*sgd)->StateSpans().empty());
 }
 
+TEST(SgdTest, GradScaleHandComputed) {
+  // grad_scale 0.5 on g = (0.5, -1): the step of g = (0.25, -0.5); the
+  // gradients are left as they were.
+  auto sgd = Sgd::Create(SgdOptions{}, DecayMask::AllDecay(2), 0, 2);
+  ASSERT_TRUE(sgd.ok());
+  float p[2] = {1.f, 2.f}, g[2] = {0.5f, -1.f};
+  ASSERT_TRUE((*sgd)->Step(p, g, 0, 2, 0, 0.1, 0.5f).ok());
+  EXPECT_FLOAT_EQ(p[0], 0.975f);
+  EXPECT_FLOAT_EQ(p[1], 2.05f);
+  EXPECT_EQ(g[0], 0.5f);
+  EXPECT_EQ(g[1], -1.f);
+}
+
 TEST(SgdTest, MomentumHandComputed) {
   // mu = 0.9, lr = 1, g = 1 twice: buf = 1 then 1.9; p = 0 - 1 - 1.9.
   SgdOptions o;

@@ -121,12 +121,10 @@ absl::StatusOr<double> GradSync::Finish(int64_t step, const ApplyFn& apply,
     return absl::InternalError(
         absl::StrCat("step ", step + 1, ": gradient norm is not finite; stopping"));
   }
-  const double scale = optim::ClipScale(norm, options_.grad_clip);
-  float* grads = arena_->grads();
+  const float scale = float(optim::ClipScale(norm, options_.grad_clip));
   for (size_t i = 0; i < owned_.size(); ++i) {
     const auto [b, e] = owned_[i];
-    if (scale != 1.0) optim::ScaleGradients(grads + b, e - b, scale);
-    HS_RETURN_IF_ERROR(apply(i, b, e));
+    HS_RETURN_IF_ERROR(apply(i, b, e, scale));
   }
   for (Ddp* ddp : Ddps()) HS_RETURN_IF_ERROR(ddp->AllGatherParams(arena_->params()));
   if (options_.check_replicas) {

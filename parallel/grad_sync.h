@@ -67,12 +67,14 @@ class GradSync {
   void EndBackward();
 
   // Finish(step, apply, after_reduce): waits for the reductions, runs
-  // after_reduce (if any: e.g. a gradient dump), computes the global norm,
-  // scales the owned gradients to optimizer.grad_clip, runs apply(i, begin,
-  // end) for each owned range (the optimizer step), gathers the parameters
+  // after_reduce (if any: e.g. a gradient dump), computes the global norm
+  // and the factor that clips it to optimizer.grad_clip, runs apply(i,
+  // begin, end, grad_scale) for each owned range (the optimizer step, which
+  // applies the factor as it reads the gradients), gathers the parameters
   // (ZeRO-1) and checks replicas when asked. Returns the norm before
   // clipping; a non-finite norm is Internal and nothing is updated.
-  using ApplyFn = std::function<absl::Status(size_t index, int64_t begin, int64_t end)>;
+  using ApplyFn =
+      std::function<absl::Status(size_t index, int64_t begin, int64_t end, float grad_scale)>;
   absl::StatusOr<double> Finish(int64_t step, const ApplyFn& apply,
                                 const std::function<absl::Status()>& after_reduce = nullptr);
   // The communication timeline of the last Finish (dense Ddp).

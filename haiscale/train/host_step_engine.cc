@@ -48,9 +48,8 @@ class HostStepEngine final : public StepEngine {
       return absl::InternalError(
           absl::StrCat("step ", step + 1, ": gradient norm is not finite; stopping"));
     }
-    const double scale = optim::ClipScale(norm, grad_clip_);
-    if (scale != 1.0) optim::ScaleGradients(arena.grads(), n, scale);
-    HS_RETURN_IF_ERROR(opt_->Step(arena.params(), arena.grads(), 0, n, step, lr));
+    const float scale = float(optim::ClipScale(norm, grad_clip_));
+    HS_RETURN_IF_ERROR(opt_->Step(arena.params(), arena.grads(), 0, n, step, lr, scale));
     return norm;
   }
 

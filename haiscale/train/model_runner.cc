@@ -61,8 +61,9 @@ class HostRunner : public ModelRunner {
   absl::StatusOr<UpdateResult> Update(int64_t step, double lr) override {
     models::ParamArena& arena = model_->arena();
     auto& optimizers = *update_.optimizers;
-    auto apply = [&](size_t i, int64_t b, int64_t e) {
-      return optimizers[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr);
+    auto apply = [&](size_t i, int64_t b, int64_t e, float grad_scale) {
+      return optimizers[i]->Step(arena.params() + b, arena.grads() + b, b, e - b, step, lr,
+                                 grad_scale);
     };
     std::function<absl::Status()> after_reduce;
     if (update_.after_reduce) after_reduce = [&] { return update_.after_reduce(step); };

@@ -279,13 +279,7 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     // ---- head: dlogits in place of the logits, then lm_head and final norm
     float* dlogits = a->logits_.data<float>();
     kc::CrossEntropyBackward(dlogits, dlogits, a->lse_.data<float>(), a->targets_.data<int32_t>(),
-                             N, V, ce_scale);
-    if (token_weights != nullptr) {
-      for (int64_t i = 0; i < N; ++i) {
-        float* row = dlogits + i * V;
-        for (int64_t v = 0; v < V; ++v) row[v] *= token_weights[i];
-      }
-    }
+                             N, V, ce_scale, token_weights);
     timer.emplace("lm_head");
     Tensor dhN = Tensor::Uninitialized({N, C});
     kc::LinearBackwardInputSet(dhN.data<float>(), dlogits, arena_.param(lm_head_), N, C, V);

@@ -128,13 +128,14 @@ int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
 // Each element is read before it is written, so dlogits == logits is fine.
 void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
                           const int32_t* targets, int64_t N, int64_t V,
-                          float scale) {
+                          float scale, const float* row_weights) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
     float* dx = dlogits + n * V;
     const int32_t t = targets[n];
-    if (t < 0) {
+    const float row_scale = row_weights ? scale * row_weights[n] : scale;
+    if (t < 0 || row_scale == 0.0f) {
       std::fill(dx, dx + V, 0.0f);
       continue;
     }
@@ -142,8 +143,8 @@ void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
     const float row_lse = lse[n];
     // p_target before x[t] is (possibly) overwritten in place.
     const float p_target = internal::Exp(x[t] - row_lse);
-    ScaledExpRow(dx, x, V, row_lse, scale);
-    dx[t] = scale * (p_target - 1.0f);
+    ScaledExpRow(dx, x, V, row_lse, row_scale);
+    dx[t] = row_scale * (p_target - 1.0f);
   }
 }
 

@@ -19,10 +19,13 @@ int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
 
 // CrossEntropyBackward: dlogits[N,V] (=) = scale * (softmax(logits) - onehot)
 // (0 for ignored rows). `dlogits` may equal `logits` (in place), which is
-// how the model avoids a second N x V buffer.
+// how the model avoids a second N x V buffer. With row_weights [N] (signed,
+// e.g. policy-gradient advantages), row n's scale is scale * row_weights[n]
+// (one float product), applied in the same pass; rows of weight 0 are
+// written as zeros without evaluating their softmax.
 void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
                           const int32_t* targets, int64_t N, int64_t V,
-                          float scale);
+                          float scale, const float* row_weights = nullptr);
 
 }  // namespace hs::kernels::cpu
 

@@ -87,6 +87,31 @@ TEST(CrossEntropyTest, BackwardMatchesFiniteDifferences) {
   EXPECT_EQ(inplace, dlogits);
 }
 
+TEST(CrossEntropyTest, RowWeightsScaleEachRowInTheSamePass) {
+  // row_weights: row n equals the unweighted gradient with scale * w[n]
+  // (the same bits), a zero weight writes zeros, a negative one flips sign.
+  const int64_t N = 4, V = 37;
+  std::vector<float> logits(N * V);
+  for (int64_t i = 0; i < N * V; ++i) logits[i] = std::sin(0.7f * float(i));
+  const std::vector<int32_t> targets = {3, 0, 36, 5};
+  const std::vector<float> weights = {0.5f, 0.0f, -1.25f, 2.0f};
+  std::vector<float> losses(N), lse(N);
+  CrossEntropyForward(losses.data(), lse.data(), logits.data(), targets.data(), N, V);
+  const float scale = 0.125f;
+  std::vector<float> weighted(N * V, 42.0f);
+  CrossEntropyBackward(weighted.data(), logits.data(), lse.data(), targets.data(), N, V, scale,
+                       weights.data());
+  for (int64_t n = 0; n < N; ++n) {
+    std::vector<float> one_row(V);
+    CrossEntropyBackward(one_row.data(), logits.data() + n * V, lse.data() + n,
+                         targets.data() + n, 1, V, scale * weights[n]);
+    for (int64_t v = 0; v < V; ++v) {
+      ASSERT_EQ(weighted[n * V + v], weights[n] == 0.0f ? 0.0f : one_row[v])
+          << "row " << n << " v " << v;
+    }
+  }
+}
+
 TEST(CrossEntropyTest, SingleRowAllIgnored) {
   std::vector<float> logits = {1, 2, 3}, losses(1), lse(1);
   std::vector<int32_t> t = {-100};

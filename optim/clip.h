@@ -9,7 +9,9 @@
 // chunk sums are added in chunk order, so the result is bit-identical for
 // any OpenMP thread count. A distributed trainer whose gradients are split
 // (ZeRO-1 shards, pipeline stages) adds SumOfSquares of each part across
-// ranks in a fixed order, then calls ClipScale and ScaleGradients.
+// ranks in a fixed order, then calls ClipScale and hands the scale to
+// Optimizer::Step (grad_scale), which applies it as it reads the
+// gradients: the same bits as ScaleGradients, without its pass.
 //
 // Usage:
 //   ClipResult r = ClipGradNorm(grads, n, /*max_norm=*/1.0);

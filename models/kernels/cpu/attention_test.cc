@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "haiscale/threads.h"
+#include "models/kernels/cpu/internal/tile_gemm.h"
 #include "models/testing/grad_check.h"
 
 namespace hs::kernels::cpu {
@@ -165,6 +166,15 @@ TEST(AttentionTest, OnePassAndTwoPassBackwardsMatchTheReference) {
     CheckAgainstReference({2, 150, 3, 48, 32}, 0.3f, 51);
   }
   SetNumThreads(0);
+}
+
+TEST(AttentionTest, BlasPathMatchesTheReference) {
+  // Without AVX-512 the tile products are BLAS calls: the same checks on
+  // that path (here by turning the tile kernels off).
+  internal::SetTileGemmDisabledForTesting(true);
+  CheckAgainstReference({1, 150, 2, 48, 32}, 0.3f, 61);
+  CheckAgainstReference({2, 300, 3, 48, 32}, 1.5f, 62);
+  internal::SetTileGemmDisabledForTesting(false);
 }
 
 TEST(AttentionTest, GradientsMatchFiniteDifferences) {

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 
 namespace hs::kernels::cpu::internal {
 namespace {
@@ -154,10 +155,16 @@ HS_AVX512 void TransposeTileAvx512(float* dst, int64_t ld_dst, const float* src,
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_disabled_for_testing{false};
+}  // namespace
+
 bool TileGemmAvailable() {
   static const bool available = __builtin_cpu_supports("avx512f");
-  return available;
+  return available && !g_disabled_for_testing.load(std::memory_order_relaxed);
 }
+
+void SetTileGemmDisabledForTesting(bool disabled) { g_disabled_for_testing = disabled; }
 
 void TileGemmNN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc) {

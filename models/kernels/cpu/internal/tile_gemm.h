@@ -30,8 +30,13 @@
 namespace hs::kernels::cpu::internal {
 
 // TileGemmAvailable: true when the CPU has AVX-512F (the kernels below
-// must not be called otherwise).
+// must not be called otherwise) and tests have not turned them off.
 bool TileGemmAvailable();
+
+// SetTileGemmDisabledForTesting(disabled): while set, TileGemmAvailable()
+// is false, so tests on an AVX-512 machine also cover the BLAS path that
+// callers take without it.
+void SetTileGemmDisabledForTesting(bool disabled);
 
 // TileGemmNN: C[M, N] (ldc) = alpha * A[M, K] (lda) B[K, N] (ldb), added to
 // C when accumulate, written over it otherwise (C is then never read).

@@ -51,7 +51,7 @@ void Mlp::Backward(float* dinp, const float* dout, const float* in, int64_t N,
 
 void Mlp::BackwardRows(float* dinp, const float* dout, const float* in,
                        int64_t N, const float* gate_up,
-                       const float* act) const {
+                       const float* act, bool overwrite_dinp) const {
   if (N == 0) return;
   // down: dact = dout @ W_down ; dW_down += dout^T act
   // Scratch from the caching allocator, fully overwritten before it is read.
@@ -61,9 +61,14 @@ void Mlp::BackwardRows(float* dinp, const float* dout, const float* in,
   // swiglu: dgate_up[N,2I]
   Tensor dgate_up = Tensor::Uninitialized({N, 2 * I_});
   kc::SwiGluBackward(dgate_up.data<float>(), dact.data<float>(), gate_up, N, I_);
-  // fused gate|up: dinp += dgate_up @ W ; dW += dgate_up^T in
-  kc::LinearBackwardInput(dinp, dgate_up.data<float>(), arena_->param(gate_), N, C_,
-                          2 * I_);
+  // fused gate|up: dinp (+)= dgate_up @ W ; dW += dgate_up^T in
+  if (overwrite_dinp) {
+    kc::LinearBackwardInputSet(dinp, dgate_up.data<float>(), arena_->param(gate_), N, C_,
+                               2 * I_);
+  } else {
+    kc::LinearBackwardInput(dinp, dgate_up.data<float>(), arena_->param(gate_), N, C_,
+                            2 * I_);
+  }
   kc::LinearBackwardWeight(arena_->grad(gate_), dgate_up.data<float>(), in, N, C_,
                            2 * I_);
 }

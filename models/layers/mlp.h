@@ -41,8 +41,11 @@ class Mlp {
   // Backward: dinp[N,C] (+=), weight grads (+=).
   void Backward(float* dinp, const float* dout, const float* in, int64_t N,
                 const MlpSaved& saved) const;
+  // BackwardRows: as Backward on caller-provided saved rows; with
+  // overwrite_dinp, dinp (=) instead of (+=), so a caller whose rows get no
+  // other gradient (a routed expert's) needs no zeroed buffer.
   void BackwardRows(float* dinp, const float* dout, const float* in, int64_t N,
-                    const float* gate_up, const float* act) const;
+                    const float* gate_up, const float* act, bool overwrite_dinp = false) const;
 
   int64_t hidden() const { return C_; }
   int64_t intermediate() const { return I_; }

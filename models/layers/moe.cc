@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include <omp.h>
 
@@ -31,6 +32,20 @@ namespace {
 bool ExpertsInParallel() {
   return omp_get_max_threads() > 1 && !omp_in_parallel() &&
          kc::ActiveWeightGradQueue() == nullptr;
+}
+
+// LargestFirst: the n local experts by decreasing row count (ties by index),
+// the order the parallel expert loop takes them in: with one expert per
+// task, a large expert taken last would leave the other threads idle while
+// it runs (longest-processing-time-first scheduling). Each expert's
+// arithmetic does not depend on the order.
+std::vector<int64_t> LargestFirst(const DispatchPlan& plan, int64_t n) {
+  std::vector<int64_t> order(n);
+  for (int64_t e = 0; e < n; ++e) order[e] = e;
+  auto rows = [&](int64_t e) { return plan.expert_offsets[e + 1] - plan.expert_offsets[e]; };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return rows(a) > rows(b); });
+  return order;
 }
 
 // ReadsRowsInPlace: the combine reads and writes the expert rows where
@@ -246,9 +261,11 @@ absl::Status Moe::Forward(float* out, const float* x, int64_t B, int64_t T,
   s->gate_up = Tensor::Uninitialized({R, 2 * I_});
   s->act = Tensor::Uninitialized({R, I_});
   s->expert_out = Tensor::Uninitialized({R, C_});
-  const int64_t n_experts = int64_t(experts_.size());
+  const std::vector<int64_t> order = LargestFirst(s->plan, int64_t(experts_.size()));
+  const int64_t n_experts = int64_t(order.size());
 #pragma omp parallel for schedule(dynamic, 1) if (ExpertsInParallel())
-  for (int64_t e = 0; e < n_experts; ++e) {
+  for (int64_t i = 0; i < n_experts; ++i) {
+    const int64_t e = order[i];
     const int64_t r0 = s->plan.expert_offsets[e], rn = s->plan.expert_offsets[e + 1] - r0;
     experts_[e].ForwardRows(s->expert_out.data<float>() + r0 * C_,
                             s->expert_in.data<float>() + r0 * C_, rn,
@@ -366,16 +383,19 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
   }
   const int64_t R = s.plan.rows();
   timer.emplace("moe.experts");
-  Tensor dexpert_in = Tensor::Empty({R, C_});
-  const int64_t n_experts = int64_t(experts_.size());
+  // Every row belongs to exactly one expert, which overwrites it.
+  Tensor dexpert_in = Tensor::Uninitialized({R, C_});
+  const std::vector<int64_t> order = LargestFirst(s.plan, int64_t(experts_.size()));
+  const int64_t n_experts = int64_t(order.size());
 #pragma omp parallel for schedule(dynamic, 1) if (ExpertsInParallel())
-  for (int64_t e = 0; e < n_experts; ++e) {
+  for (int64_t i = 0; i < n_experts; ++i) {
+    const int64_t e = order[i];
     const int64_t r0 = s.plan.expert_offsets[e], rn = s.plan.expert_offsets[e + 1] - r0;
     experts_[e].BackwardRows(dexpert_in.data<float>() + r0 * C_,
                              dexpert_out.data<float>() + r0 * C_,
                              s.expert_in.data<float>() + r0 * C_, rn,
                              s.gate_up.data<float>() + r0 * 2 * I_,
-                             s.act.data<float>() + r0 * I_);
+                             s.act.data<float>() + r0 * I_, /*overwrite_dinp=*/true);
   }
   timer.emplace("moe.dispatch");
   if (capped) {

@@ -102,11 +102,15 @@ int64_t FirstVisibleKey(const int32_t* pos, int64_t q0, int64_t nq) {
 
 // The tile products: the register-blocked AVX-512 kernels of
 // internal/tile_gemm.h where the CPU has them, the BLAS GEMM otherwise.
+// `limit` lets the tile kernels skip what the causal mask discards on the
+// diagonal tiles (the BLAS calls compute it).
+using internal::CausalLimit;
 // C = alpha * A B, added to C when accumulate.
 void ProductNN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc) {
+               const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc,
+               const CausalLimit& limit = {}) {
   if (internal::TileGemmAvailable()) {
-    internal::TileGemmNN(M, N, K, alpha, A, lda, B, ldb, accumulate, C, ldc);
+    internal::TileGemmNN(M, N, K, alpha, A, lda, B, ldb, accumulate, C, ldc, limit);
   } else {
     Gemm(false, false, M, N, K, alpha, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
   }
@@ -124,7 +128,8 @@ void ProductTN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int
 // from a per-thread buffer (N x K floats transposed once per call, a small
 // cost next to the M x N x K product for the M = 64-256 rows here).
 void ProductNT(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float* C, int64_t ldc) {
+               const float* B, int64_t ldb, float* C, int64_t ldc,
+               const CausalLimit& limit = {}) {
   if (!internal::TileGemmAvailable()) {
     Gemm(false, true, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
     return;
@@ -133,7 +138,15 @@ void ProductNT(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int
   const int64_t ld_bt = (N + 15) / 16 * 16;
   if (int64_t(bt.size()) < K * ld_bt) bt.resize(K * ld_bt);
   internal::TransposeTile(bt.data(), ld_bt, B, ldb, N, K);
-  internal::TileGemmNN(M, N, K, alpha, A, lda, bt.data(), ld_bt, /*accumulate=*/false, C, ldc);
+  internal::TileGemmNN(M, N, K, alpha, A, lda, bt.data(), ld_bt, /*accumulate=*/false, C, ldc,
+                       limit);
+}
+
+// DiagonalDepth: the limit of a product over the keys [k0, k0 + nk) of
+// probabilities (or dS) of query rows from q0: row i's terms past key
+// q0 + i are exact zeros (masked) on a diagonal tile.
+CausalLimit DiagonalDepth(int64_t q0, int64_t k0, int64_t nk) {
+  return k0 + nk - 1 > q0 ? CausalLimit{CausalLimit::kDepth, q0 - k0} : CausalLimit{};
 }
 
 // Scores: S[nq, nk] (ld ld_s) = scale * Q[q0.., :] K[k0.., :]^T, with the
@@ -142,8 +155,12 @@ void ProductNT(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int
 void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, int64_t k0,
             int64_t nk, int64_t ld_qk, int64_t Dk, float scale, const int32_t* pos,
             int64_t ld_s = kBk) {
-  ProductNT(nq, nk, Dk, scale, q, ld_qk, k, ld_qk, S, ld_s);
-  if (k0 + nk - 1 > q0) {
+  // Row i sees keys k0 + j <= q0 + i: on a diagonal tile the products
+  // of the keys after that are not needed (the mask below overwrites them).
+  const bool diagonal = k0 + nk - 1 > q0;
+  ProductNT(nq, nk, Dk, scale, q, ld_qk, k, ld_qk, S, ld_s,
+            diagonal ? CausalLimit{CausalLimit::kColumns, q0 - k0} : CausalLimit{});
+  if (diagonal) {
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t first_masked = std::max<int64_t>(0, q0 + i + 1 - k0);
       std::fill(S + i * ld_s + std::min(first_masked, nk), S + i * ld_s + nk, kNegInf);
@@ -319,9 +336,9 @@ void AttentionForward(float* out, float* lse, const float* q, const float* k,
         Scores(S.data(), q + dims.QkOffset(b, q0, h), k + dims.QkOffset(b, k0, h), q0, nq, k0,
                nk, qk_row, Dk, scale, pos, kFwdBk);
         OnlineSoftmax(S.data(), kFwdBk, nq, nk, m.data(), l.data(), acc.data(), Dv);
-        // O += P V_j
+        // O += P V_j (P is 0 past the diagonal: those terms are skipped)
         ProductNN(nq, Dv, nk, 1.0f, S.data(), kFwdBk, v + dims.VOffset(b, k0, h), v_row,
-                  /*accumulate=*/true, acc.data(), Dv);
+                  /*accumulate=*/true, acc.data(), Dv, DiagonalDepth(q0, k0, nk));
       }
       for (int64_t i = 0; i < nq; ++i) {
         const int64_t t = q0 + i;
@@ -402,7 +419,8 @@ void AttentionBackward(float* dq, float* dk, float* dv, const float* dout,
   // dQ_i += scale * dS K_j
   auto query_grads = [&](const Tile& t, const float* dS) {
     ProductNN(t.nq, Dk, t.nk, scale, dS, kBk, k + dims.QkOffset(t.b, t.k0, t.h), qk_row,
-              /*accumulate=*/true, dq + dims.QkOffset(t.b, t.r0, t.h), qk_row);
+              /*accumulate=*/true, dq + dims.QkOffset(t.b, t.r0, t.h), qk_row,
+              DiagonalDepth(t.r0, t.k0, t.nk));
   };
 
   if (B * H >= 4 * int64_t(omp_get_max_threads())) {

@@ -62,43 +62,82 @@ HS_AVX512 inline void Block(int64_t K, const float* a, int64_t a_row, int64_t a_
 template <int V>
 constexpr int kRows = V == 4 ? 6 : 8;
 
-// Panel<V>: all M rows of one panel of up to 16 V columns.
-template <int V>
-HS_AVX512 void Panel(int64_t M, int64_t K, const float* a, int64_t a_row, int64_t a_col,
-                     const float* b, int64_t ldb, __mmask16 last, float alpha, bool accumulate,
-                     float* c, int64_t ldc) {
-  constexpr int R = kRows<V>;
-  int64_t i = 0;
-  for (; i + R <= M; i += R) {
-    Block<R, V>(K, a + i * a_row, a_row, a_col, b, ldb, last, alpha, accumulate, c + i * ldc, ldc);
+// The arguments every block of one product shares.
+struct Operands {
+  const float* a;
+  int64_t a_row, a_col;
+  const float* b;
+  int64_t ldb;
+  float alpha;
+  bool accumulate;
+  float* c;
+  int64_t ldc;
+};
+
+// LimitedBlock<R, V>: output rows [i, i + R) of the panel of `width` (up to
+// 16 V) columns starting at column col0, with the causal limit applied:
+// kColumns narrows the block to the columns some of its rows need (none:
+// nothing written), kDepth stops its k loop where its last row's terms end.
+template <int R, int V>
+HS_AVX512 void LimitedBlock(int64_t i, int64_t col0, int64_t width, int64_t K, const Operands& o,
+                            const CausalLimit& limit) {
+  const int64_t end = i + R + limit.diagonal;  // the block's rows need indices < end
+  int64_t w = width, k = K;
+  if (limit.kind == CausalLimit::kColumns) {
+    w = std::min(width, end - col0);
+    if (w <= 0) return;
+  } else if (limit.kind == CausalLimit::kDepth) {
+    k = std::clamp<int64_t>(end, 0, K);
   }
-  for (; i + 4 <= M; i += 4) {
-    Block<4, V>(K, a + i * a_row, a_row, a_col, b, ldb, last, alpha, accumulate, c + i * ldc, ldc);
-  }
-  for (; i < M; ++i) {
-    Block<1, V>(K, a + i * a_row, a_row, a_col, b, ldb, last, alpha, accumulate, c + i * ldc, ldc);
+  const __mmask16 last = FirstLanes(w - (w - 1) / 16 * 16);
+  const float* a = o.a + i * o.a_row;
+  const float* b = o.b + col0;
+  float* c = o.c + i * o.ldc + col0;
+  switch (std::min<int64_t>((w + 15) / 16, V)) {
+    case 1:
+      Block<R, 1>(k, a, o.a_row, o.a_col, b, o.ldb, last, o.alpha, o.accumulate, c, o.ldc);
+      break;
+    case 2:
+      Block<R, (V >= 2 ? 2 : V)>(k, a, o.a_row, o.a_col, b, o.ldb, last, o.alpha, o.accumulate, c,
+                                 o.ldc);
+      break;
+    case 3:
+      Block<R, (V >= 3 ? 3 : V)>(k, a, o.a_row, o.a_col, b, o.ldb, last, o.alpha, o.accumulate, c,
+                                 o.ldc);
+      break;
+    default:
+      Block<R, V>(k, a, o.a_row, o.a_col, b, o.ldb, last, o.alpha, o.accumulate, c, o.ldc);
+      break;
   }
 }
 
+// Panel<V>: all M rows of the panel of `width` (up to 16 V) columns at col0.
+template <int V>
+HS_AVX512 void Panel(int64_t M, int64_t col0, int64_t width, int64_t K, const Operands& o,
+                     const CausalLimit& limit) {
+  constexpr int R = kRows<V>;
+  int64_t i = 0;
+  for (; i + R <= M; i += R) LimitedBlock<R, V>(i, col0, width, K, o, limit);
+  for (; i + 4 <= M; i += 4) LimitedBlock<4, V>(i, col0, width, K, o, limit);
+  for (; i < M; ++i) LimitedBlock<1, V>(i, col0, width, K, o, limit);
+}
+
 // Product: C = alpha * op(A) B (+ C), in panels of 64 columns.
-void Product(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t a_row,
-             int64_t a_col, const float* b, int64_t ldb, bool accumulate, float* c,
-             int64_t ldc) {
+void Product(int64_t M, int64_t N, int64_t K, const Operands& o, const CausalLimit& limit) {
   for (int64_t j = 0; j < N; j += 64) {
     const int64_t width = std::min<int64_t>(64, N - j);
-    const __mmask16 last = FirstLanes(width - (width - 1) / 16 * 16);
     switch ((width + 15) / 16) {
       case 1:
-        Panel<1>(M, K, a, a_row, a_col, b + j, ldb, last, alpha, accumulate, c + j, ldc);
+        Panel<1>(M, j, width, K, o, limit);
         break;
       case 2:
-        Panel<2>(M, K, a, a_row, a_col, b + j, ldb, last, alpha, accumulate, c + j, ldc);
+        Panel<2>(M, j, width, K, o, limit);
         break;
       case 3:
-        Panel<3>(M, K, a, a_row, a_col, b + j, ldb, last, alpha, accumulate, c + j, ldc);
+        Panel<3>(M, j, width, K, o, limit);
         break;
       default:
-        Panel<4>(M, K, a, a_row, a_col, b + j, ldb, last, alpha, accumulate, c + j, ldc);
+        Panel<4>(M, j, width, K, o, limit);
         break;
     }
   }
@@ -167,13 +206,14 @@ bool TileGemmAvailable() {
 void SetTileGemmDisabledForTesting(bool disabled) { g_disabled_for_testing = disabled; }
 
 void TileGemmNN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc) {
-  Product(M, N, K, alpha, A, /*a_row=*/lda, /*a_col=*/1, B, ldb, accumulate, C, ldc);
+                const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc,
+                const CausalLimit& limit) {
+  Product(M, N, K, {A, /*a_row=*/lda, /*a_col=*/1, B, ldb, alpha, accumulate, C, ldc}, limit);
 }
 
 void TileGemmTN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc) {
-  Product(M, N, K, alpha, A, /*a_row=*/1, /*a_col=*/lda, B, ldb, accumulate, C, ldc);
+  Product(M, N, K, {A, /*a_row=*/1, /*a_col=*/lda, B, ldb, alpha, accumulate, C, ldc}, {});
 }
 
 void TransposeTile(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t n,

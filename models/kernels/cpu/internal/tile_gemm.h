@@ -38,10 +38,24 @@ bool TileGemmAvailable();
 // callers take without it.
 void SetTileGemmDisabledForTesting(bool disabled);
 
+// CausalLimit: what a causal mask lets a product skip. Row i of C needs
+// only indices < i + 1 + diagonal: of its columns (kColumns; the others are
+// masked by the caller, and a block of rows none of whose rows needs a
+// column leaves it unwritten) or of the inner dimension (kDepth; A's terms
+// there are exact zeros, e.g. probabilities of masked keys, so skipping
+// them gives the same sums). Blocks of rows share their last row's limit.
+struct CausalLimit {
+  enum Kind { kNone, kColumns, kDepth };
+  Kind kind = kNone;
+  int64_t diagonal = 0;
+};
+
 // TileGemmNN: C[M, N] (ldc) = alpha * A[M, K] (lda) B[K, N] (ldb), added to
-// C when accumulate, written over it otherwise (C is then never read).
+// C when accumulate, written over it otherwise (C is then never read);
+// `limit` as above.
 void TileGemmNN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc);
+                const float* B, int64_t ldb, bool accumulate, float* C, int64_t ldc,
+                const CausalLimit& limit = {});
 
 // TileGemmTN: as TileGemmNN with A^T: A is stored [K, M] (lda).
 void TileGemmTN(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -6,6 +6,7 @@
 // element. Skipped on CPUs without AVX-512 (the kernels are not used there).
 #include "models/kernels/cpu/internal/tile_gemm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -114,6 +115,53 @@ TEST_F(TileGemmTest, TransposeEveryElement) {
           const float want = j < n ? src[j * ld_src + k] : -7.0f;
           ASSERT_EQ(dst[k * ld_dst + j], want) << "n=" << n << " K=" << K << " at " << k << "," << j;
         }
+      }
+    }
+  }
+}
+
+TEST_F(TileGemmTest, CausalColumnsComputeWhatEachRowNeeds) {
+  // kColumns: row i's columns j < i + 1 + diagonal hold the product (the
+  // bits of the unlimited call); a column no row of its block needs is left
+  // as it was. Diagonals inside, before and past a 64-column panel.
+  const int64_t M = 70, N = 150, K = 48;
+  const std::vector<float> A = Pattern(M * K, 0.2f), B = Pattern(K * N, 0.8f);
+  std::vector<float> full(M * N);
+  TileGemmNN(M, N, K, 0.3f, A.data(), K, B.data(), N, false, full.data(), N);
+  for (int64_t diagonal : {-5, 0, 17, 64, 80, 200}) {
+    std::vector<float> C(M * N, -9.0f);
+    TileGemmNN(M, N, K, 0.3f, A.data(), K, B.data(), N, false, C.data(), N,
+               {CausalLimit::kColumns, diagonal});
+    for (int64_t i = 0; i < M; ++i) {
+      for (int64_t j = 0; j < N; ++j) {
+        if (j < i + 1 + diagonal) {
+          ASSERT_EQ(C[i * N + j], full[i * N + j]) << "diagonal " << diagonal << " at " << i << "," << j;
+        } else if (j >= i + 8 + diagonal) {  // past every block's last row (blocks of <= 8 rows)
+          ASSERT_EQ(C[i * N + j], -9.0f) << "diagonal " << diagonal << " wrote " << i << "," << j;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(TileGemmTest, CausalDepthSkipsOnlyZeroTerms) {
+  // kDepth: with A's terms past row i's limit zero (masked probabilities),
+  // the limited product equals the full one bit for bit, also accumulating.
+  const int64_t M = 70, N = 40, K = 150;
+  for (int64_t diagonal : {-3, 0, 33, 100, 200}) {
+    std::vector<float> A = Pattern(M * K, 0.6f);
+    for (int64_t i = 0; i < M; ++i) {
+      for (int64_t k = std::max<int64_t>(0, i + 1 + diagonal); k < K; ++k) A[i * K + k] = 0.0f;
+    }
+    const std::vector<float> B = Pattern(K * N, 1.3f);
+    for (bool accumulate : {false, true}) {
+      std::vector<float> full = Pattern(M * N, 0.1f), limited = full;
+      TileGemmNN(M, N, K, 0.7f, A.data(), K, B.data(), N, accumulate, full.data(), N);
+      TileGemmNN(M, N, K, 0.7f, A.data(), K, B.data(), N, accumulate, limited.data(), N,
+                 {CausalLimit::kDepth, diagonal});
+      for (int64_t i = 0; i < M * N; ++i) {
+        // Equal values (a skipped 0 * b may only turn a -0 sum into +0).
+        ASSERT_EQ(limited[i], full[i]) << "diagonal " << diagonal << " element " << i;
       }
     }
   }

@@ -6,7 +6,9 @@
 // register-blocked kernels of internal/tile_gemm.h (K = 32-256 products
 // straight from L1/L2, 15-25% faster than through the BLAS GEMM, which
 // packs its operands first) and the element-wise tile loops (exp, max, sums)
-// are AVX-512 too; elsewhere the products are BLAS GEMM calls.
+// are AVX-512 too; elsewhere the products are BLAS GEMM calls. On the
+// diagonal tiles the tile kernels skip what the causal mask discards (the
+// scores of later keys, the zero probabilities of PV and dS K).
 //
 // Forward, one task per (b, h, query block Qi of kBq rows), in parallel:
 //   for each key block Kj (kFwdBk keys) that some query of Qi can see:

@@ -54,12 +54,13 @@
 #include <limits>
 #include <vector>
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include "haiscale/logging.h"
 #include "models/kernels/cpu/gemm.h"
+#include "models/kernels/cpu/internal/cpu_features.h"
 #include "models/kernels/cpu/internal/exp.h"
+#include "models/kernels/cpu/internal/row_max.h"
 #include "models/kernels/cpu/internal/tile_gemm.h"
 
 namespace hs::kernels::cpu {
@@ -178,30 +179,6 @@ void Scores(float* S, const float* q, const float* k, int64_t q0, int64_t nq, in
 
 constexpr int64_t kSumLanes = 16;  // ExpRowSum lanes
 
-// RowMax: max of x[0..n) (n >= 1). A max does not round, so any order
-// gives the same value; written with intrinsics because GCC keeps a
-// float max loop scalar unless NaNs are ruled out. A NaN in x may be
-// skipped here, but it still reaches the exp sum and makes the row NaN.
-float RowMaxAvx2(const float* x, int64_t n) {
-  __m256 acc = _mm256_set1_ps(x[0]);
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) acc = _mm256_max_ps(acc, _mm256_loadu_ps(x + j));
-  alignas(32) float lane[8];
-  _mm256_store_ps(lane, acc);
-  float m = lane[0];
-  for (int64_t l = 1; l < 8; ++l) m = std::max(m, lane[l]);
-  for (; j < n; ++j) m = std::max(m, x[j]);
-  return m;
-}
-__attribute__((target("avx512f"))) float RowMaxAvx512(const float* x, int64_t n) {
-  __m512 acc = _mm512_set1_ps(x[0]);
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16) acc = _mm512_max_ps(acc, _mm512_loadu_ps(x + j));
-  float m = _mm512_reduce_max_ps(acc);
-  for (; j < n; ++j) m = std::max(m, x[j]);
-  return m;
-}
-
 // The element-wise tile loops are compiled twice: for the x86-64-v3
 // baseline (AVX2) and with AVX-512 (16 floats per vector), picked at run
 // time. Both evaluate the same float operations per element and add the
@@ -235,7 +212,7 @@ __attribute__((target("avx512f"))) float RowMaxAvx512(const float* x, int64_t n)
                                   int64_t Dv) {                                \
     for (int64_t i = 0; i < nq; ++i) {                                         \
       float* row = S + i * ld_s;                                               \
-      const float m_new = std::max(m[i], RowMax##SUFFIX(row, nk));             \
+      const float m_new = std::max(m[i], internal::RowMax##SUFFIX(row, nk));   \
       if (m_new == kNegInf) {                                                  \
         /* Nothing visible yet (a key block before the row's document): */    \
         /* contribute nothing, keep the running state. */                      \
@@ -275,28 +252,23 @@ HS_ATTN_TILE_FUNCS(Avx2, )
 HS_ATTN_TILE_FUNCS(Avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
 #undef HS_ATTN_TILE_FUNCS
 
-const bool kHasAvx512 = __builtin_cpu_supports("avx512f") &&
-                        __builtin_cpu_supports("avx512vl") &&
-                        __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("avx512bw");
-
 void OnlineSoftmax(float* S, int64_t ld_s, int64_t nq, int64_t nk, float* m, float* l,
                    float* acc, int64_t Dv) {
-  if (kHasAvx512) {
+  if (internal::HasAvx512()) {
     OnlineSoftmaxAvx512(S, ld_s, nq, nk, m, l, acc, Dv);
   } else {
     OnlineSoftmaxAvx2(S, ld_s, nq, nk, m, l, acc, Dv);
   }
 }
 void ProbsFromLse(float* S, const float* lse_rows, int64_t nq, int64_t nk) {
-  if (kHasAvx512) {
+  if (internal::HasAvx512()) {
     ProbsFromLseAvx512(S, lse_rows, nq, nk);
   } else {
     ProbsFromLseAvx2(S, lse_rows, nq, nk);
   }
 }
 void DsFromDp(float* dP, const float* P, const float* D_rows, int64_t nq, int64_t nk) {
-  if (kHasAvx512) {
+  if (internal::HasAvx512()) {
     DsFromDpAvx512(dP, P, D_rows, nq, nk);
   } else {
     DsFromDpAvx2(dP, P, D_rows, nq, nk);

@@ -22,12 +22,13 @@
 #include <cmath>
 
 #include "haiscale/logging.h"
+#include "models/kernels/cpu/internal/cpu_features.h"
 #include "models/kernels/cpu/internal/exp.h"
+#include "models/kernels/cpu/internal/row_max.h"
 
 namespace hs::kernels::cpu {
 namespace {
 
-constexpr int64_t kLanes = 8;       // RowMax lanes
 constexpr int64_t kSumLanes = 16;   // SumExp lanes
 constexpr int64_t kSumBlock = 8 * kSumLanes;
 
@@ -36,21 +37,6 @@ constexpr int64_t kSumBlock = 8 * kSumLanes;
 // same per-element float operations and the same lanes in the same order,
 // so the results are identical; only the vector width differs.
 #define HS_CE_ROW_FUNCS(SUFFIX, ATTR)                                          \
-  /* RowMax: max of x[0..n) in kLanes lanes; NaNs skipped (they still reach \
-     the sum and make lse NaN). */                                            \
-  ATTR float RowMax##SUFFIX(const float* x, int64_t n) {                      \
-    float lane[kLanes];                                                       \
-    for (int64_t l = 0; l < kLanes; ++l) lane[l] = x[0];                      \
-    int64_t j = 0;                                                            \
-    for (; j + kLanes <= n; j += kLanes) {                                    \
-      for (int64_t l = 0; l < kLanes; ++l)                                    \
-        lane[l] = std::max(lane[l], x[j + l]);                                \
-    }                                                                         \
-    for (; j < n; ++j) lane[0] = std::max(lane[0], x[j]);                     \
-    float m = lane[0];                                                        \
-    for (int64_t l = 1; l < kLanes; ++l) m = std::max(m, lane[l]);            \
-    return m;                                                                 \
-  }                                                                           \
   /* SumExp: sum_j exp(x[j] - shift), exp in float; float block sums, */    \
   /* double lanes (see the banner). */                                        \
   ATTR double SumExp##SUFFIX(const float* x, int64_t n, float shift) {        \
@@ -79,19 +65,11 @@ HS_CE_ROW_FUNCS(Avx2, )
 HS_CE_ROW_FUNCS(Avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
 #undef HS_CE_ROW_FUNCS
 
-const bool kHasAvx512 = __builtin_cpu_supports("avx512f") &&
-                        __builtin_cpu_supports("avx512vl") &&
-                        __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("avx512bw");
-
-float RowMax(const float* x, int64_t n) {
-  return kHasAvx512 ? RowMaxAvx512(x, n) : RowMaxAvx2(x, n);
-}
 double SumExp(const float* x, int64_t n, float shift) {
-  return kHasAvx512 ? SumExpAvx512(x, n, shift) : SumExpAvx2(x, n, shift);
+  return internal::HasAvx512() ? SumExpAvx512(x, n, shift) : SumExpAvx2(x, n, shift);
 }
 void ScaledExpRow(float* dx, const float* x, int64_t n, float lse, float scale) {
-  if (kHasAvx512) {
+  if (internal::HasAvx512()) {
     ScaledExpRowAvx512(dx, x, n, lse, scale);
   } else {
     ScaledExpRowAvx2(dx, x, n, lse, scale);
@@ -109,7 +87,7 @@ int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
 #pragma omp parallel for schedule(static) reduction(+ : valid)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
-    const float mx = RowMax(x, V);
+    const float mx = internal::RowMax(x, V);
     const float row_lse = float(double(mx) + std::log(SumExp(x, V, mx)));
     lse[n] = row_lse;
     const int32_t t = targets[n];

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include "models/kernels/cpu/internal/cpu_features.h"
+
 namespace hs::kernels::cpu::internal {
 namespace {
 
@@ -199,8 +201,7 @@ std::atomic<bool> g_disabled_for_testing{false};
 }  // namespace
 
 bool TileGemmAvailable() {
-  static const bool available = __builtin_cpu_supports("avx512f");
-  return available && !g_disabled_for_testing.load(std::memory_order_relaxed);
+  return HasAvx512() && !g_disabled_for_testing.load(std::memory_order_relaxed);
 }
 
 void SetTileGemmDisabledForTesting(bool disabled) { g_disabled_for_testing = disabled; }

@@ -29,7 +29,7 @@
 
 namespace hs::kernels::cpu::internal {
 
-// TileGemmAvailable: true when the CPU has AVX-512F (the kernels below
+// TileGemmAvailable: true when the CPU has AVX-512 (HasAvx512; the kernels below
 // must not be called otherwise) and tests have not turned them off.
 bool TileGemmAvailable();
 

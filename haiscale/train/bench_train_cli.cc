@@ -122,13 +122,17 @@ int RunOnCuda(int argc, char** argv, const std::string& device) {
 }
 
 // The config with --set overrides, sized for the bench's steps.
+// TimedSteps: --steps x --rounds (both checked >= 1 before anything runs).
+int64_t TimedSteps(const cli::ArgParser& args) {
+  return args.GetInt("steps") * args.GetInt("rounds");
+}
+
 absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
   HS_ASSIGN_OR_RETURN(config::RunConfig cfg, config::LoadConfig(args.GetString("config")));
   for (const std::string& s : args.GetList("set")) {
     HS_RETURN_IF_ERROR(Annotate(config::ApplyOverride(&cfg, s), "--set ", s));
   }
-  cfg.mutable_train()->set_steps(args.GetInt("warmup") +
-                                 args.GetInt("steps") * std::max<int64_t>(1, args.GetInt("rounds")));
+  cfg.mutable_train()->set_steps(args.GetInt("warmup") + TimedSteps(args));
   cfg.mutable_train()->set_threads(args.GetInt("threads"));
   cfg.mutable_data()->set_shuffle(false);
   return cfg;
@@ -204,7 +208,7 @@ void PrintProfile(const Timing& t, int64_t steps) {
 std::string TorchPeerCommand(const cli::ArgParser& args, int threads, bool serve) {
   return absl::StrCat(args.GetString("python"), " ", args.GetString("peer-script"), " --config ",
                       args.GetString("config"), " --threads ", threads, " --steps ",
-                      args.GetInt("steps") * std::max<int64_t>(1, args.GetInt("rounds")),
+                      TimedSteps(args),
                       " --warmup ", args.GetInt("warmup"), serve ? " --serve" : " --json");
 }
 
@@ -288,7 +292,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   const config::TrainConfig& tc = cfg.train();
   const int64_t warmup = args.GetInt("warmup"), steps = args.GetInt("steps");
   const int64_t rounds = args.GetInt("rounds");
-  const int64_t need = (warmup + steps * rounds) * tc.global_batch_size() * tc.seq_len() + 1;
+  const int64_t need = (warmup + TimedSteps(args)) * tc.global_batch_size() * tc.seq_len() + 1;
   // Every rank writes its own copy of the (identical) random tokens.
   HS_ASSIGN_OR_RETURN(std::string path, WriteRandomTokens(need, cfg.model().vocab_size()));
   cfg.mutable_data()->set_train_path(path);
@@ -394,7 +398,7 @@ int RunBenchTrain(int argc, char** argv) {
     if (r.torch_tps > 0) r.ratio = r.tps / r.torch_tps;
   }
   PrintBench(args, *cfg, r);
-  if (args.GetBool("profile") && !args.GetBool("json")) PrintProfile(r.timing, args.GetInt("steps") * args.GetInt("rounds"));
+  if (args.GetBool("profile") && !args.GetBool("json")) PrintProfile(r.timing, TimedSteps(args));
   return 0;
 }
 

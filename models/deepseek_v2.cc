@@ -282,8 +282,8 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
                              N, V, ce_scale, token_weights);
     timer.emplace("lm_head");
     Tensor dhN = Tensor::Uninitialized({N, C});
-    kc::LinearBackwardInputSet(dhN.data<float>(), dlogits, arena_.param(lm_head_), N, C, V);
-    kc::LinearBackwardWeight(arena_.grad(lm_head_), dlogits, a->hN_.data<float>(), N, C, V);
+    kc::LinearBackward(dhN.data<float>(), /*accumulate_dinp=*/false, arena_.grad(lm_head_),
+                       dlogits, a->hN_.data<float>(), arena_.param(lm_head_), N, C, V);
     a->logits_ = Tensor();
     timer.emplace("rms_norm");
     final_norm_.Backward(dres.data<float>(), dhN.data<float>(), a->residual_.back().data<float>(),

@@ -17,18 +17,9 @@ void Linear::Forward(float* out, const float* in, int64_t N) const {
   kc::LinearForward(out, in, weight(), N, in_, out_);
 }
 
-void Linear::BackwardInput(float* dinp, const float* dout, int64_t N) const {
-  kc::LinearBackwardInput(dinp, dout, weight(), N, in_, out_);
-}
-
-void Linear::BackwardInputSet(float* dinp, const float* dout,
-                              int64_t N) const {
-  kc::LinearBackwardInputSet(dinp, dout, weight(), N, in_, out_);
-}
-
-void Linear::BackwardWeight(const float* dout, const float* in,
-                            int64_t N) const {
-  kc::LinearBackwardWeight(weight_grad(), dout, in, N, in_, out_);
+void Linear::Backward(float* dinp, bool accumulate_dinp, const float* dout,
+                      const float* in, int64_t N) const {
+  kc::LinearBackward(dinp, accumulate_dinp, weight_grad(), dout, in, weight(), N, in_, out_);
 }
 
 }  // namespace hs::models

@@ -23,13 +23,12 @@ class Linear {
 
   // Forward: out[N,O] = in[N,I] W^T.   (out =)
   void Forward(float* out, const float* in, int64_t N) const;
-  // BackwardInput: dinp[N,I] += dout[N,O] W.
-  void BackwardInput(float* dinp, const float* dout, int64_t N) const;
-  // BackwardInputSet: dinp[N,I] = dout[N,O] W (overwrites; dinp may be
-  // uninitialised).
-  void BackwardInputSet(float* dinp, const float* dout, int64_t N) const;
-  // BackwardWeight: dW += dout^T in.
-  void BackwardWeight(const float* dout, const float* in, int64_t N) const;
+  // Backward: dinp[N,I] (=, or += with accumulate_dinp) dout W and
+  // dW += dout^T in (kernels::cpu::LinearBackward: the two products at once
+  // where two threads allow; the weight product deferred while a zero-bubble
+  // WeightGradQueue is active).
+  void Backward(float* dinp, bool accumulate_dinp, const float* dout, const float* in,
+                int64_t N) const;
 
   int64_t in() const { return in_; }
   int64_t out() const { return out_; }

@@ -142,8 +142,7 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   // ---- o_proj
   timer.emplace("mla.o_proj");
   Tensor dattn = Tensor::Uninitialized({N, H_, dv_});
-  o_proj_.BackwardInputSet(dattn.data<float>(), dout, N);
-  o_proj_.BackwardWeight(dout, s.attn.data<float>(), N);
+  o_proj_.Backward(dattn.data<float>(), /*accumulate_dinp=*/false, dout, s.attn.data<float>(), N);
   // ---- attention
   timer.emplace("mla.attention");
   Tensor dq = Tensor::Uninitialized({N, H_, Dq});
@@ -174,14 +173,13 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   // ---- kv_b_proj and the latent norm
   timer.emplace("mla.kv_proj");
   Tensor dc_kv_norm = Tensor::Uninitialized({N, L_});
-  kv_b_proj_.BackwardInputSet(dc_kv_norm.data<float>(), dkv.data<float>(), N);
-  kv_b_proj_.BackwardWeight(dkv.data<float>(), s.c_kv_norm.data<float>(), N);
+  kv_b_proj_.Backward(dc_kv_norm.data<float>(), /*accumulate_dinp=*/false, dkv.data<float>(),
+                      s.c_kv_norm.data<float>(), N);
   Tensor dc_kv = Tensor::Empty({N, L_});
   kv_a_norm_.Backward(dc_kv.data<float>(), dc_kv_norm.data<float>(),
                       s.c_kv.data<float>(), s.c_kv_rstd.data<float>(), N);
   kc::CopyColumns(dkv_a_p, L_ + rope_, dc_kv.data<float>(), L_, N, L_);
-  kv_a_proj_.BackwardInput(dx, dkv_a_p, N);
-  kv_a_proj_.BackwardWeight(dkv_a_p, x, N);
+  kv_a_proj_.Backward(dx, /*accumulate_dinp=*/true, dkv_a_p, x, N);
   // ---- queries: undo RoPE on dq's rope slice, then the q path
   float* dq_p = dq.data<float>();
   timer.emplace("mla.rope");
@@ -191,16 +189,14 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   timer.emplace("mla.q_proj");
   if (q_lora_) {
     Tensor dq_a_norm = Tensor::Uninitialized({N, Q_});
-    q_b_proj_.BackwardInputSet(dq_a_norm.data<float>(), dq_p, N);
-    q_b_proj_.BackwardWeight(dq_p, s.q_a_norm.data<float>(), N);
+    q_b_proj_.Backward(dq_a_norm.data<float>(), /*accumulate_dinp=*/false, dq_p,
+                       s.q_a_norm.data<float>(), N);
     Tensor dq_a = Tensor::Empty({N, Q_});
     q_a_norm_.Backward(dq_a.data<float>(), dq_a_norm.data<float>(),
                        s.q_a.data<float>(), s.q_a_rstd.data<float>(), N);
-    q_a_proj_.BackwardInput(dx, dq_a.data<float>(), N);
-    q_a_proj_.BackwardWeight(dq_a.data<float>(), x, N);
+    q_a_proj_.Backward(dx, /*accumulate_dinp=*/true, dq_a.data<float>(), x, N);
   } else {
-    q_proj_.BackwardInput(dx, dq_p, N);
-    q_proj_.BackwardWeight(dq_p, x, N);
+    q_proj_.Backward(dx, /*accumulate_dinp=*/true, dq_p, x, N);
   }
 }
 

@@ -56,21 +56,14 @@ void Mlp::BackwardRows(float* dinp, const float* dout, const float* in,
   // down: dact = dout @ W_down ; dW_down += dout^T act
   // Scratch from the caching allocator, fully overwritten before it is read.
   Tensor dact = Tensor::Uninitialized({N, I_});
-  kc::LinearBackwardInputSet(dact.data<float>(), dout, arena_->param(down_), N, I_, C_);
-  kc::LinearBackwardWeight(arena_->grad(down_), dout, act, N, I_, C_);
+  kc::LinearBackward(dact.data<float>(), /*accumulate_dinp=*/false, arena_->grad(down_), dout,
+                     act, arena_->param(down_), N, I_, C_);
   // swiglu: dgate_up[N,2I]
   Tensor dgate_up = Tensor::Uninitialized({N, 2 * I_});
   kc::SwiGluBackward(dgate_up.data<float>(), dact.data<float>(), gate_up, N, I_);
   // fused gate|up: dinp (+)= dgate_up @ W ; dW += dgate_up^T in
-  if (overwrite_dinp) {
-    kc::LinearBackwardInputSet(dinp, dgate_up.data<float>(), arena_->param(gate_), N, C_,
-                               2 * I_);
-  } else {
-    kc::LinearBackwardInput(dinp, dgate_up.data<float>(), arena_->param(gate_), N, C_,
-                            2 * I_);
-  }
-  kc::LinearBackwardWeight(arena_->grad(gate_), dgate_up.data<float>(), in, N, C_,
-                           2 * I_);
+  kc::LinearBackward(dinp, /*accumulate_dinp=*/!overwrite_dinp, arena_->grad(gate_),
+                     dgate_up.data<float>(), in, arena_->param(gate_), N, C_, 2 * I_);
 }
 
 }  // namespace hs::models

@@ -472,8 +472,8 @@ absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
   // ---- softmax and router GEMM
   Tensor dlogits = Tensor::Uninitialized({N, E_});
   kc::SoftmaxBackward(dlogits.data<float>(), ds, s.scores.data<float>(), N, E_);
-  kc::LinearBackwardInput(dx, dlogits.data<float>(), arena_->param(gate_), N, C_, E_);
-  kc::LinearBackwardWeight(arena_->grad(gate_), dlogits.data<float>(), x, N, C_, E_);
+  kc::LinearBackward(dx, /*accumulate_dinp=*/true, arena_->grad(gate_), dlogits.data<float>(), x,
+                     arena_->param(gate_), N, C_, E_);
   return absl::OkStatus();
 }
 

@@ -9,9 +9,11 @@
 //   LinearForward(out, inp, weight, N, I, O);            // out = inp @ W^T
 //   LinearBackwardInput(dinp, dout, weight, N, I, O);    // dinp += dout @ W
 //   LinearBackwardWeight(dweight, dout, inp, N, I, O);   // dW += dout^T @ inp
+//   LinearBackward(dinp, false, dweight, dout, inp, weight, N, I, O);  // both
 #include "models/kernels/cpu/gemm.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 
@@ -116,6 +118,34 @@ void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
   }
   Gemm(/*trans_a=*/true, /*trans_b=*/false, O, I, N, 1.0f, dout, O, inp, I,
        1.0f, dweight, I);
+}
+
+// LinearBackward: see gemm.h. The pair runs as two sections only at exactly
+// two threads: with more, one single-threaded product per thread would
+// leave cores idle, and OpenBLAS runs single-threaded inside a parallel
+// region, so the sections cannot split further.
+void LinearBackward(float* dinp, bool accumulate_dinp, float* dweight, const float* dout,
+                    const float* inp, const float* weight, int64_t N, int64_t I, int64_t O) {
+  auto input_grad = [&] {
+    if (accumulate_dinp) {
+      LinearBackwardInput(dinp, dout, weight, N, I, O);
+    } else {
+      LinearBackwardInputSet(dinp, dout, weight, N, I, O);
+    }
+  };
+  const bool pair = omp_get_max_threads() == 2 && !omp_in_parallel() && t_active_queue == nullptr;
+  if (!pair) {
+    input_grad();
+    LinearBackwardWeight(dweight, dout, inp, N, I, O);
+    return;
+  }
+#pragma omp parallel sections num_threads(2)
+  {
+#pragma omp section
+    input_grad();
+#pragma omp section
+    LinearBackwardWeight(dweight, dout, inp, N, I, O);
+  }
 }
 
 }  // namespace hs::kernels::cpu

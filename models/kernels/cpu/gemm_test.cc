@@ -9,9 +9,11 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "haiscale/threads.h"
 #include "models/testing/grad_check.h"
 
 namespace hs::kernels::cpu {
@@ -165,6 +167,72 @@ TEST(WeightGradQueueTest, DeferredEqualsImmediate) {
   q.RunAll();
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(now, later);
+}
+
+}  // namespace
+}  // namespace hs::kernels::cpu
+
+namespace hs::kernels::cpu {
+namespace {
+
+// LinearBackward runs its two products at once at two threads (each on one
+// thread, so with the one-thread bits), in turn otherwise (the bits of that
+// thread count), and defers the weight product to an active WeightGradQueue.
+TEST(LinearBackwardTest, PairEqualsTheTwoProductsInTurn) {
+  const int saved_threads = NumThreads();
+  // Shapes of the model's small products (and odd ones).
+  for (auto [N, I, O] : {std::tuple<int64_t, int64_t, int64_t>{512, 96, 384},
+                         {300, 64, 129}, {37, 29, 70}}) {
+    const std::vector<float> dout = RandomVector(N * O, 11);
+    const std::vector<float> inp = RandomVector(N * I, 12);
+    const std::vector<float> weight = RandomVector(O * I, 13);
+    const std::vector<float> dinp0 = RandomVector(N * I, 14);
+    const std::vector<float> dw0 = RandomVector(O * I, 15);
+    for (bool accumulate : {false, true}) {
+      for (int threads : {1, 2, 3}) {
+        SCOPED_TRACE(::testing::Message() << N << "x" << I << "x" << O << " threads " << threads
+                                          << " accumulate " << accumulate);
+        // The two products in turn, at the thread count each product gets.
+        SetNumThreads(threads == 2 ? 1 : threads);
+        std::vector<float> want_dinp = dinp0, want_dw = dw0;
+        if (accumulate) {
+          LinearBackwardInput(want_dinp.data(), dout.data(), weight.data(), N, I, O);
+        } else {
+          LinearBackwardInputSet(want_dinp.data(), dout.data(), weight.data(), N, I, O);
+        }
+        LinearBackwardWeight(want_dw.data(), dout.data(), inp.data(), N, I, O);
+        SetNumThreads(threads);
+        std::vector<float> dinp = dinp0, dw = dw0;
+        LinearBackward(dinp.data(), accumulate, dw.data(), dout.data(), inp.data(),
+                       weight.data(), N, I, O);
+        EXPECT_EQ(dinp, want_dinp);
+        EXPECT_EQ(dw, want_dw);
+        // Deferred: the input product now (in turn, at this thread count),
+        // the weight product on RunAll.
+        SetNumThreads(threads);
+        std::vector<float> turn_dinp = dinp0;
+        if (accumulate) {
+          LinearBackwardInput(turn_dinp.data(), dout.data(), weight.data(), N, I, O);
+        } else {
+          LinearBackwardInputSet(turn_dinp.data(), dout.data(), weight.data(), N, I, O);
+        }
+        std::vector<float> qdinp = dinp0, qdw = dw0;
+        WeightGradQueue q;
+        {
+          WeightGradScope scope(&q);
+          LinearBackward(qdinp.data(), accumulate, qdw.data(), dout.data(), inp.data(),
+                         weight.data(), N, I, O);
+        }
+        EXPECT_EQ(qdinp, turn_dinp);
+        EXPECT_EQ(qdw, dw0);
+        q.RunAll();
+        std::vector<float> turn_dw = dw0;
+        LinearBackwardWeight(turn_dw.data(), dout.data(), inp.data(), N, I, O);
+        EXPECT_EQ(qdw, turn_dw);
+      }
+    }
+  }
+  SetNumThreads(saved_threads);
 }
 
 }  // namespace

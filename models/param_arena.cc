@@ -1,6 +1,7 @@
 // File: models/param_arena.cc — see param_arena.h.
 #include "models/param_arena.h"
 
+#include <omp.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -127,7 +128,16 @@ void ParamArena::RebindGrads(float* grads) {
 }
 
 void ParamArena::ZeroGrads() {
-  if (grads_ != nullptr) std::memset(grads_, 0, padded_size() * sizeof(float));
+  if (grads_ == nullptr) return;
+  // One memset per thread: one core's stores do not fill the memory
+  // bandwidth (43 MB: 2.0 ms on one core, 1.1 ms on two).
+  const int64_t n = padded_size();
+#pragma omp parallel
+  {
+    const int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
+    const int64_t lo = n * part / parts, hi = n * (part + 1) / parts;
+    std::memset(grads_ + lo, 0, (hi - lo) * sizeof(float));
+  }
 }
 
 }  // namespace hs::models

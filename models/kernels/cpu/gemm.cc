@@ -87,11 +87,41 @@ void Gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
               static_cast<int>(ldc));
 }
 
-// LinearForward: out[N,O] = inp[N,I] @ weight[O,I]^T.
+namespace {
+
+// OneProductPerThread(): true at exactly two threads outside a parallel
+// region, where LinearForward and LinearBackward give each thread a
+// single-threaded product of their own. With more threads that would leave
+// cores idle: OpenBLAS runs single-threaded inside a parallel region, so a
+// product there cannot split further.
+bool OneProductPerThread() { return omp_get_max_threads() == 2 && !omp_in_parallel(); }
+
+// Rows per half at least this (and a multiple of it, OpenBLAS's SKYLAKEX
+// sgemm unroll) for LinearForward to split.
+constexpr int64_t kSplitRows = 16;
+
+}  // namespace
+
+// LinearForward: out[N,O] = inp[N,I] @ weight[O,I]^T. At two threads the
+// rows are halved (at a multiple of 16) and each thread runs its half as a
+// single-threaded product: 1.02-1.2x faster on the model's shapes than
+// OpenBLAS's own two-thread split, whose threads share the packed weight
+// and wait for each other. Every row is the same sum for a fixed thread
+// count either way.
 void LinearForward(float* out, const float* inp, const float* weight,
                    int64_t N, int64_t I, int64_t O) {
-  Gemm(/*trans_a=*/false, /*trans_b=*/true, N, O, I, 1.0f, inp, I, weight, I,
-       0.0f, out, O);
+  if (!OneProductPerThread() || N < 2 * kSplitRows) {
+    Gemm(/*trans_a=*/false, /*trans_b=*/true, N, O, I, 1.0f, inp, I, weight, I, 0.0f, out, O);
+    return;
+  }
+  const int64_t first = (N / 2 + kSplitRows - 1) / kSplitRows * kSplitRows;
+#pragma omp parallel num_threads(2)
+  {
+    const int64_t r0 = omp_get_thread_num() == 0 ? 0 : first;
+    const int64_t rows = omp_get_thread_num() == 0 ? first : N - first;
+    Gemm(/*trans_a=*/false, /*trans_b=*/true, rows, O, I, 1.0f, inp + r0 * I, I, weight, I, 0.0f,
+         out + r0 * O, O);
+  }
 }
 
 // LinearBackwardInput: dinp[N,I] += dout[N,O] @ weight[O,I].
@@ -120,10 +150,7 @@ void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
        1.0f, dweight, I);
 }
 
-// LinearBackward: see gemm.h. The pair runs as two sections only at exactly
-// two threads: with more, one single-threaded product per thread would
-// leave cores idle, and OpenBLAS runs single-threaded inside a parallel
-// region, so the sections cannot split further.
+// LinearBackward: see gemm.h (two sections: OneProductPerThread above).
 void LinearBackward(float* dinp, bool accumulate_dinp, float* dweight, const float* dout,
                     const float* inp, const float* weight, int64_t N, int64_t I, int64_t O) {
   auto input_grad = [&] {
@@ -133,7 +160,7 @@ void LinearBackward(float* dinp, bool accumulate_dinp, float* dweight, const flo
       LinearBackwardInputSet(dinp, dout, weight, N, I, O);
     }
   };
-  const bool pair = omp_get_max_threads() == 2 && !omp_in_parallel() && t_active_queue == nullptr;
+  const bool pair = OneProductPerThread() && t_active_queue == nullptr;
   if (!pair) {
     input_grad();
     LinearBackwardWeight(dweight, dout, inp, N, I, O);

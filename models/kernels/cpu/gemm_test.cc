@@ -175,6 +175,25 @@ TEST(WeightGradQueueTest, DeferredEqualsImmediate) {
 namespace hs::kernels::cpu {
 namespace {
 
+// At two threads LinearForward gives each thread half of the rows as a
+// single-threaded product: the one-thread bits, for even and odd row counts.
+TEST(LinearForwardTest, TwoThreadsGiveTheOneThreadBits) {
+  const int saved_threads = NumThreads();
+  for (auto [N, I, O] : {std::tuple<int64_t, int64_t, int64_t>{2048, 688, 256},
+                         {512, 96, 384}, {300, 64, 129}, {37, 29, 70}, {31, 8, 5}}) {
+    SCOPED_TRACE(::testing::Message() << N << "x" << I << "x" << O);
+    const std::vector<float> inp = RandomVector(N * I, 21);
+    const std::vector<float> weight = RandomVector(O * I, 22);
+    std::vector<float> one(N * O), two(N * O);
+    SetNumThreads(1);
+    LinearForward(one.data(), inp.data(), weight.data(), N, I, O);
+    SetNumThreads(2);
+    LinearForward(two.data(), inp.data(), weight.data(), N, I, O);
+    EXPECT_EQ(one, two);
+  }
+  SetNumThreads(saved_threads);
+}
+
 // LinearBackward runs its two products at once at two threads (each on one
 // thread, so with the one-thread bits), in turn otherwise (the bits of that
 // thread count), and defers the weight product to an active WeightGradQueue.

@@ -97,38 +97,32 @@ absl::Status DecoderBlock::Backward(float* dx, const float* dout, const float* x
     Tensor scratch = Tensor::Uninitialized({N, C_});
     HS_RETURN_IF_ERROR(ForwardImpl(scratch.data<float>(), x, B, T, rope, s, positions));
   }
-  // out = x2 + mlp(h2): dx2 = dout + norm2^T(mlp^T(dout))
+  // out = x2 + mlp(h2): dx2 = dout + norm2^T(mlp^T(dout)). The branch's
+  // first term overwrites dh2 and the norm adds dout while it writes dx2,
+  // so neither buffer needs a zero fill or a copy first.
   Tensor dx2 = Tensor::Uninitialized({N, C_});
-  Tensor dh2;
-  {
-    OpTimer timer("residual");
-    std::memcpy(dx2.data<float>(), dout, N * C_ * sizeof(float));
-    dh2 = Tensor::Empty({N, C_});
-  }
+  Tensor dh2 = Tensor::Uninitialized({N, C_});
   if (is_moe_) {
-    HS_RETURN_IF_ERROR(moe_.Backward(dh2.data<float>(), dout, s->h2.data<float>(),
-                                     B, T, aux_scale, s->moe));
+    HS_RETURN_IF_ERROR(moe_.Backward(dh2.data<float>(), dout, s->h2.data<float>(), B, T,
+                                     aux_scale, s->moe, /*overwrite_dx=*/true));
   } else {
     OpTimer timer("mlp (dense)");
-    mlp_.Backward(dh2.data<float>(), dout, s->h2.data<float>(), N, s->mlp);
+    mlp_.Backward(dh2.data<float>(), dout, s->h2.data<float>(), N, s->mlp,
+                  /*overwrite_dinp=*/true);
   }
   {
     OpTimer timer("rms_norm");
     post_norm_.Backward(dx2.data<float>(), dh2.data<float>(), s->x2.data<float>(),
-                        s->rstd2.data<float>(), N);
+                        s->rstd2.data<float>(), N, /*dinp_base=*/dout);
   }
-  // x2 = x + attn(h1): dx = dx2 + norm1^T(attn^T(dx2))
-  Tensor dh1;
-  {
-    OpTimer timer("residual");
-    std::memcpy(dx, dx2.data<float>(), N * C_ * sizeof(float));
-    dh1 = Tensor::Empty({N, C_});
-  }
-  attn_.Backward(dh1.data<float>(), dx2.data<float>(), s->h1.data<float>(), B, T,
-                 rope, s->attn, positions);
+  // x2 = x + attn(h1): dx = dx2 + norm1^T(attn^T(dx2)), the same way.
+  Tensor dh1 = Tensor::Uninitialized({N, C_});
+  attn_.Backward(dh1.data<float>(), dx2.data<float>(), s->h1.data<float>(), B, T, rope, s->attn,
+                 positions, /*overwrite_dx=*/true);
   {
     OpTimer timer("rms_norm");
-    input_norm_.Backward(dx, dh1.data<float>(), x, s->rstd1.data<float>(), N);
+    input_norm_.Backward(dx, dh1.data<float>(), x, s->rstd1.data<float>(), N,
+                         /*dinp_base=*/dx2.data<float>());
   }
   s->Clear();
   return absl::OkStatus();

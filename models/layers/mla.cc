@@ -136,7 +136,7 @@ void Mla::Forward(float* out, const float* x, int64_t B, int64_t T,
 
 void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
                    int64_t T, const RopeCache& rope, const MlaSaved& s,
-                   const int32_t* positions) const {
+                   const int32_t* positions, bool overwrite_dx) const {
   const int64_t N = B * T, Dq = nope_ + rope_, Dkv = nope_ + dv_;
   std::optional<OpTimer> timer;
   // ---- o_proj
@@ -179,7 +179,8 @@ void Mla::Backward(float* dx, const float* dout, const float* x, int64_t B,
   kv_a_norm_.Backward(dc_kv.data<float>(), dc_kv_norm.data<float>(),
                       s.c_kv.data<float>(), s.c_kv_rstd.data<float>(), N);
   kc::CopyColumns(dkv_a_p, L_ + rope_, dc_kv.data<float>(), L_, N, L_);
-  kv_a_proj_.Backward(dx, /*accumulate_dinp=*/true, dkv_a_p, x, N);
+  // dx's first term: kv_a's input gradient (then the query path's).
+  kv_a_proj_.Backward(dx, /*accumulate_dinp=*/!overwrite_dx, dkv_a_p, x, N);
   // ---- queries: undo RoPE on dq's rope slice, then the q path
   float* dq_p = dq.data<float>();
   timer.emplace("mla.rope");

@@ -65,10 +65,11 @@ class Mla {
   void Forward(float* out, const float* x, int64_t B, int64_t T,
                const RopeCache& rope, MlaSaved* saved,
                const int32_t* positions = nullptr) const;
-  // Backward: dx[N,C] (+=), parameter grads (+=); the Forward's positions.
+  // Backward: dx[N,C] (+=, or = with overwrite_dx), parameter grads (+=);
+  // the Forward's positions.
   void Backward(float* dx, const float* dout, const float* x, int64_t B,
                 int64_t T, const RopeCache& rope, const MlaSaved& saved,
-                const int32_t* positions = nullptr) const;
+                const int32_t* positions = nullptr, bool overwrite_dx = false) const;
 
   // Forward FLOPs per token at sequence length T (causal attention averaged).
   double FlopsPerToken(int64_t T) const;

@@ -44,9 +44,9 @@ void Mlp::ForwardRows(float* out, const float* in, int64_t N, float* gate_up,
 }
 
 void Mlp::Backward(float* dinp, const float* dout, const float* in, int64_t N,
-                   const MlpSaved& saved) const {
+                   const MlpSaved& saved, bool overwrite_dinp) const {
   BackwardRows(dinp, dout, in, N, saved.gate_up.data<float>(),
-               saved.act.data<float>());
+               saved.act.data<float>(), overwrite_dinp);
 }
 
 void Mlp::BackwardRows(float* dinp, const float* dout, const float* in,

@@ -38,9 +38,9 @@ class Mlp {
   void ForwardRows(float* out, const float* in, int64_t N, float* gate_up,
                    float* act) const;
 
-  // Backward: dinp[N,C] (+=), weight grads (+=).
+  // Backward: dinp[N,C] (+=, or = with overwrite_dinp), weight grads (+=).
   void Backward(float* dinp, const float* dout, const float* in, int64_t N,
-                const MlpSaved& saved) const;
+                const MlpSaved& saved, bool overwrite_dinp = false) const;
   // BackwardRows: as Backward on caller-provided saved rows; with
   // overwrite_dinp, dinp (=) instead of (+=), so a caller whose rows get no
   // other gradient (a routed expert's) needs no zeroed buffer.

@@ -326,12 +326,16 @@ absl::Status Moe::CombineIntoSlots(int64_t N, bool capped, MoeSaved* s) const {
 
 absl::Status Moe::Backward(float* dx, const float* dout, const float* x,
                            int64_t B, int64_t T, float aux_scale,
-                           const MoeSaved& s) const {
+                           const MoeSaved& s, bool overwrite_dx) const {
   const int64_t N = B * T;
   std::optional<OpTimer> timer;
+  // dx's first term: the shared experts' input gradient (then the routed
+  // experts' through the dispatcher, which adds).
   if (has_shared_) {
     timer.emplace("moe.shared");
-    shared_.Backward(dx, dout, x, N, s.shared);
+    shared_.Backward(dx, dout, x, N, s.shared, overwrite_dx);
+  } else if (overwrite_dx) {
+    std::fill(dx, dx + N * C_, 0.0f);
   }
   timer.emplace("moe.combine");
   // ---- combine: dslot[n,k] = w[n,k] * dy[n];  dw[n,k] = <dy[n], slot_out[n,k]>

@@ -111,11 +111,12 @@ class Moe {
   // Forward: out[N,C] (=); saved->aux_loss is this layer's balance loss.
   absl::Status Forward(float* out, const float* x, int64_t B, int64_t T,
                        MoeSaved* saved) const;
-  // Backward: dx (+=), grads (+=). `aux_scale` multiplies the balance
-  // loss's gradient (the trainer's share of this micro-batch).
+  // Backward: dx (+=, or = with overwrite_dx), grads (+=). `aux_scale`
+  // multiplies the balance loss's gradient (the trainer's share of this
+  // micro-batch).
   absl::Status Backward(float* dx, const float* dout, const float* x,
                         int64_t B, int64_t T, float aux_scale,
-                        const MoeSaved& saved) const;
+                        const MoeSaved& saved, bool overwrite_dx = false) const;
 
   // Forward FLOPs per token (router + K routed + shared experts).
   double FlopsPerToken() const;

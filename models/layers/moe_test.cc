@@ -93,6 +93,11 @@ TEST_P(MoeGradTest, MatchesFiniteDifferences) {
     auto rp = CheckGradient(spec.name, loss, arena.param(id), arena.grad(id), spec.numel, opt);
     EXPECT_TRUE(rp.ok) << rp.report;
   }
+  // overwrite_dx: the same dx written over a buffer of NaNs (no zero fill).
+  std::vector<float> dx_over(N * C, std::nanf(""));
+  ASSERT_TRUE(moe.Backward(dx_over.data(), r.data(), x.data(), B, T, 1.0f, base,
+                           /*overwrite_dx=*/true).ok());
+  EXPECT_EQ(dx_over, dx);
 }
 
 INSTANTIATE_TEST_SUITE_P(

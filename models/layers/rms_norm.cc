@@ -19,9 +19,9 @@ void RmsNorm::Forward(float* out, float* rstd, const float* in,
 }
 
 void RmsNorm::Backward(float* dinp, const float* dout, const float* in,
-                       const float* rstd, int64_t N) const {
+                       const float* rstd, int64_t N, const float* dinp_base) const {
   kernels::cpu::RmsNormBackward(dinp, arena_->grad(weight_), dout, in,
-                                arena_->param(weight_), rstd, N, C_);
+                                arena_->param(weight_), rstd, N, C_, dinp_base);
 }
 
 }  // namespace hs::models

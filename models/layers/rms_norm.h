@@ -20,9 +20,10 @@ class RmsNorm {
 
   // Forward: out[N,C] (=), rstd[N] (=).
   void Forward(float* out, float* rstd, const float* in, int64_t N) const;
-  // Backward: dinp[N,C] (+=), weight grad (+=).
+  // Backward: dinp[N,C] (+=), weight grad (+=); with dinp_base, dinp (=)
+  // dinp_base + the norm's input gradient (kernels::cpu::RmsNormBackward).
   void Backward(float* dinp, const float* dout, const float* in,
-                const float* rstd, int64_t N) const;
+                const float* rstd, int64_t N, const float* dinp_base = nullptr) const;
 
   int64_t channels() const { return C_; }
 

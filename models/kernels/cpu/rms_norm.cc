@@ -61,7 +61,7 @@ void RmsNormForward(float* out, float* rstd, const float* inp,
 //   dweight += dout * xhat, summed over rows in fixed chunks.
 void RmsNormBackward(float* dinp, float* dweight, const float* dout,
                      const float* inp, const float* weight, const float* rstd,
-                     int64_t N, int64_t C) {
+                     int64_t N, int64_t C, const float* dinp_base) {
   if (N <= 0) return;
   const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
   std::vector<float> partial(chunks * C, 0.0f);  // [chunks, C]
@@ -73,6 +73,7 @@ void RmsNormBackward(float* dinp, float* dweight, const float* dout,
       const float* x = inp + n * C;
       const float* d = dout + n * C;
       float* dx = dinp + n * C;
+      const float* base = dinp_base ? dinp_base + n * C : dx;
       const float r = rstd[n];
       // sum_c g * xhat, g = d * weight, xhat = x * r (as floats, then
       // multiplied in double), in fixed lanes.
@@ -90,7 +91,7 @@ void RmsNormBackward(float* dinp, float* dweight, const float* dout,
       const float mean_gx = float(dot / double(C));
       for (int64_t c = 0; c < C; ++c) {
         const float xhat = x[c] * r;
-        dx[c] += r * (d[c] * weight[c] - xhat * mean_gx);
+        dx[c] = base[c] + r * (d[c] * weight[c] - xhat * mean_gx);
         pw[c] += d[c] * xhat;
       }
     }

@@ -18,10 +18,12 @@ void RmsNormForward(float* out, float* rstd, const float* inp,
 // RmsNormBackward: dinp[N,C] (+=), dweight[C] (+=).
 //   xhat = x * rstd;  dweight += sum_n dout * xhat
 //   dinp += rstd * (dout*w - xhat * mean_c(dout*w*xhat))
-// dweight's sum over rows is deterministic for a fixed thread count.
+// With dinp_base [N,C], dinp (=) dinp_base + that instead: the same sums as
+// copying dinp_base into dinp first (a residual's gradient), without the
+// copy. dweight's sum over rows is deterministic for a fixed thread count.
 void RmsNormBackward(float* dinp, float* dweight, const float* dout,
                      const float* inp, const float* weight, const float* rstd,
-                     int64_t N, int64_t C);
+                     int64_t N, int64_t C, const float* dinp_base = nullptr);
 
 }  // namespace hs::kernels::cpu
 

@@ -93,5 +93,22 @@ TEST(RmsNormTest, WeightGradientIsThreadCountInvariant) {
   SetNumThreads(0);
 }
 
+// With dinp_base, dinp = base + the input gradient: the bits of copying
+// base into dinp and accumulating, and dweight as without it.
+TEST(RmsNormTest, BackwardOntoABaseEqualsCopyThenAccumulate) {
+  const int64_t N = 70, C = 37;
+  const std::vector<float> x = RandomVector(N * C, 11), w = RandomVector(C, 12);
+  const std::vector<float> d = RandomVector(N * C, 13), base = RandomVector(N * C, 14);
+  std::vector<float> rstd(N), y(N * C);
+  RmsNormForward(y.data(), rstd.data(), x.data(), w.data(), N, C, 1e-6f);
+  std::vector<float> copied = base, dw1(C, 0.5f);
+  RmsNormBackward(copied.data(), dw1.data(), d.data(), x.data(), w.data(), rstd.data(), N, C);
+  std::vector<float> onto(N * C, -7.0f), dw2(C, 0.5f);
+  RmsNormBackward(onto.data(), dw2.data(), d.data(), x.data(), w.data(), rstd.data(), N, C,
+                  base.data());
+  EXPECT_EQ(onto, copied);
+  EXPECT_EQ(dw2, dw1);
+}
+
 }  // namespace
 }  // namespace hs::kernels::cpu

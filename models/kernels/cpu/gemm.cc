@@ -100,6 +100,14 @@ bool OneProductPerThread() { return omp_get_max_threads() == 2 && !omp_in_parall
 // sgemm unroll) for LinearForward to split.
 constexpr int64_t kSplitRows = 16;
 
+// LinearBackward pairs its products up to this many multiply-adds each
+// (N * I * O). Above it OpenBLAS's own two-thread split is as fast or
+// faster: the products take unequal times, so one thread of the pair
+// waits (interleaved best-of-30, small config's shapes at 2 threads: pair /
+// in turn 1.16-1.43x up to 2^28 MACs, 1.03-1.09x at 2048 x 688 x 256,
+// 0.98-1.02x at 2048 x 256 x 1376, 0.93-1.00x for the lm_head's 2^32).
+constexpr int64_t kPairMaxMacs = int64_t(1) << 29;
+
 }  // namespace
 
 // LinearForward: out[N,O] = inp[N,I] @ weight[O,I]^T. At two threads the
@@ -160,7 +168,8 @@ void LinearBackward(float* dinp, bool accumulate_dinp, float* dweight, const flo
       LinearBackwardInputSet(dinp, dout, weight, N, I, O);
     }
   };
-  const bool pair = OneProductPerThread() && t_active_queue == nullptr;
+  const bool pair =
+      OneProductPerThread() && t_active_queue == nullptr && N * I * O <= kPairMaxMacs;
   if (!pair) {
     input_grad();
     LinearBackwardWeight(dweight, dout, inp, N, I, O);

@@ -48,14 +48,16 @@ void LinearBackwardWeight(float* dweight, const float* dout, const float* inp,
 //   dinp[N,I] (= or, with accumulate_dinp, +=) dout[N,O] @ weight[O,I]
 //   dweight[O,I] += dout[N,O]^T @ inp[N,I]   (LinearBackwardWeight's rule)
 // They are independent, so with two threads (outside a parallel region, no
-// WeightGradQueue active) each runs single-threaded on its own thread at
-// once: the model's small products (N = 2048 rows on 64-688 features) run
-// 1.07-1.4x faster that way than one after the other on both threads.
-// Otherwise they run in turn. At two threads the results are therefore the
-// one-thread bits, fixed run after run; on the model's shapes (N = 2048) they
-// also equal the two-thread products' bits (a 3-step training run gives a
-// byte-identical checkpoint), but OpenBLAS does not promise that for every
-// shape (at 3 threads a 512-row product differs in the last bits).
+// WeightGradQueue active) products of up to 2^29 multiply-adds each run
+// single-threaded, one per thread, at once: the model's small products
+// (N = 2048 rows on 64-688 features) run 1.03-1.4x faster that way than one
+// after the other on both threads. Otherwise (and for larger products,
+// where OpenBLAS's own split is as fast) they run in turn. The results are
+// fixed run after run either way; on the model's shapes (N = 2048) the
+// paired products also equal the two-thread products' bits (a 3-step
+// training run gives a byte-identical checkpoint), but OpenBLAS does not
+// promise that for every shape (at 3 threads a 512-row product differs in
+// the last bits).
 void LinearBackward(float* dinp, bool accumulate_dinp, float* dweight, const float* dout,
                     const float* inp, const float* weight, int64_t N, int64_t I, int64_t O);
 

@@ -194,7 +194,7 @@ TEST(LinearForwardTest, TwoThreadsGiveTheOneThreadBits) {
   SetNumThreads(saved_threads);
 }
 
-// LinearBackward runs its two products at once at two threads (each on one
+// LinearBackward runs its two (small) products at once at two threads (each on one
 // thread, so with the one-thread bits), in turn otherwise (the bits of that
 // thread count), and defers the weight product to an active WeightGradQueue.
 TEST(LinearBackwardTest, PairEqualsTheTwoProductsInTurn) {

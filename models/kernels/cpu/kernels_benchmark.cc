@@ -125,8 +125,15 @@ void Run() {
     Row(std::string(name) + " bwd weight", shape, flops, 0, [&] {
       LinearBackwardWeight(dw.data(), dy.data(), x.data(), kN, I, O);
     });
+    // Both products as the model runs them (at two threads, one per thread
+    // at once): compare with the sum of the two rows above.
+    Row(std::string(name) + " bwd both", shape, 2 * flops, 0, [&] {
+      LinearBackward(dx.data(), /*accumulate_dinp=*/true, dw.data(), dy.data(), x.data(),
+                     w.data(), kN, I, O);
+    });
   };
   linear_rows("linear q_proj", kC, kH * kDk);
+  linear_rows("linear kv_b", 64, kH * 64);
   linear_rows("linear gate_up", kC, 2 * kI);
   linear_rows("linear down", kI, kC);
   linear_rows("linear lm_head", kC, kV);

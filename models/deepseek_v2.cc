@@ -30,6 +30,12 @@ int64_t CountArgmaxHits(const float* logits, const int32_t* targets, int64_t N, 
   return hits;
 }
 
+// CeStats: the saved [N, 2] softmax statistics as the kernel's rows.
+kc::SoftmaxRowStats* CeStats(const Tensor& t) {
+  static_assert(sizeof(kc::SoftmaxRowStats) == 2 * sizeof(float));
+  return reinterpret_cast<kc::SoftmaxRowStats*>(const_cast<float*>(t.data<float>()));
+}
+
 }  // namespace
 
 absl::Status CheckTokenIds(const int32_t* tokens, int64_t n, int64_t vocab,
@@ -197,7 +203,8 @@ absl::Status DeepseekV2Model::ForwardTrunk(Activations* a, const int32_t* tokens
 absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, const int32_t* tokens,
                                                             const float* hidden_in,
                                                             const int32_t* targets, int64_t B,
-                                                            int64_t T, const int32_t* positions) {
+                                                            int64_t T, const int32_t* positions,
+                                                            std::optional<float> backward_ce_scale) {
   const int64_t N = B * T, V = config_.vocab_size;
   if (has_head()) {
     if (targets == nullptr) return absl::InvalidArgumentError("the last stage needs targets");
@@ -217,17 +224,24 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
     a->targets_ = Tensor::Empty({N}, DType::kI32);
     std::memcpy(a->targets_.data<int32_t>(), targets, N * sizeof(int32_t));
     Tensor losses = Tensor::Uninitialized({N});
-    a->lse_ = Tensor::Uninitialized({N});
-    r.valid_tokens = kc::CrossEntropyForward(losses.data<float>(), a->lse_.data<float>(),
-                                             a->logits_.data<float>(), targets, N, V);
+    if (options_.count_correct_tokens) {
+      // Before a fused backward below writes the gradient over the logits.
+      r.correct_tokens = CountArgmaxHits(a->logits_.data<float>(), targets, N, V);
+    }
+    a->ce_grad_scale_ = backward_ce_scale;
+    if (backward_ce_scale) {
+      r.valid_tokens = kc::CrossEntropyForwardBackward(
+          losses.data<float>(), a->logits_.data<float>(), targets, N, V, *backward_ce_scale);
+    } else {
+      a->ce_stats_ = Tensor::Uninitialized({N, 2});
+      r.valid_tokens = kc::CrossEntropyForward(losses.data<float>(), CeStats(a->ce_stats_),
+                                               a->logits_.data<float>(), targets, N, V);
+    }
     const float* l = losses.data<float>();
     for (int64_t i = 0; i < N; ++i) r.ce_sum += l[i];
     r.row_ce_sum.assign(B, 0.0);
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t t = 0; t < T; ++t) r.row_ce_sum[b] += l[b * T + t];
-    }
-    if (options_.count_correct_tokens) {
-      r.correct_tokens = CountArgmaxHits(a->logits_.data<float>(), targets, N, V);
     }
   }
   for (const BlockSaved& s : a->saved_) r.aux_loss += s.aux_loss;
@@ -236,11 +250,12 @@ absl::StatusOr<ForwardResult> DeepseekV2Model::StageForward(Activations* a, cons
 
 absl::StatusOr<ForwardResult> DeepseekV2Model::Forward(const int32_t* tokens,
                                                        const int32_t* targets, int64_t B,
-                                                       int64_t T, const int32_t* positions) {
+                                                       int64_t T, const int32_t* positions,
+                                                       std::optional<float> backward_ce_scale) {
   if (!has_embedding() || !has_head()) {
     return absl::FailedPreconditionError("Forward needs the whole model; use StageForward");
   }
-  return StageForward(&act_, tokens, nullptr, targets, B, T, positions);
+  return StageForward(&act_, tokens, nullptr, targets, B, T, positions, backward_ce_scale);
 }
 
 absl::StatusOr<Tensor> DeepseekV2Model::ForwardLogits(const int32_t* tokens, int64_t B,
@@ -275,11 +290,21 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
     if (!a->logits_.defined()) return absl::FailedPreconditionError("Backward without a Forward");
     OpLayerScope layer(kOpLayerHead);
     std::optional<OpTimer> timer;
-    timer.emplace("cross_entropy");
     // ---- head: dlogits in place of the logits, then lm_head and final norm
     float* dlogits = a->logits_.data<float>();
-    kc::CrossEntropyBackward(dlogits, dlogits, a->lse_.data<float>(), a->targets_.data<int32_t>(),
-                             N, V, ce_scale, token_weights);
+    if (a->ce_grad_scale_) {
+      // The forward wrote the gradient already; it must be this one.
+      if (*a->ce_grad_scale_ != ce_scale || token_weights != nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "Backward(ce_scale ", ce_scale, token_weights ? ", token weights" : "",
+            ") after a Forward that wrote the gradient at ce_scale ", *a->ce_grad_scale_,
+            " without token weights"));
+      }
+    } else {
+      timer.emplace("cross_entropy");
+      kc::CrossEntropyBackward(dlogits, dlogits, CeStats(a->ce_stats_),
+                               a->targets_.data<int32_t>(), N, V, ce_scale, token_weights);
+    }
     timer.emplace("lm_head");
     Tensor dhN = Tensor::Uninitialized({N, C});
     kc::LinearBackward(dhN.data<float>(), /*accumulate_dinp=*/false, arena_.grad(lm_head_),
@@ -320,7 +345,8 @@ absl::Status DeepseekV2Model::StageBackward(Activations* a, const float* dhidden
   }
   a->residual_.clear();
   a->hN_ = Tensor();
-  a->lse_ = Tensor();
+  a->ce_stats_ = Tensor();
+  a->ce_grad_scale_.reset();
   a->positions_ = Tensor();
   return absl::OkStatus();
 }

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -104,7 +105,11 @@ class Activations {
   std::vector<Tensor> residual_;  // blocks+1 tensors [N,C]: block inputs + output
   std::vector<BlockSaved> saved_;
   Tensor hN_, rstdN_;             // final norm output, rstd (last stage)
-  Tensor logits_, lse_;           // [N,V], [N] (last stage)
+  Tensor logits_;                 // [N,V] (last stage): the logits, or their gradient
+  Tensor ce_stats_;               // [N,2] kernels::cpu::SoftmaxRowStats (last stage)
+  // Set when the forward already wrote the cross-entropy's gradient at this
+  // scale over logits_ (StageForward's backward_ce_scale).
+  std::optional<float> ce_grad_scale_;
   Tensor dinput_;                 // [N,C] (stages without the embedding)
 };
 
@@ -134,9 +139,15 @@ class DeepseekV2Model {
   // its document (0 at a document start, positions[b,t] <= t): RoPE uses
   // them and attention stays within each document. nullptr = one causal
   // sequence per row (positions 0..T-1).
+  // backward_ce_scale (optional): the ce_scale the Backward will be called
+  // with, no token_weights: the forward then writes the cross-entropy's
+  // gradient over the logits in the same pass as the loss (one trip of the
+  // N x V logits through memory instead of two, the same bits), and
+  // logits() holds that gradient afterwards.
   absl::StatusOr<ForwardResult> Forward(const int32_t* tokens,
                                         const int32_t* targets, int64_t B,
-                                        int64_t T, const int32_t* positions = nullptr);
+                                        int64_t T, const int32_t* positions = nullptr,
+                                        std::optional<float> backward_ce_scale = std::nullopt);
 
   // Backward of  ce_scale * ce_sum + aux_scale * aux_loss  into the
   // gradient arena (+=). The trainer passes ce_scale = 1/tokens of the
@@ -150,11 +161,13 @@ class DeepseekV2Model {
   // StageForward: one micro-batch through this stage. The first stage
   // reads `tokens` [B,T], later stages `hidden_in` [B*T, C]; the last stage
   // computes the loss against `targets` (ignored elsewhere: pass nullptr).
-  // `positions` as in Forward, the same on every stage.
+  // `positions` and `backward_ce_scale` as in Forward, the same on every
+  // stage.
   absl::StatusOr<ForwardResult> StageForward(Activations* a, const int32_t* tokens,
                                              const float* hidden_in, const int32_t* targets,
                                              int64_t B, int64_t T,
-                                             const int32_t* positions = nullptr);
+                                             const int32_t* positions = nullptr,
+                                             std::optional<float> backward_ce_scale = std::nullopt);
   // StageBackward: the last stage starts from its loss (ce_scale,
   // aux_scale), others from `dhidden_out` [B*T, C]; a stage without the
   // embedding leaves d(hidden_in) in a->input_grad(). Frees a's tensors.
@@ -166,7 +179,8 @@ class DeepseekV2Model {
   int64_t first_layer() const { return first_layer_; }
   int64_t end_layer() const { return end_layer_; }
 
-  // Logits of the last Forward ([B*T, V]; valid until Backward).
+  // Logits of the last Forward ([B*T, V]; valid until Backward; their
+  // gradient after a Forward with backward_ce_scale).
   const Tensor& logits() const { return act_.logits_; }
 
   // ForwardLogits: inference without targets or saved state for backward.

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -147,6 +148,42 @@ TEST(DeepseekV2Test, DeterministicAcrossRuns) {
     losses[run] = r->ce_sum;
     ASSERT_TRUE((*m)->Backward(1.0f, 1.0f).ok());
     grads[run].assign((*m)->arena().grads(), (*m)->arena().grads() + (*m)->arena().size());
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  EXPECT_EQ(grads[0], grads[1]);
+}
+
+// Forward with backward_ce_scale writes the cross-entropy's gradient with
+// the loss: the same loss and the same gradient bits as the two passes, and
+// a Backward at another scale (or with token weights) is refused.
+TEST(DeepseekV2Test, ForwardWithTheBackwardScaleGivesTheSameGradients) {
+  DeepseekV2Config c = TinyConfig();
+  const int64_t B = 2, T = 8;
+  std::vector<int32_t> in = RandomTokens(B * T, c.vocab_size, 7);
+  std::vector<int32_t> tgt = RandomTokens(B * T, c.vocab_size, 8);
+  tgt[3] = -100;  // an ignored target
+  const float ce_scale = 1.0f / 15;
+  double losses[2];
+  std::vector<float> grads[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    auto m = DeepseekV2Model::Create(c, {.seed = 4});
+    ASSERT_TRUE(m.ok());
+    std::optional<float> scale;
+    if (fused) scale = ce_scale;
+    auto r = (*m)->Forward(in.data(), tgt.data(), B, T, nullptr, scale);
+    ASSERT_TRUE(r.ok());
+    losses[fused] = r->ce_sum;
+    ASSERT_TRUE((*m)->Backward(ce_scale, 0.5f).ok());
+    grads[fused].assign((*m)->arena().grads(), (*m)->arena().grads() + (*m)->arena().size());
+    if (fused) {
+      ASSERT_TRUE((*m)->Forward(in.data(), tgt.data(), B, T, nullptr, scale).ok());
+      absl::Status other = (*m)->Backward(2 * ce_scale, 0.5f);
+      EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition) << other;
+      std::vector<float> weights(B * T, 1.0f);
+      ASSERT_TRUE((*m)->Forward(in.data(), tgt.data(), B, T, nullptr, scale).ok());
+      absl::Status weighted = (*m)->Backward(ce_scale, 0.5f, nullptr, weights.data());
+      EXPECT_EQ(weighted.code(), absl::StatusCode::kFailedPrecondition) << weighted;
+    }
   }
   EXPECT_EQ(losses[0], losses[1]);
   EXPECT_EQ(grads[0], grads[1]);

@@ -1,6 +1,7 @@
 // File: haiscale/train/model_runner.cc — see model_runner.h.
 #include "haiscale/train/model_runner.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -98,11 +99,17 @@ class CpuRunner final : public HostRunner {
     parallel::GradSync* sync = update_.sync;
     std::vector<float> weighed;  // weigh_after_forward's weights of a micro-batch
     if (in.weigh_after_forward) weighed.resize(in.micro_batch * in.seq_len);
+    // Without weights that depend on the forward, the backward's ce_scale
+    // is known now: the forward writes the cross-entropy's gradient in the
+    // same pass over the logits as the loss.
+    std::optional<float> backward_ce_scale;
+    if (!in.weigh_after_forward) backward_ce_scale = in.ce_scale;
     for (int64_t m = 0; m < in.micro_batches; ++m) {
       HS_ASSIGN_OR_RETURN(models::ForwardResult r,
                           model_->Forward(MicroBatch(in.tokens, in, m),
                                           MicroBatch(in.targets, in, m), in.micro_batch,
-                                          in.seq_len, MicroBatch(in.positions, in, m)));
+                                          in.seq_len, MicroBatch(in.positions, in, m),
+                                          backward_ce_scale));
       res.ce_sum += r.ce_sum;
       res.correct_tokens += r.correct_tokens;
       // The balance loss is a mean over sequences: weight each micro-batch

@@ -9,13 +9,21 @@
 // after the last whole block goes straight into double lane 0). Eight float
 // terms of at most 1 keep each partial within a few float ulps; the
 // conversion to double, once per 8 vectors, no longer bounds the loop:
-//   lse[n] = max_v x[n,v] + log(sum_v exp(x[n,v] - max_v x[n,v]))
-// The backward re-derives softmax from the saved lse, so no N x V
-// probability buffer exists, and may overwrite the logits in place.
+//   sum[n] = sum_v exp(x[n,v] - max_v x[n,v]);  lse[n] = max + log(sum)
+// The gradient is scale * exp(x - max) * (1/sum) (1/sum rounded to float
+// once, SoftmaxRowStats), minus scale at the target: the backward
+// re-derives it from the saved stats, so no N x V probability buffer
+// exists, and may overwrite the logits in place. CrossEntropyForwardBackward
+// does both in one pass over each row while it sits in L1, storing
+// exp(x - max) as it sums it and scaling it in place: the same operations,
+// so the same bits, with one exp per logit and one trip through memory
+// instead of two of each.
 //
 // Usage:
-//   int64_t valid = CrossEntropyForward(losses, lse, logits, targets, N, V);
-//   CrossEntropyBackward(logits, logits, lse, targets, N, V, 1.0f / valid);
+//   int64_t valid = CrossEntropyForward(losses, stats, logits, targets, N, V);
+//   CrossEntropyBackward(logits, logits, stats, targets, N, V, 1.0f / valid);
+//   // or both at once, the gradient in place of the logits:
+//   CrossEntropyForwardBackward(losses, logits, targets, N, V, scale);
 #include "models/kernels/cpu/cross_entropy.h"
 
 #include <algorithm>
@@ -38,73 +46,106 @@ constexpr int64_t kSumBlock = 8 * kSumLanes;
 // so the results are identical; only the vector width differs.
 #define HS_CE_ROW_FUNCS(SUFFIX, ATTR)                                          \
   /* SumExp: sum_j exp(x[j] - shift), exp in float; float block sums, */    \
-  /* double lanes (see the banner). */                                        \
-  ATTR double SumExp##SUFFIX(const float* x, int64_t n, float shift) {        \
+  /* double lanes (see the banner). With store, x[j] becomes the exp. */      \
+  ATTR double SumExp##SUFFIX(float* x, int64_t n, float shift, bool store) {  \
     double lane[kSumLanes] = {};                                              \
     int64_t j = 0;                                                            \
     for (; j + kSumBlock <= n; j += kSumBlock) {                              \
       float part[kSumLanes] = {};                                             \
       for (int64_t b = 0; b < kSumBlock; b += kSumLanes) {                    \
-        for (int64_t l = 0; l < kSumLanes; ++l)                               \
-          part[l] += internal::Exp(x[j + b + l] - shift);                     \
+        for (int64_t l = 0; l < kSumLanes; ++l) {                             \
+          const float p = internal::Exp(x[j + b + l] - shift);                \
+          if (store) x[j + b + l] = p;                                        \
+          part[l] += p;                                                       \
+        }                                                                     \
       }                                                                       \
       for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += double(part[l]);     \
     }                                                                         \
-    for (; j < n; ++j) lane[0] += double(internal::Exp(x[j] - shift));       \
+    for (; j < n; ++j) {                                                      \
+      const float p = internal::Exp(x[j] - shift);                            \
+      if (store) x[j] = p;                                                    \
+      lane[0] += double(p);                                                   \
+    }                                                                         \
     double s = 0.0;                                                           \
     for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];                     \
     return s;                                                                 \
   }                                                                           \
-  /* ScaledExpRow: dx[j] = scale * exp(x[j] - lse) (dx may alias x). */      \
+  /* ScaledExpRow: dx[j] = exp(x[j] - shift) * k (dx may alias x). */        \
   ATTR void ScaledExpRow##SUFFIX(float* dx, const float* x, int64_t n,        \
-                                 float lse, float scale) {                    \
-    for (int64_t j = 0; j < n; ++j) dx[j] = scale * internal::Exp(x[j] - lse);\
+                                 float shift, float k) {                      \
+    for (int64_t j = 0; j < n; ++j) dx[j] = internal::Exp(x[j] - shift) * k; \
+  }                                                                           \
+  /* ScaleRow: x[j] *= k (x holds the exps). */                               \
+  ATTR void ScaleRow##SUFFIX(float* x, int64_t n, float k) {                  \
+    for (int64_t j = 0; j < n; ++j) x[j] = x[j] * k;                          \
   }
 
 HS_CE_ROW_FUNCS(Avx2, )
 HS_CE_ROW_FUNCS(Avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
 #undef HS_CE_ROW_FUNCS
 
-double SumExp(const float* x, int64_t n, float shift) {
-  return internal::HasAvx512() ? SumExpAvx512(x, n, shift) : SumExpAvx2(x, n, shift);
+// The row sum of exp(x - shift); `store` writes the exps over x. SumExp
+// only reads x when !store (the const_cast is never written through).
+double SumExp(const float* x, int64_t n, float shift, bool store = false) {
+  float* row = const_cast<float*>(x);
+  return internal::HasAvx512() ? SumExpAvx512(row, n, shift, store)
+                               : SumExpAvx2(row, n, shift, store);
 }
-void ScaledExpRow(float* dx, const float* x, int64_t n, float lse, float scale) {
+void ScaledExpRow(float* dx, const float* x, int64_t n, float shift, float k) {
   if (internal::HasAvx512()) {
-    ScaledExpRowAvx512(dx, x, n, lse, scale);
+    ScaledExpRowAvx512(dx, x, n, shift, k);
   } else {
-    ScaledExpRowAvx2(dx, x, n, lse, scale);
+    ScaledExpRowAvx2(dx, x, n, shift, k);
+  }
+}
+void ScaleRow(float* x, int64_t n, float k) {
+  if (internal::HasAvx512()) {
+    ScaleRowAvx512(x, n, k);
+  } else {
+    ScaleRowAvx2(x, n, k);
   }
 }
 
+// RowStats: max and 1/sum of exp(x - max) of one row, and its lse.
+SoftmaxRowStats RowStats(const float* x, int64_t V, double* sum_out) {
+  SoftmaxRowStats st;
+  st.max = internal::RowMax(x, V);
+  *sum_out = SumExp(x, V, st.max);
+  st.inv_sum = float(1.0 / *sum_out);
+  return st;
+}
+
+float RowLse(float max, double sum) { return float(double(max) + std::log(sum)); }
+
 }  // namespace
 
-// CrossEntropyForward: lse for every row; loss lse - x[target] for rows
+// CrossEntropyForward: stats for every row; loss lse - x[target] for rows
 // with target >= 0, 0 for ignored rows. Returns the non-ignored count.
-int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
+int64_t CrossEntropyForward(float* losses, SoftmaxRowStats* stats, const float* logits,
                             const int32_t* targets, int64_t N, int64_t V) {
   HS_CHECK(V > 0) << "empty vocabulary";
   int64_t valid = 0;
 #pragma omp parallel for schedule(static) reduction(+ : valid)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
-    const float mx = internal::RowMax(x, V);
-    const float row_lse = float(double(mx) + std::log(SumExp(x, V, mx)));
-    lse[n] = row_lse;
+    double sum;
+    stats[n] = RowStats(x, V, &sum);
     const int32_t t = targets[n];
     HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
     if (t < 0) {
       losses[n] = 0.0f;
     } else {
-      losses[n] = row_lse - x[t];
+      losses[n] = RowLse(stats[n].max, sum) - x[t];
       ++valid;
     }
   }
   return valid;
 }
 
-// CrossEntropyBackward: dx[n,v] = scale * (exp(x[n,v] - lse[n]) - [v == t_n]).
-// Each element is read before it is written, so dlogits == logits is fine.
-void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
+// CrossEntropyBackward: dx[n,v] = exp(x[n,v] - max) * (scale * inv_sum),
+// then dx[t] -= scale. Each element is read before it is written, so
+// dlogits == logits is fine.
+void CrossEntropyBackward(float* dlogits, const float* logits, const SoftmaxRowStats* stats,
                           const int32_t* targets, int64_t N, int64_t V,
                           float scale, const float* row_weights) {
 #pragma omp parallel for schedule(static)
@@ -118,12 +159,40 @@ void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
       continue;
     }
     HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
-    const float row_lse = lse[n];
-    // p_target before x[t] is (possibly) overwritten in place.
-    const float p_target = internal::Exp(x[t] - row_lse);
-    ScaledExpRow(dx, x, V, row_lse, row_scale);
-    dx[t] = row_scale * (p_target - 1.0f);
+    ScaledExpRow(dx, x, V, stats[n].max, row_scale * stats[n].inv_sum);
+    dx[t] = dx[t] - row_scale;  // stored first: no contraction into the product
   }
+}
+
+// CrossEntropyForwardBackward: CrossEntropyForward, then
+// CrossEntropyBackward in place at `scale`, one row at a time.
+int64_t CrossEntropyForwardBackward(float* losses, float* logits, const int32_t* targets,
+                                    int64_t N, int64_t V, float scale) {
+  HS_CHECK(V > 0) << "empty vocabulary";
+  int64_t valid = 0;
+#pragma omp parallel for schedule(static) reduction(+ : valid)
+  for (int64_t n = 0; n < N; ++n) {
+    float* x = logits + n * V;
+    const int32_t t = targets[n];
+    HS_CHECK(t < V) << "target " << t << " >= vocab " << V << " at row " << n;
+    if (t < 0) {
+      losses[n] = 0.0f;
+      std::fill(x, x + V, 0.0f);
+      continue;
+    }
+    ++valid;
+    const float x_t = x[t];
+    const float max = internal::RowMax(x, V);
+    const double sum = SumExp(x, V, max, /*store=*/true);
+    losses[n] = RowLse(max, sum) - x_t;
+    if (scale == 0.0f) {
+      std::fill(x, x + V, 0.0f);
+      continue;
+    }
+    ScaleRow(x, V, scale * float(1.0 / sum));
+    x[t] = x[t] - scale;
+  }
+  return valid;
 }
 
 }  // namespace hs::kernels::cpu

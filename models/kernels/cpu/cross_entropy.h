@@ -11,10 +11,17 @@
 
 namespace hs::kernels::cpu {
 
-// CrossEntropyForward: losses[N] (=), lse[N] (=, saved):
-//   lse[n] = log sum_v exp(logits[n,v]);  losses[n] = lse[n] - logits[n,t_n]
+// SoftmaxRowStats: what the backward needs of a row's softmax: its max and
+// the reciprocal of sum_v exp(x[v] - max), rounded to float once.
+struct SoftmaxRowStats {
+  float max;
+  float inv_sum;
+};
+
+// CrossEntropyForward: losses[N] (=), stats[N] (=, saved):
+//   losses[n] = log sum_v exp(logits[n,v]) - logits[n,t_n]
 // (0 for ignored rows). Returns the number of non-ignored rows.
-int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
+int64_t CrossEntropyForward(float* losses, SoftmaxRowStats* stats, const float* logits,
                             const int32_t* targets, int64_t N, int64_t V);
 
 // CrossEntropyBackward: dlogits[N,V] (=) = scale * (softmax(logits) - onehot)
@@ -23,9 +30,16 @@ int64_t CrossEntropyForward(float* losses, float* lse, const float* logits,
 // e.g. policy-gradient advantages), row n's scale is scale * row_weights[n]
 // (one float product), applied in the same pass; rows of weight 0 are
 // written as zeros without evaluating their softmax.
-void CrossEntropyBackward(float* dlogits, const float* logits, const float* lse,
+void CrossEntropyBackward(float* dlogits, const float* logits, const SoftmaxRowStats* stats,
                           const int32_t* targets, int64_t N, int64_t V,
                           float scale, const float* row_weights = nullptr);
+
+// CrossEntropyForwardBackward: the two above at once (no row weights), the
+// gradient written over the logits: losses[N] (=), logits[N,V] (= dlogits).
+// One pass over each row instead of two, the same bits. Returns the number
+// of non-ignored rows.
+int64_t CrossEntropyForwardBackward(float* losses, float* logits, const int32_t* targets,
+                                    int64_t N, int64_t V, float scale);
 
 }  // namespace hs::kernels::cpu
 

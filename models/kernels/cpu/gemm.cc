@@ -104,7 +104,7 @@ constexpr int64_t kSplitRows = 16;
 // (N * I * O). Above it OpenBLAS's own two-thread split is as fast or
 // faster: the products take unequal times, so one thread of the pair
 // waits (interleaved best-of-30, small config's shapes at 2 threads: pair /
-// in turn 1.16-1.43x up to 2^28 MACs, 1.03-1.09x at 2048 x 688 x 256,
+// in turn 1.07-1.43x up to 2^28 MACs, 1.03-1.09x at 2048 x 688 x 256,
 // 0.98-1.02x at 2048 x 256 x 1376, 0.93-1.00x for the lm_head's 2^32).
 constexpr int64_t kPairMaxMacs = int64_t(1) << 29;
 
@@ -123,10 +123,12 @@ void LinearForward(float* out, const float* inp, const float* weight,
     return;
   }
   const int64_t first = (N / 2 + kSplitRows - 1) / kSplitRows * kSplitRows;
-#pragma omp parallel num_threads(2)
-  {
-    const int64_t r0 = omp_get_thread_num() == 0 ? 0 : first;
-    const int64_t rows = omp_get_thread_num() == 0 ? first : N - first;
+  // A loop over the halves, not one per thread id: a team smaller than
+  // asked for still does both.
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+  for (int half = 0; half < 2; ++half) {
+    const int64_t r0 = half == 0 ? 0 : first;
+    const int64_t rows = half == 0 ? first : N - first;
     Gemm(/*trans_a=*/false, /*trans_b=*/true, rows, O, I, 1.0f, inp + r0 * I, I, weight, I, 0.0f,
          out + r0 * O, O);
   }

@@ -46,8 +46,9 @@ constexpr int64_t kSumBlock = 8 * kSumLanes;
 // so the results are identical; only the vector width differs.
 #define HS_CE_ROW_FUNCS(SUFFIX, ATTR)                                          \
   /* SumExp: sum_j exp(x[j] - shift), exp in float; float block sums, */    \
-  /* double lanes (see the banner). With store, x[j] becomes the exp. */      \
-  ATTR double SumExp##SUFFIX(float* x, int64_t n, float shift, bool store) {  \
+  /* double lanes (see the banner). With `exps`, exps[j] = the exp. */       \
+  ATTR double SumExp##SUFFIX(const float* x, int64_t n, float shift,          \
+                             float* exps) {                                   \
     double lane[kSumLanes] = {};                                              \
     int64_t j = 0;                                                            \
     for (; j + kSumBlock <= n; j += kSumBlock) {                              \
@@ -55,7 +56,7 @@ constexpr int64_t kSumBlock = 8 * kSumLanes;
       for (int64_t b = 0; b < kSumBlock; b += kSumLanes) {                    \
         for (int64_t l = 0; l < kSumLanes; ++l) {                             \
           const float p = internal::Exp(x[j + b + l] - shift);                \
-          if (store) x[j + b + l] = p;                                        \
+          if (exps) exps[j + b + l] = p;                                      \
           part[l] += p;                                                       \
         }                                                                     \
       }                                                                       \
@@ -63,7 +64,7 @@ constexpr int64_t kSumBlock = 8 * kSumLanes;
     }                                                                         \
     for (; j < n; ++j) {                                                      \
       const float p = internal::Exp(x[j] - shift);                            \
-      if (store) x[j] = p;                                                    \
+      if (exps) exps[j] = p;                                                  \
       lane[0] += double(p);                                                   \
     }                                                                         \
     double s = 0.0;                                                           \
@@ -84,12 +85,10 @@ HS_CE_ROW_FUNCS(Avx2, )
 HS_CE_ROW_FUNCS(Avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
 #undef HS_CE_ROW_FUNCS
 
-// The row sum of exp(x - shift); `store` writes the exps over x. SumExp
-// only reads x when !store (the const_cast is never written through).
-double SumExp(const float* x, int64_t n, float shift, bool store = false) {
-  float* row = const_cast<float*>(x);
-  return internal::HasAvx512() ? SumExpAvx512(row, n, shift, store)
-                               : SumExpAvx2(row, n, shift, store);
+// The row sum of exp(x - shift); with `exps` (may be x), also the exps.
+double SumExp(const float* x, int64_t n, float shift, float* exps = nullptr) {
+  return internal::HasAvx512() ? SumExpAvx512(x, n, shift, exps)
+                               : SumExpAvx2(x, n, shift, exps);
 }
 void ScaledExpRow(float* dx, const float* x, int64_t n, float shift, float k) {
   if (internal::HasAvx512()) {
@@ -106,7 +105,7 @@ void ScaleRow(float* x, int64_t n, float k) {
   }
 }
 
-// RowStats: max and 1/sum of exp(x - max) of one row, and its lse.
+// RowStats: a row's max and 1/sum of exp(x - max); *sum_out = that sum.
 SoftmaxRowStats RowStats(const float* x, int64_t V, double* sum_out) {
   SoftmaxRowStats st;
   st.max = internal::RowMax(x, V);
@@ -183,7 +182,7 @@ int64_t CrossEntropyForwardBackward(float* losses, float* logits, const int32_t*
     ++valid;
     const float x_t = x[t];
     const float max = internal::RowMax(x, V);
-    const double sum = SumExp(x, V, max, /*store=*/true);
+    const double sum = SumExp(x, V, max, /*exps=*/x);
     losses[n] = RowLse(max, sum) - x_t;
     if (scale == 0.0f) {
       std::fill(x, x + V, 0.0f);

@@ -1,8 +1,6 @@
 // File: models/layers/decoder_block.cc — see decoder_block.h.
 #include "models/layers/decoder_block.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "haiscale/status.h"
 #include "models/kernels/cpu/elementwise.h"

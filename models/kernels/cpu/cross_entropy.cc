@@ -105,11 +105,12 @@ void ScaleRow(float* x, int64_t n, float k) {
   }
 }
 
-// RowStats: a row's max and 1/sum of exp(x - max); *sum_out = that sum.
-SoftmaxRowStats RowStats(const float* x, int64_t V, double* sum_out) {
+// RowStats: a row's max and 1/sum of exp(x - max); *sum_out = that sum;
+// with `exps` (may be x), also the exps.
+SoftmaxRowStats RowStats(const float* x, int64_t V, double* sum_out, float* exps = nullptr) {
   SoftmaxRowStats st;
   st.max = internal::RowMax(x, V);
-  *sum_out = SumExp(x, V, st.max);
+  *sum_out = SumExp(x, V, st.max, exps);
   st.inv_sum = float(1.0 / *sum_out);
   return st;
 }
@@ -181,14 +182,14 @@ int64_t CrossEntropyForwardBackward(float* losses, float* logits, const int32_t*
     }
     ++valid;
     const float x_t = x[t];
-    const float max = internal::RowMax(x, V);
-    const double sum = SumExp(x, V, max, /*exps=*/x);
-    losses[n] = RowLse(max, sum) - x_t;
+    double sum;
+    const SoftmaxRowStats st = RowStats(x, V, &sum, /*exps=*/x);
+    losses[n] = RowLse(st.max, sum) - x_t;
     if (scale == 0.0f) {
       std::fill(x, x + V, 0.0f);
       continue;
     }
-    ScaleRow(x, V, scale * float(1.0 / sum));
+    ScaleRow(x, V, scale * st.inv_sum);  // CrossEntropyBackward's row factor
     x[t] = x[t] - scale;
   }
   return valid;

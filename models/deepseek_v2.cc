@@ -33,7 +33,7 @@ int64_t CountArgmaxHits(const float* logits, const int32_t* targets, int64_t N, 
 // CeStats: the saved [N, 2] softmax statistics as the kernel's rows.
 kc::SoftmaxRowStats* CeStats(const Tensor& t) {
   static_assert(sizeof(kc::SoftmaxRowStats) == 2 * sizeof(float));
-  return reinterpret_cast<kc::SoftmaxRowStats*>(const_cast<float*>(t.data<float>()));
+  return reinterpret_cast<kc::SoftmaxRowStats*>(t.data<float>());
 }
 
 }  // namespace

@@ -137,9 +137,8 @@ absl::StatusOr<StepResult> CpuStep(DeepseekV2Model& m, optim::Optimizer& opt, co
   }
   r.norm = std::sqrt(optim::SumOfSquares(arena.grads(), arena.size()));
   if (!std::isfinite(r.norm)) return absl::InternalError("CPU gradient norm is not finite");
-  const double scale = optim::ClipScale(r.norm, grad_clip);
-  if (scale != 1.0) optim::ScaleGradients(arena.grads(), arena.size(), scale);
-  HS_RETURN_IF_ERROR(opt.Step(arena.params(), arena.grads(), 0, arena.size(), step, lr));
+  const float scale = float(optim::ClipScale(r.norm, grad_clip));
+  HS_RETURN_IF_ERROR(opt.Step(arena.params(), arena.grads(), 0, arena.size(), step, lr, scale));
   r.loss = ce / double(valid);
   return r;
 }

@@ -181,6 +181,12 @@ bool Engine::UsesSmallPath(const OpDesc& d) const {
   return bytes <= std::min(config_.small_bytes, config_.slot_bytes);
 }
 
+bool Engine::PairExchange(const OpDesc& d) const {
+  const int64_t bytes = d.count * DTypeSize(static_cast<DType>(d.dtype));
+  return config_.num_nodes == 2 && config_.pair_exchange_bytes > 0 &&
+         bytes <= config_.pair_exchange_bytes;
+}
+
 // The small-message path: one buffer, one reducer (local rank 0), one tree
 // (rail 0). The other local ranks publish their input and copy the result
 // out. Per element the order is the same as on the pipelined path (slot 0,
@@ -296,7 +302,7 @@ absl::Status Engine::RunSmall(const OpCall& call) {
     }
     absl::Status tree_status = tree_->Run(acc, n * static_cast<int64_t>(sizeof(float)),
                                           sizeof(float), CombineAddF32, &ctrl, ctx,
-                                          kSmallOneTree);
+                                          kSmallOneTree, nullptr, PairExchange(d));
     if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
     HS_RETURN_IF_ERROR(tree_status);
     Rank(me).red.store(g + 1, std::memory_order_release);
@@ -531,11 +537,11 @@ absl::Status Engine::Run(const OpCall& call) {
     if (local_mismatch.empty()) {
       tree_status = tree_->Run(acc, (s1 - s0) * geo.acc_size, geo.acc_size,
                                geo.raw ? CombineOr : CombineAddF32,
-                               k == 0 ? &ctrl : nullptr, ctx, false, &local);
+                               k == 0 ? &ctrl : nullptr, ctx, false, &local, PairExchange(d));
     } else {
       // Tell the other nodes (the tree carries the verdict), touch no data.
       tree_status = tree_->Run(acc, (s1 - s0) * geo.acc_size, geo.acc_size,
-                               CombineAddF32, &ctrl, ctx);
+                               CombineAddF32, &ctrl, ctx, false, nullptr, PairExchange(d));
     }
     if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
     HS_RETURN_IF_ERROR(tree_status);

@@ -103,6 +103,9 @@ struct EngineConfig {
   // Bytes of each local rank's registered region (SharedRegion), where
   // buffers live that the node's other ranks read and write in place.
   int64_t registered_bytes = 0;
+  // Two nodes: AllReduces of at most this many bytes, and op checks, take
+  // the one-hop exchange (pair_exchange.h) instead of the trees.
+  int64_t pair_exchange_bytes = 1 << 20;
   TreeOptions tree;
   absl::Duration timeout = absl::Seconds(60);
 };
@@ -142,6 +145,11 @@ class Engine {
   // Engine::UsesSmallPath(desc): whether this call takes the small-message
   // path (the same answer on every rank for matching calls).
   bool UsesSmallPath(const OpDesc& desc) const;
+
+  // Engine::PairExchange(desc): whether this call's inter-node phase is the
+  // two-node exchange (two nodes, at most pair_exchange_bytes) rather than
+  // the trees.
+  bool PairExchange(const OpDesc& desc) const;
 
  private:
   struct Control;

@@ -174,6 +174,7 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   ec.small_bytes = o.small_bytes;
   ec.tree.chunk_bytes = o.tree_chunk_bytes;
   ec.tree.window = o.tree_window;
+  ec.pair_exchange_bytes = o.pair_exchange_bytes;
   ec.timeout = o.timeout;
   // The segment's layout must agree on every rank: the largest request wins.
   ec.registered_bytes = o.registered_bytes;
@@ -361,6 +362,10 @@ std::string Communicator::Describe() const {
       SimdLevelName(ActiveSimdLevel()), " transport ", rail_desc_, " chunk ",
       options_.chunk_bytes, " depth ", options_.pipeline_depth, " tree chunk ",
       options_.tree_chunk_bytes, " window ", options_.tree_window);
+  if (num_nodes_ == 2 && options_.pair_exchange_bytes > 0) {
+    absl::StrAppend(&out, "\n  two nodes: one-hop exchange with node ", 1 - node_,
+                    " up to ", options_.pair_exchange_bytes, " bytes, trees above");
+  }
   for (int t = 0; t < 2 && num_nodes_ > 1; ++t) {
     TreeLinks l = DoubleTreeLinks(num_nodes_, node_, t);
     absl::StrAppend(&out, "\n  Tree ", t, " : ", l.parent, " -> ", node_, " -> ",

@@ -81,10 +81,12 @@ absl::Status Engine::CheckCall(const OpDesc& d, uint64_t g) {
   }
   absl::Status tree_status;
   if (c.num_nodes > 1) {
-    // No data: only the OpDescs go up the tree and the verdict comes down,
-    // so every node learns of a mismatch anywhere.
+    // No data: only the OpDescs go up the tree and the verdict comes down
+    // (two nodes: they swap them), so every node learns of a mismatch
+    // anywhere.
     tree_status = tree_->Run(nullptr, 0, sizeof(float), CombineAddF32, &ctrl, Ctx(),
-                             /*one_tree=*/true);
+                             /*one_tree=*/true, nullptr,
+                             c.num_nodes == 2 && c.pair_exchange_bytes > 0);
   }
   if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
   return tree_status;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "haiscale/status.h"
+#include "hfreduce/pair_exchange.h"
 #include "hfreduce/reduce_kernels.h"
 
 namespace hs::hfreduce {
@@ -105,12 +106,21 @@ TreeAllReduce::TreeAllReduce(Transport* transport, TreeOptions options)
 absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
                                 CombineFn combine, TreeCtrl* ctrl,
                                 const WaitContext& ctx, bool one_tree,
-                                const LocalReduce* local) {
+                                const LocalReduce* local, bool pair_exchange) {
   const int n = transport_->size();
   const int me = transport_->rank();
   if (n == 1) {
     if (local != nullptr && bytes > 0) local->reduce(local->self, 0, bytes, nullptr, 0, true);
     return absl::OkStatus();
+  }
+  if (n == 2 && pair_exchange) {
+    PairExchangeBuffers b;
+    b.scratch = scratch_.data();
+    b.window = options_.window;
+    b.chunk_bytes = options_.chunk_bytes;
+    b.mine = &up_ctrl_[0];
+    b.theirs = &child_ctrl_[0][0];
+    return PairExchangeAllReduce(transport_, b, data, bytes, align, combine, ctrl, ctx, local);
   }
   const int W = options_.window;
   const int64_t sc = std::max<int64_t>(align, options_.chunk_bytes / align * align);
@@ -248,6 +258,19 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
         if (verdict) {
           s.verdict_known = true;
           s.verdict = parent_ctrl_[t];
+          // A parent's verdict carries the root's OpDesc; "no mismatch" with
+          // another OpDesc than mine means the parent ran another protocol
+          // for another call (the two-node exchange sends its OpDesc where
+          // the root's verdict goes): a mismatch all the same.
+          const TreeCtrl& mine = up_ctrl_[t];
+          if (!s.verdict.bad && !mine.bad && !SameOp(s.verdict.desc, mine.desc)) {
+            s.verdict.bad = 1;
+            s.verdict.ref_rank = s.verdict.rank;
+            s.verdict.ref_desc = s.verdict.desc;
+            s.verdict.bad_rank = mine.rank;
+            s.verdict.bad_desc = mine.desc;
+            parent_ctrl_[t] = s.verdict;
+          }
           progress = true;
           for (int c = 0; c < s.nchild; ++c) {
             auto r = transport_->Isend(s.links.children[c], TagCtrlDown(t),

@@ -86,9 +86,14 @@ class TreeAllReduce {
   // sub-chunk (fused with the children's data; `combine` is unused), and
   // local->result is told when a sub-chunk is final. With one node it is
   // one reduce(0, bytes, nullptr, 0, true).
+  //
+  // pair_exchange: with exactly two nodes, the one-hop exchange of
+  // pair_exchange.h instead of the trees (same bits and bytes, half the
+  // hops, one more pass over `data`; one_tree is then moot). Nodes that
+  // disagree on it still meet in the op check and report the mismatch.
   absl::Status Run(void* data, int64_t bytes, int64_t align, CombineFn combine,
                    TreeCtrl* ctrl, const WaitContext& ctx, bool one_tree = false,
-                   const LocalReduce* local = nullptr);
+                   const LocalReduce* local = nullptr, bool pair_exchange = false);
 
   // TreeAllReduce::links(t): this node's links in tree t.
   const TreeLinks& links(int t) const { return links_[t]; }

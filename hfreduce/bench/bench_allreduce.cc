@@ -142,14 +142,21 @@ int BenchMain(int argc, char** argv) {
       struct utsname un;
       uname(&un);
       const char* prefix = csv ? "# " : "# ";
+      std::string pair;
+      if (comm->num_nodes() == 2) {
+        pair = o.pair_exchange_bytes > 0
+                   ? absl::StrCat(", two-node exchange up to ", FormatBytes(o.pair_exchange_bytes))
+                   : ", two-node trees";
+      }
       std::printf("%shai bench allreduce: %d ranks = %d nodes x %d, dtype %s, simd %s, "
-                  "chunk %s, tree chunk %s, small %s, inline %s, transport %s%s\n",
+                  "chunk %s, tree chunk %s, small %s, inline %s, transport %s%s%s\n",
                   prefix, nranks, comm->num_nodes(), comm->local_size(),
                   DTypeName(dtype), SimdLevelName(ActiveSimdLevel()),
                   FormatBytes(*chunk_b).c_str(), FormatBytes(*tree_b).c_str(),
                   o.small_bytes > 0 ? FormatBytes(o.small_bytes).c_str() : "off",
                   o.inline_blocking ? "on" : "off", comm->transport().c_str(),
-                  registered ? ", registered buffers" : "");
+                  registered ? ", registered buffers" : "",
+                  pair.c_str());
       std::printf("%shost: %s, %ld cpus, %s %s; %s\n", prefix, CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
                   mpi_line.c_str());

@@ -22,6 +22,8 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
                "(default: $HFREDUCE_TRANSPORT, else mpi)");
   p->AddString("tcp-iface", "", "tcp: interface name or IPv4 address to listen on "
                "(default: $HFREDUCE_TCP_IFACE, else the first non-loopback)");
+  p->AddString("pair-exchange-bytes", "1M", "HFReduce, two nodes: the one-hop exchange up to "
+               "this size, the trees above (0: always the trees)");
 }
 
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
@@ -44,6 +46,12 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   a.options.tcp_interface = p.GetString("tcp-iface");
   a.options.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
   a.options.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  if (p.GetString("pair-exchange-bytes") == "0") {
+    a.options.pair_exchange_bytes = 0;
+  } else {
+    HS_ASSIGN_OR_RETURN(a.options.pair_exchange_bytes,
+                        ParseByteSize(p.GetString("pair-exchange-bytes")));
+  }
   a.csv = p.GetBool("csv");
   a.iters = p.GetInt("iters");
   a.warmup = p.GetInt("warmup");

@@ -33,7 +33,7 @@ struct BenchArgs {
 
 // AddBenchFlags(p, max_bytes): ranks-per-node, min/max-bytes, dtype, csv,
 // iters, warmup, chunk-bytes, tree-chunk-bytes, timeout-s, transport,
-// tcp-iface.
+// tcp-iface, pair-exchange-bytes.
 void AddBenchFlags(cli::ArgParser* p, const char* max_bytes);
 
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).

@@ -10,8 +10,8 @@
 // Usage:
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
-//   suites: allreduce, async, collectives, paths, registered, all, mismatch,
-//   mismatch_scatter, abort, timeout
+//   suites: allreduce, async, collectives, paths, registered, pair, all,
+//   mismatch, mismatch_route, mismatch_scatter, abort, timeout
 #include <mpi.h>
 #include <unistd.h>
 
@@ -55,6 +55,7 @@ struct Args {
   int timeout_ms = 20000;
   std::string transport;  // "", "mpi" or "tcp"
   std::string tcp_iface = "lo";
+  int64_t pair_exchange_bytes = 1 << 20;
 };
 
 // The value of input element i as the rank holds it (rounded to dtype).
@@ -351,6 +352,67 @@ void SuitePaths(Communicator* comm, const Args& a) {
   }
 }
 
+// The two-node exchange against the trees, bit for bit (the driver's
+// communicator takes the exchange at every size, the second one never):
+// AllReduce (pipelined and small path, f32 and bf16, sum and average,
+// counts over several sub-chunks and chunks) and Broadcast (byte-wise OR).
+// With other node counts the option changes nothing.
+void SuitePair(Communicator* comm, const Args& a) {
+  Options o = comm->options();
+  o.pair_exchange_bytes = 0;
+  auto other_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(other_or.ok(), "second communicator: ", other_or.status().ToString());
+  if (!other_or.ok()) return;
+  std::unique_ptr<Communicator> other = std::move(*other_or);
+  const int64_t small = std::min(a.small_bytes, a.chunk_bytes);
+  const int64_t tree_units = a.tree_chunk_bytes / 4;
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    const int64_t es = DTypeSize(dtype);
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+      for (int64_t count : {int64_t{1}, int64_t{33}, small / es - 1, small / es + 5,
+                            tree_units * 5 + 3, 2 * a.chunk_bytes / es + 17,
+                            9 * a.chunk_bytes / es + 1}) {
+        if (count < 0) continue;
+        uint32_t seed = static_cast<uint32_t>(count * 13 + es + 7);
+        std::string what = absl::StrCat("pair ", DTypeName(dtype), " ", OpName(op),
+                                        " count=", count);
+        std::vector<char> x = MakeInput(dtype, false, seed, g_rank, count);
+        std::vector<char> y = x;
+        absl::Status s1 = comm->AllReduce(x.data(), count, dtype, op);
+        absl::Status s2 = other->AllReduce(y.data(), count, dtype, op);
+        CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+        CHECK_OR_FAIL(std::memcmp(x.data(), y.data(), count * es) == 0, what,
+                      ": the two-node exchange and the trees give other bits");
+        CheckReduced(x, 0, count, dtype, op, false, seed, what);
+        CHECK_OR_FAIL(SameOnAllRanks(Fnv(x.data(), count * es)), what, ": ranks disagree");
+      }
+    }
+  }
+  for (int64_t count : {int64_t{5}, 3 * a.chunk_bytes / 4 + 9}) {
+    for (int root : {0, g_size - 1}) {
+      std::vector<float> x(count), y(count);
+      for (int64_t i = 0; i < count; ++i) {
+        // Payloads a sum would not keep: NaNs, -0, denormals.
+        const uint32_t bits = g_rank == root ? uint32_t(0x7fc00001u + 977u * uint32_t(i)) ^
+                                                   uint32_t(i % 3 == 0 ? 0x80000000u : 0u)
+                                             : 0u;
+        std::memcpy(&x[i], &bits, 4);
+      }
+      y = x;
+      std::vector<float> want = x;
+      MPI_Bcast(want.data(), int(count), MPI_FLOAT, root, MPI_COMM_WORLD);
+      absl::Status s1 = comm->BroadcastAsync(x.data(), count, DType::kF32, root).Wait();
+      absl::Status s2 = other->BroadcastAsync(y.data(), count, DType::kF32, root).Wait();
+      std::string what = absl::StrCat("pair broadcast count=", count, " root=", root);
+      CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+      CHECK_OR_FAIL(std::memcmp(x.data(), want.data(), count * 4) == 0 &&
+                        std::memcmp(y.data(), want.data(), count * 4) == 0,
+                    what, ": not the root's bytes");
+      ++g_checks;
+    }
+  }
+}
+
 void SuiteCollectives(Communicator* comm, const Args& a) {
   // ReduceScatter: rank r gets block r of the reduction.
   for (DType dtype : {DType::kF32, DType::kBF16}) {
@@ -533,6 +595,32 @@ void SuiteMismatch(Communicator* comm, const Args&) {
 
 // The last rank calls ReduceScatter with another count, or AllGather where
 // the others call ReduceScatter: every rank fails naming the mismatch.
+// Two nodes, counts on either side of Options::pair_exchange_bytes: one node
+// takes the exchange, the other the trees, and both still name the
+// mismatch (their op checks meet), whichever node has the larger count.
+void SuiteMismatchRoute(Communicator* comm, const Args&) {
+  Options o = comm->options();
+  o.pair_exchange_bytes = 128;  // 32 floats: exchange; 33: trees
+  for (int big_rank : {g_size - 1, 0}) {
+    auto c_or = Communicator::Create(MPI_COMM_WORLD, o);
+    CHECK_OR_FAIL(c_or.ok(), "communicator: ", c_or.status().ToString());
+    if (!c_or.ok()) return;
+    std::unique_ptr<Communicator> c = std::move(*c_or);
+    std::vector<float> buf(64, 1.0f);
+    CHECK_OR_FAIL(c->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum).ok(), "warm-up");
+    const int64_t count = g_rank == big_rank ? 33 : 32;
+    absl::Time t0 = absl::Now();
+    absl::Status s = c->AllReduce(buf.data(), count, DType::kF32, ReduceOp::kSum);
+    double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+    std::string msg(s.message());
+    CHECK_OR_FAIL(!s.ok() && (msg.find("mismatched") != std::string::npos ||
+                              msg.find("aborted by rank") != std::string::npos),
+                  "big rank ", big_rank, ": mismatch not reported: ", s.ToString());
+    CHECK_OR_FAIL(secs < 5.0, "big rank ", big_rank, ": mismatch took ", secs, " s to report");
+    if (g_rank == 0) std::printf("big rank %d, rank 0 got: %s\n", big_rank, s.ToString().c_str());
+  }
+}
+
 void SuiteMismatchScatter(Communicator* comm, const Args& a) {
   const int64_t rc = a.chunk_bytes / 4 + 3;
   std::vector<float> send(rc * g_size + g_size, 1.0f), recv(rc * g_size + g_size);
@@ -630,6 +718,7 @@ int Main(int argc, char** argv) {
     else if (k == "--timeout-ms") a.timeout_ms = std::stoi(v);
     else if (k == "--transport") a.transport = v;
     else if (k == "--tcp-iface") a.tcp_iface = v;
+    else if (k == "--pair-exchange-bytes") a.pair_exchange_bytes = std::stoll(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -645,6 +734,7 @@ int Main(int argc, char** argv) {
   o.tree_chunk_bytes = a.tree_chunk_bytes;
   o.pipeline_depth = a.depth;
   o.small_bytes = a.small_bytes;
+  o.pair_exchange_bytes = a.pair_exchange_bytes;
   o.timeout = absl::Milliseconds(a.timeout_ms);
   auto kind = ParseTransportKind(a.transport);
   if (!kind.ok()) {
@@ -669,9 +759,11 @@ int Main(int argc, char** argv) {
     if (s == "collectives" || s == "all") SuiteCollectives(comm.get(), a);
     if (s == "paths" || s == "all") SuitePaths(comm.get(), a);
     if (s == "registered" || s == "all") SuiteRegistered(comm.get(), a);
+    if (s == "pair" || s == "all") SuitePair(comm.get(), a);
     if (s == "mismatch") SuiteMismatch(comm.get(), a);
     if (s == "timeout") SuiteTimeout(comm.get(), a);
     if (s == "mismatch_scatter") SuiteMismatchScatter(comm.get(), a);
+    if (s == "mismatch_route") SuiteMismatchRoute(comm.get(), a);
     if (s == "abort") SuiteAbort(comm.get(), a);
   }
   int failures = 0, checks = 0;

@@ -53,6 +53,10 @@ struct SliceReduce {
   DType dtype = DType::kF32;
   int64_t in_size = 4, acc_size = 4;  // bytes per unit in srcs / in acc
   char* acc = nullptr;                // my slice in acc
+  // When set, the final sums of a block go to the outputs from here (one
+  // L1-resident block, reused) instead of being written to acc too: on one
+  // node with every buffer registered nobody reads the acc afterwards.
+  float* block_acc = nullptr;
   char* out = nullptr;                // AllReduce: my slice of the output
   // AllReduce: my slice in the registered buffers of the other local ranks,
   // written with the final values too (see collective.h).
@@ -84,7 +88,7 @@ struct SliceReduce {
         for (int c = 0; c < nchild; ++c) OrInto(a, child[c] + b, m);
         continue;
       }
-      float* af = reinterpret_cast<float*>(a);
+      float* af = final && r.block_acc != nullptr ? r.block_acc : reinterpret_cast<float*>(a);
       SumToF32(r.block_srcs, r.nsrc, r.dtype, af, m);
       for (int c = 0; c < nchild; ++c) {
         AccumulateF32(af, reinterpret_cast<const float*>(child[c]) + b, m);
@@ -529,6 +533,10 @@ absl::Status Engine::Run(const OpCall& call) {
     sr.acc_size = geo.acc_size;
     sr.acc = acc;
     sr.out = kind == OpKind::kAllReduce ? dst + (u0 + s0) * esize : nullptr;
+    if (all_registered && c.num_nodes == 1) {
+      block_acc_.resize(kFuseBlock);
+      sr.block_acc = block_acc_.data();
+    }
     sr.divisor = divisor;
     sr.peer_outs = peer_outs_.data();
     sr.npeer_outs = npeer_outs;

@@ -183,6 +183,9 @@ class Engine {
   std::unique_ptr<TreeAllReduce> tree_;
   std::vector<const void*> srcs_, block_srcs_;  // per-slot pointers, reused
   std::vector<char*> peer_outs_;
+  // One fused block of f32 sums, for sums that go straight to the outputs
+  // and are never read from the acc (SliceReduce::block_acc).
+  std::vector<float> block_acc_;
   std::vector<float> ring_pieces_;  // ReduceScatter: f32 send/receive pieces
   uint64_t next_chunk_ = 0;  // global chunk counter g, same on all ranks
 };

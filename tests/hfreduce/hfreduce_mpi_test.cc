@@ -271,6 +271,19 @@ void SuiteRegistered(Communicator* comm, const Args& a) {
 // path must give the same bits as the pipelined, queued path: `plain` is a
 // second communicator with both turned off. Also mixes blocking calls
 // (queued behind async ones, or inline when idle) with async calls.
+// The same AllReduce of random inputs (seed) on two communicators: *x from
+// `first`, *y from `second`. False (reported) when either call failed.
+bool AllReduceOnBoth(Communicator* first, Communicator* second, DType dtype, ReduceOp op,
+                     int64_t count, uint32_t seed, const std::string& what,
+                     std::vector<char>* x, std::vector<char>* y) {
+  *x = MakeInput(dtype, false, seed, g_rank, count);
+  *y = *x;
+  absl::Status s1 = first->AllReduce(x->data(), count, dtype, op);
+  absl::Status s2 = second->AllReduce(y->data(), count, dtype, op);
+  CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+  return s1.ok() && s2.ok();
+}
+
 void SuitePaths(Communicator* comm, const Args& a) {
   Options o = comm->options();
   o.small_bytes = 0;
@@ -290,11 +303,8 @@ void SuitePaths(Communicator* comm, const Args& a) {
         uint32_t seed = static_cast<uint32_t>(count * 17 + es);
         std::string what = absl::StrCat("paths ", DTypeName(dtype), " ", OpName(op),
                                         " count=", count);
-        std::vector<char> x = MakeInput(dtype, false, seed, g_rank, count);
-        std::vector<char> y = x;
-        absl::Status s1 = comm->AllReduce(x.data(), count, dtype, op);
-        absl::Status s2 = plain->AllReduce(y.data(), count, dtype, op);
-        CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+        std::vector<char> x, y;
+        if (!AllReduceOnBoth(comm, plain.get(), dtype, op, count, seed, what, &x, &y)) continue;
         // Up to 2 nodes the paths add in the same order. With more nodes an
         // element's tree (0 or 1: which half of the tree's buffer it is in)
         // depends on how the call is sliced, so the paths may differ in the
@@ -304,7 +314,7 @@ void SuitePaths(Communicator* comm, const Args& a) {
                         ": small/inline path differs from the pipelined path");
         }
         std::vector<char> again = MakeInput(dtype, false, seed, g_rank, count);
-        s1 = comm->AllReduce(again.data(), count, dtype, op);
+        absl::Status s1 = comm->AllReduce(again.data(), count, dtype, op);
         CHECK_OR_FAIL(s1.ok() && std::memcmp(x.data(), again.data(), count * es) == 0,
                       what, ": repeat gave other bits");
         CheckReduced(x, 0, count, dtype, op, false, seed, what);
@@ -376,11 +386,8 @@ void SuitePair(Communicator* comm, const Args& a) {
         uint32_t seed = static_cast<uint32_t>(count * 13 + es + 7);
         std::string what = absl::StrCat("pair ", DTypeName(dtype), " ", OpName(op),
                                         " count=", count);
-        std::vector<char> x = MakeInput(dtype, false, seed, g_rank, count);
-        std::vector<char> y = x;
-        absl::Status s1 = comm->AllReduce(x.data(), count, dtype, op);
-        absl::Status s2 = other->AllReduce(y.data(), count, dtype, op);
-        CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+        std::vector<char> x, y;
+        if (!AllReduceOnBoth(comm, other.get(), dtype, op, count, seed, what, &x, &y)) continue;
         CHECK_OR_FAIL(std::memcmp(x.data(), y.data(), count * es) == 0, what,
                       ": the two-node exchange and the trees give other bits");
         CheckReduced(x, 0, count, dtype, op, false, seed, what);
@@ -572,29 +579,35 @@ void SuiteCollectives(Communicator* comm, const Args& a) {
   CHECK_OR_FAIL(absl::IsInvalidArgument(s), "bad root should be rejected: ", s.ToString());
 }
 
-// The last rank calls with another count: every rank must fail with a
-// message naming the mismatch, within the timeout.
-void SuiteMismatch(Communicator* comm, const Args&) {
+// After a warm-up call, `big_rank` calls AllReduce with 33 floats and the
+// others with 32: every rank must fail with a message naming the mismatch
+// within 5 s.
+void CheckMismatchReported(Communicator* comm, int big_rank, const std::string& what) {
   std::vector<float> buf(64, 1.0f);
   CHECK_OR_FAIL(comm->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum).ok(),
-                "warm-up allreduce");
-  int64_t count = g_rank == g_size - 1 ? 33 : 32;
+                what, ": warm-up allreduce");
+  const int64_t count = g_rank == big_rank ? 33 : 32;
   absl::Time t0 = absl::Now();
   absl::Status s = comm->AllReduce(buf.data(), count, DType::kF32, ReduceOp::kSum);
   double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   std::string msg(s.message());
   CHECK_OR_FAIL(!s.ok() && (msg.find("mismatched") != std::string::npos ||
                             msg.find("aborted by rank") != std::string::npos),
-                "mismatch not reported: ", s.ToString());
-  CHECK_OR_FAIL(secs < 5.0, "mismatch took ", secs, " s to report");
-  if (g_rank == 0) std::printf("rank 0 got: %s\n", s.ToString().c_str());
+                what, ": mismatch not reported: ", s.ToString());
+  CHECK_OR_FAIL(secs < 5.0, what, ": mismatch took ", secs, " s to report");
+  if (g_rank == 0) std::printf("%s: rank 0 got: %s\n", what.c_str(), s.ToString().c_str());
+}
+
+// The last rank calls with another count: every rank must fail with a
+// message naming the mismatch, within the timeout.
+void SuiteMismatch(Communicator* comm, const Args&) {
+  CheckMismatchReported(comm, g_size - 1, "mismatch");
   // The communicator stays broken.
-  s = comm->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum);
+  std::vector<float> buf(32, 1.0f);
+  absl::Status s = comm->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum);
   CHECK_OR_FAIL(!s.ok(), "call after a failure should fail");
 }
 
-// The last rank calls ReduceScatter with another count, or AllGather where
-// the others call ReduceScatter: every rank fails naming the mismatch.
 // Two nodes, counts on either side of Options::pair_exchange_bytes: one node
 // takes the exchange, the other the trees, and both still name the
 // mismatch (their op checks meet), whichever node has the larger count.
@@ -605,21 +618,12 @@ void SuiteMismatchRoute(Communicator* comm, const Args&) {
     auto c_or = Communicator::Create(MPI_COMM_WORLD, o);
     CHECK_OR_FAIL(c_or.ok(), "communicator: ", c_or.status().ToString());
     if (!c_or.ok()) return;
-    std::unique_ptr<Communicator> c = std::move(*c_or);
-    std::vector<float> buf(64, 1.0f);
-    CHECK_OR_FAIL(c->AllReduce(buf.data(), 32, DType::kF32, ReduceOp::kSum).ok(), "warm-up");
-    const int64_t count = g_rank == big_rank ? 33 : 32;
-    absl::Time t0 = absl::Now();
-    absl::Status s = c->AllReduce(buf.data(), count, DType::kF32, ReduceOp::kSum);
-    double secs = absl::ToDoubleSeconds(absl::Now() - t0);
-    std::string msg(s.message());
-    CHECK_OR_FAIL(!s.ok() && (msg.find("mismatched") != std::string::npos ||
-                              msg.find("aborted by rank") != std::string::npos),
-                  "big rank ", big_rank, ": mismatch not reported: ", s.ToString());
-    CHECK_OR_FAIL(secs < 5.0, "big rank ", big_rank, ": mismatch took ", secs, " s to report");
-    if (g_rank == 0) std::printf("big rank %d, rank 0 got: %s\n", big_rank, s.ToString().c_str());
+    CheckMismatchReported(c_or->get(), big_rank, absl::StrCat("big rank ", big_rank));
   }
 }
+
+// The last rank calls ReduceScatter with another count, or AllGather where
+// the others call ReduceScatter: every rank fails naming the mismatch.
 
 void SuiteMismatchScatter(Communicator* comm, const Args& a) {
   const int64_t rc = a.chunk_bytes / 4 + 3;

@@ -103,8 +103,9 @@ struct EngineConfig {
   // Bytes of each local rank's registered region (SharedRegion), where
   // buffers live that the node's other ranks read and write in place.
   int64_t registered_bytes = 0;
-  // Two nodes: AllReduces of at most this many bytes, and op checks, take
-  // the one-hop exchange (pair_exchange.h) instead of the trees.
+  // Two nodes: AllReduces of at most this many bytes, and the op checks of
+  // ReduceScatter / AllGather, take the one-hop exchange (pair_exchange.h)
+  // instead of the trees.
   int64_t pair_exchange_bytes = 1 << 20;
   TreeOptions tree;
   absl::Duration timeout = absl::Seconds(60);

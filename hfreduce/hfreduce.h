@@ -86,11 +86,12 @@ struct Options {
   // ring direction for ReduceScatter / AllGather).
   int64_t tree_chunk_bytes = 128 << 10;
   int tree_window = 4;
-  // Two nodes: AllReduces of at most this many bytes (and every op check)
-  // swap the nodes' partial sums, one hop, instead of going up and down a
-  // tree edge, two hops (same bits; 0: always the trees). Above it the
-  // trees' fused sum at the root saves more than the hop costs once the
-  // pipeline hides the hops (docs/hfreduce.md). The same on every rank.
+  // Two nodes: AllReduces of at most this many bytes (and the op checks of
+  // ReduceScatter / AllGather) swap the nodes' partial sums, one hop,
+  // instead of going up and down a tree edge, two hops (same bits; 0: always
+  // the trees). Above it the trees' fused sum at the root saves more than
+  // the hop costs once the pipeline hides the hops (docs/hfreduce.md). The
+  // same on every rank.
   int64_t pair_exchange_bytes = 1 << 20;
   // Bytes of node-shared memory per rank for AllocShared (registered
   // buffers); the largest value of any rank is used.

@@ -89,7 +89,10 @@ struct SliceReduce {
         continue;
       }
       float* af = final && r.block_acc != nullptr ? r.block_acc : reinterpret_cast<float*>(a);
-      SumToF32(r.block_srcs, r.nsrc, r.dtype, af, m);
+      // One source already where the sum goes (in place): nothing to add.
+      if (r.nsrc > 1 || r.block_srcs[0] != af || r.dtype != DType::kF32) {
+        SumToF32(r.block_srcs, r.nsrc, r.dtype, af, m);
+      }
       for (int c = 0; c < nchild; ++c) {
         AccumulateF32(af, reinterpret_cast<const float*>(child[c]) + b, m);
       }
@@ -504,7 +507,13 @@ absl::Status Engine::Run(const OpCall& call) {
     }
     int64_t s0, s1;
     slice(u1 - u0, me, &s0, &s1);
-    char* acc = Acc(buf) + s0 * geo.acc_size;
+    // One rank per node on the two-node exchange (f32): the partial sum is
+    // the input itself, so it is sent from the buffer and the peer's is
+    // added there, in place, as MPI does; no trip through the acc. (The
+    // trees cannot: a root sends its acc down after writing the output.)
+    const bool in_place = kind == OpKind::kAllReduce && L == 1 && dtype == DType::kF32 &&
+                          PairExchange(d) && local_mismatch.empty();
+    char* acc = in_place ? dst + u0 * esize : Acc(buf) + s0 * geo.acc_size;
     // Steps 2 + 3: the tree asks for my slice's local sum one sub-chunk at a
     // time, fused with the other nodes' partial sums, and tells when a
     // sub-chunk is final; AllReduce writes it to my output right then.

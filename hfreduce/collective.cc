@@ -358,6 +358,18 @@ absl::Status Engine::Run(const OpCall& call) {
                                   RoundUp(geo.units / kAutoChunks, kAlignUnits));
     geo.chunk = std::min(geo.chunk, want);
   }
+  // One rank per node (f32; not an average on the trees: see below): the
+  // node's partial sum is the input itself, so it is sent from the buffer
+  // and the other nodes' are added there, in place, as MPI does; no trip
+  // through the acc, nothing in the slots, and so no need for chunks: one
+  // tree call over the whole buffer keeps the tree's window streaming
+  // instead of a round trip per chunk. Same decision on every node (L is
+  // the same everywhere; the rest is the call's). Which tree an element
+  // takes changes with the cut, so with three or more nodes the bits differ
+  // from a chunked call's in the last place (still fixed for the call).
+  const bool in_place = kind == OpKind::kAllReduce && L == 1 && dtype == DType::kF32 &&
+                        (PairExchange(d) || d.op == 0);
+  if (in_place) geo.chunk = std::max<int64_t>(1, geo.units);
   geo.nchunks = std::max<int64_t>(1, (geo.units + geo.chunk - 1) / geo.chunk);
   const float divisor = (!geo.raw && d.op == 1) ? static_cast<float>(c.size) : 1.0f;
   const char* src = static_cast<const char*>(call.src);
@@ -507,12 +519,9 @@ absl::Status Engine::Run(const OpCall& call) {
     }
     int64_t s0, s1;
     slice(u1 - u0, me, &s0, &s1);
-    // One rank per node on the two-node exchange (f32): the partial sum is
-    // the input itself, so it is sent from the buffer and the peer's is
-    // added there, in place, as MPI does; no trip through the acc. (The
-    // trees cannot: a root sends its acc down after writing the output.)
-    const bool in_place = kind == OpKind::kAllReduce && L == 1 && dtype == DType::kF32 &&
-                          PairExchange(d) && local_mismatch.empty();
+    // In place (see in_place): the buffer is the acc. Not for an average on
+    // the trees: a root sends its acc down after writing the output, which
+    // would then be divided already (the exchange sends nothing after).
     char* acc = in_place ? dst + u0 * esize : Acc(buf) + s0 * geo.acc_size;
     // Steps 2 + 3: the tree asks for my slice's local sum one sub-chunk at a
     // time, fused with the other nodes' partial sums, and tells when a

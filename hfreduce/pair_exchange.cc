@@ -18,8 +18,8 @@ namespace {
 // comes "down"), so a node that runs the trees for this call (another count
 // on the other side of Options::pair_exchange_bytes) still meets this one
 // in the op check and both report the mismatch.
-constexpr int kTagCtrlFromNode0 = 100;
-constexpr int kTagCtrlFromNode1 = 102;
+constexpr int kTagCtrlFromNode0 = TagCtrlUp(0);
+constexpr int kTagCtrlFromNode1 = TagCtrlDown(0);
 constexpr int kTagData = 111;
 constexpr Transport::Request kNone = -1;
 // The sum with the peer's partial and the hand-off of the result go in

@@ -15,9 +15,8 @@ namespace hs::hfreduce {
 namespace {
 
 // Message tags: one per tree, direction and kind, so that a pair of nodes
-// that are linked in both trees never confuses the streams.
-int TagCtrlUp(int t) { return 100 + t; }
-int TagCtrlDown(int t) { return 102 + t; }
+// that are linked in both trees never confuses the streams (the control
+// tags are in tree_allreduce.h).
 int TagDataUp(int t) { return 104 + t; }
 int TagDataDown(int t) { return 106 + t; }
 

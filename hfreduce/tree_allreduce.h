@@ -62,6 +62,13 @@ struct LocalReduce {
   void* self = nullptr;
 };
 
+// The tags of the trees' control messages: a child's OpDesc going up tree t
+// and the root's verdict coming down. The two-node exchange sends its
+// OpDescs with tree 0's (pair_exchange.h), so that it meets a node running
+// the trees in the op check.
+constexpr int TagCtrlUp(int t) { return 100 + t; }
+constexpr int TagCtrlDown(int t) { return 102 + t; }
+
 struct TreeOptions {
   int64_t chunk_bytes = 256 << 10;  // pipeline sub-chunk
   int window = 4;                   // sub-chunks in flight per tree

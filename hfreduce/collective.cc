@@ -247,11 +247,8 @@ absl::Status Engine::RunSmall(const OpCall& call) {
     for (int l = 0; l < L; ++l) {
       if (SameOp(BufDesc(buf, l), BufDesc(buf, 0))) continue;
       TreeCtrl bad;
-      bad.bad = 1;
-      bad.ref_rank = Rank(0).global_rank;
-      bad.ref_desc = BufDesc(buf, 0);
-      bad.bad_rank = Rank(l).global_rank;
-      bad.bad_desc = BufDesc(buf, l);
+      MarkMismatch(&bad, Rank(0).global_rank, BufDesc(buf, 0), Rank(l).global_rank,
+                   BufDesc(buf, l));
       return absl::FailedPreconditionError(DescribeMismatch(bad));
     }
     const void* srcs[64];
@@ -287,11 +284,7 @@ absl::Status Engine::RunSmall(const OpCall& call) {
     std::string local_mismatch;
     for (int l = 1; l < L && local_mismatch.empty(); ++l) {
       if (SameOp(Rank(l).desc, d)) continue;
-      ctrl.bad = 1;
-      ctrl.ref_rank = c.rank;
-      ctrl.ref_desc = d;
-      ctrl.bad_rank = Rank(l).global_rank;
-      ctrl.bad_desc = Rank(l).desc;
+      MarkMismatch(&ctrl, c.rank, d, Rank(l).global_rank, Rank(l).desc);
       local_mismatch = DescribeMismatch(ctrl);
     }
     float* acc = reinterpret_cast<float*>(Acc(buf));
@@ -509,11 +502,7 @@ absl::Status Engine::Run(const OpCall& call) {
       const RankControl& first = Rank(0);
       for (int l = 1; l < L && local_mismatch.empty(); ++l) {
         if (SameOp(Rank(l).desc, first.desc)) continue;
-        ctrl.bad = 1;
-        ctrl.ref_rank = first.global_rank;
-        ctrl.ref_desc = first.desc;
-        ctrl.bad_rank = Rank(l).global_rank;
-        ctrl.bad_desc = Rank(l).desc;
+        MarkMismatch(&ctrl, first.global_rank, first.desc, Rank(l).global_rank, Rank(l).desc);
         local_mismatch = DescribeMismatch(ctrl);
       }
     }

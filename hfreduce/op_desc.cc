@@ -40,4 +40,13 @@ std::string DescribeMismatch(const TreeCtrl& c) {
                       c.bad_rank, " called ", DescribeOp(c.bad_desc));
 }
 
+void MarkMismatch(TreeCtrl* ctrl, int32_t ref_rank, const OpDesc& ref, int32_t bad_rank,
+                  const OpDesc& bad) {
+  ctrl->bad = 1;
+  ctrl->ref_rank = ref_rank;
+  ctrl->ref_desc = ref;
+  ctrl->bad_rank = bad_rank;
+  ctrl->bad_desc = bad;
+}
+
 }  // namespace hs::hfreduce

@@ -57,6 +57,11 @@ struct TreeCtrl {
 // DescribeMismatch(ctrl): "rank A called X but rank B called Y".
 std::string DescribeMismatch(const TreeCtrl& ctrl);
 
+// MarkMismatch(ctrl, ref_rank, ref, bad_rank, bad): ctrl->bad, naming rank
+// ref_rank's call `ref` and rank bad_rank's call `bad`.
+void MarkMismatch(TreeCtrl* ctrl, int32_t ref_rank, const OpDesc& ref, int32_t bad_rank,
+                  const OpDesc& bad);
+
 }  // namespace hs::hfreduce
 
 #endif  // HFREDUCE_OP_DESC_H_

@@ -33,17 +33,9 @@ TreeCtrl Verdict(const TreeCtrl& node1, const TreeCtrl& node0) {
   if (node1.bad) return node1;
   TreeCtrl v = node1;
   if (node0.bad) {
-    v.bad = 1;
-    v.ref_rank = node0.ref_rank;
-    v.ref_desc = node0.ref_desc;
-    v.bad_rank = node0.bad_rank;
-    v.bad_desc = node0.bad_desc;
+    MarkMismatch(&v, node0.ref_rank, node0.ref_desc, node0.bad_rank, node0.bad_desc);
   } else if (!SameOp(node0.desc, node1.desc)) {
-    v.bad = 1;
-    v.ref_rank = node1.rank;
-    v.ref_desc = node1.desc;
-    v.bad_rank = node0.rank;
-    v.bad_desc = node0.desc;
+    MarkMismatch(&v, node1.rank, node1.desc, node0.rank, node0.desc);
   }
   return v;
 }

@@ -71,11 +71,8 @@ absl::Status Engine::CheckCall(const OpDesc& d, uint64_t g) {
   // ranks are out of chunk g.
   for (int l = 1; l < c.local_size; ++l) {
     if (SameOp(BufDesc(buf, l), BufDesc(buf, 0))) continue;
-    ctrl.bad = 1;
-    ctrl.ref_rank = Rank(0).global_rank;
-    ctrl.ref_desc = BufDesc(buf, 0);
-    ctrl.bad_rank = Rank(l).global_rank;
-    ctrl.bad_desc = BufDesc(buf, l);
+    MarkMismatch(&ctrl, Rank(0).global_rank, BufDesc(buf, 0), Rank(l).global_rank,
+                 BufDesc(buf, l));
     local_mismatch = DescribeMismatch(ctrl);
     break;
   }

@@ -217,17 +217,9 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
           const TreeCtrl& cc = child_ctrl_[t][c];
           TreeCtrl& up = up_ctrl_[t];
           if (cc.bad && !up.bad) {
-            up.bad = 1;
-            up.ref_rank = cc.ref_rank;
-            up.ref_desc = cc.ref_desc;
-            up.bad_rank = cc.bad_rank;
-            up.bad_desc = cc.bad_desc;
+            MarkMismatch(&up, cc.ref_rank, cc.ref_desc, cc.bad_rank, cc.bad_desc);
           } else if (!SameOp(cc.desc, up.desc) && !up.bad) {
-            up.bad = 1;
-            up.ref_rank = up.rank;
-            up.ref_desc = up.desc;
-            up.bad_rank = cc.rank;
-            up.bad_desc = cc.desc;
+            MarkMismatch(&up, up.rank, up.desc, cc.rank, cc.desc);
           }
           s.child_ctrl_ok[c] = !cc.bad && SameOp(cc.desc, up.desc);
         }
@@ -263,11 +255,7 @@ absl::Status TreeAllReduce::Run(void* data, int64_t bytes, int64_t align,
           // the root's verdict goes): a mismatch all the same.
           const TreeCtrl& mine = up_ctrl_[t];
           if (!s.verdict.bad && !mine.bad && !SameOp(s.verdict.desc, mine.desc)) {
-            s.verdict.bad = 1;
-            s.verdict.ref_rank = s.verdict.rank;
-            s.verdict.ref_desc = s.verdict.desc;
-            s.verdict.bad_rank = mine.rank;
-            s.verdict.bad_desc = mine.desc;
+            MarkMismatch(&s.verdict, s.verdict.rank, s.verdict.desc, mine.rank, mine.desc);
             parent_ctrl_[t] = s.verdict;
           }
           progress = true;

@@ -188,10 +188,13 @@ bool Engine::UsesSmallPath(const OpDesc& d) const {
   return bytes <= std::min(config_.small_bytes, config_.slot_bytes);
 }
 
+bool Engine::PairExchangeOn() const {
+  return config_.num_nodes == 2 && config_.pair_exchange_bytes > 0;
+}
+
 bool Engine::PairExchange(const OpDesc& d) const {
   const int64_t bytes = d.count * DTypeSize(static_cast<DType>(d.dtype));
-  return config_.num_nodes == 2 && config_.pair_exchange_bytes > 0 &&
-         bytes <= config_.pair_exchange_bytes;
+  return PairExchangeOn() && bytes <= config_.pair_exchange_bytes;
 }
 
 // The small-message path: one buffer, one reducer (local rank 0), one tree

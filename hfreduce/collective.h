@@ -148,9 +148,11 @@ class Engine {
   bool UsesSmallPath(const OpDesc& desc) const;
 
   // Engine::PairExchange(desc): whether this call's inter-node phase is the
-  // two-node exchange (two nodes, at most pair_exchange_bytes) rather than
-  // the trees.
+  // two-node exchange (PairExchangeOn and at most pair_exchange_bytes)
+  // rather than the trees; PairExchangeOn(): two nodes and the exchange on
+  // (what a data-less op check takes).
   bool PairExchange(const OpDesc& desc) const;
+  bool PairExchangeOn() const;
 
  private:
   struct Control;

@@ -82,8 +82,7 @@ absl::Status Engine::CheckCall(const OpDesc& d, uint64_t g) {
     // (two nodes: they swap them), so every node learns of a mismatch
     // anywhere.
     tree_status = tree_->Run(nullptr, 0, sizeof(float), CombineAddF32, &ctrl, Ctx(),
-                             /*one_tree=*/true, nullptr,
-                             c.num_nodes == 2 && c.pair_exchange_bytes > 0);
+                             /*one_tree=*/true, nullptr, PairExchangeOn());
   }
   if (!local_mismatch.empty()) return absl::FailedPreconditionError(local_mismatch);
   return tree_status;

@@ -107,10 +107,8 @@ int BenchMain(int argc, char** argv) {
 
   Options o = args->options;
   o.inline_blocking = !p.GetBool("no-inline");
-  if (p.GetString("small-bytes") == "0") {
-    o.small_bytes = 0;
-  } else {
-    auto small_b = ParseByteSize(p.GetString("small-bytes"));
+  {
+    auto small_b = ParseBytesOrOff(p.GetString("small-bytes"));
     if (!small_b.ok()) {
       std::fprintf(stderr, "hai bench allreduce: %s\n",
                    std::string(small_b.status().message()).c_str());

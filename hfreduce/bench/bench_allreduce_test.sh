@@ -32,6 +32,18 @@ echo "$tcp"
 echo "$tcp" | grep -q 'transport tcp 127.0.0.1:' || { echo "tcp transport not used"; exit 1; }
 echo "$tcp" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
 [[ $(echo "$tcp" | grep -c ' f32 ') -eq 9 ]] || { echo "want 9 f32 rows (tcp)"; exit 1; }
+# Two nodes: the exchange by default, the trees with --pair-exchange-bytes 0.
+echo "$out" | grep -q 'two-node exchange up to 1M' || { echo "exchange not reported"; exit 1; }
+trees=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --pair-exchange-bytes 0 \
+        --min-bytes 4K --max-bytes 256K --iters 2 --chunk-bytes 64K)
+echo "$trees" | grep -q 'two-node trees' || { echo "trees not reported"; exit 1; }
+echo "$trees" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+# A bad size names its flag and fails.
+if bad=$("$bench" bench allreduce --pair-exchange-bytes 12Q 2>&1); then
+  echo "bad --pair-exchange-bytes accepted"; exit 1
+fi
+echo "$bad" | grep -q -- "--pair-exchange-bytes: bad byte size '12Q'" \
+  || { echo "unclear error: $bad"; exit 1; }
 # ReduceScatter / AllGather against their MPI counterparts: rows, no wrong results.
 for coll in reducescatter allgather; do
   t=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 4K --max-bytes 4M \

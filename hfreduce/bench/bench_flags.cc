@@ -26,13 +26,27 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
                "this size, the trees above (0: always the trees)");
 }
 
+absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text) {
+  if (text == "0") return 0;
+  return ParseByteSize(text);
+}
+
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   BenchArgs a;
-  HS_ASSIGN_OR_RETURN(a.min_bytes, ParseByteSize(p.GetString("min-bytes")));
-  HS_ASSIGN_OR_RETURN(a.max_bytes, ParseByteSize(p.GetString("max-bytes")));
-  HS_ASSIGN_OR_RETURN(a.options.chunk_bytes, ParseByteSize(p.GetString("chunk-bytes")));
-  HS_ASSIGN_OR_RETURN(a.options.tree_chunk_bytes,
-                      ParseByteSize(p.GetString("tree-chunk-bytes")));
+  // A size flag, its name in the error.
+  auto bytes = [&](const char* flag, bool zero_is_off) -> absl::StatusOr<int64_t> {
+    const std::string text = p.GetString(flag);
+    auto v = zero_is_off ? ParseBytesOrOff(text) : ParseByteSize(text);
+    if (!v.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", v.status().message()));
+    }
+    return v;
+  };
+  HS_ASSIGN_OR_RETURN(a.min_bytes, bytes("min-bytes", false));
+  HS_ASSIGN_OR_RETURN(a.max_bytes, bytes("max-bytes", false));
+  HS_ASSIGN_OR_RETURN(a.options.chunk_bytes, bytes("chunk-bytes", false));
+  HS_ASSIGN_OR_RETURN(a.options.tree_chunk_bytes, bytes("tree-chunk-bytes", false));
+  HS_ASSIGN_OR_RETURN(a.options.pair_exchange_bytes, bytes("pair-exchange-bytes", true));
   HS_ASSIGN_OR_RETURN(a.dtype, ParseDType(p.GetString("dtype")));
   if (a.dtype != DType::kF32 && a.dtype != DType::kBF16) {
     return absl::InvalidArgumentError("--dtype must be f32 or bf16");
@@ -46,12 +60,6 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   a.options.tcp_interface = p.GetString("tcp-iface");
   a.options.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
   a.options.timeout = absl::Seconds(p.GetInt("timeout-s"));
-  if (p.GetString("pair-exchange-bytes") == "0") {
-    a.options.pair_exchange_bytes = 0;
-  } else {
-    HS_ASSIGN_OR_RETURN(a.options.pair_exchange_bytes,
-                        ParseByteSize(p.GetString("pair-exchange-bytes")));
-  }
   a.csv = p.GetBool("csv");
   a.iters = p.GetInt("iters");
   a.warmup = p.GetInt("warmup");

@@ -15,6 +15,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "haiscale/cli/args.h"
@@ -35,6 +36,10 @@ struct BenchArgs {
 // iters, warmup, chunk-bytes, tree-chunk-bytes, timeout-s, transport,
 // tcp-iface, pair-exchange-bytes.
 void AddBenchFlags(cli::ArgParser* p, const char* max_bytes);
+
+// ParseBytesOrOff(text): ParseByteSize, or 0 for "0" (a size limit that is
+// off).
+absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "haiscale/logging.h"
 #include "haiscale/status.h"
+#include "haiscale/thread_priority.h"
 #include "hfreduce/collective.h"
 #include "hfreduce/reduce_kernels.h"
 #include "hfreduce/ring.h"
@@ -530,6 +531,11 @@ absl::Status Communicator::Execute(const OpCall& call, absl::Status broken) {
 }
 
 void Communicator::ProgressLoop() {
+  absl::Status raised = RaiseThisThreadPriority(options_.progress_priority);
+  if (!raised.ok() && local_rank_ == 0) {
+    HS_LOG(WARN) << "hfreduce: rank " << rank_ << ": Options::progress_priority "
+                 << options_.progress_priority << ": " << raised.message();
+  }
   for (;;) {
     std::shared_ptr<internal::OpState> op;
     absl::Status broken;

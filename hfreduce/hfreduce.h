@@ -107,6 +107,12 @@ struct Options {
   int tcp_port = 0;
   // TCP only. SO_SNDBUF / SO_RCVBUF of every connection.
   int64_t tcp_socket_buffer_bytes = 4 << 20;
+  // Nice levels the progress thread (where asynchronous calls run) takes
+  // above the thread that created the communicator, so calls overlapped
+  // with compute on the same cores progress (haiscale/thread_priority.h).
+  // 0: equal. Without the right to (CAP_SYS_NICE, RLIMIT_NICE) a warning,
+  // and equal priority.
+  int progress_priority = 0;
 };
 
 namespace internal {

@@ -12,6 +12,7 @@
 #include "haiscale/clock.h"
 #include "haiscale/logging.h"
 #include "haiscale/status.h"
+#include "haiscale/thread_priority.h"
 #include "parallel/mpi_env.h"
 
 namespace hs::parallel {
@@ -92,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
   if (options.backend == DdpOptions::Backend::kHfReduce) {
     hfreduce::Options hf;
     hf.ranks_per_node = options.ranks_per_node;
+    hf.progress_priority = options.comm_priority;
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
     if (registered) {
@@ -201,6 +203,19 @@ absl::Status Ddp::WaitGradients() {
 }
 
 void Ddp::CommLoop() {
+  // HFReduce only: its waits back off to naps, so the priority counts only
+  // while it has work. MPI_Allreduce polls without pause in its waits and at
+  // a higher priority takes the cores from compute (docs/parallelism.md).
+  const int levels = hf_ ? options_.comm_priority : 0;
+  absl::Status raised = RaiseThisThreadPriority(levels);
+  if (rank_ == 0 && levels > 0) {
+    if (raised.ok()) {
+      HS_LOG(INFO) << "ddp: communication thread at nice " << ThisThreadNice()
+                   << " (parallel.comm_priority " << levels << ")";
+    } else {
+      HS_LOG(WARN) << "ddp: parallel.comm_priority " << levels << ": " << raised.message();
+    }
+  }
   for (;;) {
     size_t index;
     {

@@ -73,6 +73,12 @@ struct DdpOptions {
   // the arena's gradients there (ParamArena::RebindGrads(ddp->grads())).
   // Skipped, with a log line, when /dev/shm has too little room.
   bool registered_grads = true;
+  // HFReduce: nice levels the communication thread (and HFReduce's progress
+  // thread) run above compute, so buckets launched during backward progress
+  // while backward holds the cores instead of piling up after it
+  // (haiscale/thread_priority.h; docs/parallelism.md). 0: equal priority.
+  // The MPI backend ignores it (its waits poll without pause).
+  int comm_priority = 0;
 };
 
 // An arena range [begin, end) of floats reduced as one message.

@@ -106,6 +106,7 @@ TEST(LoadConfigTest, FillsHfDefaults) {
   EXPECT_THAT(config.schedule().milestones(), testing::ElementsAre(0.8, 0.9));
   EXPECT_THAT(config.schedule().factors(), testing::ElementsAre(0.316, 0.1));
   EXPECT_DOUBLE_EQ(config.parallel().bucket_mb(), 25.0);
+  EXPECT_EQ(config.parallel().comm_priority(), 10);
   EXPECT_EQ(config.train().log_every(), 1);
   EXPECT_EQ(config.train().output_dir(), "runs/default");
 }
@@ -387,6 +388,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"parallel.pp=4"}, "parallel.pp: 4 stages exceed"},
         BadCase{{"parallel.zero_stage=2"}, "parallel.zero_stage: must be 0 or 1"},
         BadCase{{"parallel.bucket_mb=0"}, "parallel.bucket_mb: must be > 0"},
+        BadCase{{"parallel.comm_priority=21"}, "parallel.comm_priority: must be in [0, 20]"},
+        BadCase{{"parallel.comm_priority=-1"}, "parallel.comm_priority: must be in [0, 20]"},
         BadCase{{"parallel.ep_device_limit=-1"}, "parallel.ep_device_limit: must be >= 0"},
         BadCase{{"parallel.ep_device_limit=2"},
                 "parallel.ep_device_limit: must be <= the routing devices "

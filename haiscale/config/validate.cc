@@ -440,6 +440,8 @@ void CheckParallel(const RunConfig& c, Problems& p) {
   NonNegative(p, "parallel.ranks_per_node", par.ranks_per_node());
   p.Require(par.bucket_mb() > 0, "parallel.bucket_mb", "must be > 0, got ",
             par.bucket_mb());
+  p.Require(par.comm_priority() >= 0 && par.comm_priority() <= 20, "parallel.comm_priority",
+            "must be in [0, 20] (nice levels), got ", par.comm_priority());
   NonNegative(p, "parallel.micro_batches", par.micro_batches());
   if (par.pp_stage_layers_size() > 0) {
     int64_t sum = 0;

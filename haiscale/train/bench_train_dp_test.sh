@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `mpirun -np 2 hai bench train`: the data-parallel line and --json carry
+# rank 0's exposed time and the exposed time after the slowest rank's
+# backward (the least any rank waited, so never more than rank 0's), and
+# HFReduce's communication thread runs parallel.comm_priority nice levels
+# above compute (as root, or a warning saying what it needs).
+#
+# usage: bench_train_dp_test.sh   (run by bazel from the workspace root)
+set -euo pipefail
+case_name=bench_train_dp
+source tests/parity/common.sh
+export HS_DEBUG=INFO  # the priority line is INFO
+BENCH=("${MPIRUN[@]}" -x HS_DEBUG -np 2 "$HAI" bench train --config configs/bench/tiny.pbtxt --steps 3
+       --warmup 1 --threads 1)
+
+for backend in HFREDUCE MPI; do
+  out=$("${BENCH[@]}" --json --set parallel.allreduce=$backend 2>"$WORK/err_$backend")
+  echo "$out"
+  python3 - "$(grep '^{' <<<"$out" | head -1)" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["dp"] == 2, r
+e, tail = r["exposed_comm_ms"], r["exposed_after_slowest_ms"]
+assert 0 <= tail <= e + 1e-3, (tail, e)
+PY
+done
+if [[ $(id -u) == 0 ]]; then
+  # 10 levels below the job's own nice value (0 unless started under nice).
+  want=$(( $(nice) - 10 < -20 ? -20 : $(nice) - 10 ))
+  grep -qF "ddp: communication thread at nice $want (parallel.comm_priority 10)" "$WORK/err_HFREDUCE" ||
+    fail "no priority line: $(cat "$WORK/err_HFREDUCE")"
+else
+  grep -qE "communication thread at nice|parallel.comm_priority 10: .*CAP_SYS_NICE" \
+    "$WORK/err_HFREDUCE" || fail "neither priority nor warning: $(cat "$WORK/err_HFREDUCE")"
+fi
+# MPI's thread keeps equal priority, and priority 0 says nothing.
+if grep -q "communication thread at nice" "$WORK/err_MPI"; then fail "MPI backend reniced"; fi
+"${BENCH[@]}" --set parallel.comm_priority=0 >"$WORK/out0" 2>"$WORK/err0"
+if grep -q "comm_priority" "$WORK/err0"; then fail "priority 0: $(cat "$WORK/err0")"; fi
+grep -q "data parallel: HFReduce, overlap [0-9]*%, exposed communication [0-9.]* ms/step (rank 0), [0-9.]* ms/step after the slowest rank's backward" \
+  "$WORK/out0" || fail "data parallel line: $(cat "$WORK/out0")"
+echo "PASS"

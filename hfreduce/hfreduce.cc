@@ -2,6 +2,7 @@
 // segment, rails), the call queue and its progress thread; see hfreduce.h.
 #include "hfreduce/hfreduce.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -531,6 +532,7 @@ absl::Status Communicator::Execute(const OpCall& call, absl::Status broken) {
 }
 
 void Communicator::ProgressLoop() {
+  pthread_setname_np(pthread_self(), "hfreduce-prog");  // in top, perf, /proc
   absl::Status raised = RaiseThisThreadPriority(options_.progress_priority);
   if (!raised.ok() && local_rank_ == 0) {
     HS_LOG(WARN) << "hfreduce: rank " << rank_ << ": Options::progress_priority "

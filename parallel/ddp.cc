@@ -1,6 +1,7 @@
 // File: parallel/ddp.cc — see ddp.h.
 #include "parallel/ddp.h"
 
+#include <pthread.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -203,6 +204,7 @@ absl::Status Ddp::WaitGradients() {
 }
 
 void Ddp::CommLoop() {
+  pthread_setname_np(pthread_self(), "ddp-comm");  // in top, perf, /proc
   // HFReduce only: its waits back off to naps, so the priority counts only
   // while it has work. MPI_Allreduce polls without pause in its waits and at
   // a higher priority takes the cores from compute (docs/parallelism.md).

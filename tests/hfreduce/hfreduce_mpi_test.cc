@@ -13,14 +13,21 @@
 //   suites: allreduce, async, collectives, paths, registered, pair, all,
 //   mismatch, mismatch_route, mismatch_scatter, abort, timeout
 #include <mpi.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -143,7 +150,54 @@ void SuiteAllReduce(Communicator* comm, const Args& a) {
   }
 }
 
+// The nice values of this process's threads named `name` (/proc/self/task).
+std::vector<int> ThreadNices(const std::string& name) {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm_name;
+    std::getline(comm_file, comm_name);
+    if (comm_name != name) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    // Fields after the ")" that closes the name: state is field 3, nice 19.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 1));
+    std::string field;
+    for (int f = 3; f <= 19 && rest >> field; ++f) {
+      if (f == 19) out.push_back(std::stoi(field));
+    }
+  }
+  return out;
+}
+
+// Options::progress_priority: the progress thread ("hfreduce-prog") runs that
+// many nice levels below the thread that made the communicator; without the
+// right to (not root) it keeps the same nice value.
+void CheckProgressPriority(Communicator* comm) {
+  Options o = comm->options();
+  o.progress_priority = 3;
+  auto prio_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(prio_or.ok(), "progress_priority communicator: ", prio_or.status().ToString());
+  if (!prio_or.ok()) return;
+  std::vector<float> x(1000, 1.0f);
+  absl::Status s = (*prio_or)->AllReduceAsync(x.data(), 1000, DType::kF32, ReduceOp::kSum).Wait();
+  CHECK_OR_FAIL(s.ok(), "progress_priority allreduce: ", s.ToString());
+  errno = 0;
+  const int base = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+  const int want = std::max(-20, base - 3);
+  std::vector<int> nices = ThreadNices("hfreduce-prog");
+  const bool raised = std::count(nices.begin(), nices.end(), want) > 0;
+  if (geteuid() == 0) {
+    CHECK_OR_FAIL(raised, "no progress thread at nice ", want, " (the caller's ", base, " - 3)");
+  } else {
+    CHECK_OR_FAIL(std::count(nices.begin(), nices.end(), base) == static_cast<long>(nices.size()),
+                  "progress threads not at the caller's nice ", base);
+  }
+  CHECK_OR_FAIL(!nices.empty(), "no thread named hfreduce-prog");
+}
+
 void SuiteAsync(Communicator* comm, const Args& a) {
+  CheckProgressPriority(comm);
   // Many calls in flight, mixed sizes/dtypes/ops, waited in reverse order.
   struct Op {
     std::vector<char> buf;

@@ -13,12 +13,9 @@
 //   suites: allreduce, async, collectives, paths, registered, pair, all,
 //   mismatch, mismatch_route, mismatch_scatter, abort, timeout
 #include <mpi.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "haiscale/dtype.h"
+#include "haiscale/thread_priority.h"
 #include "hfreduce/hfreduce.h"
 #include "tests/hfreduce/mpi_test_inputs.h"
 
@@ -182,8 +180,7 @@ void CheckProgressPriority(Communicator* comm) {
   std::vector<float> x(1000, 1.0f);
   absl::Status s = (*prio_or)->AllReduceAsync(x.data(), 1000, DType::kF32, ReduceOp::kSum).Wait();
   CHECK_OR_FAIL(s.ok(), "progress_priority allreduce: ", s.ToString());
-  errno = 0;
-  const int base = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+  const int base = hs::ThisThreadNice();
   const int want = std::max(-20, base - 3);
   std::vector<int> nices = ThreadNices("hfreduce-prog");
   const bool raised = std::count(nices.begin(), nices.end(), want) > 0;

@@ -141,11 +141,11 @@ absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
 struct Timing {
   double median = 0;   // seconds per step
   std::vector<double> round_median;  // seconds per step, per round
-  double overlap = 0, exposed = 0;  // means over the timed steps
+  double overlap = 0;  // mean over the timed steps
   // Per timed step: this rank's wait for its gradients after its backward
-  // (StepMetrics::exposed_comm_seconds); RunBench turns it into
-  // exposed_after_slowest.
+  // (StepMetrics::exposed_comm_seconds), and their mean.
   std::vector<double> exposed_steps;
+  double exposed = 0;
   // Mean over the timed steps of the least any rank waited after its own
   // backward: with data parallelism that is the rank whose backward ended
   // last, so it is the communication left after all compute, without the
@@ -160,6 +160,12 @@ struct Timing {
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+double Mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0 : sum / double(v.size());
 }
 
 // TimeSteps: warmup untimed steps, then `rounds` rounds of `steps` timed
@@ -184,7 +190,6 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
       HS_ASSIGN_OR_RETURN(StepMetrics m, trainer.TrainStep(warmup + r * steps + i));
       round.push_back(m.step_seconds);
       t.overlap += m.overlap / timed;
-      t.exposed += m.exposed_comm_seconds / timed;
       t.exposed_steps.push_back(m.exposed_comm_seconds);
       t.step_total += m.step_seconds;
       t.compute_total += m.compute_seconds;
@@ -198,6 +203,7 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
     models::EnableOpProfile(false);
   }
   t.median = Median(seconds);
+  t.exposed = Mean(t.exposed_steps);
   return t;
 }
 
@@ -338,11 +344,11 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   r->timing = *timing;
   if (multi_rank && !r->timing.exposed_steps.empty()) {
     // One collective after the timed steps, so the timing holds none.
-    std::vector<double>& e = r->timing.exposed_steps;
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, e.data(), int(e.size()), MPI_DOUBLE, MPI_MIN,
-                                 parallel::MpiEnv::world());
+    std::vector<double> least = r->timing.exposed_steps;
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, least.data(), int(least.size()), MPI_DOUBLE,
+                                 MPI_MIN, parallel::MpiEnv::world());
     if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (exposed time)");
-    for (double s : e) r->timing.exposed_after_slowest += s / double(e.size());
+    r->timing.exposed_after_slowest = Mean(least);
   }
   r->tokens = double(tc.global_batch_size()) * tc.seq_len();
   r->tps = r->tokens / r->timing.median;

@@ -94,7 +94,9 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
   if (options.backend == DdpOptions::Backend::kHfReduce) {
     hfreduce::Options hf;
     hf.ranks_per_node = options.ranks_per_node;
-    hf.progress_priority = options.comm_priority;
+    // ZeRO-1's calls are asynchronous and run on HFReduce's progress thread;
+    // ZeRO-0's blocking AllReduce runs on the communication thread itself.
+    if (options.zero_stage == 1) hf.progress_priority = options.comm_priority;
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
     if (registered) {

@@ -73,10 +73,11 @@ struct DdpOptions {
   // the arena's gradients there (ParamArena::RebindGrads(ddp->grads())).
   // Skipped, with a log line, when /dev/shm has too little room.
   bool registered_grads = true;
-  // HFReduce: nice levels the communication thread (and HFReduce's progress
-  // thread) run above compute, so buckets launched during backward progress
-  // while backward holds the cores instead of piling up after it
-  // (haiscale/thread_priority.h; docs/parallelism.md). 0: equal priority.
+  // HFReduce: nice levels the communication thread (and, with ZeRO-1, whose
+  // calls are asynchronous, HFReduce's progress thread) run above compute,
+  // so buckets launched during backward progress while backward holds the
+  // cores instead of piling up after it (haiscale/thread_priority.h;
+  // docs/parallelism.md). 0: equal priority.
   // The MPI backend ignores it (its waits poll without pause).
   int comm_priority = 0;
 };

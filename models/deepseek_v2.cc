@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<DeepseekV2Model>> DeepseekV2Model::Build(
   const float std = float(config.initializer_range);
   const int64_t C = config.hidden_size, V = config.vocab_size;
   if (m->has_embedding()) {
-    m->embed_ = m->arena_.Add("model.embed_tokens.weight", {V, C}, ParamInit::Normal(std));
+    m->embed_ = m->arena_.Add(kEmbeddingName, {V, C}, ParamInit::Normal(std));
   }
   for (int64_t i = first; i < end; ++i) {
     m->blocks_.push_back(std::make_unique<DecoderBlock>(m->arena_, i, config, dispatcher));

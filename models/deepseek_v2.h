@@ -42,6 +42,10 @@
 
 namespace hs::models {
 
+// The token embedding's tensor name (its gradient is row-sparse: only the
+// batch's tokens have nonzero rows).
+inline constexpr char kEmbeddingName[] = "model.embed_tokens.weight";
+
 struct ModelOptions {
   uint64_t seed = 0;              // parameter init (counter-based RNG)
   // Pipeline stage: decoder blocks [first_layer, end_layer) (end -1: all).

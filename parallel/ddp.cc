@@ -15,6 +15,7 @@
 #include "haiscale/status.h"
 #include "haiscale/thread_priority.h"
 #include "parallel/mpi_env.h"
+#include "parallel/sparse_rows.h"
 
 namespace hs::parallel {
 
@@ -80,6 +81,17 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
       cur = Bucket{spec.offset, spec.offset};
       continue;
     }
+    if (options.row_sparse && options.row_sparse(spec) && spec.shape.size() >= 2 &&
+        spec.numel > 0) {
+      // A bucket of its own: reduced as packed rows (ReduceSparseBucket).
+      if (cur.size() > 0) d->buckets_.push_back(cur);
+      Bucket sparse{spec.offset, spec.offset + spec.numel};
+      sparse.rows = spec.shape[0];
+      sparse.cols = spec.numel / spec.shape[0];
+      d->buckets_.push_back(sparse);
+      cur = Bucket{spec.offset, spec.offset};
+      continue;
+    }
     if (cur.begin != spec.offset + spec.numel) {
       if (cur.size() > 0) d->buckets_.push_back(cur);
       cur = Bucket{spec.offset + spec.numel, spec.offset + spec.numel};
@@ -91,6 +103,20 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     }
   }
   if (cur.size() > 0) d->buckets_.push_back(cur);
+  if (!(options.max_sparse_density > 0 && options.max_sparse_density <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ddp: max_sparse_density must be in (0, 1], got ", options.max_sparse_density));
+  }
+  int64_t max_rows = 0;
+  for (const Bucket& b : d->buckets_) {
+    if (b.rows == 0) continue;
+    max_rows = std::max(max_rows, b.rows);
+    const int64_t rows = int64_t(options.max_sparse_density * double(b.rows));
+    d->packed_capacity_ = std::max(d->packed_capacity_, rows * b.cols);
+  }
+  d->row_counts_.resize(max_rows);
+  // Registered memory is handed out in 64-byte multiples.
+  const int64_t packed_bytes = (d->packed_capacity_ * int64_t(sizeof(float)) + 63) / 64 * 64;
   if (options.backend == DdpOptions::Backend::kHfReduce) {
     hfreduce::Options hf;
     hf.ranks_per_node = options.ranks_per_node;
@@ -100,15 +126,24 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
     if (registered) {
-      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, grad_bytes));
+      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, grad_bytes + packed_bytes));
     }
-    if (registered) hf.registered_bytes = grad_bytes;
+    if (registered) hf.registered_bytes = grad_bytes + packed_bytes;
     HS_ASSIGN_OR_RETURN(d->hf_, hfreduce::Communicator::Create(d->comm_, hf));
     if (registered) {
       HS_ASSIGN_OR_RETURN(void* shared, d->hf_->AllocShared(grad_bytes));
       d->grads_ = static_cast<float*>(shared);
       std::memcpy(d->grads_, grads, grad_bytes);
+      if (packed_bytes > 0) {
+        // The packed rows are reduced in place too.
+        HS_ASSIGN_OR_RETURN(void* packed, d->hf_->AllocShared(packed_bytes));
+        d->packed_ = static_cast<float*>(packed);
+      }
     }
+  }
+  if (d->packed_ == nullptr && d->packed_capacity_ > 0) {
+    d->packed_storage_.resize(d->packed_capacity_);
+    d->packed_ = d->packed_storage_.data();
   }
   if (options.zero_stage == 1) {
     int64_t largest = 0;
@@ -160,6 +195,7 @@ void Ddp::BeginBackward() {
   next_launch_ = 0;
   done_ = 0;
   busy_.clear();
+  sparse_rows_ = sparse_rows_total_ = 0;
   error_ = absl::OkStatus();
   timeline_ = CommTimeline();
   t_backward_end_ = 0;
@@ -198,6 +234,8 @@ absl::Status Ddp::WaitGradients() {
   const double t1 = NowSeconds();
   timeline_.exposed = t1 - std::max(t0, t_backward_end_);
   timeline_.buckets = int(busy_.size());
+  timeline_.sparse_rows = sparse_rows_;
+  timeline_.sparse_rows_total = sparse_rows_total_;
   for (const auto& [start, end] : busy_) {
     timeline_.busy += end - start;
     timeline_.hidden += std::max(0.0, std::min(end, t_backward_end_) - start);
@@ -246,14 +284,45 @@ void Ddp::CommLoop() {
   }
 }
 
+absl::Status Ddp::AllReduceSum(float* x, int64_t n) {
+  if (hf_) return hf_->AllReduce(x, n, DType::kF32, hfreduce::ReduceOp::kSum);
+  int rc = MPI_Allreduce(MPI_IN_PLACE, x, int(n), MPI_FLOAT, MPI_SUM, comm_);
+  return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Allreduce");
+}
+
+absl::Status Ddp::ReduceSparseBucket(const Bucket& b) {
+  float* g = grads_ + b.begin;
+  // Which rows some rank has: a sum of 0/1 masks (small integers, so every
+  // rank gets the same counts and makes the same choice below).
+  float* counts = row_counts_.data();
+  MarkNonzeroRows(g, b.rows, b.cols, counts);
+  HS_RETURN_IF_ERROR(Annotate(AllReduceSum(counts, b.rows), "row mask"));
+  const std::vector<int64_t> rows = RowsWithCount(counts, b.rows);
+  const int64_t packed = int64_t(rows.size()) * b.cols;
+  const bool sparse =
+      int64_t(rows.size()) <= int64_t(options_.max_sparse_density * double(b.rows));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sparse_rows_ += sparse ? int64_t(rows.size()) : b.rows;
+    sparse_rows_total_ += b.rows;
+  }
+  // Too dense: the whole bucket (packing would cost more than it saves).
+  if (!sparse) return AllReduceSum(g, b.size());
+  if (rows.empty()) return absl::OkStatus();  // zero on every rank
+  // Rows outside the union are zero on every rank: their sum is what they hold.
+  PackRows(g, b.cols, rows, packed_);
+  HS_RETURN_IF_ERROR(AllReduceSum(packed_, packed));
+  UnpackRows(packed_, b.cols, rows, g);
+  return absl::OkStatus();
+}
+
 absl::Status Ddp::ReduceBucket(const Bucket& b) {
   float* g = grads_ + b.begin;
   const int64_t n = b.size();
-  if (options_.zero_stage == 0) {
-    if (hf_) return hf_->AllReduce(g, n, DType::kF32, hfreduce::ReduceOp::kSum);
-    int rc = MPI_Allreduce(MPI_IN_PLACE, g, int(n), MPI_FLOAT, MPI_SUM, comm_);
-    return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Allreduce");
-  }
+  // ZeRO-1 too: the reduced rows land whole on every rank, including this
+  // rank's part, which is all its optimizer reads.
+  if (b.rows > 0) return ReduceSparseBucket(b);
+  if (options_.zero_stage == 0) return AllReduceSum(g, n);
   // ZeRO-1: reduce-scatter a zero-padded copy; part r comes back to rank r.
   const int64_t part = PartSize(b);
   std::memcpy(scratch_.data(), g, n * sizeof(float));

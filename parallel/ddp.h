@@ -18,6 +18,12 @@
 // 1 / (target tokens of the global batch), so the sum is exactly the
 // single-process gradient of the same global batch.
 //
+// Row-sparse parameters (DdpOptions::row_sparse: the token embedding) get
+// a bucket of their own, reduced as the rows nonzero on some rank packed
+// together (parallel/sparse_rows.h) while at most max_sparse_density of
+// the rows are; the embedding's gradient is final only when backward ends,
+// so its bytes are what every backend leaves after backward.
+//
 // ZeRO-1 (zero_stage 1): each bucket is reduce-scattered instead; rank r
 // owns part r of every bucket (ceil(n/dp) floats), steps the optimizer on
 // its parts only (optimizer state / dp per rank), and AllGatherParams
@@ -80,11 +86,20 @@ struct DdpOptions {
   // docs/parallelism.md). 0: equal priority.
   // The MPI backend ignores it (its waits poll without pause).
   int comm_priority = 0;
+  // Parameters whose gradient rows are mostly zero (the token embedding:
+  // rows of tokens not in the batch). Each is a bucket of its own, reduced
+  // as the union of the ranks' nonzero rows (nullptr: none).
+  std::function<bool(const models::ParamSpec&)> row_sparse;
+  // Above this share of rows in the union, a row-sparse bucket is reduced
+  // densely (packing then costs more than the bytes it saves).
+  double max_sparse_density = 0.5;
 };
 
 // An arena range [begin, end) of floats reduced as one message.
 struct Bucket {
   int64_t begin = 0, end = 0;
+  // Row-sparse (one [rows, cols] parameter) when rows > 0.
+  int64_t rows = 0, cols = 0;
   int64_t size() const { return end - begin; }
 };
 
@@ -94,6 +109,8 @@ struct CommTimeline {
   double hidden = 0;    // the part of `busy` before backward ended
   double exposed = 0;   // time WaitGradients blocked after backward ended
   int buckets = 0;
+  // Row-sparse buckets: rows reduced (the union over ranks) out of all.
+  int64_t sparse_rows = 0, sparse_rows_total = 0;
   // Share of communication hidden behind backward (0 when nothing ran).
   double overlap() const { return busy > 0 ? hidden / busy : 0.0; }
 };
@@ -143,6 +160,11 @@ class Ddp {
   Ddp() = default;
   void CommLoop();
   absl::Status ReduceBucket(const Bucket& b);
+  // AllReduceSum: in place over the group, on the chosen backend.
+  absl::Status AllReduceSum(float* x, int64_t n);
+  // ReduceSparseBucket: the union of nonzero rows, packed (sparse_rows.h);
+  // the whole bucket when the union is denser than max_sparse_density.
+  absl::Status ReduceSparseBucket(const Bucket& b);
   void Launch(size_t index);
   int64_t PartSize(const Bucket& b) const { return (b.size() + size_ - 1) / size_; }
 
@@ -156,6 +178,12 @@ class Ddp {
   std::vector<float> part_;         // ZeRO-1 this rank's reduced part (comm thread)
   std::vector<float> gather_;       // ZeRO-1 allgather buffer (main thread)
   std::vector<float> send_part_;    // ZeRO-1 this rank's updated part (main thread)
+  // Row-sparse buckets (comm thread): per-row mask / union counts, and the
+  // packed rows (in HFReduce's registered memory when the gradients are).
+  std::vector<float> row_counts_;
+  float* packed_ = nullptr;
+  int64_t packed_capacity_ = 0;     // floats
+  std::vector<float> packed_storage_;
 
   // Backward bookkeeping (main thread).
   int64_t frontier_ = 0;            // lowest arena offset whose grads are final
@@ -171,6 +199,7 @@ class Ddp {
   bool stop_ = false;
   absl::Status error_;
   std::vector<std::pair<double, double>> busy_;  // [start, end] per bucket
+  int64_t sparse_rows_ = 0, sparse_rows_total_ = 0;  // this backward
   CommTimeline timeline_;
 };
 

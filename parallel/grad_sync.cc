@@ -68,10 +68,13 @@ std::vector<Ddp*> GradSync::Ddps() const {
 
 std::string GradSync::Describe() const {
   if (!ddp_) return "";
+  bool row_sparse = false;
+  for (const Bucket& b : ddp_->buckets()) row_sparse = row_sparse || b.rows > 0;
   return absl::StrFormat(
-      "%d ranks, %s, %d gradient buckets, ZeRO-%d", ctx_->dp_size(),
+      "%d ranks, %s, %d gradient buckets, ZeRO-%d%s", ctx_->dp_size(),
       options_.ddp.backend == DdpOptions::Backend::kMpi ? "MPI_Allreduce" : "HFReduce",
-      ddp_->buckets().size(), options_.ddp.zero_stage);
+      ddp_->buckets().size(), options_.ddp.zero_stage,
+      row_sparse ? ", embedding gradient row-sparse" : "");
 }
 
 void GradSync::BeginBackward() {

@@ -151,6 +151,9 @@ struct Timing {
   // last, so it is the communication left after all compute, without the
   // wait for slower ranks' backward that rank 0's `exposed` also holds.
   double exposed_after_slowest = 0;
+  // Mean share of the embedding's rows reduced per step (row-sparse path;
+  // StepMetrics::embedding_rows_reduced), < 0 when not row-sparse.
+  double embedding_rows = -1;
   // Sums over the timed steps: whole steps, and their forward + backward
   // (StepMetrics::compute_seconds); --profile's per-op totals.
   double step_total = 0, compute_total = 0;
@@ -191,6 +194,9 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
       round.push_back(m.step_seconds);
       t.overlap += m.overlap / timed;
       t.exposed_steps.push_back(m.exposed_comm_seconds);
+      if (m.embedding_rows_reduced >= 0) {
+        t.embedding_rows = std::max(0.0, t.embedding_rows) + m.embedding_rows_reduced / timed;
+      }
       t.step_total += m.step_seconds;
       t.compute_total += m.compute_seconds;
     }
@@ -264,11 +270,11 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
     std::printf("{\"config\": \"%s\", \"dp\": %d, \"threads\": %d, \"tokens_per_s\": %.1f, "
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
-                "\"torch_tokens_per_s\": %.1f, "
+                "\"embedding_rows_reduced\": %.3f, \"torch_tokens_per_s\": %.1f, "
                 "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
-                r.timing.exposed_after_slowest * 1e3, r.torch_tps,
+                r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows, r.torch_tps,
                 int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max);
     return;
   }
@@ -283,6 +289,11 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                                                                           : "HFReduce",
                 100 * r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3);
+    if (r.timing.embedding_rows >= 0) {
+      std::printf("embedding gradient: %.0f%% of its rows reduced per step (the rest are zero on "
+                  "every rank)\n",
+                  100 * r.timing.embedding_rows);
+    }
   }
   std::printf("peak %.1f GFLOP/s = %s\n", peak, r.peak.how.c_str());
   std::printf("%-10s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "GFLOP/s", "MFU");

@@ -3,7 +3,8 @@
 # rank 0's exposed time and the exposed time after the slowest rank's
 # backward (the least any rank waited, so never more than rank 0's), and
 # HFReduce's communication thread runs parallel.comm_priority nice levels
-# above compute (as root, or a warning saying what it needs).
+# above compute (as root, or a warning saying what it needs), and the
+# share of the embedding's rows reduced (-1 with dense_embedding_grad).
 #
 # usage: bench_train_dp_test.sh   (run by bazel from the workspace root)
 set -euo pipefail
@@ -22,6 +23,9 @@ r = json.loads(sys.argv[1])
 assert r["dp"] == 2, r
 e, tail = r["exposed_comm_ms"], r["exposed_after_slowest_ms"]
 assert 0 <= tail <= e + 1e-3, (tail, e)
+# A share of the rows (the tiny config's random batch touches most of its
+# 512 rows, so the bucket may fall back to dense: 1).
+assert 0 < r["embedding_rows_reduced"] <= 1, r
 PY
 done
 if [[ $(id -u) == 0 ]]; then
@@ -39,4 +43,8 @@ if grep -q "communication thread at nice" "$WORK/err_MPI"; then fail "MPI backen
 if grep -q "comm_priority" "$WORK/err0"; then fail "priority 0: $(cat "$WORK/err0")"; fi
 grep -q "data parallel: HFReduce, overlap [0-9]*%, exposed communication [0-9.]* ms/step (rank 0), [0-9.]* ms/step after the slowest rank's backward" \
   "$WORK/out0" || fail "data parallel line: $(cat "$WORK/out0")"
+grep -q "embedding gradient: [0-9]*% of its rows reduced per step" "$WORK/out0" ||
+  fail "embedding line: $(cat "$WORK/out0")"
+out=$("${BENCH[@]}" --json --set parallel.dense_embedding_grad=true)
+grep -q '"embedding_rows_reduced": -1.000' <<<"$out" || fail "dense embedding: $out"
 echo "PASS"

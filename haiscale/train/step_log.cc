@@ -107,10 +107,13 @@ std::string StepLog::FormatJson(const StepMetrics& m) {
       "{\"step\": %d, \"loss\": %s, \"aux_loss\": %s, \"lr\": %s, \"grad_norm\": %s, "
       "\"tokens_per_s\": %s, \"step_seconds\": %s, \"gflops\": %s, \"mfu\": %s, "
       "\"max_expert_load\": %s, \"dp\": %d, \"compute_seconds\": %s, "
-      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s, \"a2a_seconds\": %s%s%s}",
+      "\"exposed_comm_seconds\": %s, \"overlap\": %s, \"pp\": %d, \"bubble\": %s, \"a2a_seconds\": %s%s%s%s}",
       m.step, Num(m.loss), Num(m.aux_loss), Num(m.lr), Num(m.grad_norm), Num(m.tokens_per_s),
       Num(m.step_seconds), Num(m.gflops), Num(m.mfu), Num(m.max_expert_load), m.dp,
       Num(m.compute_seconds), Num(m.exposed_comm_seconds), Num(m.overlap), m.pp, Num(m.bubble), Num(m.a2a_seconds),
+      m.embedding_rows_reduced >= 0
+          ? absl::StrFormat(", \"embedding_rows_reduced\": %s", Num(m.embedding_rows_reduced))
+          : "",
       m.eval_loss >= 0 ? absl::StrFormat(", \"eval_loss\": %s, \"eval_tokens\": %d",
                                          Num(m.eval_loss), m.eval_tokens)
                        : "",

@@ -40,6 +40,10 @@ struct StepMetrics {
   double exposed_comm_seconds = 0;  // waiting for gradient reduction after backward
   double overlap = 0;          // share of gradient communication hidden behind backward
   int dp = 1;
+  // Row-sparse embedding gradient (parallel/sparse_rows.h): the share of
+  // its rows this step reduced (1 when it fell back to dense); < 0 when
+  // not row-sparse.
+  double embedding_rows_reduced = -1;
   // Pipeline (pp > 1): measured bubble fraction, mean over ranks.
   int pp = 1;
   double bubble = 0;

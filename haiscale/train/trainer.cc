@@ -165,6 +165,9 @@ absl::Status Trainer::BuildHostRunner() {
   g.ddp.ranks_per_node = int(pc.ranks_per_node());
   g.ddp.debug_delay_ms = options_.debug_comm_delay_ms;
   g.ddp.registered_grads = !pc.hfreduce_copy_grads();
+  if (!pc.dense_embedding_grad()) {
+    g.ddp.row_sparse = [](const models::ParamSpec& s) { return s.name == models::kEmbeddingName; };
+  }
   g.grad_clip = config_.optimizer().grad_clip();
   g.check_replicas = options_.check_replicas;
   HS_ASSIGN_OR_RETURN(grad_sync_, parallel::GradSync::Create(*ctx_, &model_->arena(), g));
@@ -311,6 +314,10 @@ absl::StatusOr<StepMetrics> Trainer::TrainStep(int64_t step) {
   m.compute_seconds = t_compute;
   m.exposed_comm_seconds = update.timeline.exposed;
   m.overlap = update.timeline.overlap();
+  if (update.timeline.sparse_rows_total > 0) {
+    m.embedding_rows_reduced =
+        double(update.timeline.sparse_rows) / double(update.timeline.sparse_rows_total);
+  }
   last_timeline_ = update.timeline;
   return m;
 }

@@ -6,6 +6,8 @@
 #   pipeline: 2 and 4 stages with 1F1B and ZB-H1, and PP2 x DP2 with ZeRO-1;
 #   the device path (train.device CUDA, *_engine cases) with the host test
 #   engine, on 1 and 2 simulated nodes.
+# The data-parallel CPU cases also check that every step reduced the
+# embedding's gradient as its nonzero rows (metrics "embedding_rows_reduced").
 # Every CPU-path run checks after every step that all data-parallel ranks hold
 # bit-identical parameters (--check-replicas). The overlap case slows the
 # transport down and asserts the measured overlap ratio is above zero on
@@ -81,6 +83,18 @@ PY
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 python3 "$COMPARE" "$WORK/ref/metrics.jsonl" "$WORK/run/metrics.jsonl" --rel-tol 1e-5
+# Data-parallel cases on the CPU path reduce the embedding's gradient as its
+# nonzero rows (parallel/sparse_rows.h): on this config's batches under half
+# of them, so every step must have taken the packed path.
+if [[ "$case_name" == dp* && "$case_name" != *engine* ]]; then
+  python3 - "$WORK/run/metrics.jsonl" <<'PY'
+import json, sys
+shares = [json.loads(l).get("embedding_rows_reduced") for l in open(sys.argv[1]) if l.strip()]
+if not shares or any(s is None or not 0 < s < 0.5 for s in shares):
+    sys.exit(f"embedding_rows_reduced per step: {shares}; expected every step in (0, 0.5)")
+print(f"embedding rows reduced: {min(shares):.2f}-{max(shares):.2f} of the rows per step")
+PY
+fi
 # Gradients of every parameter after the first step (not for ZeRO-1, whose
 # ranks hold reduced gradients only for their shards).
 if [[ "$case_name" != *zero1* && "$case_name" != *engine* ]]; then

@@ -236,9 +236,13 @@ absl::Status Ddp::WaitGradients() {
   timeline_.buckets = int(busy_.size());
   timeline_.sparse_rows = sparse_rows_;
   timeline_.sparse_rows_total = sparse_rows_total_;
-  for (const auto& [start, end] : busy_) {
-    timeline_.busy += end - start;
-    timeline_.hidden += std::max(0.0, std::min(end, t_backward_end_) - start);
+  for (const BucketSpan& b : busy_) {
+    timeline_.busy += b.end - b.start;
+    timeline_.hidden += std::max(0.0, std::min(b.end, t_backward_end_) - b.start);
+    BucketSpan rel = b;
+    rel.start -= t_backward_end_;
+    rel.end -= t_backward_end_;
+    timeline_.spans.push_back(rel);
   }
   return absl::OkStatus();
 }
@@ -276,7 +280,8 @@ void Ddp::CommLoop() {
     const double end = NowSeconds();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      busy_.push_back({start, end});
+      const Bucket& b = buckets_[index];
+      busy_.push_back({int(index), b.size(), b.rows > 0, start, end});
       ++done_;
       if (!s.ok() && error_.ok()) error_ = s;
     }

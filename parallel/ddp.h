@@ -103,6 +103,15 @@ struct Bucket {
   int64_t size() const { return end - begin; }
 };
 
+// One bucket's reduction in a backward: seconds from this rank's end of
+// backward (negative: before it ended), in the order they ran.
+struct BucketSpan {
+  int index = 0;            // into Ddp::buckets()
+  int64_t floats = 0;
+  bool row_sparse = false;
+  double start = 0, end = 0;
+};
+
 // The measured communication timeline of one backward (seconds).
 struct CommTimeline {
   double busy = 0;      // time the communication thread spent reducing
@@ -111,6 +120,7 @@ struct CommTimeline {
   int buckets = 0;
   // Row-sparse buckets: rows reduced (the union over ranks) out of all.
   int64_t sparse_rows = 0, sparse_rows_total = 0;
+  std::vector<BucketSpan> spans;  // every bucket, in the order they ran
   // Share of communication hidden behind backward (0 when nothing ran).
   double overlap() const { return busy > 0 ? hidden / busy : 0.0; }
 };
@@ -198,7 +208,7 @@ class Ddp {
   size_t done_ = 0;                 // buckets finished this backward
   bool stop_ = false;
   absl::Status error_;
-  std::vector<std::pair<double, double>> busy_;  // [start, end] per bucket
+  std::vector<BucketSpan> busy_;    // absolute start / end per bucket
   int64_t sparse_rows_ = 0, sparse_rows_total_ = 0;  // this backward
   CommTimeline timeline_;
 };

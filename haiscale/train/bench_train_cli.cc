@@ -2,7 +2,7 @@
 //
 // `hai bench train --config configs/bench/small.pbtxt [--steps 10]
 //                  [--warmup 2] [--rounds 1] [--threads N] [--compare-torch]
-//                  [--json] [--profile]`
+//                  [--json] [--profile] [--comm-trace]`
 // Times full training steps (forward, backward, clip, AdamW) of the
 // config's model on random tokens and prints tokens/s, achieved GFLOP/s
 // and MFU against the CPU's fp32 peak (haiscale/train/cpu_peak.h says how
@@ -14,7 +14,8 @@
 // ratio is the median of the R per-round ratios, each from two medians a
 // few seconds apart, with their min-max. With --profile, also prints where
 // the timed steps' time went, per op and per layer
-// (models/profile/op_profile.h).
+// (models/profile/op_profile.h). Under mpirun, --comm-trace also prints when
+// each gradient bucket was reduced (comm_trace.h).
 //
 // `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
 // (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
@@ -39,6 +40,7 @@
 #include "haiscale/rng.h"
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
+#include "haiscale/train/comm_trace.h"
 #include "haiscale/train/served_peer.h"
 #include "haiscale/train/trainer.h"
 #include "models/profile/op_profile.h"
@@ -154,6 +156,8 @@ struct Timing {
   // Mean share of the embedding's rows reduced per step (row-sparse path;
   // StepMetrics::embedding_rows_reduced), < 0 when not row-sparse.
   double embedding_rows = -1;
+  // Per timed step: this rank's bucket spans (Trainer::last_timeline()).
+  std::vector<std::vector<parallel::BucketSpan>> spans;
   // Sums over the timed steps: whole steps, and their forward + backward
   // (StepMetrics::compute_seconds); --profile's per-op totals.
   double step_total = 0, compute_total = 0;
@@ -194,6 +198,7 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
       round.push_back(m.step_seconds);
       t.overlap += m.overlap / timed;
       t.exposed_steps.push_back(m.exposed_comm_seconds);
+      t.spans.push_back(trainer.last_timeline().spans);
       if (m.embedding_rows_reduced >= 0) {
         t.embedding_rows = std::max(0.0, t.embedding_rows) + m.embedding_rows_reduced / timed;
       }
@@ -261,6 +266,7 @@ struct BenchResult {
   int dp = 1, threads = 1;
   CpuPeak peak;
   double params = 0;
+  std::vector<BucketTraceRow> comm_trace;  // --comm-trace (rank 0)
   std::string torch_note;
 };
 
@@ -271,11 +277,13 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
                 "\"embedding_rows_reduced\": %.3f, \"torch_tokens_per_s\": %.1f, "
-                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f}\n",
+                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows, r.torch_tps,
-                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max);
+                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
+                r.comm_trace.empty() ? ""
+                                     : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str());
     return;
   }
   const config::TrainConfig& tc = cfg.train();
@@ -294,6 +302,7 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                   "every rank)\n",
                   100 * r.timing.embedding_rows);
     }
+    if (!r.comm_trace.empty()) std::printf("%s", FormatCommTrace(r.comm_trace).c_str());
   }
   std::printf("peak %.1f GFLOP/s = %s\n", peak, r.peak.how.c_str());
   std::printf("%-10s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "GFLOP/s", "MFU");
@@ -360,6 +369,11 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
                                  MPI_MIN, parallel::MpiEnv::world());
     if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (exposed time)");
     r->timing.exposed_after_slowest = Mean(least);
+    if (args.GetBool("comm-trace")) {
+      HS_ASSIGN_OR_RETURN(r->comm_trace, GatherCommTrace(parallel::MpiEnv::world(),
+                                                         r->timing.spans,
+                                                         r->timing.exposed_steps));
+    }
   }
   r->tokens = double(tc.global_batch_size()) * tc.seq_len();
   r->tps = r->tokens / r->timing.median;
@@ -400,6 +414,9 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
   args.AddBool("profile", "also print the timed steps' time per op and per layer");
+  args.AddBool("comm-trace",
+               "under mpirun: also print when each gradient bucket was reduced, from the end of "
+               "backward on the rank that ended it last");
   if (int code = args.ParseOrExitCode(argc, argv); code >= 0) return code;
   auto fail = [](const absl::Status& s, int code) {
     std::fprintf(stderr, "hai bench train: %s\n", std::string(s.message()).c_str());
@@ -424,6 +441,12 @@ int RunBenchTrain(int argc, char** argv) {
     return fail(absl::InvalidArgumentError(
                     "--rounds with --compare-torch interleaves one process with the peer; run it "
                     "without mpirun"),
+                2);
+  }
+  if (!multi_rank && args.GetBool("comm-trace")) {
+    return fail(absl::InvalidArgumentError(
+                    "--comm-trace traces data-parallel gradient buckets: run under mpirun -np N "
+                    "(N > 1)"),
                 2);
   }
   BenchResult r;

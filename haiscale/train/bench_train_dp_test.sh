@@ -4,7 +4,8 @@
 # backward (the least any rank waited, so never more than rank 0's), and
 # HFReduce's communication thread runs parallel.comm_priority nice levels
 # above compute (as root, or a warning saying what it needs), and the
-# share of the embedding's rows reduced (-1 with dense_embedding_grad).
+# share of the embedding's rows reduced (-1 with dense_embedding_grad), and
+# --comm-trace's per-bucket table.
 #
 # usage: bench_train_dp_test.sh   (run by bazel from the workspace root)
 set -euo pipefail
@@ -45,6 +46,19 @@ grep -q "data parallel: HFReduce, overlap [0-9]*%, exposed communication [0-9.]*
   "$WORK/out0" || fail "data parallel line: $(cat "$WORK/out0")"
 grep -q "embedding gradient: [0-9]*% of its rows reduced per step" "$WORK/out0" ||
   fail "embedding line: $(cat "$WORK/out0")"
+# --comm-trace: one row per bucket, the embedding's row-sparse, in the table
+# and in --json.
+"${BENCH[@]}" --comm-trace >"$WORK/trace" 2>&1 || fail "comm trace: $(cat "$WORK/trace")"
+grep -q "gradient buckets, ms from the end of backward" "$WORK/trace" || fail "$(cat "$WORK/trace")"
+grep -qE "^ +[0-9]+ \| +[0-9.]+ \| row-sparse" "$WORK/trace" || fail "no row-sparse row: $(cat "$WORK/trace")"
+out=$("${BENCH[@]}" --comm-trace --json)
+python3 - "$(grep '^{' <<<"$out" | head -1)" <<'PY'
+import json, sys
+b = json.loads(sys.argv[1])["buckets"]
+assert [x["bucket"] for x in b] == list(range(len(b))), b
+assert sum(x["row_sparse"] for x in b) == 1, b
+assert all(x["start_ms"] <= x["end_ms"] for x in b), b
+PY
 out=$("${BENCH[@]}" --json --set parallel.dense_embedding_grad=true)
 grep -q '"embedding_rows_reduced": -1.000' <<<"$out" || fail "dense embedding: $out"
 echo "PASS"

@@ -1,12 +1,14 @@
 // File: haiscale/thread_priority.cc — see thread_priority.h.
 #include "haiscale/thread_priority.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,23 @@ namespace {
 // setpriority/getpriority with PRIO_PROCESS and a thread id act on that
 // thread alone on Linux.
 id_t ThisThreadId() { return static_cast<id_t>(syscall(SYS_gettid)); }
+
+// The kernel's struct sched_attr (include/uapi/linux/sched/types.h), which
+// glibc does not declare; sched_setattr/sched_getattr go through syscall().
+struct SchedAttr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;  // ns; the fair scheduler's slice since Linux 6.12
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+  uint32_t sched_util_min;
+  uint32_t sched_util_max;
+};
+
+constexpr uint32_t kSchedNormal = 0;  // SCHED_OTHER
 
 }  // namespace
 
@@ -41,6 +60,35 @@ absl::Status RaiseThisThreadPriority(int levels) {
   }
   return absl::InternalError(
       absl::StrCat("setpriority(nice ", to, "): ", std::strerror(err)));
+}
+
+absl::Status SetThisThreadSlice(absl::Duration slice) {
+  if (slice <= absl::ZeroDuration()) return absl::OkStatus();
+  if (sched_getscheduler(0) != SCHED_OTHER) {
+    return absl::FailedPreconditionError("a time slice applies to SCHED_OTHER threads only");
+  }
+  SchedAttr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.size = sizeof(attr);
+  attr.sched_policy = kSchedNormal;
+  attr.sched_nice = ThisThreadNice();  // sched_setattr sets the nice value too: keep it
+  attr.sched_runtime = uint64_t(absl::ToInt64Nanoseconds(slice));
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) == 0) return absl::OkStatus();
+  const int err = errno;
+  if (err == ENOSYS) {
+    return absl::UnimplementedError("sched_setattr: not available on this kernel");
+  }
+  return absl::InternalError(absl::StrCat("sched_setattr(slice ", absl::FormatDuration(slice),
+                                          "): ", std::strerror(err)));
+}
+
+absl::Duration ThisThreadSlice() { return ThreadSlice(0); }
+
+absl::Duration ThreadSlice(int tid) {
+  SchedAttr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0) != 0) return absl::ZeroDuration();
+  return absl::Nanoseconds(int64_t(attr.sched_runtime));
 }
 
 }  // namespace hs

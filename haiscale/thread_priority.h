@@ -8,13 +8,24 @@
 // only (Linux nice values are per thread) lets it run whenever it has work,
 // which is rarely: it mostly waits on peers.
 //
+// The nice value sets the share, not how soon a thread runs once it is
+// runnable again: under EEVDF (Linux 6.6+) a thread that yields or wakes
+// while compute runs waits for the running thread's time slice to end
+// (0.75 ms x (1 + log2 CPUs) by default, 1.5 ms on 2 cores, checked at the
+// next tick). A communication thread waits on its peers dozens of
+// times per bucket, so it also asks for a short slice (Linux 6.12+
+// sched_setattr's sched_runtime for fair threads), which gives it an early
+// deadline and lets it preempt compute within about that long.
+//
 // Usage (on the thread itself):
 //   absl::Status s = RaiseThisThreadPriority(10);
 //   if (!s.ok()) HS_LOG(WARN) << s.message();
+//   s = SetThisThreadSlice(absl::Microseconds(100));
 #ifndef HAISCALE_THREAD_PRIORITY_H_
 #define HAISCALE_THREAD_PRIORITY_H_
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace hs {
 
@@ -26,6 +37,19 @@ int ThisThreadNice();
 // needs CAP_SYS_NICE or a high enough RLIMIT_NICE: PermissionDenied then,
 // saying so, and the thread keeps its priority.
 absl::Status RaiseThisThreadPriority(int levels);
+
+// SetThisThreadSlice(slice): the calling thread's time slice under the fair
+// scheduler (Linux clamps it to 0.1-100 ms; needs no privilege). Zero
+// does nothing. Unimplemented when the kernel has no sched_setattr;
+// kernels before 6.12 accept it and keep their own slice.
+absl::Status SetThisThreadSlice(absl::Duration slice);
+
+// ThisThreadSlice(): the slice the calling thread asked for (sched_getattr's
+// sched_runtime; zero for the kernel's default or where it is not kept).
+absl::Duration ThisThreadSlice();
+// ThreadSlice(tid): the same for thread `tid` of this process (a
+// /proc/self/task entry).
+absl::Duration ThreadSlice(int tid);
 
 }  // namespace hs
 

@@ -42,5 +42,29 @@ TEST(ThreadPriorityTest, ZeroLevelsChangesNothing) {
   t.join();
 }
 
+// The slice is per thread too. Kernels before 6.12 accept it without
+// keeping it (sched_getattr then reports 0); this machine's kernel keeps it.
+TEST(ThreadPriorityTest, SetsTheCallingThreadsSlice) {
+  absl::Status s;
+  absl::Duration got, other;
+  int nice_before = 0, nice_after = 0;
+  std::thread t([&] {
+    nice_before = ThisThreadNice();
+    s = SetThisThreadSlice(absl::Microseconds(250));
+    got = ThisThreadSlice();
+    nice_after = ThisThreadNice();
+  });
+  t.join();
+  std::thread u([&] { other = ThisThreadSlice(); });
+  u.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(nice_after, nice_before);  // setting the slice keeps the nice value
+  if (got != absl::ZeroDuration()) {
+    EXPECT_EQ(got, absl::Microseconds(250));
+    EXPECT_NE(other, absl::Microseconds(250));
+  }
+  EXPECT_TRUE(SetThisThreadSlice(absl::ZeroDuration()).ok());
+}
+
 }  // namespace
 }  // namespace hs

@@ -538,6 +538,11 @@ void Communicator::ProgressLoop() {
     HS_LOG(WARN) << "hfreduce: rank " << rank_ << ": Options::progress_priority "
                  << options_.progress_priority << ": " << raised.message();
   }
+  absl::Status sliced = SetThisThreadSlice(absl::Microseconds(options_.progress_slice_us));
+  if (!sliced.ok() && local_rank_ == 0) {
+    HS_LOG(WARN) << "hfreduce: rank " << rank_ << ": Options::progress_slice_us "
+                 << options_.progress_slice_us << ": " << sliced.message();
+  }
   for (;;) {
     std::shared_ptr<internal::OpState> op;
     absl::Status broken;

@@ -113,6 +113,10 @@ struct Options {
   // 0: equal. Without the right to (CAP_SYS_NICE, RLIMIT_NICE) a warning,
   // and equal priority.
   int progress_priority = 0;
+  // The progress thread's time slice in microseconds (SetThisThreadSlice:
+  // woken or yielding, it preempts compute within about that long); 0: the
+  // kernel's default.
+  int progress_slice_us = 0;
 };
 
 namespace internal {

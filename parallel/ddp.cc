@@ -122,7 +122,10 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     hf.ranks_per_node = options.ranks_per_node;
     // ZeRO-1's calls are asynchronous and run on HFReduce's progress thread;
     // ZeRO-0's blocking AllReduce runs on the communication thread itself.
-    if (options.zero_stage == 1) hf.progress_priority = options.comm_priority;
+    if (options.zero_stage == 1) {
+      hf.progress_priority = options.comm_priority;
+      hf.progress_slice_us = options.comm_slice_us;
+    }
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
     if (registered) {
@@ -260,6 +263,18 @@ void Ddp::CommLoop() {
                    << " (parallel.comm_priority " << levels << ")";
     } else {
       HS_LOG(WARN) << "ddp: parallel.comm_priority " << levels << ": " << raised.message();
+    }
+  }
+  // The short slice is what lets it run soon after each wait on a peer.
+  const int slice_us = hf_ ? options_.comm_slice_us : 0;
+  absl::Status sliced = SetThisThreadSlice(absl::Microseconds(slice_us));
+  if (rank_ == 0 && slice_us > 0) {
+    if (sliced.ok()) {
+      HS_LOG(INFO) << "ddp: communication thread asks for a " << slice_us
+                   << " us time slice (parallel.comm_slice_us; kernel reports "
+                   << absl::FormatDuration(ThisThreadSlice()) << ")";
+    } else {
+      HS_LOG(WARN) << "ddp: parallel.comm_slice_us " << slice_us << ": " << sliced.message();
     }
   }
   for (;;) {

@@ -86,6 +86,10 @@ struct DdpOptions {
   // docs/parallelism.md). 0: equal priority.
   // The MPI backend ignores it (its waits poll without pause).
   int comm_priority = 0;
+  // HFReduce: the time slice (µs) those threads ask for (thread_priority.h:
+  // runnable again, they preempt compute within about that long). 0: the
+  // kernel's default. The MPI backend ignores it.
+  int comm_slice_us = 0;
   // Parameters whose gradient rows are mostly zero (the token embedding:
   // rows of tokens not in the batch). Each is a bucket of its own, reduced
   // as the union of the ranks' nonzero rows (nullptr: none).

@@ -356,6 +356,7 @@ void FillDefaults(RunConfig* config) {
   ParallelConfig* parallel = config->mutable_parallel();
   if (!parallel->has_bucket_mb()) parallel->set_bucket_mb(25.0);
   if (!parallel->has_comm_priority()) parallel->set_comm_priority(10);
+  if (!parallel->has_comm_slice_us()) parallel->set_comm_slice_us(100);
 
   ObjectiveConfig* objective = config->mutable_objective();
   if (!objective->has_dpo_beta()) objective->set_dpo_beta(0.1);

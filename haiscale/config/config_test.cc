@@ -107,6 +107,7 @@ TEST(LoadConfigTest, FillsHfDefaults) {
   EXPECT_THAT(config.schedule().factors(), testing::ElementsAre(0.316, 0.1));
   EXPECT_DOUBLE_EQ(config.parallel().bucket_mb(), 25.0);
   EXPECT_EQ(config.parallel().comm_priority(), 10);
+  EXPECT_EQ(config.parallel().comm_slice_us(), 100);
   EXPECT_EQ(config.train().log_every(), 1);
   EXPECT_EQ(config.train().output_dir(), "runs/default");
 }
@@ -390,6 +391,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"parallel.bucket_mb=0"}, "parallel.bucket_mb: must be > 0"},
         BadCase{{"parallel.comm_priority=21"}, "parallel.comm_priority: must be in [0, 20]"},
         BadCase{{"parallel.comm_priority=-1"}, "parallel.comm_priority: must be in [0, 20]"},
+        BadCase{{"parallel.comm_slice_us=50"},
+                "parallel.comm_slice_us: must be 0 or in [100, 100000]"},
+        BadCase{{"parallel.comm_slice_us=200000"},
+                "parallel.comm_slice_us: must be 0 or in [100, 100000]"},
         BadCase{{"parallel.ep_device_limit=-1"}, "parallel.ep_device_limit: must be >= 0"},
         BadCase{{"parallel.ep_device_limit=2"},
                 "parallel.ep_device_limit: must be <= the routing devices "

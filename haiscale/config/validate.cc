@@ -442,6 +442,10 @@ void CheckParallel(const RunConfig& c, Problems& p) {
             par.bucket_mb());
   p.Require(par.comm_priority() >= 0 && par.comm_priority() <= 20, "parallel.comm_priority",
             "must be in [0, 20] (nice levels), got ", par.comm_priority());
+  p.Require(par.comm_slice_us() == 0 || (par.comm_slice_us() >= 100 && par.comm_slice_us() <= 100000),
+            "parallel.comm_slice_us",
+            "must be 0 or in [100, 100000] (microseconds; the kernel's range), got ",
+            par.comm_slice_us());
   NonNegative(p, "parallel.micro_batches", par.micro_batches());
   if (par.pp_stage_layers_size() > 0) {
     int64_t sum = 0;

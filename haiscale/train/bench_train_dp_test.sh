@@ -4,7 +4,8 @@
 # backward (the least any rank waited, so never more than rank 0's), and
 # HFReduce's communication thread runs parallel.comm_priority nice levels
 # above compute (as root, or a warning saying what it needs), and the
-# share of the embedding's rows reduced (-1 with dense_embedding_grad), and
+# share of the embedding's rows reduced (-1 with dense_embedding_grad), the
+# communication thread's time slice (parallel.comm_slice_us), and
 # --comm-trace's per-bucket table.
 #
 # usage: bench_train_dp_test.sh   (run by bazel from the workspace root)
@@ -38,8 +39,13 @@ else
   grep -qE "communication thread at nice|parallel.comm_priority 10: .*CAP_SYS_NICE" \
     "$WORK/err_HFREDUCE" || fail "neither priority nor warning: $(cat "$WORK/err_HFREDUCE")"
 fi
-# MPI's thread keeps equal priority, and priority 0 says nothing.
+# The short time slice (no privilege needed), or a warning saying why not.
+grep -qE "communication thread asks for a 100 us time slice|parallel.comm_slice_us 100: " \
+  "$WORK/err_HFREDUCE" || fail "no slice line: $(cat "$WORK/err_HFREDUCE")"
+# MPI's thread keeps equal priority and the kernel's slice, and priority 0
+# says nothing.
 if grep -q "communication thread at nice" "$WORK/err_MPI"; then fail "MPI backend reniced"; fi
+if grep -q "time slice" "$WORK/err_MPI"; then fail "MPI backend sliced"; fi
 "${BENCH[@]}" --set parallel.comm_priority=0 >"$WORK/out0" 2>"$WORK/err0"
 if grep -q "comm_priority" "$WORK/err0"; then fail "priority 0: $(cat "$WORK/err0")"; fi
 grep -q "data parallel: HFReduce, overlap [0-9]*%, exposed communication [0-9.]* ms/step (rank 0), [0-9.]* ms/step after the slowest rank's backward" \

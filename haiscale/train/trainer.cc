@@ -161,6 +161,7 @@ absl::Status Trainer::BuildHostRunner() {
                       : parallel::DdpOptions::Backend::kHfReduce;
   g.ddp.bucket_mb = pc.bucket_mb();
   g.ddp.comm_priority = int(pc.comm_priority());
+  g.ddp.comm_slice_us = int(pc.comm_slice_us());
   g.ddp.zero_stage = int(pc.zero_stage());
   g.ddp.ranks_per_node = int(pc.ranks_per_node());
   g.ddp.debug_delay_ms = options_.debug_comm_delay_ms;

@@ -26,6 +26,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -149,6 +150,18 @@ void SuiteAllReduce(Communicator* comm, const Args& a) {
 }
 
 // The nice values of this process's threads named `name` (/proc/self/task).
+// The ids of this process's threads named `name`.
+std::vector<int> ThreadIds(const std::string& name) {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm_name;
+    std::getline(comm_file, comm_name);
+    if (comm_name == name) out.push_back(std::stoi(task.path().filename().string()));
+  }
+  return out;
+}
+
 std::vector<int> ThreadNices(const std::string& name) {
   std::vector<int> out;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -170,10 +183,12 @@ std::vector<int> ThreadNices(const std::string& name) {
 
 // Options::progress_priority: the progress thread ("hfreduce-prog") runs that
 // many nice levels below the thread that made the communicator; without the
-// right to (not root) it keeps the same nice value.
+// right to (not root) it keeps the same nice value. Options::progress_slice_us:
+// it asks for that time slice (where the kernel keeps slices, Linux 6.12+).
 void CheckProgressPriority(Communicator* comm) {
   Options o = comm->options();
   o.progress_priority = 3;
+  o.progress_slice_us = 300;
   auto prio_or = Communicator::Create(MPI_COMM_WORLD, o);
   CHECK_OR_FAIL(prio_or.ok(), "progress_priority communicator: ", prio_or.status().ToString());
   if (!prio_or.ok()) return;
@@ -191,6 +206,16 @@ void CheckProgressPriority(Communicator* comm) {
                   "progress threads not at the caller's nice ", base);
   }
   CHECK_OR_FAIL(!nices.empty(), "no thread named hfreduce-prog");
+  // Does this kernel keep a fair thread's slice? Ask on a throwaway thread.
+  absl::Duration probe;
+  std::thread([&] {
+    if (hs::SetThisThreadSlice(absl::Microseconds(250)).ok()) probe = hs::ThisThreadSlice();
+  }).join();
+  if (probe == absl::Microseconds(250)) {
+    int sliced = 0;
+    for (int tid : ThreadIds("hfreduce-prog")) sliced += hs::ThreadSlice(tid) == absl::Microseconds(300);
+    CHECK_OR_FAIL(sliced > 0, "no progress thread with a 300 us slice");
+  }
 }
 
 void SuiteAsync(Communicator* comm, const Args& a) {

@@ -149,8 +149,7 @@ void SuiteAllReduce(Communicator* comm, const Args& a) {
   }
 }
 
-// The nice values of this process's threads named `name` (/proc/self/task).
-// The ids of this process's threads named `name`.
+// The ids of this process's threads named `name` (/proc/self/task).
 std::vector<int> ThreadIds(const std::string& name) {
   std::vector<int> out;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -162,14 +161,11 @@ std::vector<int> ThreadIds(const std::string& name) {
   return out;
 }
 
+// Their nice values.
 std::vector<int> ThreadNices(const std::string& name) {
   std::vector<int> out;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm_file(task.path() / "comm");
-    std::string comm_name;
-    std::getline(comm_file, comm_name);
-    if (comm_name != name) continue;
-    std::ifstream stat_file(task.path() / "stat");
+  for (int tid : ThreadIds(name)) {
+    std::ifstream stat_file("/proc/self/task/" + std::to_string(tid) + "/stat");
     std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
     // Fields after the ")" that closes the name: state is field 3, nice 19.
     std::istringstream rest(stat.substr(stat.rfind(')') + 1));

@@ -156,6 +156,7 @@ struct Timing {
   // Mean share of the embedding's rows reduced per step (row-sparse path;
   // StepMetrics::embedding_rows_reduced), < 0 when not row-sparse.
   double embedding_rows = -1;
+  int data_parallel = 1;  // StepMetrics::dp: ranks of the data-parallel group
   // Per timed step: this rank's bucket spans (Trainer::last_timeline()).
   std::vector<std::vector<parallel::BucketSpan>> spans;
   // Sums over the timed steps: whole steps, and their forward + backward
@@ -199,6 +200,7 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
       t.overlap += m.overlap / timed;
       t.exposed_steps.push_back(m.exposed_comm_seconds);
       t.spans.push_back(trainer.last_timeline().spans);
+      t.data_parallel = m.dp;
       if (m.embedding_rows_reduced >= 0) {
         t.embedding_rows = std::max(0.0, t.embedding_rows) + m.embedding_rows_reduced / timed;
       }
@@ -290,7 +292,7 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
   std::printf("hai bench train | %s | %.2fM params | batch %lld x %lld | %d rank(s) x %d threads\n",
               args.GetString("config").c_str(), r.params / 1e6,
               (long long)tc.global_batch_size(), (long long)tc.seq_len(), r.dp, r.threads);
-  if (r.dp > 1) {
+  if (r.timing.data_parallel > 1) {
     std::printf("data parallel: %s, overlap %.0f%%, exposed communication %.2f ms/step "
                 "(rank 0), %.2f ms/step after the slowest rank's backward\n",
                 cfg.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
@@ -303,6 +305,9 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                   100 * r.timing.embedding_rows);
     }
     if (!r.comm_trace.empty()) std::printf("%s", FormatCommTrace(r.comm_trace).c_str());
+  }
+  if (args.GetBool("comm-trace") && r.comm_trace.empty()) {
+    std::printf("gradient buckets: none to trace (no data-parallel group of more than 1 rank)\n");
   }
   std::printf("peak %.1f GFLOP/s = %s\n", peak, r.peak.how.c_str());
   std::printf("%-10s | %10s | %12s | %10s | %7s\n", "impl", "ms/step", "tokens/s", "GFLOP/s", "MFU");

@@ -142,6 +142,9 @@ absl::Status StepLog::Log(const StepMetrics& m, bool print) {
     if (m.dp > 1) {
       scalars.push_back({"comm/overlap", m.overlap});
       scalars.push_back({"comm/exposed_seconds", m.exposed_comm_seconds});
+      if (m.embedding_rows_reduced >= 0) {
+        scalars.push_back({"comm/embedding_rows_reduced", m.embedding_rows_reduced});
+      }
     }
     if (m.pp > 1) scalars.push_back({"pipeline/bubble", m.bubble});
     if (m.a2a_seconds > 0) scalars.push_back({"comm/all_to_all_seconds", m.a2a_seconds});

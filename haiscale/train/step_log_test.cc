@@ -27,6 +27,12 @@ TEST(StepLogTest, JsonIsOneParseableObject) {
   EXPECT_EQ(j.back(), '}');
   EXPECT_NE(j.find("\"loss\": null"), std::string::npos) << j;
   EXPECT_EQ(j.find('\n'), std::string::npos);
+  // The embedding's share only while its gradient goes row-sparse.
+  EXPECT_EQ(j.find("embedding_rows_reduced"), std::string::npos) << j;
+  m.embedding_rows_reduced = 0.25;
+  j = StepLog::FormatJson(m);
+  EXPECT_NE(j.find(", \"embedding_rows_reduced\": 0.25"), std::string::npos) << j;
+  EXPECT_EQ(j.back(), '}');
 }
 
 TEST(StepLogTest, AppendsToFile) {

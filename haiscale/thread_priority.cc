@@ -1,6 +1,7 @@
 // File: haiscale/thread_priority.cc — see thread_priority.h.
 #include "haiscale/thread_priority.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -89,6 +90,11 @@ absl::Duration ThreadSlice(int tid) {
   std::memset(&attr, 0, sizeof(attr));
   if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0) != 0) return absl::ZeroDuration();
   return absl::Nanoseconds(int64_t(attr.sched_runtime));
+}
+
+CommThreadSetup SetUpCommunicationThread(const char* name, int levels, absl::Duration slice) {
+  pthread_setname_np(pthread_self(), name);
+  return {RaiseThisThreadPriority(levels), SetThisThreadSlice(slice)};
 }
 
 }  // namespace hs

@@ -51,6 +51,17 @@ absl::Duration ThisThreadSlice();
 // /proc/self/task entry).
 absl::Duration ThreadSlice(int tid);
 
+// What SetUpCommunicationThread did: each part OK, or why not.
+struct CommThreadSetup {
+  absl::Status priority;  // RaiseThisThreadPriority(levels)
+  absl::Status slice;     // SetThisThreadSlice(slice)
+};
+
+// SetUpCommunicationThread(name, levels, slice): names the calling thread
+// (top, perf, /proc; at most 15 characters), raises its priority by
+// `levels` and asks for `slice`. The caller logs the failures its own way.
+CommThreadSetup SetUpCommunicationThread(const char* name, int levels, absl::Duration slice);
+
 }  // namespace hs
 
 #endif  // HAISCALE_THREAD_PRIORITY_H_

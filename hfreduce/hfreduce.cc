@@ -2,7 +2,6 @@
 // segment, rails), the call queue and its progress thread; see hfreduce.h.
 #include "hfreduce/hfreduce.h"
 
-#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -532,16 +531,15 @@ absl::Status Communicator::Execute(const OpCall& call, absl::Status broken) {
 }
 
 void Communicator::ProgressLoop() {
-  pthread_setname_np(pthread_self(), "hfreduce-prog");  // in top, perf, /proc
-  absl::Status raised = RaiseThisThreadPriority(options_.progress_priority);
-  if (!raised.ok() && local_rank_ == 0) {
+  const CommThreadSetup setup = SetUpCommunicationThread(
+      "hfreduce-prog", options_.progress_priority, absl::Microseconds(options_.progress_slice_us));
+  if (!setup.priority.ok() && local_rank_ == 0) {
     HS_LOG(WARN) << "hfreduce: rank " << rank_ << ": Options::progress_priority "
-                 << options_.progress_priority << ": " << raised.message();
+                 << options_.progress_priority << ": " << setup.priority.message();
   }
-  absl::Status sliced = SetThisThreadSlice(absl::Microseconds(options_.progress_slice_us));
-  if (!sliced.ok() && local_rank_ == 0) {
+  if (!setup.slice.ok() && local_rank_ == 0) {
     HS_LOG(WARN) << "hfreduce: rank " << rank_ << ": Options::progress_slice_us "
-                 << options_.progress_slice_us << ": " << sliced.message();
+                 << options_.progress_slice_us << ": " << setup.slice.message();
   }
   for (;;) {
     std::shared_ptr<internal::OpState> op;

@@ -1,7 +1,6 @@
 // File: parallel/ddp.cc — see ddp.h.
 #include "parallel/ddp.h"
 
-#include <pthread.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -198,7 +197,7 @@ void Ddp::BeginBackward() {
   next_launch_ = 0;
   done_ = 0;
   busy_.clear();
-  sparse_rows_ = sparse_rows_total_ = 0;
+  sparse_rows_ = 0;
   error_ = absl::OkStatus();
   timeline_ = CommTimeline();
   t_backward_end_ = 0;
@@ -238,8 +237,8 @@ absl::Status Ddp::WaitGradients() {
   timeline_.exposed = t1 - std::max(t0, t_backward_end_);
   timeline_.buckets = int(busy_.size());
   timeline_.sparse_rows = sparse_rows_;
-  timeline_.sparse_rows_total = sparse_rows_total_;
   for (const BucketSpan& b : busy_) {
+    if (b.row_sparse) timeline_.sparse_rows_total += buckets_[b.index].rows;
     timeline_.busy += b.end - b.start;
     timeline_.hidden += std::max(0.0, std::min(b.end, t_backward_end_) - b.start);
     BucketSpan rel = b;
@@ -251,30 +250,30 @@ absl::Status Ddp::WaitGradients() {
 }
 
 void Ddp::CommLoop() {
-  pthread_setname_np(pthread_self(), "ddp-comm");  // in top, perf, /proc
   // HFReduce only: its waits back off to naps, so the priority counts only
   // while it has work. MPI_Allreduce polls without pause in its waits and at
   // a higher priority takes the cores from compute (docs/parallelism.md).
+  // The short slice is what lets it run soon after each wait on a peer.
   const int levels = hf_ ? options_.comm_priority : 0;
-  absl::Status raised = RaiseThisThreadPriority(levels);
+  const int slice_us = hf_ ? options_.comm_slice_us : 0;
+  const CommThreadSetup setup =
+      SetUpCommunicationThread("ddp-comm", levels, absl::Microseconds(slice_us));
   if (rank_ == 0 && levels > 0) {
-    if (raised.ok()) {
+    if (setup.priority.ok()) {
       HS_LOG(INFO) << "ddp: communication thread at nice " << ThisThreadNice()
                    << " (parallel.comm_priority " << levels << ")";
     } else {
-      HS_LOG(WARN) << "ddp: parallel.comm_priority " << levels << ": " << raised.message();
+      HS_LOG(WARN) << "ddp: parallel.comm_priority " << levels << ": "
+                   << setup.priority.message();
     }
   }
-  // The short slice is what lets it run soon after each wait on a peer.
-  const int slice_us = hf_ ? options_.comm_slice_us : 0;
-  absl::Status sliced = SetThisThreadSlice(absl::Microseconds(slice_us));
   if (rank_ == 0 && slice_us > 0) {
-    if (sliced.ok()) {
+    if (setup.slice.ok()) {
       HS_LOG(INFO) << "ddp: communication thread asks for a " << slice_us
                    << " us time slice (parallel.comm_slice_us; kernel reports "
                    << absl::FormatDuration(ThisThreadSlice()) << ")";
     } else {
-      HS_LOG(WARN) << "ddp: parallel.comm_slice_us " << slice_us << ": " << sliced.message();
+      HS_LOG(WARN) << "ddp: parallel.comm_slice_us " << slice_us << ": " << setup.slice.message();
     }
   }
   for (;;) {
@@ -324,7 +323,6 @@ absl::Status Ddp::ReduceSparseBucket(const Bucket& b) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     sparse_rows_ += sparse ? int64_t(rows.size()) : b.rows;
-    sparse_rows_total_ += b.rows;
   }
   // Too dense: the whole bucket (packing would cost more than it saves).
   if (!sparse) return AllReduceSum(g, b.size());

@@ -213,7 +213,7 @@ class Ddp {
   bool stop_ = false;
   absl::Status error_;
   std::vector<BucketSpan> busy_;    // absolute start / end per bucket
-  int64_t sparse_rows_ = 0, sparse_rows_total_ = 0;  // this backward
+  int64_t sparse_rows_ = 0;         // row-sparse buckets' rows reduced, this backward
   CommTimeline timeline_;
 };
 

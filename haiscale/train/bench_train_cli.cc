@@ -368,16 +368,13 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   HS_RETURN_IF_ERROR(timing.status());
   r->timing = *timing;
   if (multi_rank && !r->timing.exposed_steps.empty()) {
-    // One collective after the timed steps, so the timing holds none.
-    std::vector<double> least = r->timing.exposed_steps;
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, least.data(), int(least.size()), MPI_DOUBLE,
-                                 MPI_MIN, parallel::MpiEnv::world());
-    if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (exposed time)");
-    r->timing.exposed_after_slowest = Mean(least);
+    // Collectives after the timed steps only, so the timing holds none.
+    HS_ASSIGN_OR_RETURN(LeastWaits least,
+                        LeastWaitPerStep(parallel::MpiEnv::world(), r->timing.exposed_steps));
+    r->timing.exposed_after_slowest = Mean(least.seconds);
     if (args.GetBool("comm-trace")) {
       HS_ASSIGN_OR_RETURN(r->comm_trace, GatherCommTrace(parallel::MpiEnv::world(),
-                                                         r->timing.spans,
-                                                         r->timing.exposed_steps));
+                                                         r->timing.spans, least.ranks));
     }
   }
   r->tokens = double(tc.global_batch_size()) * tc.seq_len();

@@ -58,24 +58,36 @@ std::vector<BucketTraceRow> SummarizeCommTrace(
   return rows;
 }
 
+absl::StatusOr<LeastWaits> LeastWaitPerStep(MPI_Comm comm,
+                                            const std::vector<double>& exposed_seconds) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::vector<ValueRank> least(exposed_seconds.size());
+  for (size_t s = 0; s < least.size(); ++s) least[s] = {exposed_seconds[s], rank};
+  const int rc = MPI_Allreduce(MPI_IN_PLACE, least.data(), int(least.size()), MPI_DOUBLE_INT,
+                               MPI_MINLOC, comm);
+  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (least wait per step)");
+  LeastWaits out;
+  for (const ValueRank& v : least) {
+    out.seconds.push_back(v.value);
+    out.ranks.push_back(v.rank);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<BucketTraceRow>> GatherCommTrace(
     MPI_Comm comm, const std::vector<std::vector<parallel::BucketSpan>>& steps,
-    const std::vector<double>& exposed_seconds) {
+    const std::vector<int>& last_ranks) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   const int n_steps = int(steps.size());
-  if (exposed_seconds.size() != steps.size()) {
-    return absl::InternalError("comm trace: one exposed time per step expected");
+  if (last_ranks.size() != steps.size()) {
+    return absl::InternalError("comm trace: one rank per step expected");
   }
-  // Which rank waited least in each step.
-  std::vector<ValueRank> least(n_steps);
-  for (int s = 0; s < n_steps; ++s) least[s] = {exposed_seconds[s], rank};
-  int rc = MPI_Allreduce(MPI_IN_PLACE, least.data(), n_steps, MPI_DOUBLE_INT, MPI_MINLOC, comm);
-  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (comm trace)");
   int width = 0;
   for (const auto& step : steps) width = std::max(width, int(step.size()));
-  rc = MPI_Allreduce(MPI_IN_PLACE, &width, 1, MPI_INT, MPI_MAX, comm);
+  int rc = MPI_Allreduce(MPI_IN_PLACE, &width, 1, MPI_INT, MPI_MAX, comm);
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (comm trace)");
   // Every rank's spans, padded with NaN to `width` per step.
   const int per_rank = n_steps * width * kFields;
@@ -97,7 +109,7 @@ absl::StatusOr<std::vector<BucketTraceRow>> GatherCommTrace(
   if (rank != 0) return std::vector<BucketTraceRow>{};
   std::vector<std::vector<parallel::BucketSpan>> chosen(n_steps);
   for (int s = 0; s < n_steps; ++s) {
-    const double* base = &all[size_t(least[s].rank) * per_rank];
+    const double* base = &all[size_t(last_ranks[s]) * per_rank];
     for (int j = 0; j < width; ++j) {
       const double* f = base + (s * width + j) * kFields;
       if (std::isnan(f[0])) continue;

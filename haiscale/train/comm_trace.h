@@ -39,13 +39,24 @@ struct BucketTraceRow {
 std::vector<BucketTraceRow> SummarizeCommTrace(
     const std::vector<std::vector<parallel::BucketSpan>>& steps);
 
-// GatherCommTrace (collective over `comm`): every rank passes its spans
-// and its exposed seconds per timed step (the same steps on every rank);
-// rank 0 gets the summary of, per step, the spans of the rank that waited
-// least. Other ranks get an empty vector.
+// Per timed step, the least any rank waited for its gradients after its
+// own backward, and that rank (the one whose backward ended last).
+struct LeastWaits {
+  std::vector<double> seconds;
+  std::vector<int> ranks;
+};
+
+// LeastWaitPerStep (collective over `comm`): one MPI_MINLOC over every
+// rank's exposed seconds per timed step (the same steps on every rank).
+absl::StatusOr<LeastWaits> LeastWaitPerStep(MPI_Comm comm,
+                                            const std::vector<double>& exposed_seconds);
+
+// GatherCommTrace (collective over `comm`): every rank passes its spans per
+// timed step; rank 0 gets the summary of, per step, the spans of rank
+// last_ranks[step] (LeastWaits::ranks). Other ranks get an empty vector.
 absl::StatusOr<std::vector<BucketTraceRow>> GatherCommTrace(
     MPI_Comm comm, const std::vector<std::vector<parallel::BucketSpan>>& steps,
-    const std::vector<double>& exposed_seconds);
+    const std::vector<int>& last_ranks);
 
 // FormatCommTrace: the table above; CommTraceJson: a JSON array of rows.
 std::string FormatCommTrace(const std::vector<BucketTraceRow>& rows);

@@ -67,7 +67,10 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
   const int64_t C = model_->config().hidden_size, N = mb * T;
   const bool first = stage_ == 0, last = stage_ == stages_ - 1;
   PipelineStepResult result;
-  if (last) result.micro_ce.assign(m, 0.0);
+  if (last) {
+    result.micro_ce.assign(m, 0.0);
+    result.row_ce.assign(m * mb, 0.0);
+  }
   const bool weighing = last && weigh != nullptr && *weigh && !forward_only;
   std::vector<std::vector<float>> weighed(weighing ? m : 0);  // weigh's weights per micro-batch
   std::vector<models::Activations> acts(m);
@@ -96,7 +99,10 @@ absl::StatusOr<PipelineStepResult> PipelineRunner::Step(const int32_t* tokens,
     result.ce_sum += r.ce_sum;
     result.valid_tokens += r.valid_tokens;
     result.correct_tokens += r.correct_tokens;
-    if (last) result.micro_ce[i] = r.ce_sum;
+    if (last) {
+      result.micro_ce[i] = r.ce_sum;
+      std::copy(r.row_ce_sum.begin(), r.row_ce_sum.end(), result.row_ce.begin() + i * mb);
+    }
     if (weighing) {
       weighed[i].resize(N);
       HS_RETURN_IF_ERROR((*weigh)(i, r.row_ce_sum, weighed[i].data()));

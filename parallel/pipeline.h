@@ -48,6 +48,7 @@ struct PipelineStepResult {
   int64_t valid_tokens = 0; // last stage only
   int64_t correct_tokens = 0;      // last stage (ModelOptions::count_correct_tokens)
   std::vector<double> micro_ce;    // last stage: each micro-batch's summed cross-entropy
+  std::vector<double> row_ce;      // last stage: each sequence's (micro-batch-major)
   double aux_loss = 0;      // this stage's MoE layers, weighted by aux_scale per micro-batch
   double step_seconds = 0;
   double idle_seconds = 0;  // blocked waiting for a neighbour

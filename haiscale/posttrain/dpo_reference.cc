@@ -33,12 +33,16 @@ absl::StatusOr<data::post::RowsReference> ComputeDpoReference(const std::string&
   ref.weights_dir = std::filesystem::absolute(weights_dir).lexically_normal().string();
   const int64_t S = rows->seq_len;
   ref.logps.reserve(rows->num_rows());
-  for (int64_t r = 0; r < rows->num_rows(); ++r) {
+  // One pair (chosen, rejected) per forward, the shape of DPO's passes, so
+  // each row's value has the bits the training run's own reference pass
+  // gives it.
+  for (int64_t r = 0; r + 1 < rows->num_rows(); r += 2) {
     HS_ASSIGN_OR_RETURN(models::ForwardResult f,
                         (*model)->Forward(rows->tokens.data() + r * S,
-                                          rows->targets.data() + r * S, 1, S,
+                                          rows->targets.data() + r * S, 2, S,
                                           rows->positions.data() + r * S));
-    ref.logps.push_back(-f.ce_sum);
+    ref.logps.push_back(-f.row_ce_sum[0]);
+    ref.logps.push_back(-f.row_ce_sum[1]);
   }
   HS_RETURN_IF_ERROR(data::post::WriteRowsReference(rows_dir, ref));
   return ref;

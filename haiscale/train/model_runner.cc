@@ -141,6 +141,19 @@ class CpuRunner final : public HostRunner {
                              MicroBatch(in.positions, in, m++));
     });
   }
+
+  absl::StatusOr<std::vector<double>> ForwardRows(const PassInput& in) override {
+    std::vector<double> rows;
+    rows.reserve(in.micro_batches * in.micro_batch);
+    for (int64_t m = 0; m < in.micro_batches; ++m) {
+      HS_ASSIGN_OR_RETURN(models::ForwardResult r,
+                          model_->Forward(MicroBatch(in.tokens, in, m),
+                                          MicroBatch(in.targets, in, m), in.micro_batch,
+                                          in.seq_len, MicroBatch(in.positions, in, m)));
+      rows.insert(rows.end(), r.row_ce_sum.begin(), r.row_ce_sum.end());
+    }
+    return rows;
+  }
 };
 
 class PipelineStageRunner final : public HostRunner {
@@ -168,6 +181,12 @@ class PipelineStageRunner final : public HostRunner {
     HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f, true));
     if (r.micro_ce.empty()) r.micro_ce.assign(in.micro_batches, 0.0);  // not the last stage
     return std::move(r.micro_ce);
+  }
+
+  absl::StatusOr<std::vector<double>> ForwardRows(const PassInput& in) override {
+    HS_ASSIGN_OR_RETURN(parallel::PipelineStepResult r, Step(in, 0.0f, true));
+    if (r.row_ce.empty()) r.row_ce.assign(in.micro_batches * in.micro_batch, 0.0);
+    return std::move(r.row_ce);
   }
 
  private:
@@ -207,6 +226,14 @@ class EngineRunner final : public ModelRunner {
     return EachCrossEntropy(in, [&](const int32_t* tokens, const int32_t* targets) {
       return engine_->Forward(tokens, targets);
     });
+  }
+
+  absl::StatusOr<std::vector<double>> ForwardRows(const PassInput& in) override {
+    // One sequence per micro-batch: each micro-batch's sum is the row's.
+    if (in.micro_batch == 1) return ForwardEach(in);
+    return absl::UnimplementedError(
+        "per-sequence cross-entropies of several sequences per micro-batch are not supported "
+        "by the train.device path");
   }
 
   absl::StatusOr<UpdateResult> Update(int64_t step, double lr) override {

@@ -83,6 +83,12 @@ class ModelRunner {
   // micro-batch ([micro_batches]; per-sequence log-probabilities with
   // micro_batch 1). Pipeline: the last stage's values, zeros elsewhere.
   virtual absl::StatusOr<std::vector<double>> ForwardEach(const PassInput& in) = 0;
+  // ForwardRows: forward only, the summed cross-entropy of each sequence
+  // ([micro_batches * micro_batch], micro-batch-major), computed in the
+  // pass's shapes: a sequence's value has the bits it has in a training
+  // pass of the same micro-batches (DPO's reference and policy agree
+  // exactly while the weights are equal). Pipeline: the last stage's.
+  virtual absl::StatusOr<std::vector<double>> ForwardRows(const PassInput& in) = 0;
   // Update(step, lr): reduce the gradients over the data-parallel group,
   // clip the global norm, optimizer step.
   virtual absl::StatusOr<UpdateResult> Update(int64_t step, double lr) = 0;

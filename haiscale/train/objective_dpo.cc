@@ -113,9 +113,7 @@ class DpoObjective final : public Objective {
     };
     // The pass: one pair per micro-batch, each row's tokens weighted by that
     // row's d(loss)/d(cross-entropy).
-    PassInput pass = OneRowPass(first, n);
-    pass.micro_batches = n / 2;
-    pass.micro_batch = 2;
+    PassInput pass = PairPass(first, n);
     pass.ce_scale = 1.0f;
     // The weights of a pair from its own forward, between that forward and
     // its backward (one forward per pair; pipeline: on the last stage).
@@ -160,7 +158,7 @@ class DpoObjective final : public Objective {
       const int64_t valid = std::min(P, pairs - base);
       chosen_tokens += ChosenTokens(valid);
       tokens += CountTargets(0, 2 * valid);
-      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(OneRowPass(first, n)));
+      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardRows(PairPass(first, n)));
       MetricSums part;
       for (int64_t i = 0; i < n; i += 2) {
         const int64_t j = (first + i) / 2;
@@ -254,14 +252,18 @@ class DpoObjective final : public Objective {
   }
 
   // Rows [first, first + count) of the batch buffers, one per micro-batch.
-  PassInput OneRowPass(int64_t first, int64_t count) const {
+  // Rows [first, first + count) of the staged batch, one pair (chosen,
+  // rejected) per micro-batch: the shape of every DPO pass, so a row's
+  // cross-entropy has the same bits in the reference, training and
+  // evaluation passes while the weights are equal.
+  PassInput PairPass(int64_t first, int64_t count) const {
     const int64_t off = first * layout_.seq_len;
     PassInput p;
     p.tokens = tokens_.data() + off;
     p.targets = targets_.data() + off;
     p.positions = positions_.data() + off;
-    p.micro_batches = count;
-    p.micro_batch = 1;
+    p.micro_batches = count / 2;
+    p.micro_batch = 2;
     p.seq_len = layout_.seq_len;
     return p;
   }
@@ -314,33 +316,39 @@ class DpoObjective final : public Objective {
   }
 
   // Every row's log-probability under the runner's current weights, on
-  // every rank: data-parallel rank d computes rows k dp + d, in passes of
-  // local_count rows (one per micro-batch, enough for the pipeline); every
+  // every rank: data-parallel rank d computes pairs k dp + d, in passes of
+  // local_count / 2 pairs shaped as the training passes (PairPass); every
   // rank runs the same number of passes (expert-parallel all-to-alls stay
   // matched), and only the ranks that hold the loss contribute to the sum.
   absl::StatusOr<std::vector<double>> RowLogps(ModelRunner& runner, const PostRows& rows) {
-    const int64_t R = rows.num_rows(), S = layout_.seq_len;
-    const int64_t dp = ctx_->dp_size(), d = ctx_->dp_rank(), chunk = layout_.local_count;
+    const int64_t R = rows.num_rows(), S = layout_.seq_len, P = R / 2;
+    if (R % 2 != 0) {
+      return absl::InternalError(absl::StrCat("DPO: ", R, " rows are not whole pairs"));
+    }
+    const int64_t dp = ctx_->dp_size(), d = ctx_->dp_rank();
+    const int64_t pairs = std::max<int64_t>(1, layout_.local_count / 2);
     std::vector<double> logps(R, 0.0);
-    std::vector<int32_t> tok(chunk * S), tgt(chunk * S), pos(chunk * S);
-    for (int64_t k0 = 0; k0 * dp < R; k0 += chunk) {
-      for (int64_t j = 0; j < chunk; ++j) {
-        const int64_t row = std::min((k0 + j) * dp + d, R - 1);
-        std::copy_n(rows.tokens.begin() + row * S, S, tok.begin() + j * S);
-        std::copy_n(rows.targets.begin() + row * S, S, tgt.begin() + j * S);
-        std::copy_n(rows.positions.begin() + row * S, S, pos.begin() + j * S);
+    std::vector<int32_t> tok(2 * pairs * S), tgt(2 * pairs * S), pos(2 * pairs * S);
+    for (int64_t k0 = 0; k0 * dp < P; k0 += pairs) {
+      for (int64_t j = 0; j < pairs; ++j) {
+        const int64_t pair = std::min((k0 + j) * dp + d, P - 1);
+        std::copy_n(rows.tokens.begin() + 2 * pair * S, 2 * S, tok.begin() + 2 * j * S);
+        std::copy_n(rows.targets.begin() + 2 * pair * S, 2 * S, tgt.begin() + 2 * j * S);
+        std::copy_n(rows.positions.begin() + 2 * pair * S, 2 * S, pos.begin() + 2 * j * S);
       }
       PassInput p;
       p.tokens = tok.data();
       p.targets = tgt.data();
       p.positions = pos.data();
-      p.micro_batches = chunk;
-      p.micro_batch = 1;
+      p.micro_batches = pairs;
+      p.micro_batch = 2;
       p.seq_len = S;
-      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardEach(p));
-      for (int64_t j = 0; j < chunk; ++j) {
-        const int64_t row = (k0 + j) * dp + d;
-        if (row < R && holds_loss_) logps[row] = -ce[j];
+      HS_ASSIGN_OR_RETURN(std::vector<double> ce, runner.ForwardRows(p));
+      for (int64_t j = 0; j < pairs; ++j) {
+        const int64_t pair = (k0 + j) * dp + d;
+        if (pair >= P || !holds_loss_) continue;
+        logps[2 * pair] = -ce[2 * j];
+        logps[2 * pair + 1] = -ce[2 * j + 1];
       }
     }
     HS_RETURN_IF_ERROR(ctx_->SumOverWorld(logps.data(), int(R)));

@@ -110,15 +110,17 @@ config::RunConfig DpoRun(const std::string& dir, const std::string& rows) {
   return cfg;
 }
 
-// Per-row log-probabilities of `model` on the dataset rows.
+// Per-row log-probabilities of `model` on the dataset rows, one pair per
+// forward (the shape of DPO's passes, so the bits are the trainer's).
 std::vector<double> RowLogps(models::DeepseekV2Model& model, const data::post::PostRows& rows) {
   std::vector<double> out;
   const int64_t S = rows.seq_len;
-  for (int64_t r = 0; r < rows.num_rows(); ++r) {
-    auto f = model.Forward(rows.tokens.data() + r * S, rows.targets.data() + r * S, 1, S,
+  for (int64_t r = 0; r + 1 < rows.num_rows(); r += 2) {
+    auto f = model.Forward(rows.tokens.data() + r * S, rows.targets.data() + r * S, 2, S,
                            rows.positions.data() + r * S);
     EXPECT_TRUE(f.ok()) << f.status();
-    out.push_back(-f->ce_sum);
+    out.push_back(-f->row_ce_sum[0]);
+    out.push_back(-f->row_ce_sum[1]);
   }
   return out;
 }

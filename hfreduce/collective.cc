@@ -323,6 +323,7 @@ absl::Status Engine::Run(const OpCall& call) {
   switch (static_cast<OpKind>(call.desc.kind)) {
     case OpKind::kReduceScatter: return RunReduceScatter(call);
     case OpKind::kAllGather: return RunAllGather(call);
+    case OpKind::kAllReduceRows: return RunAllReduceRows(call);
     default: break;
   }
   const EngineConfig& c = config_;

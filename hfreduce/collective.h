@@ -37,6 +37,14 @@
 // other ranks of the node may use plain buffers in the same call: each rank
 // publishes where its data is (RankControl::shared_off). Same bits.
 //
+// AllReduceRows (row_sparse.cc; one node, every rank's buffer registered)
+// is an f32 AllReduce of a [rows, cols] matrix most of whose rows are zero
+// on every rank (an embedding's gradient). Local rank l owns rows
+// [l*R/L, (l+1)*R/L) and walks them once: a row that is zero in every
+// rank's buffer is skipped (its sum is zero); any other is summed in slot
+// order, as AllReduce would, and written into every rank's buffer. No
+// masks, packing or copies; one meeting at the start and one at the end.
+//
 // Small AllReduces (<= min(small_bytes, slot_bytes)) take one buffer and one
 // reducer: the other local ranks copy in; local rank 0 sums all slots (its
 // own input read in place) and runs the tree alone (rail 0); then every rank
@@ -116,6 +124,8 @@ struct OpCall {
   OpDesc desc;
   const void* src = nullptr;  // input (AllReduce/Broadcast: == dst)
   void* dst = nullptr;        // output
+  // AllReduceRows: where the number of rows nonzero on some rank goes.
+  int64_t* nonzero_rows = nullptr;
 };
 
 class Engine {
@@ -162,6 +172,7 @@ class Engine {
   absl::Status RunSmall(const OpCall& call);
   absl::Status RunReduceScatter(const OpCall& call);  // scatter_gather.cc
   absl::Status RunAllGather(const OpCall& call);      // scatter_gather.cc
+  absl::Status RunAllReduceRows(const OpCall& call);  // row_sparse.cc
   // CheckCall(d, g): after every local rank published chunk g (the first
   // of the call, its OpDesc in BufDesc): d agrees within the node and, over
   // the rail's tree control messages, between nodes. FailedPrecondition

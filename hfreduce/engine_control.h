@@ -28,6 +28,8 @@ struct alignas(128) Engine::RankControl {
   int32_t global_rank;        // this rank in the communicator
   int64_t shared_off;         // AllReduce: buffer's offset in my registered
                               // region, or -1 (set before `in`)
+  int64_t rows_found;         // AllReduceRows: nonzero rows in my range
+                              // (set before `red`)
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free,

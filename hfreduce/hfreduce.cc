@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <algorithm>
 #include <random>
@@ -377,14 +379,12 @@ std::string Communicator::Describe() const {
 
 // ----------------------------------------------------------------- Calls ---
 
-Handle Communicator::Enqueue(OpDesc desc, const void* src, void* dst) {
+Handle Communicator::Enqueue(OpCall call) {
   auto state = std::make_shared<internal::OpState>();
-  state->call.src = src;
-  state->call.dst = dst;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    desc.seq = next_seq_++;
-    state->call.desc = desc;
+    call.desc.seq = next_seq_++;
+    state->call = call;
     queue_.push_back(state);
   }
   cv_.notify_all();
@@ -419,12 +419,11 @@ Handle Communicator::AllReduceAsync(void* buffer, int64_t count, DType dtype,
   d.dtype = static_cast<int32_t>(dtype);
   d.op = static_cast<int32_t>(op);
   d.count = count;
-  return Enqueue(d, buffer, buffer);
+  return Enqueue(OpCall{d, buffer, buffer});
 }
 
 absl::Status Communicator::AllReduce(void* buffer, int64_t count, DType dtype,
                                      ReduceOp op) {
-  if (!options_.inline_blocking) return AllReduceAsync(buffer, count, dtype, op).Wait();
   absl::Status s = CheckArgs("AllReduce", buffer, buffer, count, dtype, true);
   if (!s.ok()) return s;
   OpCall call;
@@ -434,26 +433,64 @@ absl::Status Communicator::AllReduce(void* buffer, int64_t count, DType dtype,
   call.desc.dtype = static_cast<int32_t>(dtype);
   call.desc.op = static_cast<int32_t>(op);
   call.desc.count = count;
+  return RunBlocking(call);
+}
+
+absl::Status Communicator::RunBlocking(OpCall call) {
+  if (!options_.inline_blocking) return Enqueue(call).Wait();
   absl::Status broken;
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!queue_.empty() || running_ || stop_) {
       // Calls are in flight: queue behind them to keep the call order.
       lock.unlock();
-      return Enqueue(call.desc, buffer, buffer).Wait();
+      return Enqueue(call).Wait();
     }
     // Nothing queued or running: this thread takes the engine, in order.
     call.desc.seq = next_seq_++;
     running_ = true;
     broken = broken_;
   }
-  s = Execute(call, broken);
+  absl::Status s = Execute(call, broken);
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_ = false;
   }
   cv_.notify_all();  // calls queued meanwhile wait for running_ == false
   return s;
+}
+
+bool Communicator::CanAllReduceRows(const void* buffer, int64_t bytes) const {
+  if (num_nodes_ != 1 || registered_bytes_ <= 0) return false;
+  const char* p = static_cast<const char*>(buffer);
+  const char* region = engine_->SharedRegion(local_rank_);
+  return p >= region && bytes >= 0 && p + bytes <= region + registered_bytes_;
+}
+
+absl::Status Communicator::AllReduceRows(float* buffer, int64_t rows, int64_t cols,
+                                         ReduceOp op, int64_t* nonzero_rows) {
+  if (rows < 0 || cols <= 0 || cols > INT32_MAX ||
+      (rows > 0 && rows > INT64_MAX / cols)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AllReduceRows: bad shape [", rows, ", ", cols, "]"));
+  }
+  HS_RETURN_IF_ERROR(CheckArgs("AllReduceRows", buffer, buffer, rows * cols, DType::kF32, true));
+  // The same answer on every rank, so nobody is left waiting.
+  if (num_nodes_ != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "AllReduceRows: needs one node, this communicator has ", num_nodes_,
+        " (CanAllReduceRows)"));
+  }
+  OpCall call;
+  call.src = buffer;
+  call.dst = buffer;
+  call.desc.kind = static_cast<int32_t>(OpKind::kAllReduceRows);
+  call.desc.dtype = static_cast<int32_t>(DType::kF32);
+  call.desc.op = static_cast<int32_t>(op);
+  call.desc.root = static_cast<int32_t>(cols);
+  call.desc.count = rows * cols;
+  call.nonzero_rows = nonzero_rows;
+  return RunBlocking(call);
 }
 
 Handle Communicator::ReduceScatterAsync(const void* send, void* recv,
@@ -466,7 +503,7 @@ Handle Communicator::ReduceScatterAsync(const void* send, void* recv,
   d.dtype = static_cast<int32_t>(dtype);
   d.op = static_cast<int32_t>(op);
   d.count = recv_count;
-  return Enqueue(d, send, recv);
+  return Enqueue(OpCall{d, send, recv});
 }
 
 Handle Communicator::AllGatherAsync(const void* send, void* recv,
@@ -477,7 +514,7 @@ Handle Communicator::AllGatherAsync(const void* send, void* recv,
   d.kind = static_cast<int32_t>(OpKind::kAllGather);
   d.dtype = static_cast<int32_t>(dtype);
   d.count = send_count;
-  return Enqueue(d, send, recv);
+  return Enqueue(OpCall{d, send, recv});
 }
 
 absl::Status Communicator::ReduceScatter(const void* send, void* recv, int64_t recv_count,
@@ -503,7 +540,7 @@ Handle Communicator::BroadcastAsync(void* buffer, int64_t count, DType dtype,
   d.dtype = static_cast<int32_t>(dtype);
   d.root = root;
   d.count = count;
-  return Enqueue(d, buffer, buffer);
+  return Enqueue(OpCall{d, buffer, buffer});
 }
 
 void Communicator::Abort(const std::string& reason) {

@@ -172,6 +172,26 @@ class Communicator {
   // Communicator::AllReduce(...): AllReduceAsync(...).Wait().
   absl::Status AllReduce(void* buffer, int64_t count, DType dtype, ReduceOp op);
 
+  // Communicator::AllReduceRows(buffer, rows, cols, op, nonzero_rows)
+  //
+  // In place, f32: the AllReduce of a row-major [rows, cols] matrix most of
+  // whose rows are zero on every rank (an embedding's gradient: only the
+  // batch's tokens have rows). A row that is zero (+0 or -0) on every rank
+  // is left as it is; every other row gets AllReduce's bits. Each rank
+  // walks the rows it owns once, straight in the node's buffers, so a call
+  // costs about one read of the matrix plus the nonzero rows' sums: no
+  // masks, no packing, no copies. Needs one node and `buffer` from
+  // AllocShared on every rank (CanAllReduceRows); otherwise every rank
+  // fails with FailedPrecondition. *nonzero_rows (optional): how many rows
+  // were nonzero on some rank. Blocking; ordered with the other calls.
+  absl::Status AllReduceRows(float* buffer, int64_t rows, int64_t cols, ReduceOp op,
+                             int64_t* nonzero_rows = nullptr);
+
+  // Communicator::CanAllReduceRows(buffer, bytes): one node, and the bytes
+  // lie in this rank's registered region (AllReduceRows needs that on every
+  // rank; the caller makes sure they agree).
+  bool CanAllReduceRows(const void* buffer, int64_t bytes) const;
+
   // Communicator::ReduceScatterAsync(send, recv, recv_count, dtype, op)
   //
   // send holds size() * recv_count elements; rank r receives block r of the
@@ -236,7 +256,10 @@ class Communicator {
   Communicator() = default;
   absl::Status Init(MPI_Comm comm, const Options& options);
   absl::Status InitTransport();
-  Handle Enqueue(OpDesc desc, const void* src, void* dst);
+  Handle Enqueue(OpCall call);
+  // Runs `call` (desc without seq) to completion: on this thread when
+  // nothing is queued or running (Options::inline_blocking), else queued.
+  absl::Status RunBlocking(OpCall call);
   // Runs one call on the engine (the caller owns the engine); the first
   // failure breaks the communicator.
   absl::Status Execute(const OpCall& call, absl::Status broken);

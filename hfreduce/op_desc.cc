@@ -16,6 +16,8 @@ const char* OpKindName(OpKind kind) {
       return "allgather";
     case OpKind::kBroadcast:
       return "broadcast";
+    case OpKind::kAllReduceRows:
+      return "allreduce_rows";
   }
   return "?";
 }
@@ -24,8 +26,12 @@ std::string DescribeOp(const OpDesc& d) {
   std::string out = absl::StrCat(OpKindName(static_cast<OpKind>(d.kind)), " #",
                                  d.seq, " count=", d.count, " dtype=",
                                  DTypeName(static_cast<DType>(d.dtype)));
+  if (d.kind == static_cast<int32_t>(OpKind::kAllReduceRows)) {
+    absl::StrAppend(&out, " cols=", d.root);
+  }
   if (d.kind == static_cast<int32_t>(OpKind::kAllReduce) ||
-      d.kind == static_cast<int32_t>(OpKind::kReduceScatter)) {
+      d.kind == static_cast<int32_t>(OpKind::kReduceScatter) ||
+      d.kind == static_cast<int32_t>(OpKind::kAllReduceRows)) {
     absl::StrAppend(&out, " op=", d.op == 0 ? "sum" : "average");
   }
   if (d.kind == static_cast<int32_t>(OpKind::kBroadcast)) {

@@ -17,9 +17,11 @@ enum class OpKind : int32_t {
   kReduceScatter = 1,
   kAllGather = 2,
   kBroadcast = 3,
+  kAllReduceRows = 4,  // AllReduce of a matrix whose rows are mostly zero
 };
 
-// OpKindName(kind): "allreduce", "reduce_scatter", "allgather", "broadcast".
+// OpKindName(kind): "allreduce", "reduce_scatter", "allgather", "broadcast",
+// "allreduce_rows".
 const char* OpKindName(OpKind kind);
 
 // The agreed description of one collective (trivially copyable, 32 bytes).
@@ -28,7 +30,8 @@ struct OpDesc {
   int32_t kind = 0;     // OpKind
   int32_t dtype = 0;    // hs::DType
   int32_t op = 0;       // ReduceOp (0 for data movement)
-  int32_t root = 0;     // Broadcast root, else 0
+  int32_t root = 0;     // Broadcast: the root; AllReduceRows: the row length;
+                        // else 0
   int64_t count = 0;    // element count as passed by the caller
 };
 

@@ -3,6 +3,7 @@
 // reduce_kernels_x86.cc.
 #include "hfreduce/reduce_kernels.h"
 
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -180,6 +181,20 @@ void OrBytes(const void* const* srcs, int nsrc, void* dst, int64_t nbytes) {
 void OrInto(void* dst, const void* src, int64_t nbytes) {
   const void* srcs[2] = {dst, src};
   OrBytes(srcs, 2, dst, nbytes);
+}
+
+bool AnyNonzeroF32(const float* x, int64_t n) {
+  // The bits without the sign bit, ORed over a block (vectorised).
+  constexpr int64_t kBlock = 64;
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    uint32_t any = 0;
+    for (int64_t j = 0; j < kBlock; ++j) any |= std::bit_cast<uint32_t>(x[i + j]) << 1;
+    if (any != 0) return true;
+  }
+  uint32_t any = 0;
+  for (; i < n; ++i) any |= std::bit_cast<uint32_t>(x[i]) << 1;
+  return any != 0;
 }
 
 }  // namespace hs::hfreduce

@@ -74,6 +74,11 @@ void OrBytes(const void* const* srcs, int nsrc, void* dst, int64_t nbytes,
 // OrInto(dst, src, nbytes): dst |= src byte-wise.
 void OrInto(void* dst, const void* src, int64_t nbytes);
 
+// AnyNonzeroF32(x, n): whether any of the n floats is nonzero. +0 and -0
+// are zero; a NaN or an infinity is nonzero. Stops at the first 64-element
+// block that has one (a zero row is read whole, a nonzero one usually not).
+bool AnyNonzeroF32(const float* x, int64_t n);
+
 namespace internal {
 // Per-level entry points (reduce_kernels_x86.cc); callers use the dispatchers.
 void SumToF32Avx2(const void* const* srcs, int nsrc, DType dtype, float* dst,

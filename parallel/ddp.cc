@@ -136,14 +136,16 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
       HS_ASSIGN_OR_RETURN(void* shared, d->hf_->AllocShared(grad_bytes));
       d->grads_ = static_cast<float*>(shared);
       std::memcpy(d->grads_, grads, grad_bytes);
-      if (packed_bytes > 0) {
+      // The same on every rank: `registered` and the node count are agreed.
+      d->rows_in_place_ = max_rows > 0 && d->hf_->CanAllReduceRows(d->grads_, grad_bytes);
+      if (packed_bytes > 0 && !d->rows_in_place_) {
         // The packed rows are reduced in place too.
         HS_ASSIGN_OR_RETURN(void* packed, d->hf_->AllocShared(packed_bytes));
         d->packed_ = static_cast<float*>(packed);
       }
     }
   }
-  if (d->packed_ == nullptr && d->packed_capacity_ > 0) {
+  if (d->packed_ == nullptr && d->packed_capacity_ > 0 && !d->rows_in_place_) {
     d->packed_storage_.resize(d->packed_capacity_);
     d->packed_ = d->packed_storage_.data();
   }
@@ -311,6 +313,16 @@ absl::Status Ddp::AllReduceSum(float* x, int64_t n) {
 
 absl::Status Ddp::ReduceSparseBucket(const Bucket& b) {
   float* g = grads_ + b.begin;
+  if (rows_in_place_) {
+    // One pass over the rows in the node's shared memory: no masks, no
+    // packing (hfreduce.h), the same sums.
+    int64_t found = 0;
+    HS_RETURN_IF_ERROR(
+        hf_->AllReduceRows(g, b.rows, b.cols, hfreduce::ReduceOp::kSum, &found));
+    std::lock_guard<std::mutex> lock(mu_);
+    sparse_rows_ += found;
+    return absl::OkStatus();
+  }
   // Which rows some rank has: a sum of 0/1 masks (small integers, so every
   // rank gets the same counts and makes the same choice below).
   float* counts = row_counts_.data();

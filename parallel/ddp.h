@@ -92,7 +92,10 @@ struct DdpOptions {
   int comm_slice_us = 0;
   // Parameters whose gradient rows are mostly zero (the token embedding:
   // rows of tokens not in the batch). Each is a bucket of its own, reduced
-  // as the union of the ranks' nonzero rows (nullptr: none).
+  // as the union of the ranks' nonzero rows (nullptr: none). HFReduce on
+  // one node with registered gradients sums those rows in place
+  // (Communicator::AllReduceRows); otherwise the ranks agree on the union
+  // with a reduction of row masks and reduce the rows packed.
   std::function<bool(const models::ParamSpec&)> row_sparse;
   // Above this share of rows in the union, a row-sparse bucket is reduced
   // densely (packing then costs more than the bytes it saves).
@@ -146,6 +149,9 @@ class Ddp {
   int rank() const { return rank_; }
   int size() const { return size_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
+  // Whether row-sparse buckets are summed in place by HFReduce
+  // (Communicator::AllReduceRows) rather than as packed rows.
+  bool rows_in_place() const { return rows_in_place_; }
 
   // CheckReplicasIdentical: every rank of the group holds the same values
   // in this Ddp's parameter ranges (a hash compared across ranks); the
@@ -195,6 +201,7 @@ class Ddp {
   // Row-sparse buckets (comm thread): per-row mask / union counts, and the
   // packed rows (in HFReduce's registered memory when the gradients are).
   std::vector<float> row_counts_;
+  bool rows_in_place_ = false;      // HFReduce AllReduceRows (one node, registered)
   float* packed_ = nullptr;
   int64_t packed_capacity_ = 0;     // floats
   std::vector<float> packed_storage_;

@@ -74,7 +74,9 @@ std::string GradSync::Describe() const {
       "%d ranks, %s, %d gradient buckets, ZeRO-%d%s", ctx_->dp_size(),
       options_.ddp.backend == DdpOptions::Backend::kMpi ? "MPI_Allreduce" : "HFReduce",
       ddp_->buckets().size(), options_.ddp.zero_stage,
-      row_sparse ? ", embedding gradient row-sparse" : "");
+      !row_sparse              ? ""
+      : ddp_->rows_in_place() ? ", embedding gradient row-sparse (summed in place)"
+                              : ", embedding gradient row-sparse");
 }
 
 void GradSync::BeginBackward() {

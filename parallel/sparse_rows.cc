@@ -1,32 +1,16 @@
 // File: parallel/sparse_rows.cc — see sparse_rows.h.
 #include "parallel/sparse_rows.h"
 
-#include <bit>
 #include <cstring>
+
+#include "hfreduce/reduce_kernels.h"
 
 namespace hs::parallel {
 
-namespace {
-
-// Whether any of `n` floats is nonzero: the bits without the sign bit are
-// ORed over blocks (vectorised), stopping at the first block with one.
-bool AnyNonzero(const float* x, int64_t n) {
-  constexpr int64_t kBlock = 64;
-  int64_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    uint32_t any = 0;
-    for (int64_t j = 0; j < kBlock; ++j) any |= std::bit_cast<uint32_t>(x[i + j]) << 1;
-    if (any != 0) return true;
-  }
-  uint32_t any = 0;
-  for (; i < n; ++i) any |= std::bit_cast<uint32_t>(x[i]) << 1;
-  return any != 0;
-}
-
-}  // namespace
-
 void MarkNonzeroRows(const float* m, int64_t rows, int64_t cols, float* mask) {
-  for (int64_t r = 0; r < rows; ++r) mask[r] = AnyNonzero(m + r * cols, cols) ? 1.0f : 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    mask[r] = hfreduce::AnyNonzeroF32(m + r * cols, cols) ? 1.0f : 0.0f;
+  }
 }
 
 std::vector<int64_t> RowsWithCount(const float* counts, int64_t rows) {

@@ -7,7 +7,8 @@
 // MPI_Allreduce), ZeRO-0 and ZeRO-1, the embedding row-sparse or dense, for
 // three embedding patterns: a few rows per rank (the sparse path), rows
 // nonzero on most of rank 0 (denser than max_sparse_density: the dense
-// fallback) and none at all. Inputs are small integers plus one half, so
+// fallback) and none at all; on one node HFReduce with registered
+// gradients sums the rows in place instead. Inputs are small integers plus one half, so
 // every sum is exact and every rank checks its owned ranges bit for bit
 // against the sum it computes from all ranks' inputs, and that every rank
 // holds the same bits.
@@ -108,6 +109,13 @@ void RunCase(const Case& c, int ranks_per_node) {
   for (const Bucket& b : ddp.buckets()) sparse_buckets += b.rows > 0;
   CHECK_OR_FAIL(sparse_buckets == (c.sparse ? 1 : 0), Describe(c, Pattern::kFewRows), ": ",
                 sparse_buckets, " row-sparse buckets");
+  // One node, HFReduce, registered gradients: the rows are summed in place
+  // (AllReduceRows); elsewhere packed.
+  const bool one_node = ranks_per_node == 0 || ranks_per_node == g_size;
+  const bool in_place = c.sparse && c.backend == DdpOptions::Backend::kHfReduce &&
+                        c.registered && c.zero == 0 && one_node;
+  CHECK_OR_FAIL(ddp.rows_in_place() == in_place, Describe(c, Pattern::kFewRows),
+                ": rows_in_place() is ", ddp.rows_in_place());
   float* g = ddp.grads();
   const int64_t n = arena.size();
   int round = 0;
@@ -137,8 +145,9 @@ void RunCase(const Case& c, int ranks_per_node) {
     CHECK_OR_FAIL(wrong == 0, what, ": ", wrong, " wrong sums, first at arena offset ",
                   first_wrong, " (got ", first_wrong >= 0 ? g[first_wrong] : 0.0f, ")");
     if (c.zero == 0) CHECK_OR_FAIL(SameOnAllRanks(h), what, ": ranks hold different bits");
-    // The reduced rows: the union's size on the sparse path, every row on
-    // the dense fallback, nothing counted without row_sparse.
+    // The reduced rows: the union's size on the sparse path (always when in
+    // place), every row on the packed path's dense fallback, nothing counted
+    // without row_sparse.
     int64_t union_rows = 0;
     for (int64_t row = 0; row < kRows; ++row) {
       bool any = false;
@@ -153,7 +162,7 @@ void RunCase(const Case& c, int ranks_per_node) {
     int64_t want_rows = 0, want_total = 0;
     if (c.sparse) {
       want_total = kRows;
-      want_rows = union_rows <= kRows / 2 ? union_rows : kRows;
+      want_rows = in_place || union_rows <= kRows / 2 ? union_rows : kRows;
     }
     CHECK_OR_FAIL(t.sparse_rows == want_rows && t.sparse_rows_total == want_total, what,
                   ": reduced ", t.sparse_rows, " of ", t.sparse_rows_total,

@@ -10,7 +10,7 @@
 // Usage:
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
-//   suites: allreduce, async, collectives, paths, registered, pair, all,
+//   suites: allreduce, async, collectives, paths, registered, pair, rows, all,
 //   mismatch, mismatch_route, mismatch_scatter, abort, timeout
 #include <mpi.h>
 #include <unistd.h>
@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -337,6 +338,152 @@ void SuiteRegistered(Communicator* comm, const Args& a) {
   CHECK_OR_FAIL(!too_big.ok() && too_big.status().code() == absl::StatusCode::kResourceExhausted &&
                     absl::StrContains(too_big.status().message(), "registered_bytes"),
                 "AllocShared past the region: ", too_big.status().ToString());
+}
+
+// Whether row i of rank r's matrix in AllReduceRows case `seed` is nonzero:
+// about one row in four per rank, so the union is well under all rows.
+bool RowHeld(uint32_t seed, int r, int64_t i) {
+  uint32_t h = seed * 2654435761u ^ uint32_t(r + 1) * 40503u ^ uint32_t(i) * 2246822519u;
+  h ^= h >> 15;
+  h *= 2654435761u;
+  return (h >> 13) % 4 == 0;
+}
+
+// Rank r's [rows, cols] matrix: its rows of random values, zero elsewhere.
+std::vector<float> RowsInput(uint32_t seed, int r, int64_t rows, int64_t cols) {
+  std::vector<float> m(rows * cols, 0.0f);
+  for (int64_t i = 0; i < rows; ++i) {
+    if (!RowHeld(seed, r, i)) continue;
+    for (int64_t j = 0; j < cols; ++j) {
+      m[i * cols + j] = InputValue(false, seed, r, i * cols + j);
+    }
+  }
+  return m;
+}
+
+// AllReduceRows (one node, registered buffers) against AllReduce of the
+// same matrix: the same bits in every row, the union's size, and failures
+// that every rank reports alike (a plain buffer on one rank, several
+// nodes, a mismatched row length).
+void SuiteRows(Communicator* comm, const Args& a) {
+  Options o = comm->options();
+  o.registered_bytes = 4 << 20;
+  if (comm->num_nodes() > 1) {
+    auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+    CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+    if (!reg_or.ok()) return;
+    auto p = (*reg_or)->AllocShared(4096);
+    CHECK_OR_FAIL(p.ok() && !(*reg_or)->CanAllReduceRows(*p, 4096),
+                  "CanAllReduceRows must be false with ", comm->num_nodes(), " nodes");
+    absl::Status s = (*reg_or)->AllReduceRows(static_cast<float*>(*p), 16, 64, ReduceOp::kSum);
+    CHECK_OR_FAIL(absl::IsFailedPrecondition(s) &&
+                      absl::StrContains(s.message(), "needs one node"),
+                  "several nodes: ", s.ToString());
+    return;
+  }
+  {
+    auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+    CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+    if (!reg_or.ok()) return;
+    std::unique_ptr<Communicator> reg = std::move(*reg_or);
+    auto big_or = reg->AllocShared(3 << 20);
+    CHECK_OR_FAIL(big_or.ok(), "AllocShared: ", big_or.status().ToString());
+    if (!big_or.ok()) return;
+    float* big = static_cast<float*>(*big_or);
+    CHECK_OR_FAIL(reg->CanAllReduceRows(big, 3 << 20), "CanAllReduceRows: false on one node");
+    std::vector<float> plain(16);
+    CHECK_OR_FAIL(!reg->CanAllReduceRows(plain.data(), 64), "CanAllReduceRows: true for a plain buffer");
+    struct Shape { int64_t rows, cols; };
+    for (Shape sh : {Shape{0, 8}, Shape{1, 1}, Shape{5, 3}, Shape{1000, 7}, Shape{777, 64},
+                     Shape{301, 100}, Shape{33, 5003}, Shape{g_size, 16}}) {
+      for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+        const uint32_t seed = uint32_t(sh.rows * 31 + sh.cols + int(op));
+        const int64_t n = sh.rows * sh.cols;
+        const std::string what = absl::StrCat("rows [", sh.rows, ", ", sh.cols, "] ",
+                                              OpName(op));
+        std::vector<float> want = RowsInput(seed, g_rank, sh.rows, sh.cols);
+        if (n > 0) std::memcpy(big, want.data(), n * 4);
+        int64_t union_rows = 0;
+        for (int64_t i = 0; i < sh.rows; ++i) {
+          bool any = false;
+          for (int r = 0; r < g_size; ++r) any |= RowHeld(seed, r, i);
+          union_rows += any;
+        }
+        absl::Status s0 = comm->AllReduce(want.data(), n, DType::kF32, op);
+        int64_t found = -1;
+        absl::Status s1 = reg->AllReduceRows(big, sh.rows, sh.cols, op, &found);
+        CHECK_OR_FAIL(s0.ok() && s1.ok(), what, ": ", s0.ToString(), " / ", s1.ToString());
+        if (!s0.ok() || !s1.ok()) continue;
+        CHECK_OR_FAIL(n == 0 || std::memcmp(big, want.data(), n * 4) == 0, what,
+                      ": differs from AllReduce");
+        CHECK_OR_FAIL(found == union_rows, what, ": ", found, " nonzero rows reported, ",
+                      union_rows, " expected");
+        CHECK_OR_FAIL(SameOnAllRanks(Fnv(big, n * 4)), what, ": ranks disagree");
+      }
+    }
+    // A NaN reaches everyone; a row of -0 on one rank only stays as it is.
+    {
+      const int64_t rows = 4, cols = 70;
+      std::fill(big, big + rows * cols, 0.0f);
+      if (g_rank == 0) big[1 * cols + 69] = std::numeric_limits<float>::quiet_NaN();
+      if (g_rank == g_size - 1) big[2 * cols + 3] = -0.0f;
+      int64_t found = -1;
+      absl::Status s = reg->AllReduceRows(big, rows, cols, ReduceOp::kSum, &found);
+      CHECK_OR_FAIL(s.ok(), "NaN row: ", s.ToString());
+      CHECK_OR_FAIL(found == 1 && std::isnan(big[1 * cols + 69]) && big[1 * cols] == 0.0f,
+                    "NaN row: found ", found);
+      CHECK_OR_FAIL(std::signbit(big[2 * cols + 3]) == (g_rank == g_size - 1),
+                    "-0 row was written");
+    }
+    // Queued behind asynchronous calls: the call order holds.
+    {
+      std::vector<float> x(5000, 1.0f);
+      Handle h = reg->AllReduceAsync(x.data(), 5000, DType::kF32, ReduceOp::kSum);
+      std::vector<float> m = RowsInput(77, g_rank, 300, 40);
+      std::memcpy(big, m.data(), m.size() * 4);
+      std::vector<float> want = m;
+      absl::Status s = reg->AllReduceRows(big, 300, 40, ReduceOp::kSum);
+      absl::Status s2 = h.Wait();
+      absl::Status s0 = comm->AllReduce(want.data(), int64_t(want.size()), DType::kF32,
+                                        ReduceOp::kSum);
+      CHECK_OR_FAIL(s.ok() && s2.ok() && s0.ok() && x[0] == float(g_size) &&
+                        std::memcmp(big, want.data(), want.size() * 4) == 0,
+                    "rows behind an async call: ", s.ToString(), " / ", s2.ToString());
+    }
+    absl::Status bad = reg->AllReduceRows(big, -1, 4, ReduceOp::kSum);
+    CHECK_OR_FAIL(absl::IsInvalidArgument(bad), "negative rows: ", bad.ToString());
+  }
+  if (g_size < 2) return;
+  // The last rank passes a plain buffer: every rank fails, naming it.
+  {
+    o.timeout = absl::Milliseconds(a.timeout_ms);
+    auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+    CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+    if (!reg_or.ok()) return;
+    auto p = (*reg_or)->AllocShared(64 * 64 * 4);
+    if (!p.ok()) return;
+    std::vector<float> plain_buf(64 * 64, 1.0f);
+    float* buf = g_rank == g_size - 1 ? plain_buf.data() : static_cast<float*>(*p);
+    absl::Status s = (*reg_or)->AllReduceRows(buf, 64, 64, ReduceOp::kSum);
+    CHECK_OR_FAIL(absl::IsFailedPrecondition(s) &&
+                      absl::StrContains(s.message(), absl::StrCat("rank ", g_size - 1)) &&
+                      absl::StrContains(s.message(), "registered region"),
+                  "plain buffer on the last rank: ", s.ToString());
+  }
+  // The last rank's rows are longer: a mismatch, named.
+  {
+    auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+    CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+    if (!reg_or.ok()) return;
+    auto p = (*reg_or)->AllocShared(64 * 64 * 4);
+    if (!p.ok()) return;
+    const int64_t cols = g_rank == g_size - 1 ? 32 : 16;
+    absl::Status s = (*reg_or)->AllReduceRows(static_cast<float*>(*p), 64 * 16 / cols, cols,
+                                              ReduceOp::kSum);
+    CHECK_OR_FAIL(absl::IsFailedPrecondition(s) && absl::StrContains(s.message(), "mismatched") &&
+                      absl::StrContains(s.message(), "cols=32"),
+                  "mismatched row length: ", s.ToString());
+  }
 }
 
 // The small-message path (one reducer per node) and the inline blocking
@@ -836,6 +983,7 @@ int Main(int argc, char** argv) {
     if (s == "paths" || s == "all") SuitePaths(comm.get(), a);
     if (s == "registered" || s == "all") SuiteRegistered(comm.get(), a);
     if (s == "pair" || s == "all") SuitePair(comm.get(), a);
+    if (s == "rows" || s == "all") SuiteRows(comm.get(), a);
     if (s == "mismatch") SuiteMismatch(comm.get(), a);
     if (s == "timeout") SuiteTimeout(comm.get(), a);
     if (s == "mismatch_scatter") SuiteMismatchScatter(comm.get(), a);

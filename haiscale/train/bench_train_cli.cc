@@ -383,7 +383,10 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   r->gflops = r->flops_tok * r->tps / 1e9;
   r->dp = multi_rank ? parallel::MpiEnv::size() : 1;
   r->peak = (*trainer)->peak();
-  r->peak.gflops *= r->dp;  // all ranks' cores
+  if (r->dp > 1) {  // all ranks' cores
+    r->peak.gflops *= r->dp;
+    r->peak.how = absl::StrCat(r->dp, " ranks x ", r->peak.how);
+  }
   r->threads = NumThreads();
   r->params = double((*trainer)->model().arena().size());
   if (!r->torch_round_median.empty()) {

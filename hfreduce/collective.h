@@ -37,13 +37,16 @@
 // other ranks of the node may use plain buffers in the same call: each rank
 // publishes where its data is (RankControl::shared_off). Same bits.
 //
-// AllReduceRows (row_sparse.cc; one node, every rank's buffer registered)
-// is an f32 AllReduce of a [rows, cols] matrix most of whose rows are zero
-// on every rank (an embedding's gradient). Local rank l owns rows
-// [l*R/L, (l+1)*R/L) and walks them once: a row that is zero in every
-// rank's buffer is skipped (its sum is zero); any other is summed in slot
-// order, as AllReduce would, and written into every rank's buffer. No
-// masks, packing or copies; one meeting at the start and one at the end.
+// AllReduceRows (row_sparse.cc; every rank's buffer registered) is an f32
+// AllReduce of a [rows, cols] matrix most of whose rows are zero on every
+// rank (an embedding's gradient). Local rank l owns rows [l*R/L, (l+1)*R/L)
+// on every node (rail l shares them). One node: l walks its rows once; a
+// row zero in every rank's buffer is skipped (its sum is zero), any other
+// is summed in slot order, as AllReduce would, and written into every
+// rank's buffer. Several nodes: l marks its rows nonzero on the node, rail
+// l sums those masks over the trees, packs the node's sums of the rows in
+// the union, all-reduces them over the trees and writes them into every
+// local buffer. No copies in or out of slots; two meetings of the node.
 //
 // Small AllReduces (<= min(small_bytes, slot_bytes)) take one buffer and one
 // reducer: the other local ranks copy in; local rank 0 sums all slots (its
@@ -200,6 +203,8 @@ class Engine {
   // One fused block of f32 sums, for sums that go straight to the outputs
   // and are never read from the acc (SliceReduce::block_acc).
   std::vector<float> block_acc_;
+  // AllReduceRows on several nodes: my rows' union mask and packed sums.
+  std::vector<float> rows_mask_, rows_packed_;
   std::vector<float> ring_pieces_;  // ReduceScatter: f32 send/receive pieces
   uint64_t next_chunk_ = 0;  // global chunk counter g, same on all ranks
 };

@@ -461,7 +461,7 @@ absl::Status Communicator::RunBlocking(OpCall call) {
 }
 
 bool Communicator::CanAllReduceRows(const void* buffer, int64_t bytes) const {
-  if (num_nodes_ != 1 || registered_bytes_ <= 0) return false;
+  if (registered_bytes_ <= 0) return false;
   const char* p = static_cast<const char*>(buffer);
   const char* region = engine_->SharedRegion(local_rank_);
   return p >= region && bytes >= 0 && p + bytes <= region + registered_bytes_;
@@ -475,12 +475,6 @@ absl::Status Communicator::AllReduceRows(float* buffer, int64_t rows, int64_t co
         absl::StrCat("AllReduceRows: bad shape [", rows, ", ", cols, "]"));
   }
   HS_RETURN_IF_ERROR(CheckArgs("AllReduceRows", buffer, buffer, rows * cols, DType::kF32, true));
-  // The same answer on every rank, so nobody is left waiting.
-  if (num_nodes_ != 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "AllReduceRows: needs one node, this communicator has ", num_nodes_,
-        " (CanAllReduceRows)"));
-  }
   OpCall call;
   call.src = buffer;
   call.dst = buffer;

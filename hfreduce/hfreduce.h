@@ -177,19 +177,21 @@ class Communicator {
   // In place, f32: the AllReduce of a row-major [rows, cols] matrix most of
   // whose rows are zero on every rank (an embedding's gradient: only the
   // batch's tokens have rows). A row that is zero (+0 or -0) on every rank
-  // is left as it is; every other row gets AllReduce's bits. Each rank
-  // walks the rows it owns once, straight in the node's buffers, so a call
-  // costs about one read of the matrix plus the nonzero rows' sums: no
-  // masks, no packing, no copies. Needs one node and `buffer` from
-  // AllocShared on every rank (CanAllReduceRows); otherwise every rank
-  // fails with FailedPrecondition. *nonzero_rows (optional): how many rows
-  // were nonzero on some rank. Blocking; ordered with the other calls.
+  // is left as it is; every other row gets AllReduce's bits (with three or
+  // more nodes, possibly not in the last place: the trees cut the packed
+  // rows differently; still the same on every rank). `buffer` must come
+  // from AllocShared on every rank (CanAllReduceRows): each rank walks its
+  // share of the rows straight in the node's buffers, so no masks per
+  // rank, no packing on one node, no copies; between nodes only the
+  // union's rows travel. Otherwise every rank fails with FailedPrecondition.
+  // *nonzero_rows (optional): how many rows were nonzero on some rank.
+  // Blocking; ordered with the other calls.
   absl::Status AllReduceRows(float* buffer, int64_t rows, int64_t cols, ReduceOp op,
                              int64_t* nonzero_rows = nullptr);
 
-  // Communicator::CanAllReduceRows(buffer, bytes): one node, and the bytes
-  // lie in this rank's registered region (AllReduceRows needs that on every
-  // rank; the caller makes sure they agree).
+  // Communicator::CanAllReduceRows(buffer, bytes): the bytes lie in this
+  // rank's registered region (AllReduceRows needs that on every rank; the
+  // caller makes sure they agree).
   bool CanAllReduceRows(const void* buffer, int64_t bytes) const;
 
   // Communicator::ReduceScatterAsync(send, recv, recv_count, dtype, op)

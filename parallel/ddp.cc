@@ -136,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
       HS_ASSIGN_OR_RETURN(void* shared, d->hf_->AllocShared(grad_bytes));
       d->grads_ = static_cast<float*>(shared);
       std::memcpy(d->grads_, grads, grad_bytes);
-      // The same on every rank: `registered` and the node count are agreed.
+      // The same on every rank: `registered` is agreed.
       d->rows_in_place_ = max_rows > 0 && d->hf_->CanAllReduceRows(d->grads_, grad_bytes);
       if (packed_bytes > 0 && !d->rows_in_place_) {
         // The packed rows are reduced in place too.
@@ -314,8 +314,8 @@ absl::Status Ddp::AllReduceSum(float* x, int64_t n) {
 absl::Status Ddp::ReduceSparseBucket(const Bucket& b) {
   float* g = grads_ + b.begin;
   if (rows_in_place_) {
-    // One pass over the rows in the node's shared memory: no masks, no
-    // packing (hfreduce.h), the same sums.
+    // The rows in the nodes' shared memory: no mask per rank, no packing
+    // on one node, only the union's rows between nodes (hfreduce.h).
     int64_t found = 0;
     HS_RETURN_IF_ERROR(
         hf_->AllReduceRows(g, b.rows, b.cols, hfreduce::ReduceOp::kSum, &found));

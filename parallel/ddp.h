@@ -92,10 +92,10 @@ struct DdpOptions {
   int comm_slice_us = 0;
   // Parameters whose gradient rows are mostly zero (the token embedding:
   // rows of tokens not in the batch). Each is a bucket of its own, reduced
-  // as the union of the ranks' nonzero rows (nullptr: none). HFReduce on
-  // one node with registered gradients sums those rows in place
-  // (Communicator::AllReduceRows); otherwise the ranks agree on the union
-  // with a reduction of row masks and reduce the rows packed.
+  // as the union of the ranks' nonzero rows (nullptr: none). HFReduce with
+  // registered gradients sums those rows in place in the nodes' shared
+  // memory (Communicator::AllReduceRows); otherwise the ranks agree on the
+  // union with a reduction of row masks and reduce the rows packed.
   std::function<bool(const models::ParamSpec&)> row_sparse;
   // Above this share of rows in the union, a row-sparse bucket is reduced
   // densely (packing then costs more than the bytes it saves).

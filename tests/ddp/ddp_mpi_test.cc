@@ -7,8 +7,8 @@
 // MPI_Allreduce), ZeRO-0 and ZeRO-1, the embedding row-sparse or dense, for
 // three embedding patterns: a few rows per rank (the sparse path), rows
 // nonzero on most of rank 0 (denser than max_sparse_density: the dense
-// fallback) and none at all; on one node HFReduce with registered
-// gradients sums the rows in place instead. Inputs are small integers plus one half, so
+// fallback) and none at all; HFReduce with registered gradients sums the
+// rows in place instead. Inputs are small integers plus one half, so
 // every sum is exact and every rank checks its owned ranges bit for bit
 // against the sum it computes from all ranks' inputs, and that every rank
 // holds the same bits.
@@ -109,11 +109,10 @@ void RunCase(const Case& c, int ranks_per_node) {
   for (const Bucket& b : ddp.buckets()) sparse_buckets += b.rows > 0;
   CHECK_OR_FAIL(sparse_buckets == (c.sparse ? 1 : 0), Describe(c, Pattern::kFewRows), ": ",
                 sparse_buckets, " row-sparse buckets");
-  // One node, HFReduce, registered gradients: the rows are summed in place
+  // HFReduce with registered gradients: the rows are summed in place
   // (AllReduceRows); elsewhere packed.
-  const bool one_node = ranks_per_node == 0 || ranks_per_node == g_size;
   const bool in_place = c.sparse && c.backend == DdpOptions::Backend::kHfReduce &&
-                        c.registered && c.zero == 0 && one_node;
+                        c.registered && c.zero == 0;
   CHECK_OR_FAIL(ddp.rows_in_place() == in_place, Describe(c, Pattern::kFewRows),
                 ": rows_in_place() is ", ddp.rows_in_place());
   float* g = ddp.grads();

@@ -97,8 +97,9 @@ struct DdpOptions {
   // memory (Communicator::AllReduceRows); otherwise the ranks agree on the
   // union with a reduction of row masks and reduce the rows packed.
   std::function<bool(const models::ParamSpec&)> row_sparse;
-  // Above this share of rows in the union, a row-sparse bucket is reduced
-  // densely (packing then costs more than the bytes it saves).
+  // On the packed path: above this share of rows in the union, a
+  // row-sparse bucket is reduced densely (packing then costs more than the
+  // bytes it saves). The in-place path needs no such limit.
   double max_sparse_density = 0.5;
 };
 

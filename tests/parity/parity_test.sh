@@ -84,8 +84,9 @@ PY
 esac
 python3 "$COMPARE" "$WORK/ref/metrics.jsonl" "$WORK/run/metrics.jsonl" --rel-tol 1e-5
 # Data-parallel cases on the CPU path reduce the embedding's gradient as its
-# nonzero rows (parallel/sparse_rows.h): on this config's batches under half
-# of them, so every step must have taken the packed path.
+# nonzero rows (in place with HFReduce's registered gradients, else packed;
+# parallel/ddp.h): on this config's batches under half of them, so every
+# step must have reduced only those (not the packed path's dense fallback).
 if [[ "$case_name" == dp* && "$case_name" != *engine* ]]; then
   python3 - "$WORK/run/metrics.jsonl" <<'PY'
 import json, sys

@@ -147,6 +147,24 @@ TEST(ReduceKernelsTest, AccumulateAndOrMatchScalar) {
   }
 }
 
+TEST(ReduceKernelsTest, AnyNonzeroSeesOneValueAnywhereAndIgnoresSignedZeros) {
+  const float specials[] = {1.0f, -1e-40f /* denormal */, std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN()};
+  for (int64_t n : {0, 1, 5, 63, 64, 65, 128, 200}) {
+    std::vector<float> x(n, -0.0f);  // -0 and +0 are zero
+    for (int64_t i = 0; i < n; i += 2) x[i] = 0.0f;
+    EXPECT_FALSE(AnyNonzeroF32(x.data(), n)) << "n=" << n;
+    for (int64_t at = 0; at < n; ++at) {
+      for (float v : specials) {
+        const float keep = x[at];
+        x[at] = v;
+        EXPECT_TRUE(AnyNonzeroF32(x.data(), n)) << "n=" << n << " at " << at << " v " << v;
+        x[at] = keep;
+      }
+    }
+  }
+}
+
 TEST(ReduceKernelsTest, ActiveLevelIsSupported) {
   EXPECT_LE(static_cast<int>(ActiveSimdLevel()), static_cast<int>(CpuSimdLevel()));
 }

@@ -202,7 +202,7 @@ class Ddp {
   // Row-sparse buckets (comm thread): per-row mask / union counts, and the
   // packed rows (in HFReduce's registered memory when the gradients are).
   std::vector<float> row_counts_;
-  bool rows_in_place_ = false;      // HFReduce AllReduceRows (one node, registered)
+  bool rows_in_place_ = false;      // HFReduce AllReduceRows (registered gradients)
   float* packed_ = nullptr;
   int64_t packed_capacity_ = 0;     // floats
   std::vector<float> packed_storage_;

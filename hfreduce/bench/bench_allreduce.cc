@@ -61,6 +61,12 @@ int64_t CountWrong(const void* buf, int64_t count, DType dtype, int nranks) {
   return wrong;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 struct Timing {
   double us = 0;     // per call, max over ranks
   double busbw = 0;  // GB/s
@@ -75,6 +81,9 @@ int BenchMain(int argc, char** argv) {
   p.AddBool("registered", "HFReduce: buffers from Communicator::AllocShared (reduced in "
             "place; MPI_Allreduce runs on the same buffers)");
   p.AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
+  p.AddInt("rounds", 1, "per size, time HFReduce and MPI_Allreduce this many times each, "
+           "alternating which goes first; report medians and the per-round ratios' median "
+           "(min-max)");
   absl::Status s = p.Parse(argc, argv);
   if (!s.ok() || p.help_requested()) {
     std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
@@ -115,6 +124,11 @@ int BenchMain(int argc, char** argv) {
       return 2;
     }
     o.small_bytes = *small_b;
+  }
+  const int64_t rounds = p.GetInt("rounds");
+  if (rounds < 1) {
+    std::fprintf(stderr, "hai bench allreduce: --rounds must be >= 1, got %ld\n", rounds);
+    return 2;
   }
   const bool registered = p.GetBool("registered");
   if (registered) o.registered_bytes = (*max_b + 4095) / 4096 * 4096;
@@ -193,50 +207,60 @@ int BenchMain(int argc, char** argv) {
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / std::max<int64_t>(nbytes, 1), 5, 40);
       const int64_t warmup = args->warmup;
       Timing hf, mpi;
-      // HFReduce: timed, then checked.
+      // One timed loop of `iters` calls on fresh timing data (repeated
+      // in-place sums grow it; refilled, it stays finite): seconds per call,
+      // the slowest rank's.
+      auto time_loop = [&](auto&& call) {
+        Fill(data, count, dtype, rank, false);
+        MPI_Barrier(MPI_COMM_WORLD);
+        const double t0 = MPI_Wtime();
+        for (int64_t i = 0; i < iters && rc == 0; ++i) call();
+        double dt = (MPI_Wtime() - t0) / iters;
+        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        return dt;
+      };
+      auto hf_call = [&] {
+        absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
+        if (!st.ok()) {
+          std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
+          rc = 1;
+        }
+      };
+      auto mpi_call = [&] {
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type, mpi_op,
+                      MPI_COMM_WORLD);
+      };
+      // Timing data, then warm-up calls of both.
       Fill(data, count, dtype, rank, false);
-      for (int64_t i = 0; i < warmup && rc == 0; ++i) {
-        absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
-        if (!st.ok()) {
-          std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
-          rc = 1;
+      for (int64_t i = 0; i < warmup && rc == 0; ++i) hf_call();
+      for (int64_t i = 0; i < warmup; ++i) mpi_call();
+      // A failed HFReduce call fails on every rank (the communicator breaks).
+      if (rc != 0) break;
+      // Rounds alternate which backend goes first, so a drift of the
+      // machine's speed during a size does not favour one of them.
+      std::vector<double> hf_s, mpi_s, ratios;
+      for (int64_t r = 0; r < rounds && rc == 0; ++r) {
+        double h = 0, m = 0;
+        if (r % 2 == 0) {
+          h = time_loop(hf_call);
+          m = time_loop(mpi_call);
+        } else {
+          m = time_loop(mpi_call);
+          h = time_loop(hf_call);
         }
+        hf_s.push_back(h);
+        mpi_s.push_back(m);
+        ratios.push_back(m / h);  // HFReduce busbw / MPI busbw
       }
       if (rc != 0) break;
-      MPI_Barrier(MPI_COMM_WORLD);
-      double t0 = MPI_Wtime();
-      for (int64_t i = 0; i < iters && rc == 0; ++i) {
-        absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
-        if (!st.ok()) {
-          std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
-          rc = 1;
-        }
-      }
-      double dt = (MPI_Wtime() - t0) / iters;
-      if (rc != 0) break;
-      MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-      hf.us = dt * 1e6;
+      hf.us = Median(hf_s) * 1e6;
+      mpi.us = Median(mpi_s) * 1e6;
+      // Then both checked on the exact pattern.
       Fill(data, count, dtype, rank, true);
       if (!comm->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
       hf.wrong = CountWrong(data, count, dtype, nranks);
-      // MPI_Allreduce on the same buffer.
-      Fill(data, count, dtype, rank, false);
-      for (int64_t i = 0; i < warmup; ++i) {
-        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type,
-                      mpi_op, MPI_COMM_WORLD);
-      }
-      MPI_Barrier(MPI_COMM_WORLD);
-      t0 = MPI_Wtime();
-      for (int64_t i = 0; i < iters; ++i) {
-        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type,
-                      mpi_op, MPI_COMM_WORLD);
-      }
-      dt = (MPI_Wtime() - t0) / iters;
-      MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-      mpi.us = dt * 1e6;
       Fill(data, count, dtype, rank, true);
-      MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type, mpi_op,
-                    MPI_COMM_WORLD);
+      mpi_call();
       mpi.wrong = CountWrong(data, count, dtype, nranks);
       MPI_Allreduce(MPI_IN_PLACE, &hf.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
       MPI_Allreduce(MPI_IN_PLACE, &mpi.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
@@ -246,8 +270,14 @@ int BenchMain(int argc, char** argv) {
       const double mpi_alg = nbytes / (mpi.us * 1e-6) / 1e9;
       hf.busbw = hf_alg * bus_factor;
       mpi.busbw = mpi_alg * bus_factor;
-      const double ratio = mpi.busbw > 0 ? hf.busbw / mpi.busbw : 0;
+      const double ratio = Median(ratios);
       if (rank == 0) {
+        if (rounds > 1) {
+          // Comment lines: the CSV's columns stay those every reader expects.
+          std::printf("# %s: %ld rounds, ratio per round %.2f-%.2f\n", FormatBytes(nbytes).c_str(),
+                      rounds, *std::min_element(ratios.begin(), ratios.end()),
+                      *std::max_element(ratios.begin(), ratios.end()));
+        }
         if (csv) {
           std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf.us, hf.busbw,
                       mpi.us, mpi.busbw, ratio);
@@ -261,7 +291,9 @@ int BenchMain(int argc, char** argv) {
     }
     if (rank == 0 && !csv) {
       std::printf("# algbw = bytes / time; busbw = algbw * 2(n-1)/n (GB/s = 1e9 B/s); "
-                  "ratio = HFReduce busbw / MPI busbw\n");
+                  "ratio = HFReduce busbw / MPI busbw%s\n",
+                  rounds > 1 ? " (times: medians over the rounds; ratio: median of the "
+                               "rounds' ratios)" : "");
     }
     MPI_Op_free(&bf16_sum);
   }

@@ -44,6 +44,19 @@ if bad=$("$bench" bench allreduce --pair-exchange-bytes 12Q 2>&1); then
 fi
 echo "$bad" | grep -q -- "--pair-exchange-bytes: bad byte size '12Q'" \
   || { echo "unclear error: $bad"; exit 1; }
+# Interleaved rounds: the same CSV columns, one comment per size with the
+# rounds' ratio range (min <= the row's median ratio <= max).
+rounds=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --rounds 3 \
+         --min-bytes 16K --max-bytes 64K --csv --iters 2 --chunk-bytes 64K)
+echo "$rounds"
+[[ $(echo "$rounds" | grep -v '^#' | head -1) == "$header" ]] || { echo "rounds: other header"; exit 1; }
+[[ $(echo "$rounds" | grep -c '^# [0-9]*K: 3 rounds, ratio per round ') -eq 3 ]] \
+  || { echo "rounds: want 3 range comments"; exit 1; }
+echo "$rounds" | awk '
+  /^# [0-9]+K: 3 rounds/ { split($NF, r, "-"); lo = r[1]; hi = r[2]; next }
+  /^[0-9]/ { split($0, f, ","); if (f[6] + 0.005 < lo || f[6] - 0.005 > hi) { print "ratio outside its rounds: " $0; exit 1 } }'
+if bad=$("$bench" bench allreduce --rounds 0 2>&1); then echo "--rounds 0 accepted"; exit 1; fi
+echo "$bad" | grep -q -- "--rounds must be >= 1" || { echo "unclear error: $bad"; exit 1; }
 # ReduceScatter / AllGather against their MPI counterparts: rows, no wrong results.
 for coll in reducescatter allgather; do
   t=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 4K --max-bytes 4M \

@@ -61,12 +61,6 @@ int64_t CountWrong(const void* buf, int64_t count, DType dtype, int nranks) {
   return wrong;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 struct Timing {
   double us = 0;     // per call, max over ranks
   double busbw = 0;  // GB/s
@@ -81,9 +75,6 @@ int BenchMain(int argc, char** argv) {
   p.AddBool("registered", "HFReduce: buffers from Communicator::AllocShared (reduced in "
             "place; MPI_Allreduce runs on the same buffers)");
   p.AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
-  p.AddInt("rounds", 1, "per size, time HFReduce and MPI_Allreduce this many times each, "
-           "alternating which goes first; report medians and the per-round ratios' median "
-           "(min-max)");
   absl::Status s = p.Parse(argc, argv);
   if (!s.ok() || p.help_requested()) {
     std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
@@ -125,11 +116,7 @@ int BenchMain(int argc, char** argv) {
     }
     o.small_bytes = *small_b;
   }
-  const int64_t rounds = p.GetInt("rounds");
-  if (rounds < 1) {
-    std::fprintf(stderr, "hai bench allreduce: --rounds must be >= 1, got %ld\n", rounds);
-    return 2;
-  }
+  const int64_t rounds = args->rounds;
   const bool registered = p.GetBool("registered");
   if (registered) o.registered_bytes = (*max_b + 4095) / 4096 * 4096;
   int rc = 0;
@@ -236,25 +223,12 @@ int BenchMain(int argc, char** argv) {
       for (int64_t i = 0; i < warmup; ++i) mpi_call();
       // A failed HFReduce call fails on every rank (the communicator breaks).
       if (rc != 0) break;
-      // Rounds alternate which backend goes first, so a drift of the
-      // machine's speed during a size does not favour one of them.
-      std::vector<double> hf_s, mpi_s, ratios;
-      for (int64_t r = 0; r < rounds && rc == 0; ++r) {
-        double h = 0, m = 0;
-        if (r % 2 == 0) {
-          h = time_loop(hf_call);
-          m = time_loop(mpi_call);
-        } else {
-          m = time_loop(mpi_call);
-          h = time_loop(hf_call);
-        }
-        hf_s.push_back(h);
-        mpi_s.push_back(m);
-        ratios.push_back(m / h);  // HFReduce busbw / MPI busbw
-      }
+      const RoundTimes t = TimeRounds(
+          rounds, [&] { return time_loop(hf_call); }, [&] { return time_loop(mpi_call); },
+          [&] { return rc != 0; });
       if (rc != 0) break;
-      hf.us = Median(hf_s) * 1e6;
-      mpi.us = Median(mpi_s) * 1e6;
+      hf.us = t.HfMedian() * 1e6;
+      mpi.us = t.MpiMedian() * 1e6;
       // Then both checked on the exact pattern.
       Fill(data, count, dtype, rank, true);
       if (!comm->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
@@ -270,14 +244,9 @@ int BenchMain(int argc, char** argv) {
       const double mpi_alg = nbytes / (mpi.us * 1e-6) / 1e9;
       hf.busbw = hf_alg * bus_factor;
       mpi.busbw = mpi_alg * bus_factor;
-      const double ratio = Median(ratios);
+      const double ratio = t.RatioMedian();
       if (rank == 0) {
-        if (rounds > 1) {
-          // Comment lines: the CSV's columns stay those every reader expects.
-          std::printf("# %s: %ld rounds, ratio per round %.2f-%.2f\n", FormatBytes(nbytes).c_str(),
-                      rounds, *std::min_element(ratios.begin(), ratios.end()),
-                      *std::max_element(ratios.begin(), ratios.end()));
-        }
+        std::printf("%s", RoundsComment(nbytes, t).c_str());
         if (csv) {
           std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf.us, hf.busbw,
                       mpi.us, mpi.busbw, ratio);

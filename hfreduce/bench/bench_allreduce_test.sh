@@ -64,5 +64,10 @@ for coll in reducescatter allgather; do
   echo "$t"
   echo "$t" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
   [[ $(echo "$t" | grep -c ' bf16 ') -eq 11 ]] || { echo "want 11 bf16 rows ($coll)"; exit 1; }
+  r=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 64K --max-bytes 128K \
+      --iters 2 --rounds 2 --chunk-bytes 64K --tree-chunk-bytes 64K)
+  echo "$r"
+  [[ $(echo "$r" | grep -c 'K: 2 rounds, ratio per round ') -eq 2 ]] || { echo "want 2 range comments ($coll)"; exit 1; }
+  echo "$r" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
 done
 echo PASS

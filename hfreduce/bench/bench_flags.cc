@@ -1,7 +1,10 @@
 // File: hfreduce/bench/bench_flags.cc — see bench_flags.h.
 #include "hfreduce/bench/bench_flags.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "haiscale/status.h"
 #include "hfreduce/bench/bench_allreduce.h"
 
@@ -15,6 +18,8 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
   p->AddBool("csv", "print CSV instead of the table");
   p->AddInt("iters", 0, "timed calls per size (0: by size)");
   p->AddInt("warmup", 2, "untimed calls per size");
+  p->AddInt("rounds", 1, "timed loops of each backend per size, alternating which goes first; "
+            "report median times and the median (range) of the per-round ratios");
   p->AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
   p->AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
   p->AddInt("timeout-s", 60, "HFReduce timeout per wait");
@@ -63,7 +68,46 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   a.csv = p.GetBool("csv");
   a.iters = p.GetInt("iters");
   a.warmup = p.GetInt("warmup");
+  a.rounds = p.GetInt("rounds");
+  if (a.rounds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--rounds must be >= 1, got ", a.rounds));
+  }
   return a;
+}
+
+namespace {
+
+double MedianOf(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::vector<double> Ratios(const RoundTimes& t) {
+  std::vector<double> r;
+  for (size_t i = 0; i < t.hf.size(); ++i) r.push_back(t.hf[i] > 0 ? t.mpi[i] / t.hf[i] : 0);
+  return r;
+}
+
+}  // namespace
+
+double RoundTimes::HfMedian() const { return MedianOf(hf); }
+double RoundTimes::MpiMedian() const { return MedianOf(mpi); }
+double RoundTimes::RatioMedian() const { return MedianOf(Ratios(*this)); }
+double RoundTimes::RatioMin() const {
+  const std::vector<double> r = Ratios(*this);
+  return r.empty() ? 0 : *std::min_element(r.begin(), r.end());
+}
+double RoundTimes::RatioMax() const {
+  const std::vector<double> r = Ratios(*this);
+  return r.empty() ? 0 : *std::max_element(r.begin(), r.end());
+}
+
+std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {
+  if (t.hf.size() < 2) return "";
+  return absl::StrFormat("# %s: %d rounds, ratio per round %.2f-%.2f\n", FormatBytes(nbytes),
+                         t.hf.size(), t.RatioMin(), t.RatioMax());
 }
 
 void Bf16SumOp(void* in, void* inout, int* len, MPI_Datatype*) {

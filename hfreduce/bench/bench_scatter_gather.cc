@@ -91,8 +91,7 @@ struct Collective {
 
 // Max over ranks of the per-call seconds of `iters` calls of fn.
 template <typename Fn>
-double TimeCalls(int64_t warmup, int64_t iters, Fn fn) {
-  for (int64_t i = 0; i < warmup; ++i) fn();
+double TimeCalls(int64_t iters, Fn fn) {
   MPI_Barrier(MPI_COMM_WORLD);
   double t0 = MPI_Wtime();
   for (int64_t i = 0; i < iters; ++i) fn();
@@ -175,18 +174,24 @@ int BenchMain(bool scatter, int argc, char** argv) {
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / (total * esize), 5, 40);
       col.Fill(&b);
       absl::Status st;
-      const double hf_s = TimeCalls(warmup, iters, [&] {
+      auto hf_call = [&] {
         if (st.ok()) st = col.Hf(comm.get(), &b);
-      });
+      };
+      auto mpi_call = [&] { col.Mpi(&b); };
+      for (int64_t i = 0; i < warmup; ++i) hf_call();
+      for (int64_t i = 0; i < warmup; ++i) mpi_call();
+      const RoundTimes t = TimeRounds(
+          args->rounds, [&] { return TimeCalls(iters, hf_call); },
+          [&] { return TimeCalls(iters, mpi_call); }, [&] { return !st.ok(); });
       if (!st.ok()) {
         std::fprintf(stderr, "[rank %d] %s\n", col.rank, st.ToString().c_str());
         rc = 1;
         break;
       }
+      const double hf_s = t.HfMedian(), mpi_s = t.MpiMedian();
       std::fill(b.recv.begin(), b.recv.end(), 0);
       if (!col.Hf(comm.get(), &b).ok()) rc = 1;
       int64_t hf_wrong = col.Wrong(b);
-      const double mpi_s = TimeCalls(warmup, iters, [&] { col.Mpi(&b); });
       std::fill(b.recv.begin(), b.recv.end(), 0);
       if (col.Mpi(&b) != MPI_SUCCESS) rc = 1;
       int64_t mpi_wrong = col.Wrong(b);
@@ -195,8 +200,9 @@ int BenchMain(bool scatter, int argc, char** argv) {
       if (hf_wrong != 0) rc = 1;
       const int64_t nbytes = total * esize;
       const double hf_alg = nbytes / hf_s / 1e9, mpi_alg = nbytes / mpi_s / 1e9;
-      const double ratio = hf_alg / mpi_alg;
+      const double ratio = t.RatioMedian();
       if (col.rank == 0) {
+        std::printf("%s", RoundsComment(nbytes, t).c_str());
         if (csv) {
           std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf_s * 1e6, hf_alg * bus,
                       mpi_s * 1e6, mpi_alg * bus, ratio);
@@ -211,7 +217,9 @@ int BenchMain(bool scatter, int argc, char** argv) {
     }
     if (col.rank == 0 && !csv) {
       std::printf("# size = bytes of all ranks' blocks; algbw = size / time; busbw = algbw * "
-                  "(n-1)/n (GB/s = 1e9 B/s); ratio = HFReduce / %s\n", mpi_name);
+                  "(n-1)/n (GB/s = 1e9 B/s); ratio = HFReduce / %s%s\n", mpi_name,
+                  args->rounds > 1 ? " (times: medians over the rounds; ratio: median of the "
+                                     "rounds' ratios)" : "");
     }
     MPI_Op_free(&bf16_sum);
   }

@@ -232,8 +232,8 @@ class EngineRunner final : public ModelRunner {
     // One sequence per micro-batch: each micro-batch's sum is the row's.
     if (in.micro_batch == 1) return ForwardEach(in);
     return absl::UnimplementedError(
-        "per-sequence cross-entropies of several sequences per micro-batch are not supported "
-        "by the train.device path");
+        "per-sequence cross-entropies of several sequences per micro-batch (objective.type DPO's "
+        "pair-shaped passes) are not supported by the train.device path");
   }
 
   absl::StatusOr<UpdateResult> Update(int64_t step, double lr) override {

@@ -513,12 +513,27 @@ Handle Communicator::AllGatherAsync(const void* send, void* recv,
 
 absl::Status Communicator::ReduceScatter(const void* send, void* recv, int64_t recv_count,
                                          DType dtype, ReduceOp op) {
-  return ReduceScatterAsync(send, recv, recv_count, dtype, op).Wait();
+  HS_RETURN_IF_ERROR(CheckArgs("ReduceScatter", send, recv, recv_count, dtype, true));
+  OpCall call;
+  call.src = send;
+  call.dst = recv;
+  call.desc.kind = static_cast<int32_t>(OpKind::kReduceScatter);
+  call.desc.dtype = static_cast<int32_t>(dtype);
+  call.desc.op = static_cast<int32_t>(op);
+  call.desc.count = recv_count;
+  return RunBlocking(call);
 }
 
 absl::Status Communicator::AllGather(const void* send, void* recv, int64_t send_count,
                                      DType dtype) {
-  return AllGatherAsync(send, recv, send_count, dtype).Wait();
+  HS_RETURN_IF_ERROR(CheckArgs("AllGather", send, recv, send_count, dtype, false));
+  OpCall call;
+  call.src = send;
+  call.dst = recv;
+  call.desc.kind = static_cast<int32_t>(OpKind::kAllGather);
+  call.desc.dtype = static_cast<int32_t>(dtype);
+  call.desc.count = send_count;
+  return RunBlocking(call);
 }
 
 Handle Communicator::BroadcastAsync(void* buffer, int64_t count, DType dtype,

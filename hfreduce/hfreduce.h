@@ -79,8 +79,9 @@ struct Options {
   // instead of a slice per rank and a tree per rail. 0 disables it. The
   // results are the same bits either way.
   int64_t small_bytes = 64 << 10;
-  // Blocking calls (AllReduce) run on the calling thread when nothing is
-  // queued or running, skipping the hand-off to the progress thread.
+  // Blocking calls (AllReduce, AllReduceRows, ReduceScatter, AllGather)
+  // run on the calling thread when nothing is queued or running, skipping
+  // the hand-off to the progress thread.
   bool inline_blocking = true;
   // Bytes per inter-node message and messages in flight per tree (and per
   // ring direction for ReduceScatter / AllGather).
@@ -203,7 +204,8 @@ class Communicator {
   Handle ReduceScatterAsync(const void* send, void* recv, int64_t recv_count,
                             DType dtype, ReduceOp op);
 
-  // Communicator::ReduceScatter(...): ReduceScatterAsync(...).Wait().
+  // Communicator::ReduceScatter(...): ReduceScatterAsync(...).Wait(), on the
+  // calling thread when nothing is in flight (Options::inline_blocking).
   absl::Status ReduceScatter(const void* send, void* recv, int64_t recv_count,
                              DType dtype, ReduceOp op);
 
@@ -215,7 +217,8 @@ class Communicator {
   Handle AllGatherAsync(const void* send, void* recv, int64_t send_count,
                         DType dtype);
 
-  // Communicator::AllGather(...): AllGatherAsync(...).Wait().
+  // Communicator::AllGather(...): AllGatherAsync(...).Wait(), on the calling
+  // thread when nothing is in flight (Options::inline_blocking).
   absl::Status AllGather(const void* send, void* recv, int64_t send_count, DType dtype);
 
   // Communicator::BroadcastAsync(buffer, count, dtype, root)

@@ -74,7 +74,6 @@ int BenchMain(int argc, char** argv) {
               "(0: off)");
   p.AddBool("registered", "HFReduce: buffers from Communicator::AllocShared (reduced in "
             "place; MPI_Allreduce runs on the same buffers)");
-  p.AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
   absl::Status s = p.Parse(argc, argv);
   if (!s.ok() || p.help_requested()) {
     std::fprintf(s.ok() ? stdout : stderr, "%s%s\n",
@@ -106,7 +105,6 @@ int BenchMain(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
 
   Options o = args->options;
-  o.inline_blocking = !p.GetBool("no-inline");
   {
     auto small_b = ParseBytesOrOff(p.GetString("small-bytes"));
     if (!small_b.ok()) {

@@ -18,6 +18,7 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
   p->AddBool("csv", "print CSV instead of the table");
   p->AddInt("iters", 0, "timed calls per size (0: by size)");
   p->AddInt("warmup", 2, "untimed calls per size");
+  p->AddBool("no-inline", "HFReduce: run blocking calls on the progress thread too");
   p->AddInt("rounds", 1, "timed loops of each backend per size, alternating which goes first; "
             "report median times and the median (range) of the per-round ratios");
   p->AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
@@ -65,6 +66,7 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   a.options.tcp_interface = p.GetString("tcp-iface");
   a.options.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
   a.options.timeout = absl::Seconds(p.GetInt("timeout-s"));
+  a.options.inline_blocking = !p.GetBool("no-inline");
   a.csv = p.GetBool("csv");
   a.iters = p.GetInt("iters");
   a.warmup = p.GetInt("warmup");

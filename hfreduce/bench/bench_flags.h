@@ -31,12 +31,12 @@ struct BenchArgs {
   bool csv = false;
   int64_t iters = 0, warmup = 0;
   int64_t rounds = 1;  // timed loops of each backend per size (--rounds)
-  Options options;  // ranks_per_node, chunks, timeout, transport
+  Options options;  // ranks_per_node, chunks, timeout, transport, inline_blocking
 };
 
 // AddBenchFlags(p, max_bytes): ranks-per-node, min/max-bytes, dtype, csv,
 // iters, warmup, rounds, chunk-bytes, tree-chunk-bytes, timeout-s,
-// transport, tcp-iface, pair-exchange-bytes.
+// transport, tcp-iface, pair-exchange-bytes, no-inline.
 void AddBenchFlags(cli::ArgParser* p, const char* max_bytes);
 
 // ParseBytesOrOff(text): ParseByteSize, or 0 for "0" (a size limit that is

@@ -75,9 +75,9 @@ struct Collective {
     return wrong;
   }
   absl::Status Hf(Communicator* comm, Buffers* b) const {
-    return scatter ? comm->ReduceScatterAsync(b->send.data(), b->recv.data(), block, dtype,
-                                              ReduceOp::kSum).Wait()
-                   : comm->AllGatherAsync(b->send.data(), b->recv.data(), block, dtype).Wait();
+    return scatter ? comm->ReduceScatter(b->send.data(), b->recv.data(), block, dtype,
+                                         ReduceOp::kSum)
+                   : comm->AllGather(b->send.data(), b->recv.data(), block, dtype);
   }
   int Mpi(Buffers* b) const {
     return scatter ? MPI_Reduce_scatter_block(b->send.data(), b->recv.data(),
@@ -144,11 +144,11 @@ int BenchMain(bool scatter, int argc, char** argv) {
     col.mpi_op = col.dtype == DType::kF32 ? MPI_SUM : bf16_sum;
     if (col.rank == 0) {
       std::printf("# %s: %d ranks = %d nodes x %d, dtype %s, simd %s, chunk %s, tree chunk %s, "
-                  "transport %s\n# host: %s, %ld cpus\n",
+                  "inline %s, transport %s\n# host: %s, %ld cpus\n",
                   name, col.nranks, comm->num_nodes(), comm->local_size(),
                   DTypeName(col.dtype), SimdLevelName(ActiveSimdLevel()),
                   FormatBytes(o.chunk_bytes).c_str(), FormatBytes(o.tree_chunk_bytes).c_str(),
-                  comm->transport().c_str(), CpuModel().c_str(),
+                  o.inline_blocking ? "on" : "off", comm->transport().c_str(), CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN));
       if (csv) {
         std::printf("bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio\n");

@@ -408,32 +408,34 @@ absl::Status CheckArgs(const char* what, const void* a, const void* b,
   return absl::OkStatus();
 }
 
+// One call as the engine takes it (seq is given when it is queued or run).
+OpCall MakeCall(OpKind kind, const void* src, void* dst, int64_t count, DType dtype,
+                int32_t op = 0, int32_t root = 0) {
+  OpCall call;
+  call.src = src;
+  call.dst = dst;
+  call.desc.kind = static_cast<int32_t>(kind);
+  call.desc.dtype = static_cast<int32_t>(dtype);
+  call.desc.op = op;
+  call.desc.root = root;
+  call.desc.count = count;
+  return call;
+}
+
 }  // namespace
 
 Handle Communicator::AllReduceAsync(void* buffer, int64_t count, DType dtype,
                                     ReduceOp op) {
   absl::Status s = CheckArgs("AllReduce", buffer, buffer, count, dtype, true);
   if (!s.ok()) return FailedHandle(s);
-  OpDesc d;
-  d.kind = static_cast<int32_t>(OpKind::kAllReduce);
-  d.dtype = static_cast<int32_t>(dtype);
-  d.op = static_cast<int32_t>(op);
-  d.count = count;
-  return Enqueue(OpCall{d, buffer, buffer});
+  return Enqueue(MakeCall(OpKind::kAllReduce, buffer, buffer, count, dtype, int32_t(op)));
 }
 
 absl::Status Communicator::AllReduce(void* buffer, int64_t count, DType dtype,
                                      ReduceOp op) {
   absl::Status s = CheckArgs("AllReduce", buffer, buffer, count, dtype, true);
   if (!s.ok()) return s;
-  OpCall call;
-  call.src = buffer;
-  call.dst = buffer;
-  call.desc.kind = static_cast<int32_t>(OpKind::kAllReduce);
-  call.desc.dtype = static_cast<int32_t>(dtype);
-  call.desc.op = static_cast<int32_t>(op);
-  call.desc.count = count;
-  return RunBlocking(call);
+  return RunBlocking(MakeCall(OpKind::kAllReduce, buffer, buffer, count, dtype, int32_t(op)));
 }
 
 absl::Status Communicator::RunBlocking(OpCall call) {
@@ -475,14 +477,9 @@ absl::Status Communicator::AllReduceRows(float* buffer, int64_t rows, int64_t co
         absl::StrCat("AllReduceRows: bad shape [", rows, ", ", cols, "]"));
   }
   HS_RETURN_IF_ERROR(CheckArgs("AllReduceRows", buffer, buffer, rows * cols, DType::kF32, true));
-  OpCall call;
-  call.src = buffer;
-  call.dst = buffer;
-  call.desc.kind = static_cast<int32_t>(OpKind::kAllReduceRows);
-  call.desc.dtype = static_cast<int32_t>(DType::kF32);
-  call.desc.op = static_cast<int32_t>(op);
-  call.desc.root = static_cast<int32_t>(cols);
-  call.desc.count = rows * cols;
+  // OpDesc::root carries the row length, so ranks that disagree on it are named.
+  OpCall call = MakeCall(OpKind::kAllReduceRows, buffer, buffer, rows * cols, DType::kF32,
+                         int32_t(op), int32_t(cols));
   call.nonzero_rows = nonzero_rows;
   return RunBlocking(call);
 }
@@ -492,48 +489,27 @@ Handle Communicator::ReduceScatterAsync(const void* send, void* recv,
                                         ReduceOp op) {
   absl::Status s = CheckArgs("ReduceScatter", send, recv, recv_count, dtype, true);
   if (!s.ok()) return FailedHandle(s);
-  OpDesc d;
-  d.kind = static_cast<int32_t>(OpKind::kReduceScatter);
-  d.dtype = static_cast<int32_t>(dtype);
-  d.op = static_cast<int32_t>(op);
-  d.count = recv_count;
-  return Enqueue(OpCall{d, send, recv});
+  return Enqueue(MakeCall(OpKind::kReduceScatter, send, recv, recv_count, dtype, int32_t(op)));
 }
 
 Handle Communicator::AllGatherAsync(const void* send, void* recv,
                                     int64_t send_count, DType dtype) {
   absl::Status s = CheckArgs("AllGather", send, recv, send_count, dtype, false);
   if (!s.ok()) return FailedHandle(s);
-  OpDesc d;
-  d.kind = static_cast<int32_t>(OpKind::kAllGather);
-  d.dtype = static_cast<int32_t>(dtype);
-  d.count = send_count;
-  return Enqueue(OpCall{d, send, recv});
+  return Enqueue(MakeCall(OpKind::kAllGather, send, recv, send_count, dtype));
 }
 
 absl::Status Communicator::ReduceScatter(const void* send, void* recv, int64_t recv_count,
                                          DType dtype, ReduceOp op) {
   HS_RETURN_IF_ERROR(CheckArgs("ReduceScatter", send, recv, recv_count, dtype, true));
-  OpCall call;
-  call.src = send;
-  call.dst = recv;
-  call.desc.kind = static_cast<int32_t>(OpKind::kReduceScatter);
-  call.desc.dtype = static_cast<int32_t>(dtype);
-  call.desc.op = static_cast<int32_t>(op);
-  call.desc.count = recv_count;
-  return RunBlocking(call);
+  return RunBlocking(
+      MakeCall(OpKind::kReduceScatter, send, recv, recv_count, dtype, int32_t(op)));
 }
 
 absl::Status Communicator::AllGather(const void* send, void* recv, int64_t send_count,
                                      DType dtype) {
   HS_RETURN_IF_ERROR(CheckArgs("AllGather", send, recv, send_count, dtype, false));
-  OpCall call;
-  call.src = send;
-  call.dst = recv;
-  call.desc.kind = static_cast<int32_t>(OpKind::kAllGather);
-  call.desc.dtype = static_cast<int32_t>(dtype);
-  call.desc.count = send_count;
-  return RunBlocking(call);
+  return RunBlocking(MakeCall(OpKind::kAllGather, send, recv, send_count, dtype));
 }
 
 Handle Communicator::BroadcastAsync(void* buffer, int64_t count, DType dtype,
@@ -544,12 +520,7 @@ Handle Communicator::BroadcastAsync(void* buffer, int64_t count, DType dtype,
                                                 " out of range [0, ", size_, ")"));
   }
   if (!s.ok()) return FailedHandle(s);
-  OpDesc d;
-  d.kind = static_cast<int32_t>(OpKind::kBroadcast);
-  d.dtype = static_cast<int32_t>(dtype);
-  d.root = root;
-  d.count = count;
-  return Enqueue(OpCall{d, buffer, buffer});
+  return Enqueue(MakeCall(OpKind::kBroadcast, buffer, buffer, count, dtype, 0, root));
 }
 
 void Communicator::Abort(const std::string& reason) {

@@ -106,16 +106,13 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     return absl::InvalidArgumentError(absl::StrCat(
         "ddp: max_sparse_density must be in (0, 1], got ", options.max_sparse_density));
   }
-  int64_t max_rows = 0;
+  int64_t max_rows = 0, packed_capacity = 0;
   for (const Bucket& b : d->buckets_) {
     if (b.rows == 0) continue;
     max_rows = std::max(max_rows, b.rows);
     const int64_t rows = int64_t(options.max_sparse_density * double(b.rows));
-    d->packed_capacity_ = std::max(d->packed_capacity_, rows * b.cols);
+    packed_capacity = std::max(packed_capacity, rows * b.cols);
   }
-  d->row_counts_.resize(max_rows);
-  // Registered memory is handed out in 64-byte multiples.
-  const int64_t packed_bytes = (d->packed_capacity_ * int64_t(sizeof(float)) + 63) / 64 * 64;
   if (options.backend == DdpOptions::Backend::kHfReduce) {
     hfreduce::Options hf;
     hf.ranks_per_node = options.ranks_per_node;
@@ -128,26 +125,22 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
     if (registered) {
-      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, grad_bytes + packed_bytes));
+      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, grad_bytes));
     }
-    if (registered) hf.registered_bytes = grad_bytes + packed_bytes;
+    if (registered) hf.registered_bytes = grad_bytes;
     HS_ASSIGN_OR_RETURN(d->hf_, hfreduce::Communicator::Create(d->comm_, hf));
     if (registered) {
       HS_ASSIGN_OR_RETURN(void* shared, d->hf_->AllocShared(grad_bytes));
       d->grads_ = static_cast<float*>(shared);
       std::memcpy(d->grads_, grads, grad_bytes);
-      // The same on every rank: `registered` is agreed.
-      d->rows_in_place_ = max_rows > 0 && d->hf_->CanAllReduceRows(d->grads_, grad_bytes);
-      if (packed_bytes > 0 && !d->rows_in_place_) {
-        // The packed rows are reduced in place too.
-        HS_ASSIGN_OR_RETURN(void* packed, d->hf_->AllocShared(packed_bytes));
-        d->packed_ = static_cast<float*>(packed);
-      }
+      // Registered gradients are all AllReduceRows needs (CanAllReduceRows),
+      // and `registered` is agreed, so every rank takes the same path.
+      d->rows_in_place_ = max_rows > 0;
     }
   }
-  if (d->packed_ == nullptr && d->packed_capacity_ > 0 && !d->rows_in_place_) {
-    d->packed_storage_.resize(d->packed_capacity_);
-    d->packed_ = d->packed_storage_.data();
+  if (max_rows > 0 && !d->rows_in_place_) {  // the packed path's buffers
+    d->row_counts_.resize(max_rows);
+    d->packed_.resize(packed_capacity);
   }
   if (options.zero_stage == 1) {
     int64_t largest = 0;
@@ -340,9 +333,9 @@ absl::Status Ddp::ReduceSparseBucket(const Bucket& b) {
   if (!sparse) return AllReduceSum(g, b.size());
   if (rows.empty()) return absl::OkStatus();  // zero on every rank
   // Rows outside the union are zero on every rank: their sum is what they hold.
-  PackRows(g, b.cols, rows, packed_);
-  HS_RETURN_IF_ERROR(AllReduceSum(packed_, packed));
-  UnpackRows(packed_, b.cols, rows, g);
+  PackRows(g, b.cols, rows, packed_.data());
+  HS_RETURN_IF_ERROR(AllReduceSum(packed_.data(), packed));
+  UnpackRows(packed_.data(), b.cols, rows, g);
   return absl::OkStatus();
 }
 

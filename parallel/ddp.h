@@ -199,13 +199,11 @@ class Ddp {
   std::vector<float> part_;         // ZeRO-1 this rank's reduced part (comm thread)
   std::vector<float> gather_;       // ZeRO-1 allgather buffer (main thread)
   std::vector<float> send_part_;    // ZeRO-1 this rank's updated part (main thread)
-  // Row-sparse buckets (comm thread): per-row mask / union counts, and the
-  // packed rows (in HFReduce's registered memory when the gradients are).
-  std::vector<float> row_counts_;
   bool rows_in_place_ = false;      // HFReduce AllReduceRows (registered gradients)
-  float* packed_ = nullptr;
-  int64_t packed_capacity_ = 0;     // floats
-  std::vector<float> packed_storage_;
+  // Row-sparse buckets on the packed path (comm thread): per-row mask /
+  // union counts and the packed rows (max_sparse_density of the largest).
+  std::vector<float> row_counts_;
+  std::vector<float> packed_;
 
   // Backward bookkeeping (main thread).
   int64_t frontier_ = 0;            // lowest arena offset whose grads are final

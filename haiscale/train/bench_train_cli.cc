@@ -17,6 +17,14 @@
 // (models/profile/op_profile.h). Under mpirun, --comm-trace also prints when
 // each gradient bucket was reduced (comm_trace.h).
 //
+// With --against SET (repeatable, as --set), a second trainer runs the same
+// config with those overrides on top (`--against parallel.allreduce=MPI`:
+// the same job with MPI_Allreduce) in the same processes, its rounds
+// alternating with ours (order flipped every round), and the table compares
+// them round by round: both sides see the same machine phase and the same
+// placement of the ranks on the cores, which differ from one mpirun to the
+// next more than many changes weigh.
+//
 // `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
 // (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
 // CPU-only hai says so). `--device cpu` is the default.
@@ -28,16 +36,19 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "haiscale/cli/args.h"
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/config/config.h"
 #include "haiscale/rng.h"
+#include "haiscale/round_stats.h"
 #include "haiscale/status.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/comm_trace.h"
@@ -165,16 +176,51 @@ struct Timing {
   std::vector<models::OpProfileEntry> ops;
 };
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+// RoundTimer: one trainer's untimed warmup steps and timed rounds,
+// gathered into a Timing.
+class RoundTimer {
+ public:
+  RoundTimer(Trainer& trainer, int64_t warmup, int64_t steps, int64_t rounds)
+      : trainer_(trainer), warmup_(warmup), steps_(steps), timed_(steps * rounds) {}
 
-double Mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0 : sum / double(v.size());
-}
+  absl::Status Warmup() {
+    for (int64_t s = 0; s < warmup_; ++s) HS_RETURN_IF_ERROR(trainer_.TrainStep(s).status());
+    return absl::OkStatus();
+  }
+
+  // Round(r): timed steps warmup + r * steps ... of round r.
+  absl::Status Round(int64_t r) {
+    std::vector<double> round;
+    for (int64_t i = 0; i < steps_; ++i) {
+      HS_ASSIGN_OR_RETURN(StepMetrics m, trainer_.TrainStep(warmup_ + r * steps_ + i));
+      round.push_back(m.step_seconds);
+      t_.overlap += m.overlap / timed_;
+      t_.exposed_steps.push_back(m.exposed_comm_seconds);
+      t_.spans.push_back(trainer_.last_timeline().spans);
+      t_.data_parallel = m.dp;
+      if (m.embedding_rows_reduced >= 0) {
+        t_.embedding_rows = std::max(0.0, t_.embedding_rows) + m.embedding_rows_reduced / timed_;
+      }
+      t_.step_total += m.step_seconds;
+      t_.compute_total += m.compute_seconds;
+    }
+    t_.round_median.push_back(MedianOf(round));
+    seconds_.insert(seconds_.end(), round.begin(), round.end());
+    return absl::OkStatus();
+  }
+
+  Timing Finish() {
+    t_.median = MedianOf(seconds_);
+    t_.exposed = MeanOf(t_.exposed_steps);
+    return t_;
+  }
+
+ private:
+  Trainer& trainer_;
+  int64_t warmup_, steps_, timed_;
+  std::vector<double> seconds_;
+  Timing t_;
+};
 
 // TimeSteps: warmup untimed steps, then `rounds` rounds of `steps` timed
 // ones (profiled per op with `profile`). between(r) runs after the warmup
@@ -183,41 +229,42 @@ double Mean(const std::vector<double>& v) {
 absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps, int64_t rounds,
                                  bool profile,
                                  const std::function<absl::Status(int64_t)>& between) {
-  std::vector<double> seconds;
-  Timing t;
-  const int64_t timed = steps * rounds;
-  for (int64_t s = 0; s < warmup; ++s) HS_RETURN_IF_ERROR(trainer.TrainStep(s).status());
+  RoundTimer timer(trainer, warmup, steps, rounds);
+  HS_RETURN_IF_ERROR(timer.Warmup());
   if (between) HS_RETURN_IF_ERROR(between(-1));
   if (profile) {
     models::EnableOpProfile(true);
     models::TakeOpProfile();  // drop anything from before
   }
   for (int64_t r = 0; r < rounds; ++r) {
-    std::vector<double> round;
-    for (int64_t i = 0; i < steps; ++i) {
-      HS_ASSIGN_OR_RETURN(StepMetrics m, trainer.TrainStep(warmup + r * steps + i));
-      round.push_back(m.step_seconds);
-      t.overlap += m.overlap / timed;
-      t.exposed_steps.push_back(m.exposed_comm_seconds);
-      t.spans.push_back(trainer.last_timeline().spans);
-      t.data_parallel = m.dp;
-      if (m.embedding_rows_reduced >= 0) {
-        t.embedding_rows = std::max(0.0, t.embedding_rows) + m.embedding_rows_reduced / timed;
-      }
-      t.step_total += m.step_seconds;
-      t.compute_total += m.compute_seconds;
-    }
-    t.round_median.push_back(Median(round));
-    seconds.insert(seconds.end(), round.begin(), round.end());
+    HS_RETURN_IF_ERROR(timer.Round(r));
     if (between) HS_RETURN_IF_ERROR(between(r));
   }
+  Timing t = timer.Finish();
   if (profile) {
     t.ops = models::TakeOpProfile();
     models::EnableOpProfile(false);
   }
-  t.median = Median(seconds);
-  t.exposed = Mean(t.exposed_steps);
   return t;
+}
+
+// TimeAgainst: both trainers' warmups, then their rounds alternating, ours
+// first in even rounds and theirs first in odd ones, so neither side always
+// runs after the other.
+absl::Status TimeAgainst(Trainer& ours, Trainer& theirs, int64_t warmup, int64_t steps,
+                         int64_t rounds, Timing* ours_timing, Timing* theirs_timing) {
+  RoundTimer a(ours, warmup, steps, rounds), b(theirs, warmup, steps, rounds);
+  HS_RETURN_IF_ERROR(a.Warmup());
+  HS_RETURN_IF_ERROR(b.Warmup());
+  for (int64_t r = 0; r < rounds; ++r) {
+    RoundTimer& first = r % 2 == 0 ? a : b;
+    RoundTimer& second = r % 2 == 0 ? b : a;
+    HS_RETURN_IF_ERROR(first.Round(r));
+    HS_RETURN_IF_ERROR(second.Round(r));
+  }
+  *ours_timing = a.Finish();
+  *theirs_timing = b.Finish();
+  return absl::OkStatus();
 }
 
 // PrintProfile: --profile's tables; the step's time outside the model's
@@ -270,7 +317,75 @@ struct BenchResult {
   double params = 0;
   std::vector<BucketTraceRow> comm_trace;  // --comm-trace (rank 0)
   std::string torch_note;
+  // --against: the other trainer's timing and tokens/s, and the per-round
+  // comparisons (ours / theirs): step time, rank 0's exposed time, and the
+  // exposed time after the slowest backward.
+  std::string against;  // its overrides, space-separated
+  Timing against_timing;
+  double against_tokens = 0;  // per step
+  double against_tps = 0;
+  // speed_cmp: tokens/s, ours over theirs; ahead: rounds where ours is
+  // faster.
+  RoundComparison speed_cmp, exposed_cmp, after_slowest_cmp;
+  int ahead = 0;
 };
+
+// AgainstSummary(r, json): --against's comparison, as JSON fields or as
+// the lines under the table.
+std::string AgainstSummary(const BenchResult& r, bool json) {
+  const Timing& b = r.against_timing;
+  const RoundComparison& st = r.speed_cmp;
+  const bool dp = r.timing.data_parallel > 1;
+  if (json) {
+    std::string out = absl::StrFormat(
+        ", \"against\": {\"set\": \"%s\", \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
+        "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
+        "\"embedding_rows_reduced\": %.3f, \"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
+        "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
+        r.against, r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
+        b.exposed_after_slowest * 1e3, b.embedding_rows, r.against_tokens, st.rounds, st.median, st.min, st.max,
+        r.ahead);
+    if (dp) {
+      const RoundComparison& e = r.exposed_cmp;
+      const RoundComparison& a = r.after_slowest_cmp;
+      absl::StrAppendFormat(&out,
+                            ", \"exposed_ratio\": %.4f, \"exposed_lower_rounds\": %d, "
+                            "\"after_slowest_ratio\": %.4f, \"after_slowest_ratio_min\": %.4f, "
+                            "\"after_slowest_ratio_max\": %.4f, \"after_slowest_lower_rounds\": %d",
+                            e.median, e.lower, a.median, a.min, a.max, a.lower);
+    }
+    return out + "}";
+  }
+  std::string out = absl::StrFormat(
+      "against %s: %d rounds of %d steps each, interleaved (order flipped every round)\n",
+      r.against, st.rounds, int(r.timing.exposed_steps.size() / std::max<size_t>(1, r.timing.round_median.size())));
+  absl::StrAppendFormat(&out, "%-10s | %10s | %10s", "", "ms/step", "tokens/s");
+  if (dp) absl::StrAppendFormat(&out, " | %16s | %17s | %7s", "exposed (rank 0)", "after slowest bwd",
+                                "overlap");
+  out += "\n";
+  auto row = [&](const char* name, const Timing& t, double tps) {
+    absl::StrAppendFormat(&out, "%-10s | %10.1f | %10.1f", name, t.median * 1e3, tps);
+    if (dp) {
+      absl::StrAppendFormat(&out, " | %13.2f ms | %14.2f ms | %6.0f%%", t.exposed * 1e3,
+                            t.exposed_after_slowest * 1e3, 100 * t.overlap);
+    }
+    out += "\n";
+  };
+  row("this", r.timing, r.tps);
+  row("against", b, r.against_tps);
+  absl::StrAppendFormat(&out,
+                        "per round, this / against: tokens/s %.2fx (%.2f-%.2f), ahead in %d of %d",
+                        st.median, st.min, st.max, r.ahead, st.rounds);
+  if (dp) {
+    const RoundComparison& a = r.after_slowest_cmp;
+    const RoundComparison& e = r.exposed_cmp;
+    absl::StrAppendFormat(&out,
+                          "; exposed after the slowest backward %.2fx (%.2f-%.2f), lower in %d; "
+                          "rank 0's exposed %.2fx (%.2f-%.2f), lower in %d",
+                          a.median, a.min, a.max, a.lower, e.median, e.min, e.max, e.lower);
+  }
+  return out + "\n";
+}
 
 void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const BenchResult& r) {
   const double median = r.timing.median, peak = r.peak.gflops;
@@ -279,13 +394,14 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
                 "\"embedding_rows_reduced\": %.3f, \"torch_tokens_per_s\": %.1f, "
-                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s}\n",
+                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows, r.torch_tps,
                 int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
                 r.comm_trace.empty() ? ""
-                                     : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str());
+                                     : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),
+                r.against.empty() ? "" : AgainstSummary(r, true).c_str());
     return;
   }
   const config::TrainConfig& tc = cfg.train();
@@ -328,6 +444,29 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
   } else if (!r.torch_note.empty()) {
     std::printf("%s\n", r.torch_note.c_str());
   }
+  if (!r.against.empty()) std::printf("%s", AgainstSummary(r, false).c_str());
+}
+
+// AgainstConfig(args, cfg): with --against, cfg with those overrides on
+// top (the second trainer's config); nullopt without. InvalidArgument
+// naming the override when it does not apply.
+absl::StatusOr<std::optional<config::RunConfig>> AgainstConfig(const cli::ArgParser& args,
+                                                               const config::RunConfig& cfg) {
+  if (args.GetList("against").empty()) return std::nullopt;
+  config::RunConfig other = cfg;
+  for (const std::string& s : args.GetList("against")) {
+    if (s.rfind("train.threads", 0) == 0) {
+      // SetNumThreads is process-wide: the second trainer's count would
+      // become ours too.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--against ", s,
+          ": the thread count is per process; compare thread counts with separate runs "
+          "(--threads)"));
+    }
+    absl::Status st = Annotate(config::ApplyOverride(&other, s), "--against ", s);
+    if (!st.ok()) return absl::InvalidArgumentError(st.message());
+  }
+  return other;
 }
 
 // Bench: builds the trainer on random tokens, times the steps; rank 0
@@ -337,12 +476,35 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   const config::TrainConfig& tc = cfg.train();
   const int64_t warmup = args.GetInt("warmup"), steps = args.GetInt("steps");
   const int64_t rounds = args.GetInt("rounds");
-  const int64_t need = (warmup + TimedSteps(args)) * tc.global_batch_size() * tc.seq_len() + 1;
+  HS_ASSIGN_OR_RETURN(std::optional<config::RunConfig> other, AgainstConfig(args, cfg));
+  // Enough random tokens for both trainers' steps, valid in both vocabularies.
+  auto tokens_per_step = [](const config::RunConfig& c) {
+    return c.train().global_batch_size() * c.train().seq_len();
+  };
+  int64_t per_step = tokens_per_step(cfg), vocab = cfg.model().vocab_size();
+  if (other) {
+    per_step = std::max(per_step, tokens_per_step(*other));
+    vocab = std::min(vocab, other->model().vocab_size());
+    r->against = absl::StrJoin(args.GetList("against"), " ");
+  }
+  const int64_t need = (warmup + TimedSteps(args)) * per_step + 1;
   // Every rank writes its own copy of the (identical) random tokens.
-  HS_ASSIGN_OR_RETURN(std::string path, WriteRandomTokens(need, cfg.model().vocab_size()));
+  HS_ASSIGN_OR_RETURN(std::string path, WriteRandomTokens(need, vocab));
   cfg.mutable_data()->set_train_path(path);
   auto trainer = Trainer::Create(cfg, {.write_outputs = false, .quiet = true,
                                        .distributed = multi_rank});
+  std::unique_ptr<Trainer> theirs;
+  if (trainer.ok() && other) {
+    other->mutable_data()->set_train_path(path);
+    auto created = Trainer::Create(*other, {.write_outputs = false, .quiet = true,
+                                            .distributed = multi_rank});
+    if (!created.ok()) {
+      fs::remove(path);
+      return Annotate(created.status(), "--against ", r->against);
+    }
+    theirs = std::move(*created);
+    r->against_tokens = double(tokens_per_step(*other));
+  }
   // --rounds with --compare-torch: the peer in serve mode, a round of its
   // steps after each of ours (its warmup after ours). Started once the
   // trainer has set the thread count the peer must use too.
@@ -357,27 +519,55 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     peer = std::move(*started);
     between = [&](int64_t round) -> absl::Status {
       HS_ASSIGN_OR_RETURN(std::vector<double> ms, peer->Steps(round < 0 ? warmup : steps));
-      if (round >= 0) r->torch_round_median.push_back(Median(ms) / 1e3);
+      if (round >= 0) r->torch_round_median.push_back(MedianOf(ms) / 1e3);
       return absl::OkStatus();
     };
   }
-  absl::StatusOr<Timing> timing =
-      trainer.ok() ? TimeSteps(**trainer, warmup, steps, rounds, args.GetBool("profile"), between)
-                   : absl::StatusOr<Timing>(trainer.status());
+  absl::StatusOr<Timing> timing = absl::InternalError("not timed");
+  if (!trainer.ok()) {
+    timing = trainer.status();
+  } else if (theirs != nullptr) {
+    Timing ours;
+    absl::Status st =
+        TimeAgainst(**trainer, *theirs, warmup, steps, rounds, &ours, &r->against_timing);
+    if (st.ok()) timing = ours; else timing = st;
+  } else {
+    timing = TimeSteps(**trainer, warmup, steps, rounds, args.GetBool("profile"), between);
+  }
   fs::remove(path);
   HS_RETURN_IF_ERROR(timing.status());
   r->timing = *timing;
+  // Per timed step, the least wait of any rank (collectives after the timed
+  // steps only, so the timing holds none); per round, their means.
+  std::vector<double> after_slowest_rounds;
   if (multi_rank && !r->timing.exposed_steps.empty()) {
-    // Collectives after the timed steps only, so the timing holds none.
     HS_ASSIGN_OR_RETURN(LeastWaits least,
                         LeastWaitPerStep(parallel::MpiEnv::world(), r->timing.exposed_steps));
-    r->timing.exposed_after_slowest = Mean(least.seconds);
+    r->timing.exposed_after_slowest = MeanOf(least.seconds);
+    after_slowest_rounds = RoundMeans(least.seconds, steps);
     if (args.GetBool("comm-trace")) {
       HS_ASSIGN_OR_RETURN(r->comm_trace, GatherCommTrace(parallel::MpiEnv::world(),
                                                          r->timing.spans, least.ranks));
     }
   }
   r->tokens = double(tc.global_batch_size()) * tc.seq_len();
+  if (theirs != nullptr) {
+    Timing& b = r->against_timing;
+    r->against_tps = r->against_tokens / b.median;
+    std::vector<double> ours_tps, theirs_tps;
+    for (double sec : r->timing.round_median) ours_tps.push_back(r->tokens / sec);
+    for (double sec : b.round_median) theirs_tps.push_back(r->against_tokens / sec);
+    r->speed_cmp = CompareRounds(ours_tps, theirs_tps);
+    r->ahead = CompareRounds(theirs_tps, ours_tps).lower;
+    r->exposed_cmp = CompareRounds(RoundMeans(r->timing.exposed_steps, steps),
+                                   RoundMeans(b.exposed_steps, steps));
+    if (multi_rank && !b.exposed_steps.empty()) {
+      HS_ASSIGN_OR_RETURN(LeastWaits least,
+                          LeastWaitPerStep(parallel::MpiEnv::world(), b.exposed_steps));
+      b.exposed_after_slowest = MeanOf(least.seconds);
+      r->after_slowest_cmp = CompareRounds(after_slowest_rounds, RoundMeans(least.seconds, steps));
+    }
+  }
   r->tps = r->tokens / r->timing.median;
   r->flops_tok = (*trainer)->model().TrainingFlopsPerToken(tc.seq_len());
   r->gflops = r->flops_tok * r->tps / 1e9;
@@ -390,14 +580,11 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   r->threads = NumThreads();
   r->params = double((*trainer)->model().arena().size());
   if (!r->torch_round_median.empty()) {
-    std::vector<double> ratios;
-    for (size_t i = 0; i < r->torch_round_median.size(); ++i) {
-      ratios.push_back(r->torch_round_median[i] / r->timing.round_median[i]);
-    }
-    r->ratio = Median(ratios);
-    r->ratio_min = *std::min_element(ratios.begin(), ratios.end());
-    r->ratio_max = *std::max_element(ratios.begin(), ratios.end());
-    r->torch_tps = r->tokens / Median(r->torch_round_median);
+    const RoundComparison c = CompareRounds(r->torch_round_median, r->timing.round_median);
+    r->ratio = c.median;
+    r->ratio_min = c.min;
+    r->ratio_max = c.max;
+    r->torch_tps = r->tokens / MedianOf(r->torch_round_median);
   }
   return absl::OkStatus();
 }
@@ -415,6 +602,9 @@ int RunBenchTrain(int argc, char** argv) {
               "timed rounds of --steps; with --compare-torch the peer's rounds interleave");
   args.AddInt("threads", 0, "CPU threads (0 = all cores)");
   args.AddBool("compare-torch", "also run the PyTorch eager peer and print the ratio");
+  args.AddList("against",
+               "a config override for a second trainer timed in rounds interleaved with this "
+               "one (repeatable; e.g. parallel.allreduce=MPI)");
   args.AddString("python", "/usr/bin/python3", "python with torch, for --compare-torch");
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
@@ -446,6 +636,13 @@ int RunBenchTrain(int argc, char** argv) {
     return fail(absl::InvalidArgumentError(
                     "--rounds with --compare-torch interleaves one process with the peer; run it "
                     "without mpirun"),
+                2);
+  }
+  if (!args.GetList("against").empty() &&
+      (args.GetBool("compare-torch") || args.GetBool("profile"))) {
+    return fail(absl::InvalidArgumentError(
+                    "--against times two trainers in turn: it takes neither --compare-torch nor "
+                    "--profile (their timers would mix both)"),
                 2);
   }
   if (!multi_rank && args.GetBool("comm-trace")) {

@@ -67,4 +67,25 @@ assert all(x["start_ms"] <= x["end_ms"] for x in b), b
 PY
 out=$("${BENCH[@]}" --json --set parallel.dense_embedding_grad=true)
 grep -q '"embedding_rows_reduced": -1.000' <<<"$out" || fail "dense embedding: $out"
+# --against: MPI_Allreduce's trainer in the same processes, rounds
+# interleaved; the data-parallel comparisons per round; and the second
+# trainer really runs its own config (a dense embedding gradient).
+out=$("${BENCH[@]}" --rounds 2 --json --against parallel.allreduce=MPI \
+      --against parallel.dense_embedding_grad=true)
+python3 - "$(grep '^{' <<<"$out" | head -1)" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+a = r["against"]
+assert a["set"] == "parallel.allreduce=MPI parallel.dense_embedding_grad=true", a
+assert r["embedding_rows_reduced"] > 0 and a["embedding_rows_reduced"] == -1, (r, a)
+assert a["rounds"] == 2 and 0 <= a["ahead_rounds"] <= 2, a
+assert 0 <= a["exposed_after_slowest_ms"] <= a["exposed_comm_ms"] + 1e-3, a
+for k in ("exposed_ratio", "after_slowest_ratio", "after_slowest_lower_rounds"):
+    assert k in a, (k, a)
+assert 0 <= a["after_slowest_lower_rounds"] <= 2, a
+PY
+"${BENCH[@]}" --rounds 2 --against parallel.allreduce=MPI >"$WORK/against"
+grep -qE "^this +\| .* ms \| .* ms \| +[0-9]+%$" "$WORK/against" || fail "against table: $(cat "$WORK/against")"
+grep -q "exposed after the slowest backward [0-9.]*x" "$WORK/against" ||
+  fail "against line: $(cat "$WORK/against")"
 echo "PASS"

@@ -58,4 +58,46 @@ set +e
 rc=$?
 set -e
 [[ $rc -eq 2 ]] && grep -q -- "--rounds 0" "$T/err" || fail "--rounds 0: exit $rc: $(cat "$T/err")"
+# --against: a second trainer with the override, rounds interleaved; its
+# own tokens per step (seq_len 32 of tiny's 64), per-round ratios.
+out=$("$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 3 \
+      --threads 1 --against train.seq_len=32 --json)
+echo "$out"
+python3 - "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+a = r["against"]
+assert a["set"] == "train.seq_len=32", a
+assert a["tokens_per_step"] == 8 * 32, a
+assert abs(a["tokens_per_s"] - 8 * 32 / (a["step_ms"] / 1e3)) < 1e-2 * a["tokens_per_s"], a
+assert abs(r["tokens_per_s"] - 8 * 64 / (r["step_ms"] / 1e3)) < 1e-2 * r["tokens_per_s"], r
+assert a["rounds"] == 3 and 0 <= a["ahead_rounds"] <= 3, a
+assert 0 < a["speed_ratio_min"] <= a["speed_ratio"] <= a["speed_ratio_max"], a
+assert "after_slowest_ratio" not in a, a  # one rank: no data-parallel columns
+PY
+"$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 2 --threads 1 \
+    --against train.seq_len=32 --against train.micro_batch_size=4 >"$T/against"
+grep -q "against train.seq_len=32 train.micro_batch_size=4: 2 rounds of 2 steps each" "$T/against" ||
+  fail "against header: $(cat "$T/against")"
+grep -qE "^per round, this / against: tokens/s [0-9.]+x \([0-9.]+-[0-9.]+\), ahead in [0-2] of 2$" \
+  "$T/against" || fail "against ratio line: $(cat "$T/against")"
+# What --against refuses, naming the flag: the process-wide thread count, a
+# field that is not there, a value the trainer rejects, --profile.
+for bad in "train.threads=2:thread count is per process" \
+           "train.nope=1:--against train.nope=1: unknown field" \
+           "model.hidden_size=-3:--against model.hidden_size=-3: model.hidden_size"; do
+  set +e
+  "$HAI" bench train --config configs/bench/tiny.pbtxt --steps 1 --against "${bad%%:*}" \
+      >/dev/null 2>"$T/err"
+  rc=$?
+  set -e
+  [[ $rc -eq 2 ]] && grep -qF -- "${bad#*:}" "$T/err" || fail "--against ${bad%%:*}: exit $rc: $(cat "$T/err")"
+done
+set +e
+"$HAI" bench train --config configs/bench/tiny.pbtxt --against train.seq_len=32 --profile \
+    >/dev/null 2>"$T/err"
+rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q "neither --compare-torch nor --profile" "$T/err" ||
+  fail "--against --profile: exit $rc: $(cat "$T/err")"
 echo "PASS"

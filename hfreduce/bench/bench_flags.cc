@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "haiscale/round_stats.h"
 #include "haiscale/status.h"
 #include "hfreduce/bench/bench_allreduce.h"
 
@@ -79,32 +80,16 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
 
 namespace {
 
-double MedianOf(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::vector<double> Ratios(const RoundTimes& t) {
-  std::vector<double> r;
-  for (size_t i = 0; i < t.hf.size(); ++i) r.push_back(t.hf[i] > 0 ? t.mpi[i] / t.hf[i] : 0);
-  return r;
-}
+// HFReduce's speed over MPI's per round: mpi / hf.
+RoundComparison Speedups(const RoundTimes& t) { return CompareRounds(t.mpi, t.hf); }
 
 }  // namespace
 
 double RoundTimes::HfMedian() const { return MedianOf(hf); }
 double RoundTimes::MpiMedian() const { return MedianOf(mpi); }
-double RoundTimes::RatioMedian() const { return MedianOf(Ratios(*this)); }
-double RoundTimes::RatioMin() const {
-  const std::vector<double> r = Ratios(*this);
-  return r.empty() ? 0 : *std::min_element(r.begin(), r.end());
-}
-double RoundTimes::RatioMax() const {
-  const std::vector<double> r = Ratios(*this);
-  return r.empty() ? 0 : *std::max_element(r.begin(), r.end());
-}
+double RoundTimes::RatioMedian() const { return Speedups(*this).median; }
+double RoundTimes::RatioMin() const { return Speedups(*this).min; }
+double RoundTimes::RatioMax() const { return Speedups(*this).max; }
 
 std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {
   if (t.hf.size() < 2) return "";

@@ -1,0 +1,47 @@
+// File: haiscale/round_stats.h
+//
+// Statistics of interleaved benchmark rounds: two variants timed in
+// alternating rounds of one run (so a drift of the machine's speed, or
+// where the scheduler placed the processes for this run, weighs on both
+// alike), compared round by round. The benchmarks that alternate
+// (`hai bench allreduce --rounds`, `hai bench train --against`) report the
+// median of the per-round ratios with their range, and in how many rounds
+// one side was lower.
+//
+// Usage:
+//   RoundComparison c = CompareRounds(hf_seconds, mpi_seconds);
+//   printf("%.2fx (%.2f-%.2f), lower in %d of %d\n", c.median, c.min, c.max,
+//          c.lower, c.rounds);
+#ifndef HAISCALE_ROUND_STATS_H_
+#define HAISCALE_ROUND_STATS_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace hs {
+
+// MedianOf(v): the median (the mean of the middle two for an even count);
+// 0 for none.
+double MedianOf(std::vector<double> v);
+
+// MeanOf(v): the arithmetic mean; 0 for none.
+double MeanOf(const std::vector<double>& v);
+
+// Per-round ratios a[i] / b[i] of two paired series.
+struct RoundComparison {
+  double median = 0, min = 0, max = 0;  // of the per-round ratios
+  int lower = 0;   // rounds with a[i] < b[i]
+  int rounds = 0;  // pairs compared (rounds where b[i] == 0 are left out)
+};
+
+// CompareRounds(a, b): the per-round ratios a[i] / b[i] over the pairs both
+// series have, summarised.
+RoundComparison CompareRounds(const std::vector<double>& a, const std::vector<double>& b);
+
+// RoundMeans(per_step, steps_per_round): the mean of each consecutive run
+// of steps_per_round values (a last, shorter run too).
+std::vector<double> RoundMeans(const std::vector<double>& per_step, int64_t steps_per_round);
+
+}  // namespace hs
+
+#endif  // HAISCALE_ROUND_STATS_H_

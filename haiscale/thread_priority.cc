@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,6 +96,17 @@ absl::Duration ThreadSlice(int tid) {
 CommThreadSetup SetUpCommunicationThread(const char* name, int levels, absl::Duration slice) {
   pthread_setname_np(pthread_self(), name);
   return {RaiseThisThreadPriority(levels), SetThisThreadSlice(slice)};
+}
+
+ThreadUsage ThisThreadUsage() {
+  ThreadUsage u;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) {
+    u.cpu_seconds = double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) == 0) u.switches = ru.ru_nvcsw + ru.ru_nivcsw;
+  return u;
 }
 
 }  // namespace hs

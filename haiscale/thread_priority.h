@@ -24,6 +24,8 @@
 #ifndef HAISCALE_THREAD_PRIORITY_H_
 #define HAISCALE_THREAD_PRIORITY_H_
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
@@ -61,6 +63,18 @@ struct CommThreadSetup {
 // (top, perf, /proc; at most 15 characters), raises its priority by
 // `levels` and asks for `slice`. The caller logs the failures its own way.
 CommThreadSetup SetUpCommunicationThread(const char* name, int levels, absl::Duration slice);
+
+// What the calling thread has used so far: CPU seconds (user + system,
+// CLOCK_THREAD_CPUTIME_ID) and context switches (voluntary + involuntary,
+// getrusage RUSAGE_THREAD). Subtract two readings for an interval.
+struct ThreadUsage {
+  double cpu_seconds = 0;
+  int64_t switches = 0;
+  ThreadUsage operator-(const ThreadUsage& o) const {
+    return {cpu_seconds - o.cpu_seconds, switches - o.switches};
+  }
+};
+ThreadUsage ThisThreadUsage();
 
 }  // namespace hs
 

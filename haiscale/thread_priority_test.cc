@@ -2,6 +2,7 @@
 #include "haiscale/thread_priority.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -64,6 +65,25 @@ TEST(ThreadPriorityTest, SetsTheCallingThreadsSlice) {
     EXPECT_NE(other, absl::Microseconds(250));
   }
   EXPECT_TRUE(SetThisThreadSlice(absl::ZeroDuration()).ok());
+}
+
+TEST(ThreadPriorityTest, UsageCountsThisThreadsCpuAndSwitches) {
+  const ThreadUsage start = ThisThreadUsage();
+  // Busy for at least 20 ms of CPU, then sleep (a voluntary switch each).
+  volatile double x = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(20)) x = x + 1;
+  for (int i = 0; i < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const ThreadUsage used = ThisThreadUsage() - start;
+  EXPECT_GT(used.cpu_seconds, 0.0);
+  EXPECT_LT(used.cpu_seconds, 10.0);
+  EXPECT_GE(used.switches, 3);
+  // Another thread's sleeping does not count here.
+  const ThreadUsage before = ThisThreadUsage();
+  std::thread([] {
+    for (int i = 0; i < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }).join();
+  EXPECT_LE((ThisThreadUsage() - before).switches, 2);  // the join's own wait
 }
 
 }  // namespace

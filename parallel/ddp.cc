@@ -235,6 +235,8 @@ absl::Status Ddp::WaitGradients() {
   for (const BucketSpan& b : busy_) {
     if (b.row_sparse) timeline_.sparse_rows_total += buckets_[b.index].rows;
     timeline_.busy += b.end - b.start;
+    timeline_.cpu += b.cpu;
+    timeline_.switches += b.switches;
     timeline_.hidden += std::max(0.0, std::min(b.end, t_backward_end_) - b.start);
     BucketSpan rel = b;
     rel.start -= t_backward_end_;
@@ -281,16 +283,19 @@ void Ddp::CommLoop() {
       queue_.pop_front();
     }
     const double start = NowSeconds();
+    const ThreadUsage used_before = ThisThreadUsage();
     if (options_.debug_delay_ms > 0) {
       // The artificially slow transport: the delay is transfer time.
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options_.debug_delay_ms));
     }
     absl::Status s = Annotate(ReduceBucket(buckets_[index]), "gradient bucket ", index);
     const double end = NowSeconds();
+    const ThreadUsage used = ThisThreadUsage() - used_before;
     {
       std::lock_guard<std::mutex> lock(mu_);
       const Bucket& b = buckets_[index];
-      busy_.push_back({int(index), b.size(), b.rows > 0, start, end});
+      busy_.push_back({int(index), b.size(), b.rows > 0, start, end, used.cpu_seconds,
+                       used.switches});
       ++done_;
       if (!s.ok() && error_.ok()) error_ = s;
     }

@@ -118,6 +118,11 @@ struct BucketSpan {
   int64_t floats = 0;
   bool row_sparse = false;
   double start = 0, end = 0;
+  // The communication thread's CPU seconds and context switches (given up
+  // and taken) while it reduced this bucket: what the reduction cost the
+  // cores, as opposed to how long it took.
+  double cpu = 0;
+  int64_t switches = 0;
 };
 
 // The measured communication timeline of one backward (seconds).
@@ -126,6 +131,8 @@ struct CommTimeline {
   double hidden = 0;    // the part of `busy` before backward ended
   double exposed = 0;   // time WaitGradients blocked after backward ended
   int buckets = 0;
+  double cpu = 0;        // the communication thread's CPU seconds (BucketSpan::cpu)
+  int64_t switches = 0;  // its context switches (BucketSpan::switches)
   // Row-sparse buckets: rows reduced (the union over ranks) out of all.
   int64_t sparse_rows = 0, sparse_rows_total = 0;
   std::vector<BucketSpan> spans;  // every bucket, in the order they ran

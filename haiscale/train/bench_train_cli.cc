@@ -28,6 +28,7 @@
 // `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
 // (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
 // CPU-only hai says so). `--device cpu` is the default.
+#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -168,6 +169,10 @@ struct Timing {
   // StepMetrics::embedding_rows_reduced), < 0 when not row-sparse.
   double embedding_rows = -1;
   int data_parallel = 1;  // StepMetrics::dp: ranks of the data-parallel group
+  // Means per timed step of the data-parallel communication thread's CPU
+  // seconds and context switches (CommTimeline::cpu / switches); under
+  // mpirun, averaged over the ranks after the timed steps.
+  double comm_cpu = 0, comm_switches = 0;
   // Per timed step: this rank's bucket spans (Trainer::last_timeline()).
   std::vector<std::vector<parallel::BucketSpan>> spans;
   // Sums over the timed steps: whole steps, and their forward + backward
@@ -197,6 +202,8 @@ class RoundTimer {
       t_.overlap += m.overlap / timed_;
       t_.exposed_steps.push_back(m.exposed_comm_seconds);
       t_.spans.push_back(trainer_.last_timeline().spans);
+      t_.comm_cpu += trainer_.last_timeline().cpu / timed_;
+      t_.comm_switches += double(trainer_.last_timeline().switches) / timed_;
       t_.data_parallel = m.dp;
       if (m.embedding_rows_reduced >= 0) {
         t_.embedding_rows = std::max(0.0, t_.embedding_rows) + m.embedding_rows_reduced / timed_;
@@ -340,10 +347,12 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
     std::string out = absl::StrFormat(
         ", \"against\": {\"set\": \"%s\", \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
         "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
-        "\"embedding_rows_reduced\": %.3f, \"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
+        "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
+        "\"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
         "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
         r.against, r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
-        b.exposed_after_slowest * 1e3, b.embedding_rows, r.against_tokens, st.rounds, st.median, st.min, st.max,
+        b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
+        r.against_tokens, st.rounds, st.median, st.min, st.max,
         r.ahead);
     if (dp) {
       const RoundComparison& e = r.exposed_cmp;
@@ -360,14 +369,17 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
       "against %s: %d rounds of %d steps each, interleaved (order flipped every round)\n",
       r.against, st.rounds, int(r.timing.exposed_steps.size() / std::max<size_t>(1, r.timing.round_median.size())));
   absl::StrAppendFormat(&out, "%-10s | %10s | %10s", "", "ms/step", "tokens/s");
-  if (dp) absl::StrAppendFormat(&out, " | %16s | %17s | %7s", "exposed (rank 0)", "after slowest bwd",
-                                "overlap");
+  if (dp) {
+    absl::StrAppendFormat(&out, " | %16s | %17s | %7s | %12s | %8s", "exposed (rank 0)",
+                          "after slowest bwd", "overlap", "comm CPU", "switches");
+  }
   out += "\n";
   auto row = [&](const char* name, const Timing& t, double tps) {
     absl::StrAppendFormat(&out, "%-10s | %10.1f | %10.1f", name, t.median * 1e3, tps);
     if (dp) {
-      absl::StrAppendFormat(&out, " | %13.2f ms | %14.2f ms | %6.0f%%", t.exposed * 1e3,
-                            t.exposed_after_slowest * 1e3, 100 * t.overlap);
+      absl::StrAppendFormat(&out, " | %13.2f ms | %14.2f ms | %6.0f%% | %9.2f ms | %8.0f",
+                            t.exposed * 1e3, t.exposed_after_slowest * 1e3, 100 * t.overlap,
+                            t.comm_cpu * 1e3, t.comm_switches);
     }
     out += "\n";
   };
@@ -393,11 +405,13 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
     std::printf("{\"config\": \"%s\", \"dp\": %d, \"threads\": %d, \"tokens_per_s\": %.1f, "
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
-                "\"embedding_rows_reduced\": %.3f, \"torch_tokens_per_s\": %.1f, "
+                "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
+                "\"torch_tokens_per_s\": %.1f, "
                 "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
-                r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows, r.torch_tps,
+                r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows,
+                r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.torch_tps,
                 int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
                 r.comm_trace.empty() ? ""
                                      : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),
@@ -415,6 +429,9 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                                                                           : "HFReduce",
                 100 * r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3);
+    std::printf("communication thread: %.2f ms CPU and %.0f context switches per step (mean over "
+                "ranks)\n",
+                r.timing.comm_cpu * 1e3, r.timing.comm_switches);
     if (r.timing.embedding_rows >= 0) {
       std::printf("embedding gradient: %.0f%% of its rows reduced per step (the rest are zero on "
                   "every rank)\n",
@@ -445,6 +462,17 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
     std::printf("%s\n", r.torch_note.c_str());
   }
   if (!r.against.empty()) std::printf("%s", AgainstSummary(r, false).c_str());
+}
+
+// AverageCommUsage(t) (collective over the job): t's communication
+// thread CPU time and switches per step, averaged over the ranks.
+absl::Status AverageCommUsage(Timing* t) {
+  double v[2] = {t->comm_cpu, t->comm_switches};
+  const int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
+  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (communication usage)");
+  t->comm_cpu = v[0] / parallel::MpiEnv::size();
+  t->comm_switches = v[1] / parallel::MpiEnv::size();
+  return absl::OkStatus();
 }
 
 // AgainstConfig(args, cfg): with --against, cfg with those overrides on
@@ -544,6 +572,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     HS_ASSIGN_OR_RETURN(LeastWaits least,
                         LeastWaitPerStep(parallel::MpiEnv::world(), r->timing.exposed_steps));
     r->timing.exposed_after_slowest = MeanOf(least.seconds);
+    HS_RETURN_IF_ERROR(AverageCommUsage(&r->timing));
     after_slowest_rounds = RoundMeans(least.seconds, steps);
     if (args.GetBool("comm-trace")) {
       HS_ASSIGN_OR_RETURN(r->comm_trace, GatherCommTrace(parallel::MpiEnv::world(),
@@ -565,6 +594,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
       HS_ASSIGN_OR_RETURN(LeastWaits least,
                           LeastWaitPerStep(parallel::MpiEnv::world(), b.exposed_steps));
       b.exposed_after_slowest = MeanOf(least.seconds);
+      HS_RETURN_IF_ERROR(AverageCommUsage(&b));
       r->after_slowest_cmp = CompareRounds(after_slowest_rounds, RoundMeans(least.seconds, steps));
     }
   }

@@ -5,8 +5,9 @@
 # HFReduce's communication thread runs parallel.comm_priority nice levels
 # above compute (as root, or a warning saying what it needs), and the
 # share of the embedding's rows reduced (-1 with dense_embedding_grad), the
-# communication thread's time slice (parallel.comm_slice_us), and
-# --comm-trace's per-bucket table.
+# communication thread's time slice (parallel.comm_slice_us), its CPU time
+# and context switches per step, --comm-trace's per-bucket table, and
+# --against (MPI's trainer in the same processes, compared per round).
 #
 # usage: bench_train_dp_test.sh   (run by bazel from the workspace root)
 set -euo pipefail
@@ -28,6 +29,8 @@ assert 0 <= tail <= e + 1e-3, (tail, e)
 # A share of the rows (the tiny config's random batch touches most of its
 # 512 rows, so the bucket may fall back to dense: 1).
 assert 0 < r["embedding_rows_reduced"] <= 1, r
+# The communication thread reduced every step's buckets: it used CPU time.
+assert r["comm_cpu_ms"] > 0 and r["comm_switches"] >= 0, r
 PY
 done
 if [[ $(id -u) == 0 ]]; then
@@ -50,6 +53,8 @@ if grep -q "time slice" "$WORK/err_MPI"; then fail "MPI backend sliced"; fi
 if grep -q "comm_priority" "$WORK/err0"; then fail "priority 0: $(cat "$WORK/err0")"; fi
 grep -q "data parallel: HFReduce, overlap [0-9]*%, exposed communication [0-9.]* ms/step (rank 0), [0-9.]* ms/step after the slowest rank's backward" \
   "$WORK/out0" || fail "data parallel line: $(cat "$WORK/out0")"
+grep -q "communication thread: [0-9.]* ms CPU and [0-9]* context switches per step" "$WORK/out0" ||
+  fail "communication usage line: $(cat "$WORK/out0")"
 grep -q "embedding gradient: [0-9]*% of its rows reduced per step" "$WORK/out0" ||
   fail "embedding line: $(cat "$WORK/out0")"
 # --comm-trace: one row per bucket, the embedding's row-sparse, in the table
@@ -80,12 +85,13 @@ assert a["set"] == "parallel.allreduce=MPI parallel.dense_embedding_grad=true", 
 assert r["embedding_rows_reduced"] > 0 and a["embedding_rows_reduced"] == -1, (r, a)
 assert a["rounds"] == 2 and 0 <= a["ahead_rounds"] <= 2, a
 assert 0 <= a["exposed_after_slowest_ms"] <= a["exposed_comm_ms"] + 1e-3, a
+assert a["comm_cpu_ms"] > 0, a
 for k in ("exposed_ratio", "after_slowest_ratio", "after_slowest_lower_rounds"):
     assert k in a, (k, a)
 assert 0 <= a["after_slowest_lower_rounds"] <= 2, a
 PY
 "${BENCH[@]}" --rounds 2 --against parallel.allreduce=MPI >"$WORK/against"
-grep -qE "^this +\| .* ms \| .* ms \| +[0-9]+%$" "$WORK/against" || fail "against table: $(cat "$WORK/against")"
+grep -qE "^this +\| .* ms \| .* ms \| +[0-9]+% \| +[0-9.]+ ms \| +[0-9]+$" "$WORK/against" || fail "against table: $(cat "$WORK/against")"
 grep -q "exposed after the slowest backward [0-9.]*x" "$WORK/against" ||
   fail "against line: $(cat "$WORK/against")"
 echo "PASS"

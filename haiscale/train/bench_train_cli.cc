@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +52,7 @@
 #include "haiscale/rng.h"
 #include "haiscale/round_stats.h"
 #include "haiscale/status.h"
+#include "haiscale/thread_priority.h"
 #include "haiscale/threads.h"
 #include "haiscale/train/comm_trace.h"
 #include "haiscale/train/served_peer.h"
@@ -173,6 +175,17 @@ struct Timing {
   // seconds and context switches (CommTimeline::cpu / switches); under
   // mpirun, averaged over the ranks after the timed steps.
   double comm_cpu = 0, comm_switches = 0;
+  // Mean per timed step of zeroing gradients + forward + backward (wall
+  // seconds, StepMetrics::compute_seconds); under mpirun averaged over the
+  // ranks like comm_cpu. A backend that slows compute shows here.
+  double compute = 0;
+  // Mean per timed step of the calling thread's CPU seconds (zeroing,
+  // forward, backward, optimizer; not its waits, which block): with one
+  // thread, what the step's own work cost, however the cores were shared.
+  double main_cpu = 0;
+  // Under mpirun, rank by rank (before the averaging): {comm_cpu, compute,
+  // main_cpu} per rank. An uneven share of the communication shows here.
+  std::vector<std::array<double, 3>> by_rank;
   // Per timed step: this rank's bucket spans (Trainer::last_timeline()).
   std::vector<std::vector<parallel::BucketSpan>> spans;
   // Sums over the timed steps: whole steps, and their forward + backward
@@ -197,7 +210,9 @@ class RoundTimer {
   absl::Status Round(int64_t r) {
     std::vector<double> round;
     for (int64_t i = 0; i < steps_; ++i) {
+      const ThreadUsage before = ThisThreadUsage();
       HS_ASSIGN_OR_RETURN(StepMetrics m, trainer_.TrainStep(warmup_ + r * steps_ + i));
+      t_.main_cpu += (ThisThreadUsage() - before).cpu_seconds / timed_;
       round.push_back(m.step_seconds);
       t_.overlap += m.overlap / timed_;
       t_.exposed_steps.push_back(m.exposed_comm_seconds);
@@ -210,6 +225,7 @@ class RoundTimer {
       }
       t_.step_total += m.step_seconds;
       t_.compute_total += m.compute_seconds;
+      t_.compute += m.compute_seconds / timed_;
     }
     t_.round_median.push_back(MedianOf(round));
     seconds_.insert(seconds_.end(), round.begin(), round.end());
@@ -337,6 +353,22 @@ struct BenchResult {
   int ahead = 0;
 };
 
+// ByRankJson(t): `, "by_rank": {...}` with t's per-rank lists in ms (empty
+// for one process).
+std::string ByRankJson(const Timing& t) {
+  if (t.by_rank.empty()) return "";
+  std::string out = ", \"by_rank\": {";
+  const char* names[3] = {"comm_cpu_ms", "compute_ms", "main_cpu_ms"};
+  for (int k = 0; k < 3; ++k) {
+    absl::StrAppend(&out, k ? ", " : "", "\"", names[k], "\": [");
+    for (size_t i = 0; i < t.by_rank.size(); ++i) {
+      absl::StrAppendFormat(&out, "%s%.2f", i ? ", " : "", t.by_rank[i][k] * 1e3);
+    }
+    out += "]";
+  }
+  return out + "}";
+}
+
 // AgainstSummary(r, json): --against's comparison, as JSON fields or as
 // the lines under the table.
 std::string AgainstSummary(const BenchResult& r, bool json) {
@@ -348,11 +380,11 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
         ", \"against\": {\"set\": \"%s\", \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
         "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
         "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
-        "\"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
+        "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
         "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
         r.against, r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
         b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
-        r.against_tokens, st.rounds, st.median, st.min, st.max,
+        b.compute * 1e3, b.main_cpu * 1e3, r.against_tokens, st.rounds, st.median, st.min, st.max,
         r.ahead);
     if (dp) {
       const RoundComparison& e = r.exposed_cmp;
@@ -363,7 +395,7 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
                             "\"after_slowest_ratio_max\": %.4f, \"after_slowest_lower_rounds\": %d",
                             e.median, e.lower, a.median, a.min, a.max, a.lower);
     }
-    return out + "}";
+    return out + ByRankJson(b) + "}";
   }
   std::string out = absl::StrFormat(
       "against %s: %d rounds of %d steps each, interleaved (order flipped every round)\n",
@@ -406,16 +438,17 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
                 "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
-                "\"torch_tokens_per_s\": %.1f, "
-                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s}\n",
+                "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"torch_tokens_per_s\": %.1f, "
+                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows,
-                r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.torch_tps,
+                r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.timing.compute * 1e3,
+                r.timing.main_cpu * 1e3, r.torch_tps,
                 int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
                 r.comm_trace.empty() ? ""
                                      : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),
-                r.against.empty() ? "" : AgainstSummary(r, true).c_str());
+                ByRankJson(r.timing).c_str(), r.against.empty() ? "" : AgainstSummary(r, true).c_str());
     return;
   }
   const config::TrainConfig& tc = cfg.train();
@@ -464,14 +497,22 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
   if (!r.against.empty()) std::printf("%s", AgainstSummary(r, false).c_str());
 }
 
-// AverageCommUsage(t) (collective over the job): t's communication
-// thread CPU time and switches per step, averaged over the ranks.
-absl::Status AverageCommUsage(Timing* t) {
-  double v[2] = {t->comm_cpu, t->comm_switches};
-  const int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
-  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (communication usage)");
+// AverageOverRanks(t) (collective over the job): t's communication thread
+// CPU time and switches and its compute time per step, averaged over the
+// ranks.
+absl::Status AverageOverRanks(Timing* t) {
+  const std::array<double, 3> mine = {t->comm_cpu, t->compute, t->main_cpu};
+  t->by_rank.resize(parallel::MpiEnv::size());
+  int rc = MPI_Allgather(mine.data(), 3, MPI_DOUBLE, t->by_rank.data(), 3, MPI_DOUBLE,
+                         parallel::MpiEnv::world());
+  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allgather (per-rank usage)");
+  double v[4] = {t->comm_cpu, t->comm_switches, t->compute, t->main_cpu};
+  rc = MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
+  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (per-rank means)");
   t->comm_cpu = v[0] / parallel::MpiEnv::size();
   t->comm_switches = v[1] / parallel::MpiEnv::size();
+  t->compute = v[2] / parallel::MpiEnv::size();
+  t->main_cpu = v[3] / parallel::MpiEnv::size();
   return absl::OkStatus();
 }
 
@@ -572,7 +613,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     HS_ASSIGN_OR_RETURN(LeastWaits least,
                         LeastWaitPerStep(parallel::MpiEnv::world(), r->timing.exposed_steps));
     r->timing.exposed_after_slowest = MeanOf(least.seconds);
-    HS_RETURN_IF_ERROR(AverageCommUsage(&r->timing));
+    HS_RETURN_IF_ERROR(AverageOverRanks(&r->timing));
     after_slowest_rounds = RoundMeans(least.seconds, steps);
     if (args.GetBool("comm-trace")) {
       HS_ASSIGN_OR_RETURN(r->comm_trace, GatherCommTrace(parallel::MpiEnv::world(),
@@ -594,7 +635,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
       HS_ASSIGN_OR_RETURN(LeastWaits least,
                           LeastWaitPerStep(parallel::MpiEnv::world(), b.exposed_steps));
       b.exposed_after_slowest = MeanOf(least.seconds);
-      HS_RETURN_IF_ERROR(AverageCommUsage(&b));
+      HS_RETURN_IF_ERROR(AverageOverRanks(&b));
       r->after_slowest_cmp = CompareRounds(after_slowest_rounds, RoundMeans(least.seconds, steps));
     }
   }

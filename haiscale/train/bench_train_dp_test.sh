@@ -31,6 +31,14 @@ assert 0 <= tail <= e + 1e-3, (tail, e)
 assert 0 < r["embedding_rows_reduced"] <= 1, r
 # The communication thread reduced every step's buckets: it used CPU time.
 assert r["comm_cpu_ms"] > 0 and r["comm_switches"] >= 0, r
+# Per rank, and the means are their averages.
+b = r["by_rank"]
+for k in ("comm_cpu_ms", "compute_ms", "main_cpu_ms"):
+    assert len(b[k]) == 2 and all(x > 0 for x in b[k]), b
+    assert abs(sum(b[k]) / 2 - r[k]) < 0.02, (k, b, r)
+# The main thread's CPU is at most its wall time per step, and compute
+# (zeroing, forward, backward) is part of the step.
+assert r["main_cpu_ms"] <= r["step_ms"] * 1.5 and r["compute_ms"] <= r["step_ms"] * 1.5, r
 PY
 done
 if [[ $(id -u) == 0 ]]; then

@@ -346,6 +346,7 @@ struct BenchResult {
   std::string against;  // its overrides, space-separated
   Timing against_timing;
   double against_tokens = 0;  // per step
+  bool against_first = false;  // --against-first: theirs was built first
   double against_tps = 0;
   // speed_cmp: tokens/s, ours over theirs; ahead: rounds where ours is
   // faster.
@@ -377,12 +378,12 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
   const bool dp = r.timing.data_parallel > 1;
   if (json) {
     std::string out = absl::StrFormat(
-        ", \"against\": {\"set\": \"%s\", \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
+        ", \"against\": {\"set\": \"%s\", \"built_first\": %s, \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
         "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
         "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
         "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
         "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
-        r.against, r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
+        r.against, r.against_first ? "true" : "false", r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
         b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
         b.compute * 1e3, b.main_cpu * 1e3, r.against_tokens, st.rounds, st.median, st.min, st.max,
         r.ahead);
@@ -398,8 +399,10 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
     return out + ByRankJson(b) + "}";
   }
   std::string out = absl::StrFormat(
-      "against %s: %d rounds of %d steps each, interleaved (order flipped every round)\n",
-      r.against, st.rounds, int(r.timing.exposed_steps.size() / std::max<size_t>(1, r.timing.round_median.size())));
+      "against %s: %d rounds of %d steps each, interleaved (order flipped every round); built "
+      "first: %s\n",
+      r.against, st.rounds, int(r.timing.exposed_steps.size() / std::max<size_t>(1, r.timing.round_median.size())),
+      r.against_first ? "against" : "this");
   absl::StrAppendFormat(&out, "%-10s | %10s | %10s", "", "ms/step", "tokens/s");
   if (dp) {
     absl::StrAppendFormat(&out, " | %16s | %17s | %7s | %12s | %8s", "exposed (rank 0)",
@@ -560,19 +563,33 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   // Every rank writes its own copy of the (identical) random tokens.
   HS_ASSIGN_OR_RETURN(std::string path, WriteRandomTokens(need, vocab));
   cfg.mutable_data()->set_train_path(path);
-  auto trainer = Trainer::Create(cfg, {.write_outputs = false, .quiet = true,
-                                       .distributed = multi_rank});
+  const TrainerOptions options{.write_outputs = false, .quiet = true, .distributed = multi_rank};
+  // --against: the second trainer, built after ours, or before it with
+  // --against-first (the trainer built first has run measurably slower
+  // than an identical one built after it: docs/cli.md).
   std::unique_ptr<Trainer> theirs;
-  if (trainer.ok() && other) {
+  auto create_theirs = [&]() -> absl::Status {
     other->mutable_data()->set_train_path(path);
-    auto created = Trainer::Create(*other, {.write_outputs = false, .quiet = true,
-                                            .distributed = multi_rank});
-    if (!created.ok()) {
-      fs::remove(path);
-      return Annotate(created.status(), "--against ", r->against);
-    }
+    auto created = Trainer::Create(*other, options);
+    if (!created.ok()) return Annotate(created.status(), "--against ", r->against);
     theirs = std::move(*created);
     r->against_tokens = double(tokens_per_step(*other));
+    return absl::OkStatus();
+  };
+  const bool theirs_first = other && args.GetBool("against-first");
+  r->against_first = theirs_first;
+  if (theirs_first) {
+    if (absl::Status st = create_theirs(); !st.ok()) {
+      fs::remove(path);
+      return st;
+    }
+  }
+  auto trainer = Trainer::Create(cfg, options);
+  if (trainer.ok() && other && !theirs_first) {
+    if (absl::Status st = create_theirs(); !st.ok()) {
+      fs::remove(path);
+      return st;
+    }
   }
   // --rounds with --compare-torch: the peer in serve mode, a round of its
   // steps after each of ours (its warmup after ours). Started once the
@@ -676,6 +693,9 @@ int RunBenchTrain(int argc, char** argv) {
   args.AddList("against",
                "a config override for a second trainer timed in rounds interleaved with this "
                "one (repeatable; e.g. parallel.allreduce=MPI)");
+  args.AddBool("against-first",
+               "build the --against trainer before this one (run both orders: the first-built "
+               "trainer can be slower)");
   args.AddString("python", "/usr/bin/python3", "python with torch, for --compare-torch");
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");
@@ -715,6 +735,9 @@ int RunBenchTrain(int argc, char** argv) {
                     "--against times two trainers in turn: it takes neither --compare-torch nor "
                     "--profile (their timers would mix both)"),
                 2);
+  }
+  if (args.GetBool("against-first") && args.GetList("against").empty()) {
+    return fail(absl::InvalidArgumentError("--against-first needs --against"), 2);
   }
   if (!multi_rank && args.GetBool("comm-trace")) {
     return fail(absl::InvalidArgumentError(

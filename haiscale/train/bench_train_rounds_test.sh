@@ -74,7 +74,22 @@ assert abs(r["tokens_per_s"] - 8 * 64 / (r["step_ms"] / 1e3)) < 1e-2 * r["tokens
 assert a["rounds"] == 3 and 0 <= a["ahead_rounds"] <= 3, a
 assert 0 < a["speed_ratio_min"] <= a["speed_ratio"] <= a["speed_ratio_max"], a
 assert "after_slowest_ratio" not in a, a  # one rank: no data-parallel columns
+assert a["built_first"] is False, a
 PY
+# --against-first builds the other trainer first (said in the JSON and the
+# header); the comparison stays ours over theirs.
+out=$("$HAI" bench train --config configs/bench/tiny.pbtxt --steps 1 --warmup 1 --rounds 2 \
+      --threads 1 --against train.seq_len=32 --against-first --json)
+python3 - "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+a = r["against"]
+assert a["built_first"] is True and a["tokens_per_step"] == 8 * 32, a
+assert abs(r["tokens_per_s"] - 8 * 64 / (r["step_ms"] / 1e3)) < 1e-2 * r["tokens_per_s"], r
+PY
+"$HAI" bench train --config configs/bench/tiny.pbtxt --steps 1 --warmup 1 --threads 1 \
+    --against train.seq_len=32 --against-first | grep -q "built first: against" ||
+  fail "--against-first header"
 "$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 2 --threads 1 \
     --against train.seq_len=32 --against train.micro_batch_size=4 >"$T/against"
 grep -q "against train.seq_len=32 train.micro_batch_size=4: 2 rounds of 2 steps each" "$T/against" ||
@@ -83,6 +98,12 @@ grep -qE "^per round, this / against: tokens/s [0-9.]+x \([0-9.]+-[0-9.]+\), ahe
   "$T/against" || fail "against ratio line: $(cat "$T/against")"
 # What --against refuses, naming the flag: the process-wide thread count, a
 # field that is not there, a value the trainer rejects, --profile.
+set +e
+"$HAI" bench train --config configs/bench/tiny.pbtxt --against-first >/dev/null 2>"$T/err"
+rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q -- "--against-first needs --against" "$T/err" ||
+  fail "--against-first alone: exit $rc: $(cat "$T/err")"
 for bad in "train.threads=2:thread count is per process" \
            "train.nope=1:--against train.nope=1: unknown field" \
            "model.hidden_size=-3:--against model.hidden_size=-3: model.hidden_size"; do

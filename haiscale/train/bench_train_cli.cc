@@ -183,6 +183,7 @@ struct Timing {
   // forward, backward, optimizer; not its waits, which block): with one
   // thread, what the step's own work cost, however the cores were shared.
   double main_cpu = 0;
+  double main_switches = 0;  // the calling thread's context switches per step
   // Under mpirun, rank by rank (before the averaging): {comm_cpu, compute,
   // main_cpu} per rank. An uneven share of the communication shows here.
   std::vector<std::array<double, 3>> by_rank;
@@ -212,7 +213,9 @@ class RoundTimer {
     for (int64_t i = 0; i < steps_; ++i) {
       const ThreadUsage before = ThisThreadUsage();
       HS_ASSIGN_OR_RETURN(StepMetrics m, trainer_.TrainStep(warmup_ + r * steps_ + i));
-      t_.main_cpu += (ThisThreadUsage() - before).cpu_seconds / timed_;
+      const ThreadUsage used = ThisThreadUsage() - before;
+      t_.main_cpu += used.cpu_seconds / timed_;
+      t_.main_switches += double(used.switches) / timed_;
       round.push_back(m.step_seconds);
       t_.overlap += m.overlap / timed_;
       t_.exposed_steps.push_back(m.exposed_comm_seconds);
@@ -381,11 +384,12 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
         ", \"against\": {\"set\": \"%s\", \"built_first\": %s, \"tokens_per_s\": %.1f, \"step_ms\": %.2f, "
         "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
         "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
-        "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
+        "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"main_switches\": %.1f, "
+        "\"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
         "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
         r.against, r.against_first ? "true" : "false", r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
         b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
-        b.compute * 1e3, b.main_cpu * 1e3, r.against_tokens, st.rounds, st.median, st.min, st.max,
+        b.compute * 1e3, b.main_cpu * 1e3, b.main_switches, r.against_tokens, st.rounds, st.median, st.min, st.max,
         r.ahead);
     if (dp) {
       const RoundComparison& e = r.exposed_cmp;
@@ -441,13 +445,14 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 "\"step_ms\": %.2f, \"gflops\": %.2f, \"mfu\": %.4f, \"peak_gflops\": %.1f, "
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
                 "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
-                "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"torch_tokens_per_s\": %.1f, "
+                "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"main_switches\": %.1f, "
+                "\"torch_tokens_per_s\": %.1f, "
                 "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows,
                 r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.timing.compute * 1e3,
-                r.timing.main_cpu * 1e3, r.torch_tps,
+                r.timing.main_cpu * 1e3, r.timing.main_switches, r.torch_tps,
                 int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
                 r.comm_trace.empty() ? ""
                                      : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),
@@ -509,13 +514,14 @@ absl::Status AverageOverRanks(Timing* t) {
   int rc = MPI_Allgather(mine.data(), 3, MPI_DOUBLE, t->by_rank.data(), 3, MPI_DOUBLE,
                          parallel::MpiEnv::world());
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allgather (per-rank usage)");
-  double v[4] = {t->comm_cpu, t->comm_switches, t->compute, t->main_cpu};
-  rc = MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
+  double v[5] = {t->comm_cpu, t->comm_switches, t->compute, t->main_cpu, t->main_switches};
+  rc = MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (per-rank means)");
   t->comm_cpu = v[0] / parallel::MpiEnv::size();
   t->comm_switches = v[1] / parallel::MpiEnv::size();
   t->compute = v[2] / parallel::MpiEnv::size();
   t->main_cpu = v[3] / parallel::MpiEnv::size();
+  t->main_switches = v[4] / parallel::MpiEnv::size();
   return absl::OkStatus();
 }
 

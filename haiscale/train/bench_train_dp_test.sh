@@ -30,7 +30,7 @@ assert 0 <= tail <= e + 1e-3, (tail, e)
 # 512 rows, so the bucket may fall back to dense: 1).
 assert 0 < r["embedding_rows_reduced"] <= 1, r
 # The communication thread reduced every step's buckets: it used CPU time.
-assert r["comm_cpu_ms"] > 0 and r["comm_switches"] >= 0, r
+assert r["comm_cpu_ms"] > 0 and r["comm_switches"] >= 0 and r["main_switches"] >= 0, r
 # Per rank, and the means are their averages.
 b = r["by_rank"]
 for k in ("comm_cpu_ms", "compute_ms", "main_cpu_ms"):

@@ -28,11 +28,9 @@
 // `hai bench train --device cuda[:N] ...` runs the same benchmark on GPU N
 // (`hai bench train-cuda --device N ...`, in the CUDA build hai_cuda; the
 // CPU-only hai says so). `--device cpu` is the default.
-#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -52,8 +50,8 @@
 #include "haiscale/rng.h"
 #include "haiscale/round_stats.h"
 #include "haiscale/status.h"
-#include "haiscale/thread_priority.h"
 #include "haiscale/threads.h"
+#include "haiscale/train/bench_timing.h"
 #include "haiscale/train/comm_trace.h"
 #include "haiscale/train/served_peer.h"
 #include "haiscale/train/trainer.h"
@@ -152,145 +150,6 @@ absl::StatusOr<config::RunConfig> LoadBenchConfig(const cli::ArgParser& args) {
   cfg.mutable_train()->set_threads(args.GetInt("threads"));
   cfg.mutable_data()->set_shuffle(false);
   return cfg;
-}
-
-struct Timing {
-  double median = 0;   // seconds per step
-  std::vector<double> round_median;  // seconds per step, per round
-  double overlap = 0;  // mean over the timed steps
-  // Per timed step: this rank's wait for its gradients after its backward
-  // (StepMetrics::exposed_comm_seconds), and their mean.
-  std::vector<double> exposed_steps;
-  double exposed = 0;
-  // Mean over the timed steps of the least any rank waited after its own
-  // backward: with data parallelism that is the rank whose backward ended
-  // last, so it is the communication left after all compute, without the
-  // wait for slower ranks' backward that rank 0's `exposed` also holds.
-  double exposed_after_slowest = 0;
-  // Mean share of the embedding's rows reduced per step (row-sparse path;
-  // StepMetrics::embedding_rows_reduced), < 0 when not row-sparse.
-  double embedding_rows = -1;
-  int data_parallel = 1;  // StepMetrics::dp: ranks of the data-parallel group
-  // Means per timed step of the data-parallel communication thread's CPU
-  // seconds and context switches (CommTimeline::cpu / switches); under
-  // mpirun, averaged over the ranks after the timed steps.
-  double comm_cpu = 0, comm_switches = 0;
-  // Mean per timed step of zeroing gradients + forward + backward (wall
-  // seconds, StepMetrics::compute_seconds); under mpirun averaged over the
-  // ranks like comm_cpu. A backend that slows compute shows here.
-  double compute = 0;
-  // Mean per timed step of the calling thread's CPU seconds (zeroing,
-  // forward, backward, optimizer; not its waits, which block): with one
-  // thread, what the step's own work cost, however the cores were shared.
-  double main_cpu = 0;
-  double main_switches = 0;  // the calling thread's context switches per step
-  // Under mpirun, rank by rank (before the averaging): {comm_cpu, compute,
-  // main_cpu} per rank. An uneven share of the communication shows here.
-  std::vector<std::array<double, 3>> by_rank;
-  // Per timed step: this rank's bucket spans (Trainer::last_timeline()).
-  std::vector<std::vector<parallel::BucketSpan>> spans;
-  // Sums over the timed steps: whole steps, and their forward + backward
-  // (StepMetrics::compute_seconds); --profile's per-op totals.
-  double step_total = 0, compute_total = 0;
-  std::vector<models::OpProfileEntry> ops;
-};
-
-// RoundTimer: one trainer's untimed warmup steps and timed rounds,
-// gathered into a Timing.
-class RoundTimer {
- public:
-  RoundTimer(Trainer& trainer, int64_t warmup, int64_t steps, int64_t rounds)
-      : trainer_(trainer), warmup_(warmup), steps_(steps), timed_(steps * rounds) {}
-
-  absl::Status Warmup() {
-    for (int64_t s = 0; s < warmup_; ++s) HS_RETURN_IF_ERROR(trainer_.TrainStep(s).status());
-    return absl::OkStatus();
-  }
-
-  // Round(r): timed steps warmup + r * steps ... of round r.
-  absl::Status Round(int64_t r) {
-    std::vector<double> round;
-    for (int64_t i = 0; i < steps_; ++i) {
-      const ThreadUsage before = ThisThreadUsage();
-      HS_ASSIGN_OR_RETURN(StepMetrics m, trainer_.TrainStep(warmup_ + r * steps_ + i));
-      const ThreadUsage used = ThisThreadUsage() - before;
-      t_.main_cpu += used.cpu_seconds / timed_;
-      t_.main_switches += double(used.switches) / timed_;
-      round.push_back(m.step_seconds);
-      t_.overlap += m.overlap / timed_;
-      t_.exposed_steps.push_back(m.exposed_comm_seconds);
-      t_.spans.push_back(trainer_.last_timeline().spans);
-      t_.comm_cpu += trainer_.last_timeline().cpu / timed_;
-      t_.comm_switches += double(trainer_.last_timeline().switches) / timed_;
-      t_.data_parallel = m.dp;
-      if (m.embedding_rows_reduced >= 0) {
-        t_.embedding_rows = std::max(0.0, t_.embedding_rows) + m.embedding_rows_reduced / timed_;
-      }
-      t_.step_total += m.step_seconds;
-      t_.compute_total += m.compute_seconds;
-      t_.compute += m.compute_seconds / timed_;
-    }
-    t_.round_median.push_back(MedianOf(round));
-    seconds_.insert(seconds_.end(), round.begin(), round.end());
-    return absl::OkStatus();
-  }
-
-  Timing Finish() {
-    t_.median = MedianOf(seconds_);
-    t_.exposed = MeanOf(t_.exposed_steps);
-    return t_;
-  }
-
- private:
-  Trainer& trainer_;
-  int64_t warmup_, steps_, timed_;
-  std::vector<double> seconds_;
-  Timing t_;
-};
-
-// TimeSteps: warmup untimed steps, then `rounds` rounds of `steps` timed
-// ones (profiled per op with `profile`). between(r) runs after the warmup
-// (r = -1) and after round r, outside the timed steps (the peer's rounds);
-// may be null.
-absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps, int64_t rounds,
-                                 bool profile,
-                                 const std::function<absl::Status(int64_t)>& between) {
-  RoundTimer timer(trainer, warmup, steps, rounds);
-  HS_RETURN_IF_ERROR(timer.Warmup());
-  if (between) HS_RETURN_IF_ERROR(between(-1));
-  if (profile) {
-    models::EnableOpProfile(true);
-    models::TakeOpProfile();  // drop anything from before
-  }
-  for (int64_t r = 0; r < rounds; ++r) {
-    HS_RETURN_IF_ERROR(timer.Round(r));
-    if (between) HS_RETURN_IF_ERROR(between(r));
-  }
-  Timing t = timer.Finish();
-  if (profile) {
-    t.ops = models::TakeOpProfile();
-    models::EnableOpProfile(false);
-  }
-  return t;
-}
-
-// TimeAgainst: both trainers' warmups, then their rounds alternating, ours
-// first in even rounds and theirs first in odd ones, so neither side always
-// runs after the other.
-absl::Status TimeAgainst(Trainer& ours, Trainer& theirs, int64_t warmup, int64_t steps,
-                         int64_t rounds, Timing* ours_timing, Timing* theirs_timing) {
-  RoundTimer a(ours, warmup, steps, rounds), b(theirs, warmup, steps, rounds);
-  HS_RETURN_IF_ERROR(a.Warmup());
-  HS_RETURN_IF_ERROR(b.Warmup());
-  for (int64_t r = 0; r < rounds; ++r) {
-    RoundTimer& first = r % 2 == 0 ? a : b;
-    RoundTimer& second = r % 2 == 0 ? b : a;
-    HS_RETURN_IF_ERROR(first.Round(r));
-    HS_RETURN_IF_ERROR(second.Round(r));
-  }
-  *ours_timing = a.Finish();
-  *theirs_timing = b.Finish();
-  return absl::OkStatus();
 }
 
 // PrintProfile: --profile's tables; the step's time outside the model's
@@ -503,26 +362,6 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
     std::printf("%s\n", r.torch_note.c_str());
   }
   if (!r.against.empty()) std::printf("%s", AgainstSummary(r, false).c_str());
-}
-
-// AverageOverRanks(t) (collective over the job): t's communication thread
-// CPU time and switches and its compute time per step, averaged over the
-// ranks.
-absl::Status AverageOverRanks(Timing* t) {
-  const std::array<double, 3> mine = {t->comm_cpu, t->compute, t->main_cpu};
-  t->by_rank.resize(parallel::MpiEnv::size());
-  int rc = MPI_Allgather(mine.data(), 3, MPI_DOUBLE, t->by_rank.data(), 3, MPI_DOUBLE,
-                         parallel::MpiEnv::world());
-  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allgather (per-rank usage)");
-  double v[5] = {t->comm_cpu, t->comm_switches, t->compute, t->main_cpu, t->main_switches};
-  rc = MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
-  if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (per-rank means)");
-  t->comm_cpu = v[0] / parallel::MpiEnv::size();
-  t->comm_switches = v[1] / parallel::MpiEnv::size();
-  t->compute = v[2] / parallel::MpiEnv::size();
-  t->main_cpu = v[3] / parallel::MpiEnv::size();
-  t->main_switches = v[4] / parallel::MpiEnv::size();
-  return absl::OkStatus();
 }
 
 // AgainstConfig(args, cfg): with --against, cfg with those overrides on

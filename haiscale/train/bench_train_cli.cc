@@ -410,8 +410,8 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   cfg.mutable_data()->set_train_path(path);
   const TrainerOptions options{.write_outputs = false, .quiet = true, .distributed = multi_rank};
   // --against: the second trainer, built after ours, or before it with
-  // --against-first (the trainer built first has run measurably slower
-  // than an identical one built after it: docs/cli.md).
+  // --against-first (both orders, to tell the change from the protocol's
+  // own spread: docs/cli.md).
   std::unique_ptr<Trainer> theirs;
   auto create_theirs = [&]() -> absl::Status {
     other->mutable_data()->set_train_path(path);
@@ -539,8 +539,7 @@ int RunBenchTrain(int argc, char** argv) {
                "a config override for a second trainer timed in rounds interleaved with this "
                "one (repeatable; e.g. parallel.allreduce=MPI)");
   args.AddBool("against-first",
-               "build the --against trainer before this one (run both orders: the first-built "
-               "trainer can be slower)");
+               "build the --against trainer before this one (measure both orders)");
   args.AddString("python", "/usr/bin/python3", "python with torch, for --compare-torch");
   args.AddString("peer-script", "tools/peers/deepseek_v2_torch.py", "the PyTorch peer");
   args.AddBool("json", "print one JSON record instead of the table");

@@ -17,6 +17,9 @@
 // sched_setattr's sched_runtime for fair threads), which gives it an early
 // deadline and lets it preempt compute within about that long.
 //
+// ThisThreadUsage() reads what a thread has cost the cores so far (CPU time,
+// context switches), to see what a communication thread takes from compute.
+//
 // Usage (on the thread itself):
 //   absl::Status s = RaiseThisThreadPriority(10);
 //   if (!s.ok()) HS_LOG(WARN) << s.message();

@@ -69,10 +69,6 @@ class RoundTimer {
 
 }  // namespace
 
-// TimeSteps: warmup untimed steps, then `rounds` rounds of `steps` timed
-// ones (profiled per op with `profile`). between(r) runs after the warmup
-// (r = -1) and after round r, outside the timed steps (the peer's rounds);
-// may be null.
 absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps, int64_t rounds,
                                  bool profile,
                                  const std::function<absl::Status(int64_t)>& between) {
@@ -95,9 +91,6 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
   return t;
 }
 
-// TimeAgainst: both trainers' warmups, then their rounds alternating, ours
-// first in even rounds and theirs first in odd ones, so neither side always
-// runs after the other.
 absl::Status TimeAgainst(Trainer& ours, Trainer& theirs, int64_t warmup, int64_t steps,
                          int64_t rounds, Timing* ours_timing, Timing* theirs_timing) {
   RoundTimer a(ours, warmup, steps, rounds), b(theirs, warmup, steps, rounds);
@@ -114,10 +107,11 @@ absl::Status TimeAgainst(Trainer& ours, Trainer& theirs, int64_t warmup, int64_t
   return absl::OkStatus();
 }
 
-// AverageOverRanks(t) (collective over the job): t's communication thread
-// CPU time and switches and its compute time per step, averaged over the
-// ranks.
-absl::Status AverageOverRanks(Timing* t) {
+absl::StatusOr<LeastWaits> GatherOverRanks(Timing* t) {
+  HS_ASSIGN_OR_RETURN(LeastWaits least,
+                      LeastWaitPerStep(parallel::MpiEnv::world(), t->exposed_steps));
+  t->after_slowest_steps = least.seconds;
+  t->exposed_after_slowest = MeanOf(least.seconds);
   const std::array<double, 3> mine = {t->comm_cpu, t->compute, t->main_cpu};
   t->by_rank.resize(parallel::MpiEnv::size());
   int rc = MPI_Allgather(mine.data(), 3, MPI_DOUBLE, t->by_rank.data(), 3, MPI_DOUBLE,
@@ -131,7 +125,7 @@ absl::Status AverageOverRanks(Timing* t) {
   t->compute = v[2] / parallel::MpiEnv::size();
   t->main_cpu = v[3] / parallel::MpiEnv::size();
   t->main_switches = v[4] / parallel::MpiEnv::size();
-  return absl::OkStatus();
+  return least;
 }
 
 }  // namespace hs::train

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "haiscale/train/comm_trace.h"
 #include "haiscale/train/trainer.h"
 #include "models/profile/op_profile.h"
 #include "parallel/ddp.h"
@@ -33,10 +34,12 @@ struct Timing {
   // (StepMetrics::exposed_comm_seconds), and their mean.
   std::vector<double> exposed_steps;
   double exposed = 0;
-  // Mean over the timed steps of the least any rank waited after its own
-  // backward: with data parallelism that is the rank whose backward ended
-  // last, so it is the communication left after all compute, without the
-  // wait for slower ranks' backward that rank 0's `exposed` also holds.
+  // Per timed step (under mpirun, GatherOverRanks), and their mean: the
+  // least any rank waited after its own backward. With data parallelism
+  // that is the rank whose backward ended last, so it is the communication
+  // left after all compute, without the wait for slower ranks' backward
+  // that rank 0's `exposed` also holds.
+  std::vector<double> after_slowest_steps;
   double exposed_after_slowest = 0;
   // Mean share of the embedding's rows reduced per step (row-sparse path;
   // StepMetrics::embedding_rows_reduced), < 0 when not row-sparse.
@@ -80,11 +83,14 @@ absl::StatusOr<Timing> TimeSteps(Trainer& trainer, int64_t warmup, int64_t steps
 absl::Status TimeAgainst(Trainer& ours, Trainer& theirs, int64_t warmup, int64_t steps,
                          int64_t rounds, Timing* ours_timing, Timing* theirs_timing);
 
-// AverageOverRanks(t) (collective over the job): t's per-step
-// communication-thread CPU and switches, compute time and calling-thread
-// CPU and switches, averaged over the ranks; t->by_rank gets each rank's
-// {comm_cpu, compute, main_cpu} first.
-absl::Status AverageOverRanks(Timing* t);
+// GatherOverRanks(t) (collective over the job; after the timed steps, so
+// the timing holds none): per timed step the least wait of any rank
+// (t->after_slowest_steps, their mean in t->exposed_after_slowest); t's
+// per-step communication-thread CPU and switches, compute time and
+// calling-thread CPU and switches averaged over the ranks, after t->by_rank
+// got each rank's {comm_cpu, compute, main_cpu}. Returns the least waits
+// with their ranks (for --comm-trace).
+absl::StatusOr<LeastWaits> GatherOverRanks(Timing* t);
 
 }  // namespace hs::train
 

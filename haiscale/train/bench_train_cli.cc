@@ -468,15 +468,8 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
   fs::remove(path);
   HS_RETURN_IF_ERROR(timing.status());
   r->timing = *timing;
-  // Per timed step, the least wait of any rank (collectives after the timed
-  // steps only, so the timing holds none); per round, their means.
-  std::vector<double> after_slowest_rounds;
   if (multi_rank && !r->timing.exposed_steps.empty()) {
-    HS_ASSIGN_OR_RETURN(LeastWaits least,
-                        LeastWaitPerStep(parallel::MpiEnv::world(), r->timing.exposed_steps));
-    r->timing.exposed_after_slowest = MeanOf(least.seconds);
-    HS_RETURN_IF_ERROR(AverageOverRanks(&r->timing));
-    after_slowest_rounds = RoundMeans(least.seconds, steps);
+    HS_ASSIGN_OR_RETURN(LeastWaits least, GatherOverRanks(&r->timing));
     if (args.GetBool("comm-trace")) {
       HS_ASSIGN_OR_RETURN(r->comm_trace, GatherCommTrace(parallel::MpiEnv::world(),
                                                          r->timing.spans, least.ranks));
@@ -494,11 +487,9 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     r->exposed_cmp = CompareRounds(RoundMeans(r->timing.exposed_steps, steps),
                                    RoundMeans(b.exposed_steps, steps));
     if (multi_rank && !b.exposed_steps.empty()) {
-      HS_ASSIGN_OR_RETURN(LeastWaits least,
-                          LeastWaitPerStep(parallel::MpiEnv::world(), b.exposed_steps));
-      b.exposed_after_slowest = MeanOf(least.seconds);
-      HS_RETURN_IF_ERROR(AverageOverRanks(&b));
-      r->after_slowest_cmp = CompareRounds(after_slowest_rounds, RoundMeans(least.seconds, steps));
+      HS_RETURN_IF_ERROR(GatherOverRanks(&b).status());
+      r->after_slowest_cmp = CompareRounds(RoundMeans(r->timing.after_slowest_steps, steps),
+                                           RoundMeans(b.after_slowest_steps, steps));
     }
   }
   r->tps = r->tokens / r->timing.median;

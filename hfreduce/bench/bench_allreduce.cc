@@ -242,7 +242,7 @@ int BenchMain(int argc, char** argv) {
       const double mpi_alg = nbytes / (mpi.us * 1e-6) / 1e9;
       hf.busbw = hf_alg * bus_factor;
       mpi.busbw = mpi_alg * bus_factor;
-      const double ratio = t.RatioMedian();
+      const double ratio = t.Speedup().median;
       if (rank == 0) {
         std::printf("%s", RoundsComment(nbytes, t).c_str());
         if (csv) {

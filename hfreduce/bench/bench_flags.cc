@@ -78,23 +78,15 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   return a;
 }
 
-namespace {
-
-// HFReduce's speed over MPI's per round: mpi / hf.
-RoundComparison Speedups(const RoundTimes& t) { return CompareRounds(t.mpi, t.hf); }
-
-}  // namespace
-
 double RoundTimes::HfMedian() const { return MedianOf(hf); }
 double RoundTimes::MpiMedian() const { return MedianOf(mpi); }
-double RoundTimes::RatioMedian() const { return Speedups(*this).median; }
-double RoundTimes::RatioMin() const { return Speedups(*this).min; }
-double RoundTimes::RatioMax() const { return Speedups(*this).max; }
+RoundComparison RoundTimes::Speedup() const { return CompareRounds(mpi, hf); }
 
 std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {
   if (t.hf.size() < 2) return "";
+  const RoundComparison s = t.Speedup();
   return absl::StrFormat("# %s: %d rounds, ratio per round %.2f-%.2f\n", FormatBytes(nbytes),
-                         t.hf.size(), t.RatioMin(), t.RatioMax());
+                         t.hf.size(), s.min, s.max);
 }
 
 void Bf16SumOp(void* in, void* inout, int* len, MPI_Datatype*) {

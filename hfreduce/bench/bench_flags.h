@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "haiscale/cli/args.h"
 #include "haiscale/dtype.h"
+#include "haiscale/round_stats.h"
 #include "hfreduce/hfreduce.h"
 
 namespace hs::hfreduce {
@@ -53,9 +54,7 @@ struct RoundTimes {
   // mpi / hf) with their median and range.
   double HfMedian() const;
   double MpiMedian() const;
-  double RatioMedian() const;
-  double RatioMin() const;
-  double RatioMax() const;
+  RoundComparison Speedup() const;
 };
 
 // TimeRounds(rounds, hf_loop, mpi_loop): calls each loop (returning the

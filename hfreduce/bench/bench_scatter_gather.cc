@@ -200,7 +200,7 @@ int BenchMain(bool scatter, int argc, char** argv) {
       if (hf_wrong != 0) rc = 1;
       const int64_t nbytes = total * esize;
       const double hf_alg = nbytes / hf_s / 1e9, mpi_alg = nbytes / mpi_s / 1e9;
-      const double ratio = t.RatioMedian();
+      const double ratio = t.Speedup().median;
       if (col.rank == 0) {
         std::printf("%s", RoundsComment(nbytes, t).c_str());
         if (csv) {

@@ -98,15 +98,23 @@ CommThreadSetup SetUpCommunicationThread(const char* name, int levels, absl::Dur
   return {RaiseThisThreadPriority(levels), SetThisThreadSlice(slice)};
 }
 
-ThreadUsage ThisThreadUsage() {
+namespace {
+
+ThreadUsage UsageOf(clockid_t clock, int who) {
   ThreadUsage u;
   struct timespec ts;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) {
+  if (clock_gettime(clock, &ts) == 0) {
     u.cpu_seconds = double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
   }
   struct rusage ru;
-  if (getrusage(RUSAGE_THREAD, &ru) == 0) u.switches = ru.ru_nvcsw + ru.ru_nivcsw;
+  if (getrusage(who, &ru) == 0) u.switches = ru.ru_nvcsw + ru.ru_nivcsw;
   return u;
 }
+
+}  // namespace
+
+ThreadUsage ThisThreadUsage() { return UsageOf(CLOCK_THREAD_CPUTIME_ID, RUSAGE_THREAD); }
+
+ThreadUsage ThisProcessUsage() { return UsageOf(CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF); }
 
 }  // namespace hs

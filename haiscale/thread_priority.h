@@ -18,7 +18,8 @@
 // deadline and lets it preempt compute within about that long.
 //
 // ThisThreadUsage() reads what a thread has cost the cores so far (CPU time,
-// context switches), to see what a communication thread takes from compute.
+// context switches), to see what a communication thread takes from compute;
+// ThisProcessUsage() the same for all the process's threads.
 //
 // Usage (on the thread itself):
 //   absl::Status s = RaiseThisThreadPriority(10);
@@ -78,6 +79,11 @@ struct ThreadUsage {
   }
 };
 ThreadUsage ThisThreadUsage();
+
+// The same for the whole process, all its threads (CLOCK_PROCESS_CPUTIME_ID,
+// RUSAGE_SELF): what a library that runs its own threads (a progress thread)
+// costs the cores, next to the caller's.
+ThreadUsage ThisProcessUsage();
 
 }  // namespace hs
 

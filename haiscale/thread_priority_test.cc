@@ -86,5 +86,25 @@ TEST(ThreadPriorityTest, UsageCountsThisThreadsCpuAndSwitches) {
   EXPECT_LE((ThisThreadUsage() - before).switches, 2);  // the join's own wait
 }
 
+TEST(ThreadPriorityTest, ProcessUsageCountsEveryThread) {
+  const ThreadUsage start = ThisProcessUsage();
+  const ThreadUsage mine = ThisThreadUsage();
+  // Another thread burns 20 ms of its own CPU time and sleeps 5 times.
+  std::thread([] {
+    volatile double x = 0;
+    const double t0 = ThisThreadUsage().cpu_seconds;
+    while (ThisThreadUsage().cpu_seconds - t0 < 0.02) x = x + 1;
+    for (int i = 0; i < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }).join();
+  const ThreadUsage process = ThisProcessUsage() - start;
+  const ThreadUsage thread = ThisThreadUsage() - mine;
+  // The process's count has the other thread's CPU and sleeps; this
+  // thread's own count has neither.
+  EXPECT_GE(process.cpu_seconds, 0.02);
+  EXPECT_LT(thread.cpu_seconds, 0.015);
+  EXPECT_GE(process.switches, 5);
+  EXPECT_LE(thread.switches, 2);
+}
+
 }  // namespace
 }  // namespace hs

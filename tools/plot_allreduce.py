@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 
+# The columns read here; newer benchmarks append CPU columns after them.
 HEADER = ["bytes", "hfreduce_time_us", "hfreduce_busbw_gbs", "mpi_time_us",
           "mpi_busbw_gbs", "ratio"]
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
@@ -32,7 +33,7 @@ def read_csv(path):
     with open(path) as f:
         lines = [l for l in f if l.strip() and not l.startswith("#")]
     rows = list(csv.reader(lines))
-    if not rows or rows[0] != HEADER:
+    if not rows or rows[0][:len(HEADER)] != HEADER:
         sys.exit(f"{path}: expected header {','.join(HEADER)}")
     return [(int(r[0]), float(r[2]), float(r[4])) for r in rows[1:]]
 
@@ -42,7 +43,7 @@ def read_full(path):
     with open(path) as f:
         lines = [l for l in f if l.strip() and not l.startswith("#")]
     rows = list(csv.reader(lines))
-    if not rows or rows[0] != HEADER:
+    if not rows or rows[0][:len(HEADER)] != HEADER:
         sys.exit(f"{path}: expected header {','.join(HEADER)}")
     return {int(r[0]): [float(x) for x in r[1:5]] for r in rows[1:]}
 

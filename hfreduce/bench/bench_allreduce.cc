@@ -61,12 +61,6 @@ int64_t CountWrong(const void* buf, int64_t count, DType dtype, int nranks) {
   return wrong;
 }
 
-struct Timing {
-  double us = 0;     // per call, max over ranks
-  double busbw = 0;  // GB/s
-  int64_t wrong = 0; // summed over ranks
-};
-
 int BenchMain(int argc, char** argv) {
   cli::ArgParser p("hai bench allreduce");
   AddBenchFlags(&p, "256M");
@@ -158,13 +152,9 @@ int BenchMain(int argc, char** argv) {
                   sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
                   mpi_line.c_str());
       if (csv) {
-        std::printf("bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio\n");
+        std::printf("%s\n", kBenchCsvHeader);
       } else {
-        std::printf("#\n# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n",
-                    "", "", "", "HFReduce", "", "", "", "MPI_Allreduce", "", "", "", "");
-        std::printf("# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n",
-                    "size", "count", "type", "time_us", "algbw", "busbw", "#wrong",
-                    "time_us", "algbw", "busbw", "#wrong", "ratio");
+        std::printf("#\n%s", BenchTableHeader("MPI_Allreduce").c_str());
       }
       std::fflush(stdout);
     }
@@ -191,18 +181,13 @@ int BenchMain(int argc, char** argv) {
       int64_t iters = args->iters;
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / std::max<int64_t>(nbytes, 1), 5, 40);
       const int64_t warmup = args->warmup;
-      Timing hf, mpi;
       // One timed loop of `iters` calls on fresh timing data (repeated
-      // in-place sums grow it; refilled, it stays finite): seconds per call,
-      // the slowest rank's.
+      // in-place sums grow it; refilled, it stays finite).
       auto time_loop = [&](auto&& call) {
         Fill(data, count, dtype, rank, false);
-        MPI_Barrier(MPI_COMM_WORLD);
-        const double t0 = MPI_Wtime();
-        for (int64_t i = 0; i < iters && rc == 0; ++i) call();
-        double dt = (MPI_Wtime() - t0) / iters;
-        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        return dt;
+        return TimeLoop(iters, [&] {
+          if (rc == 0) call();
+        });
       };
       auto hf_call = [&] {
         absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
@@ -225,40 +210,28 @@ int BenchMain(int argc, char** argv) {
           rounds, [&] { return time_loop(hf_call); }, [&] { return time_loop(mpi_call); },
           [&] { return rc != 0; });
       if (rc != 0) break;
-      hf.us = t.HfMedian() * 1e6;
-      mpi.us = t.MpiMedian() * 1e6;
       // Then both checked on the exact pattern.
       Fill(data, count, dtype, rank, true);
       if (!comm->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
-      hf.wrong = CountWrong(data, count, dtype, nranks);
+      int64_t hf_wrong = CountWrong(data, count, dtype, nranks);
       Fill(data, count, dtype, rank, true);
       mpi_call();
-      mpi.wrong = CountWrong(data, count, dtype, nranks);
-      MPI_Allreduce(MPI_IN_PLACE, &hf.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-      MPI_Allreduce(MPI_IN_PLACE, &mpi.wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-      if (hf.wrong != 0) rc = 1;
-
-      const double hf_alg = nbytes / (hf.us * 1e-6) / 1e9;
-      const double mpi_alg = nbytes / (mpi.us * 1e-6) / 1e9;
-      hf.busbw = hf_alg * bus_factor;
-      mpi.busbw = mpi_alg * bus_factor;
-      const double ratio = t.Speedup().median;
+      int64_t mpi_wrong = CountWrong(data, count, dtype, nranks);
+      MPI_Allreduce(MPI_IN_PLACE, &hf_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      MPI_Allreduce(MPI_IN_PLACE, &mpi_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      if (hf_wrong != 0) rc = 1;
+      const BenchRow row =
+          MakeBenchRow(nbytes, count, dtype, bus_factor, t, hf_wrong, mpi_wrong);
       if (rank == 0) {
         std::printf("%s", RoundsComment(nbytes, t).c_str());
-        if (csv) {
-          std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf.us, hf.busbw,
-                      mpi.us, mpi.busbw, ratio);
-        } else {
-          std::printf("  %10s %11ld %5s | %12.1f %9.3f %9.3f %7ld | %12.1f %9.3f %9.3f %7ld | %6.2f\n",
-                      FormatBytes(nbytes).c_str(), count, DTypeName(dtype), hf.us, hf_alg,
-                      hf.busbw, hf.wrong, mpi.us, mpi_alg, mpi.busbw, mpi.wrong, ratio);
-        }
+        std::printf("%s", FormatBenchRow(row, csv).c_str());
         std::fflush(stdout);
       }
     }
     if (rank == 0 && !csv) {
       std::printf("# algbw = bytes / time; busbw = algbw * 2(n-1)/n (GB/s = 1e9 B/s); "
-                  "ratio = HFReduce busbw / MPI busbw%s\n",
+                  "ratio = HFReduce busbw / MPI busbw; cpu_us = CPU time per call and rank, all "
+                  "threads%s\n",
                   rounds > 1 ? " (times: medians over the rounds; ratio: median of the "
                                "rounds' ratios)" : "");
     }

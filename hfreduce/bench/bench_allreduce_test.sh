@@ -12,32 +12,38 @@ out=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 \
       --min-bytes 4K --max-bytes 256K --csv --iters 3 --chunk-bytes 64K)
 echo "$out"
 header=$(echo "$out" | grep -v '^#' | head -1)
-[[ "$header" == "bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio" ]] \
+[[ "$header" == "bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio,hfreduce_cpu_us,hfreduce_switches,mpi_cpu_us,mpi_switches" ]] \
   || { echo "bad CSV header: $header"; exit 1; }
 rows=$(echo "$out" | grep -v '^#' | tail -n +2)
 [[ $(echo "$rows" | wc -l) -eq 7 ]] || { echo "want 7 rows (4K..256K)"; exit 1; }
-echo "$rows" | awk -F, '{ if (NF != 6 || $2 <= 0 || $4 <= 0 || $6 <= 0) { print "bad row: " $0; exit 1 } }'
+# Times and ratios positive; each rank's CPU per call is positive and, with
+# a rank or two per core, not above 4x the slowest rank's wall time (4 ranks
+# on >= 1 core); switches are counts, never negative.
+echo "$rows" | awk -F, '{ if (NF != 10 || $2 <= 0 || $4 <= 0 || $6 <= 0 || $7 <= 0 || $9 <= 0 ||
+                            $7 > 4 * $2 + 50 || $9 > 4 * $4 + 50 || $8 < 0 || $10 < 0) {
+                            print "bad row: " $0; exit 1 } }'
 [[ $(echo "$rows" | head -1 | cut -d, -f1) -eq 4096 ]] || { echo "first row not 4096"; exit 1; }
 
 table=$("$runner" 2 "$bench" bench allreduce --dtype bf16 --min-bytes 1K \
         --max-bytes 64K --iters 2)
 echo "$table"
-# Columns: size count type | time algbw busbw #wrong | ... ; #wrong is $8 and $13.
-echo "$table" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+# Columns: size count type | time algbw busbw cpu_us #wrong | ... ; #wrong is
+# $9 and $15, cpu_us $8 and $14.
+echo "$table" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0 || $8 <= 0 || $14 <= 0) { print "wrong results: " $0; exit 1 } }'
 [[ $(echo "$table" | grep -c ' bf16 ') -eq 7 ]] || { echo "want 7 bf16 rows"; exit 1; }
 # The TCP transport between the 2 simulated nodes (loopback).
 tcp=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --transport tcp \
       --tcp-iface lo --min-bytes 4K --max-bytes 1M --iters 2 --chunk-bytes 64K)
 echo "$tcp"
 echo "$tcp" | grep -q 'transport tcp 127.0.0.1:' || { echo "tcp transport not used"; exit 1; }
-echo "$tcp" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+echo "$tcp" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 [[ $(echo "$tcp" | grep -c ' f32 ') -eq 9 ]] || { echo "want 9 f32 rows (tcp)"; exit 1; }
 # Two nodes: the exchange by default, the trees with --pair-exchange-bytes 0.
 echo "$out" | grep -q 'two-node exchange up to 1M' || { echo "exchange not reported"; exit 1; }
 trees=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --pair-exchange-bytes 0 \
         --min-bytes 4K --max-bytes 256K --iters 2 --chunk-bytes 64K)
 echo "$trees" | grep -q 'two-node trees' || { echo "trees not reported"; exit 1; }
-echo "$trees" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+echo "$trees" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 # A bad size names its flag and fails.
 if bad=$("$bench" bench allreduce --pair-exchange-bytes 12Q 2>&1); then
   echo "bad --pair-exchange-bytes accepted"; exit 1
@@ -62,12 +68,12 @@ for coll in reducescatter allgather; do
   t=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 4K --max-bytes 4M \
       --iters 2 --chunk-bytes 64K --tree-chunk-bytes 64K --dtype bf16)
   echo "$t"
-  echo "$t" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+  echo "$t" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
   [[ $(echo "$t" | grep -c ' bf16 ') -eq 11 ]] || { echo "want 11 bf16 rows ($coll)"; exit 1; }
   r=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 64K --max-bytes 128K \
       --iters 2 --rounds 2 --chunk-bytes 64K --tree-chunk-bytes 64K)
   echo "$r"
   [[ $(echo "$r" | grep -c 'K: 2 rounds, ratio per round ') -eq 2 ]] || { echo "want 2 range comments ($coll)"; exit 1; }
-  echo "$r" | grep -v '^#' | awk '{ if ($8 != 0 || $13 != 0) { print "wrong results: " $0; exit 1 } }'
+  echo "$r" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 done
 echo PASS

@@ -78,9 +78,80 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   return a;
 }
 
-double RoundTimes::HfMedian() const { return MedianOf(hf); }
-double RoundTimes::MpiMedian() const { return MedianOf(mpi); }
-RoundComparison RoundTimes::Speedup() const { return CompareRounds(mpi, hf); }
+namespace {
+
+// One field of each sample, in round order.
+std::vector<double> Field(const std::vector<LoopSample>& v, double LoopSample::*field) {
+  std::vector<double> out;
+  out.reserve(v.size());
+  for (const LoopSample& s : v) out.push_back(s.*field);
+  return out;
+}
+
+}  // namespace
+
+double RoundTimes::HfMedian() const { return MedianOf(Field(hf, &LoopSample::seconds)); }
+double RoundTimes::MpiMedian() const { return MedianOf(Field(mpi, &LoopSample::seconds)); }
+RoundComparison RoundTimes::Speedup() const {
+  return CompareRounds(Field(mpi, &LoopSample::seconds), Field(hf, &LoopSample::seconds));
+}
+
+CpuPerCall MeanCpuPerCall(const RoundTimes& t) {
+  double v[4] = {MedianOf(Field(t.hf, &LoopSample::cpu_us)),
+                 MedianOf(Field(t.hf, &LoopSample::switches)),
+                 MedianOf(Field(t.mpi, &LoopSample::cpu_us)),
+                 MedianOf(Field(t.mpi, &LoopSample::switches))};
+  int nranks = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+  MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  CpuPerCall c;
+  c.hf_us = v[0] / nranks;
+  c.hf_switches = v[1] / nranks;
+  c.mpi_us = v[2] / nranks;
+  c.mpi_switches = v[3] / nranks;
+  return c;
+}
+
+
+std::string BenchTableHeader(const char* mpi_name) {
+  const char* row = "# %10s %11s %5s | %12s %9s %9s %9s %7s | %12s %9s %9s %9s %7s | %6s\n";
+  return absl::StrFormat(row, "", "", "", "HFReduce", "", "", "", "", mpi_name, "", "", "", "",
+                         "") +
+         absl::StrFormat(row, "size", "count", "type", "time_us", "algbw", "busbw", "cpu_us",
+                         "#wrong", "time_us", "algbw", "busbw", "cpu_us", "#wrong", "ratio");
+}
+
+BenchRow MakeBenchRow(int64_t bytes, int64_t count, DType dtype, double bus_factor,
+                      const RoundTimes& t, int64_t hf_wrong, int64_t mpi_wrong) {
+  BenchRow r;
+  r.bytes = bytes;
+  r.count = count;
+  r.dtype = dtype;
+  r.hf_us = t.HfMedian() * 1e6;
+  r.mpi_us = t.MpiMedian() * 1e6;
+  r.hf_algbw = bytes / (r.hf_us * 1e-6) / 1e9;
+  r.mpi_algbw = bytes / (r.mpi_us * 1e-6) / 1e9;
+  r.hf_busbw = r.hf_algbw * bus_factor;
+  r.mpi_busbw = r.mpi_algbw * bus_factor;
+  r.hf_wrong = hf_wrong;
+  r.mpi_wrong = mpi_wrong;
+  r.ratio = t.Speedup().median;
+  r.cpu = MeanCpuPerCall(t);
+  return r;
+}
+
+std::string FormatBenchRow(const BenchRow& r, bool csv) {
+  if (csv) {
+    return absl::StrFormat("%d,%.2f,%.3f,%.2f,%.3f,%.3f,%.1f,%.2f,%.1f,%.2f\n", r.bytes, r.hf_us,
+                           r.hf_busbw, r.mpi_us, r.mpi_busbw, r.ratio, r.cpu.hf_us,
+                           r.cpu.hf_switches, r.cpu.mpi_us, r.cpu.mpi_switches);
+  }
+  return absl::StrFormat(
+      "  %10s %11d %5s | %12.1f %9.3f %9.3f %9.1f %7d | %12.1f %9.3f %9.3f %9.1f %7d | %6.2f\n",
+      FormatBytes(r.bytes), r.count, DTypeName(r.dtype), r.hf_us, r.hf_algbw, r.hf_busbw,
+      r.cpu.hf_us, r.hf_wrong, r.mpi_us, r.mpi_algbw, r.mpi_busbw, r.cpu.mpi_us, r.mpi_wrong,
+      r.ratio);
+}
 
 std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {
   if (t.hf.size() < 2) return "";

@@ -22,6 +22,7 @@
 #include "haiscale/cli/args.h"
 #include "haiscale/dtype.h"
 #include "haiscale/round_stats.h"
+#include "haiscale/thread_priority.h"
 #include "hfreduce/hfreduce.h"
 
 namespace hs::hfreduce {
@@ -47,25 +48,63 @@ absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p);
 
-// Per-round seconds of HFReduce's and MPI's timed loops at one size.
+// One timed loop of a backend: seconds per call (the slowest rank's), and
+// what the loop cost this process per call: the CPU time of all its threads
+// (user + system, the progress thread included) and its context switches.
+// Where ranks outnumber cores (simulated nodes on one machine) the backends
+// compete for CPU time, and a call's wall time is about ranks / cores times
+// its CPU time: the CPU time is the steadier measure of the two there.
+struct LoopSample {
+  double seconds = 0;
+  double cpu_us = 0;
+  double switches = 0;
+};
+
+// TimeLoop(calls, fn): a barrier, then `calls` calls of fn, timed. Every
+// rank calls it (the slowest rank's time is agreed with an allreduce).
+template <typename Fn>
+LoopSample TimeLoop(int64_t calls, Fn fn) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  const ThreadUsage start = ThisProcessUsage();
+  const double t0 = MPI_Wtime();
+  for (int64_t i = 0; i < calls; ++i) fn();
+  LoopSample s;
+  s.seconds = (MPI_Wtime() - t0) / calls;
+  const ThreadUsage used = ThisProcessUsage() - start;
+  s.cpu_us = used.cpu_seconds * 1e6 / calls;
+  s.switches = static_cast<double>(used.switches) / calls;
+  MPI_Allreduce(MPI_IN_PLACE, &s.seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return s;
+}
+
+// Per-round samples of HFReduce's and MPI's timed loops at one size.
 struct RoundTimes {
-  std::vector<double> hf, mpi;
-  // Median times, and the per-round ratios (HFReduce's speed over MPI's:
-  // mpi / hf) with their median and range.
+  std::vector<LoopSample> hf, mpi;
+  // Median seconds per call, and the per-round ratios (HFReduce's speed
+  // over MPI's: mpi / hf) with their median and range.
   double HfMedian() const;
   double MpiMedian() const;
   RoundComparison Speedup() const;
 };
 
+// CPU time and context switches per call of one rank, each backend's median
+// over the rounds, then averaged over the ranks.
+struct CpuPerCall {
+  double hf_us = 0, hf_switches = 0;
+  double mpi_us = 0, mpi_switches = 0;
+};
+// MeanCpuPerCall(t): the above; every rank calls it (an allreduce).
+CpuPerCall MeanCpuPerCall(const RoundTimes& t);
+
 // TimeRounds(rounds, hf_loop, mpi_loop): calls each loop (returning the
-// seconds per call of one timed loop) `rounds` times, alternating which
-// goes first (HFReduce in even rounds), so a drift of the machine's speed
-// within a size does not favour either. Stops early when hf_failed().
+// LoopSample of one timed loop) `rounds` times, alternating which goes
+// first (HFReduce in even rounds), so a drift of the machine's speed within
+// a size does not favour either. Stops early when hf_failed().
 template <typename Hf, typename Mpi, typename Failed>
 RoundTimes TimeRounds(int64_t rounds, Hf hf_loop, Mpi mpi_loop, Failed hf_failed) {
   RoundTimes t;
   for (int64_t r = 0; r < rounds && !hf_failed(); ++r) {
-    double h = 0, m = 0;
+    LoopSample h, m;
     if (r % 2 == 0) {
       h = hf_loop();
       m = mpi_loop();
@@ -78,6 +117,36 @@ RoundTimes TimeRounds(int64_t rounds, Hf hf_loop, Mpi mpi_loop, Failed hf_failed
   }
   return t;
 }
+
+// The CSV header of the three benchmarks: one row per size.
+inline constexpr char kBenchCsvHeader[] =
+    "bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio,"
+    "hfreduce_cpu_us,hfreduce_switches,mpi_cpu_us,mpi_switches";
+
+// BenchTableHeader("MPI_Allgather"): the table's two header lines, nccl-tests
+// columns per backend plus cpu_us (CpuPerCall) before #wrong.
+std::string BenchTableHeader(const char* mpi_name);
+
+// One size's results, as both benchmarks print them.
+struct BenchRow {
+  int64_t bytes = 0, count = 0;
+  DType dtype = DType::kF32;
+  double hf_us = 0, hf_algbw = 0, hf_busbw = 0;  // GB/s
+  double mpi_us = 0, mpi_algbw = 0, mpi_busbw = 0;
+  int64_t hf_wrong = 0, mpi_wrong = 0;
+  double ratio = 0;  // median of the rounds' mpi / hf
+  CpuPerCall cpu;
+};
+
+// MakeBenchRow(...): one size's row from its rounds (median times, busbw =
+// algbw x bus_factor, the median ratio, CpuPerCall) and the ranks' summed
+// wrong counts. Every rank calls it (MeanCpuPerCall is collective).
+BenchRow MakeBenchRow(int64_t bytes, int64_t count, DType dtype, double bus_factor,
+                      const RoundTimes& t, int64_t hf_wrong, int64_t mpi_wrong);
+
+// FormatBenchRow(row, csv): a CSV line (kBenchCsvHeader's columns) or a
+// table line (BenchTableHeader's), newline included.
+std::string FormatBenchRow(const BenchRow& row, bool csv);
 
 // RoundsComment(nbytes, t): "# 1M: 8 rounds, ratio per round 0.81-1.12\n"
 // (a comment line, so the CSV keeps its columns); empty for one round.

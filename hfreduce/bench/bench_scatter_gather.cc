@@ -89,17 +89,6 @@ struct Collective {
   }
 };
 
-// Max over ranks of the per-call seconds of `iters` calls of fn.
-template <typename Fn>
-double TimeCalls(int64_t iters, Fn fn) {
-  MPI_Barrier(MPI_COMM_WORLD);
-  double t0 = MPI_Wtime();
-  for (int64_t i = 0; i < iters; ++i) fn();
-  double dt = (MPI_Wtime() - t0) / iters;
-  MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return dt;
-}
-
 int BenchMain(bool scatter, int argc, char** argv) {
   const char* name = scatter ? "hai bench reducescatter" : "hai bench allgather";
   const char* mpi_name = scatter ? "MPI_Reduce_scatter_block" : "MPI_Allgather";
@@ -151,13 +140,9 @@ int BenchMain(bool scatter, int argc, char** argv) {
                   o.inline_blocking ? "on" : "off", comm->transport().c_str(), CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN));
       if (csv) {
-        std::printf("bytes,hfreduce_time_us,hfreduce_busbw_gbs,mpi_time_us,mpi_busbw_gbs,ratio\n");
+        std::printf("%s\n", kBenchCsvHeader);
       } else {
-        std::printf("#\n# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n", "", "",
-                    "", "HFReduce", "", "", "", mpi_name, "", "", "", "");
-        std::printf("# %10s %11s %5s | %12s %9s %9s %7s | %12s %9s %9s %7s | %6s\n", "size",
-                    "count", "type", "time_us", "algbw", "busbw", "#wrong", "time_us", "algbw",
-                    "busbw", "#wrong", "ratio");
+        std::printf("#\n%s", BenchTableHeader(mpi_name).c_str());
       }
       std::fflush(stdout);
     }
@@ -181,14 +166,13 @@ int BenchMain(bool scatter, int argc, char** argv) {
       for (int64_t i = 0; i < warmup; ++i) hf_call();
       for (int64_t i = 0; i < warmup; ++i) mpi_call();
       const RoundTimes t = TimeRounds(
-          args->rounds, [&] { return TimeCalls(iters, hf_call); },
-          [&] { return TimeCalls(iters, mpi_call); }, [&] { return !st.ok(); });
+          args->rounds, [&] { return TimeLoop(iters, hf_call); },
+          [&] { return TimeLoop(iters, mpi_call); }, [&] { return !st.ok(); });
       if (!st.ok()) {
         std::fprintf(stderr, "[rank %d] %s\n", col.rank, st.ToString().c_str());
         rc = 1;
         break;
       }
-      const double hf_s = t.HfMedian(), mpi_s = t.MpiMedian();
       std::fill(b.recv.begin(), b.recv.end(), 0);
       if (!col.Hf(comm.get(), &b).ok()) rc = 1;
       int64_t hf_wrong = col.Wrong(b);
@@ -199,25 +183,18 @@ int BenchMain(bool scatter, int argc, char** argv) {
       MPI_Allreduce(MPI_IN_PLACE, &mpi_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
       if (hf_wrong != 0) rc = 1;
       const int64_t nbytes = total * esize;
-      const double hf_alg = nbytes / hf_s / 1e9, mpi_alg = nbytes / mpi_s / 1e9;
-      const double ratio = t.Speedup().median;
+      const BenchRow row =
+          MakeBenchRow(nbytes, total, col.dtype, bus, t, hf_wrong, mpi_wrong);
       if (col.rank == 0) {
         std::printf("%s", RoundsComment(nbytes, t).c_str());
-        if (csv) {
-          std::printf("%ld,%.2f,%.3f,%.2f,%.3f,%.3f\n", nbytes, hf_s * 1e6, hf_alg * bus,
-                      mpi_s * 1e6, mpi_alg * bus, ratio);
-        } else {
-          std::printf("  %10s %11ld %5s | %12.1f %9.3f %9.3f %7ld | %12.1f %9.3f %9.3f %7ld | %6.2f\n",
-                      FormatBytes(nbytes).c_str(), total, DTypeName(col.dtype), hf_s * 1e6,
-                      hf_alg, hf_alg * bus, hf_wrong, mpi_s * 1e6, mpi_alg, mpi_alg * bus,
-                      mpi_wrong, ratio);
-        }
+        std::printf("%s", FormatBenchRow(row, csv).c_str());
         std::fflush(stdout);
       }
     }
     if (col.rank == 0 && !csv) {
       std::printf("# size = bytes of all ranks' blocks; algbw = size / time; busbw = algbw * "
-                  "(n-1)/n (GB/s = 1e9 B/s); ratio = HFReduce / %s%s\n", mpi_name,
+                  "(n-1)/n (GB/s = 1e9 B/s); ratio = HFReduce / %s; cpu_us = CPU time per call and "
+                  "rank, all threads%s\n", mpi_name,
                   args->rounds > 1 ? " (times: medians over the rounds; ratio: median of the "
                                      "rounds' ratios)" : "");
     }

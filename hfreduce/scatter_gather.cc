@@ -24,15 +24,6 @@ constexpr int kTagReduceScatter = 200;
 constexpr int kTagAllGather = 201;
 constexpr int64_t kAlignUnits = 16;  // piece borders: 64 B of f32
 constexpr int64_t kAlignBytes = 64;
-// AllGather: between nodes a block goes in at least this many pieces (the
-// ring's pipeline), each at least the tree's message size and at most what
-// fits a slot. Every piece is a meeting of the node's ranks and of the
-// ring's neighbours; when ranks share cores with other work each meeting can
-// cost a scheduling round, so pieces are no smaller than the pipeline needs
-// (measured on 2 nodes x 2, loaded 2-core machine, 16 / 32 MiB: 0.74 / 0.49x
-// MPI_Allgather with 128 KiB pieces, 1.09 / 0.91x with 1 MiB pieces, and
-// 1.00 / 0.86x with this rule, against 0.86 / 0.40x before it).
-constexpr int64_t kRingPiecesPerBlock = 8;
 
 int64_t RoundDown(int64_t x, int64_t m) { return x / m * m; }
 
@@ -272,12 +263,14 @@ absl::Status Engine::RunAllGather(const OpCall& call) {
   char* dst = static_cast<char*>(call.dst);
   auto block = [&](int node, int l) { return dst + (int64_t{node} * L + l) * B; };
 
-  int64_t q = std::max(kAlignBytes, RoundDown(c.slot_bytes, kAlignBytes));
-  if (N > 1) {
-    const int64_t want = std::max(RoundDown(c.tree.chunk_bytes, kAlignBytes),
-                                  RoundDown(B / kRingPiecesPerBlock, kAlignBytes));
-    q = std::min(q, std::max(kAlignBytes, want));
-  }
+  // A piece is as large as a slot. Every piece is a meeting of the node's
+  // ranks and of the ring's neighbours, and where ranks share cores with
+  // other work each meeting can cost a scheduling round; a block still
+  // streams around the ring piece by piece when it is larger than a slot,
+  // and the ring moves the blocks of all nodes at once. Measured on 2 x 2
+  // (docs/hfreduce.md, in one run against the earlier rule of at least the
+  // tree's message size and 1/8 of a block): 1.03-1.11x faster at 1-16 MiB.
+  const int64_t q = std::max(kAlignBytes, RoundDown(c.slot_bytes, kAlignBytes));
   const int64_t K = std::max<int64_t>(1, (B + q - 1) / q);
   auto piece_len = [&](int64_t k) { return std::max<int64_t>(0, std::min(q, B - k * q)); };
   const bool use_ring = N > 1 && B > 0;

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,18 @@ int BenchMain(int argc, char** argv) {
   const int64_t rounds = args->rounds;
   const bool registered = p.GetBool("registered");
   if (registered) o.registered_bytes = (*max_b + 4095) / 4096 * 4096;
+  const bool against = !args->against.empty();
+  if (against && registered) {
+    // The buffers are registered with the first communicator only.
+    std::fprintf(stderr, "hai bench allreduce: --against does not go with --registered\n");
+    return 2;
+  }
+  auto against_options = AgainstOptions(o, args->against);
+  if (!against_options.ok()) {
+    std::fprintf(stderr, "hai bench allreduce: %s\n",
+                 std::string(against_options.status().message()).c_str());
+    return 2;
+  }
   int rc = 0;
   {
     auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
@@ -119,6 +132,16 @@ int BenchMain(int argc, char** argv) {
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     std::unique_ptr<Communicator> comm = std::move(*comm_or);
+    std::unique_ptr<Communicator> other;  // --against
+    if (against) {
+      auto other_or = Communicator::Create(MPI_COMM_WORLD, *against_options);
+      if (!other_or.ok()) {
+        std::fprintf(stderr, "[rank %d] --against: %s\n", rank,
+                     other_or.status().ToString().c_str());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      other = std::move(*other_or);
+    }
     MPI_Op bf16_sum;
     MPI_Op_create(&Bf16SumOp, 1, &bf16_sum);
     const MPI_Datatype mpi_type = dtype == DType::kF32 ? MPI_FLOAT : MPI_UINT16_T;
@@ -151,6 +174,7 @@ int BenchMain(int argc, char** argv) {
       std::printf("%shost: %s, %ld cpus, %s %s; %s\n", prefix, CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN), un.sysname, un.release,
                   mpi_line.c_str());
+      std::printf("%s", AgainstHeader(args->against, other.get()).c_str());
       if (csv) {
         std::printf("%s\n", kBenchCsvHeader);
       } else {
@@ -189,13 +213,16 @@ int BenchMain(int argc, char** argv) {
           if (rc == 0) call();
         });
       };
-      auto hf_call = [&] {
-        absl::Status st = comm->AllReduce(data, count, dtype, ReduceOp::kSum);
+      auto call_on = [&](Communicator* c) {
+        absl::Status st = c->AllReduce(data, count, dtype, ReduceOp::kSum);
         if (!st.ok()) {
-          std::fprintf(stderr, "[rank %d] %s\n", rank, st.ToString().c_str());
+          std::fprintf(stderr, "[rank %d] %s%s\n", rank, c == other.get() ? "--against: " : "",
+                       st.ToString().c_str());
           rc = 1;
         }
       };
+      auto hf_call = [&] { call_on(comm.get()); };
+      auto other_call = [&] { call_on(other.get()); };
       auto mpi_call = [&] {
         MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), mpi_type, mpi_op,
                       MPI_COMM_WORLD);
@@ -203,14 +230,31 @@ int BenchMain(int argc, char** argv) {
       // Timing data, then warm-up calls of both.
       Fill(data, count, dtype, rank, false);
       for (int64_t i = 0; i < warmup && rc == 0; ++i) hf_call();
+      for (int64_t i = 0; i < warmup && rc == 0 && against; ++i) other_call();
       for (int64_t i = 0; i < warmup; ++i) mpi_call();
       // A failed HFReduce call fails on every rank (the communicator breaks).
       if (rc != 0) break;
+      std::function<LoopSample()> against_loop;
+      if (against) against_loop = [&] { return time_loop(other_call); };
       const RoundTimes t = TimeRounds(
           rounds, [&] { return time_loop(hf_call); }, [&] { return time_loop(mpi_call); },
-          [&] { return rc != 0; });
+          [&] { return rc != 0; }, against_loop);
       if (rc != 0) break;
-      // Then both checked on the exact pattern.
+      // Then all checked on the exact pattern.
+      int64_t other_wrong = 0;
+      if (against) {
+        Fill(data, count, dtype, rank, true);
+        if (!other->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
+        other_wrong = CountWrong(data, count, dtype, nranks);
+        MPI_Allreduce(MPI_IN_PLACE, &other_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        if (other_wrong != 0) {
+          if (rank == 0) {
+            std::fprintf(stderr, "--against: %ld wrong elements at %ld bytes\n", other_wrong,
+                         nbytes);
+          }
+          rc = 1;
+        }
+      }
       Fill(data, count, dtype, rank, true);
       if (!comm->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
       int64_t hf_wrong = CountWrong(data, count, dtype, nranks);
@@ -224,6 +268,7 @@ int BenchMain(int argc, char** argv) {
           MakeBenchRow(nbytes, count, dtype, bus_factor, t, hf_wrong, mpi_wrong);
       if (rank == 0) {
         std::printf("%s", RoundsComment(nbytes, t).c_str());
+        std::printf("%s", AgainstComment(nbytes, t, row.cpu, args->against).c_str());
         std::printf("%s", FormatBenchRow(row, csv).c_str());
         std::fflush(stdout);
       }

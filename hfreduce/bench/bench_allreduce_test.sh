@@ -63,6 +63,28 @@ echo "$rounds" | awk '
   /^[0-9]/ { split($0, f, ","); if (f[6] + 0.005 < lo || f[6] - 0.005 > hi) { print "ratio outside its rounds: " $0; exit 1 } }'
 if bad=$("$bench" bench allreduce --rounds 0 2>&1); then echo "--rounds 0 accepted"; exit 1; fi
 echo "$bad" | grep -q -- "--rounds must be >= 1" || { echo "unclear error: $bad"; exit 1; }
+# --against: a second HFReduce communicator timed in the same rounds, one
+# comment per size (its time, CPU and the per-round comparison), the CSV's
+# columns unchanged, results checked (a wrong one fails the run).
+ag=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --rounds 2 --min-bytes 64K \
+     --max-bytes 256K --csv --iters 2 --chunk-bytes 64K --against pair-exchange-bytes=0 \
+     --against tree-chunk-bytes=32K)
+echo "$ag"
+echo "$ag" | grep -q '^# against: pair-exchange-bytes=0 tree-chunk-bytes=32K (transport mpi)' \
+  || { echo "against: no header line"; exit 1; }
+[[ $(echo "$ag" | grep -c '^# [0-9]*K: against pair-exchange-bytes=0 tree-chunk-bytes=32K: [0-9.]* us, [0-9]* us CPU; HFReduce / against per round [0-9.]*x ([0-9.]*-[0-9.]*), faster in [0-2] of 2$') -eq 3 ]] \
+  || { echo "against: want 3 comparison comments"; exit 1; }
+[[ $(echo "$ag" | grep -v '^#' | head -1) == "$header" ]] || { echo "against: other header"; exit 1; }
+for bad_set in "foo=1" "chunk-bytes=12Q" "inline=maybe" "transport=ib" "pair-exchange-bytes"; do
+  if bad=$("$bench" bench allreduce --against "$bad_set" 2>&1); then
+    echo "--against $bad_set accepted"; exit 1
+  fi
+  echo "$bad" | grep -q -- "--against $bad_set: " || { echo "unclear error: $bad"; exit 1; }
+done
+if bad=$("$bench" bench allreduce --registered --against inline=false 2>&1); then
+  echo "--against with --registered accepted"; exit 1
+fi
+echo "$bad" | grep -q -- "--against does not go with --registered" || { echo "unclear error: $bad"; exit 1; }
 # ReduceScatter / AllGather against their MPI counterparts: rows, no wrong results.
 for coll in reducescatter allgather; do
   t=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 4K --max-bytes 4M \
@@ -71,9 +93,11 @@ for coll in reducescatter allgather; do
   echo "$t" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
   [[ $(echo "$t" | grep -c ' bf16 ') -eq 11 ]] || { echo "want 11 bf16 rows ($coll)"; exit 1; }
   r=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 64K --max-bytes 128K \
-      --iters 2 --rounds 2 --chunk-bytes 64K --tree-chunk-bytes 64K)
+      --iters 2 --rounds 2 --chunk-bytes 64K --tree-chunk-bytes 64K --against tree-chunk-bytes=16K)
   echo "$r"
   [[ $(echo "$r" | grep -c 'K: 2 rounds, ratio per round ') -eq 2 ]] || { echo "want 2 range comments ($coll)"; exit 1; }
+  [[ $(echo "$r" | grep -c 'K: against tree-chunk-bytes=16K: .* faster in [0-2] of 2$') -eq 2 ]] \
+    || { echo "want 2 against comments ($coll)"; exit 1; }
   echo "$r" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 done
 echo PASS

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "haiscale/round_stats.h"
 #include "haiscale/status.h"
 #include "hfreduce/bench/bench_allreduce.h"
@@ -31,6 +32,43 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
                "(default: $HFREDUCE_TCP_IFACE, else the first non-loopback)");
   p->AddString("pair-exchange-bytes", "1M", "HFReduce, two nodes: the one-hop exchange up to "
                "this size, the trees above (0: always the trees)");
+  p->AddList("against", "NAME=VALUE: also time a second HFReduce communicator with this option "
+             "changed (chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes, inline, "
+             "transport; repeatable) in the same rounds, next to the first, and compare the two "
+             "per round");
+}
+
+absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets) {
+  Options o = base;
+  for (const std::string& set : sets) {
+    const size_t eq = set.find('=');
+    const std::string name = set.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : set.substr(eq + 1);
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("--against ", set, ": ", why));
+    };
+    if (eq == std::string::npos || value.empty()) return bad("want NAME=VALUE");
+    if (name == "chunk-bytes" || name == "tree-chunk-bytes") {
+      auto v = ParseByteSize(value);
+      if (!v.ok()) return bad(v.status().message());
+      (name == "chunk-bytes" ? o.chunk_bytes : o.tree_chunk_bytes) = *v;
+    } else if (name == "pair-exchange-bytes" || name == "small-bytes") {
+      auto v = ParseBytesOrOff(value);
+      if (!v.ok()) return bad(v.status().message());
+      (name == "pair-exchange-bytes" ? o.pair_exchange_bytes : o.small_bytes) = *v;
+    } else if (name == "inline") {
+      if (value != "true" && value != "false") return bad("inline is true or false");
+      o.inline_blocking = value == "true";
+    } else if (name == "transport") {
+      auto t = ParseTransportKind(value);
+      if (!t.ok()) return bad(t.status().message());
+      o.transport = *t;
+    } else {
+      return bad("unknown option (chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, "
+                 "small-bytes, inline, transport)");
+    }
+  }
+  return o;
 }
 
 absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text) {
@@ -75,6 +113,7 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   if (a.rounds < 1) {
     return absl::InvalidArgumentError(absl::StrCat("--rounds must be >= 1, got ", a.rounds));
   }
+  a.against = p.GetList("against");
   return a;
 }
 
@@ -95,20 +134,32 @@ double RoundTimes::MpiMedian() const { return MedianOf(Field(mpi, &LoopSample::s
 RoundComparison RoundTimes::Speedup() const {
   return CompareRounds(Field(mpi, &LoopSample::seconds), Field(hf, &LoopSample::seconds));
 }
+double RoundTimes::AgainstMedian() const { return MedianOf(Field(against, &LoopSample::seconds)); }
+RoundComparison RoundTimes::SpeedupOverAgainst() const {
+  return CompareRounds(Field(against, &LoopSample::seconds), Field(hf, &LoopSample::seconds));
+}
+int RoundTimes::RoundsFasterThanAgainst() const {
+  return CompareRounds(Field(hf, &LoopSample::seconds), Field(against, &LoopSample::seconds))
+      .lower;
+}
 
 CpuPerCall MeanCpuPerCall(const RoundTimes& t) {
-  double v[4] = {MedianOf(Field(t.hf, &LoopSample::cpu_us)),
+  double v[6] = {MedianOf(Field(t.hf, &LoopSample::cpu_us)),
                  MedianOf(Field(t.hf, &LoopSample::switches)),
                  MedianOf(Field(t.mpi, &LoopSample::cpu_us)),
-                 MedianOf(Field(t.mpi, &LoopSample::switches))};
+                 MedianOf(Field(t.mpi, &LoopSample::switches)),
+                 MedianOf(Field(t.against, &LoopSample::cpu_us)),
+                 MedianOf(Field(t.against, &LoopSample::switches))};
   int nranks = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-  MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   CpuPerCall c;
   c.hf_us = v[0] / nranks;
   c.hf_switches = v[1] / nranks;
   c.mpi_us = v[2] / nranks;
   c.mpi_switches = v[3] / nranks;
+  c.against_us = v[4] / nranks;
+  c.against_switches = v[5] / nranks;
   return c;
 }
 
@@ -151,6 +202,23 @@ std::string FormatBenchRow(const BenchRow& r, bool csv) {
       FormatBytes(r.bytes), r.count, DTypeName(r.dtype), r.hf_us, r.hf_algbw, r.hf_busbw,
       r.cpu.hf_us, r.hf_wrong, r.mpi_us, r.mpi_algbw, r.mpi_busbw, r.cpu.mpi_us, r.mpi_wrong,
       r.ratio);
+}
+
+std::string AgainstHeader(const std::vector<std::string>& sets, const Communicator* other) {
+  if (other == nullptr) return "";
+  return absl::StrFormat("# against: %s (transport %s), timed next to HFReduce in every round\n",
+                         absl::StrJoin(sets, " "), other->transport());
+}
+
+std::string AgainstComment(int64_t nbytes, const RoundTimes& t, const CpuPerCall& cpu,
+                           const std::vector<std::string>& sets) {
+  if (t.against.empty()) return "";
+  const RoundComparison s = t.SpeedupOverAgainst();
+  return absl::StrFormat(
+      "# %s: against %s: %.1f us, %.0f us CPU; HFReduce / against per round %.2fx "
+      "(%.2f-%.2f), faster in %d of %d\n",
+      FormatBytes(nbytes), absl::StrJoin(sets, " "), t.AgainstMedian() * 1e6, cpu.against_us,
+      s.median, s.min, s.max, t.RoundsFasterThanAgainst(), s.rounds);
 }
 
 std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,6 +35,9 @@ struct BenchArgs {
   int64_t iters = 0, warmup = 0;
   int64_t rounds = 1;  // timed loops of each backend per size (--rounds)
   Options options;  // ranks_per_node, chunks, timeout, transport, inline_blocking
+  // --against NAME=VALUE (repeatable): a second HFReduce communicator with
+  // these options changed, timed in the same rounds (AgainstOptions).
+  std::vector<std::string> against;
 };
 
 // AddBenchFlags(p, max_bytes): ranks-per-node, min/max-bytes, dtype, csv,
@@ -44,6 +48,13 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes);
 // ParseBytesOrOff(text): ParseByteSize, or 0 for "0" (a size limit that is
 // off).
 absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
+
+// AgainstOptions(base, sets): base with each "name=value" of sets applied,
+// the names those of the benchmark's HFReduce flags: chunk-bytes,
+// tree-chunk-bytes, pair-exchange-bytes, small-bytes (sizes as the flags
+// take them, 0 for off where the flag allows it), inline (true or false)
+// and transport (mpi or tcp). InvalidArgument naming the setting otherwise.
+absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets);
 
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p);
@@ -77,43 +88,57 @@ LoopSample TimeLoop(int64_t calls, Fn fn) {
   return s;
 }
 
-// Per-round samples of HFReduce's and MPI's timed loops at one size.
+// Per-round samples of HFReduce's and MPI's timed loops at one size, and
+// of the --against communicator's (empty without it).
 struct RoundTimes {
-  std::vector<LoopSample> hf, mpi;
+  std::vector<LoopSample> hf, mpi, against;
   // Median seconds per call, and the per-round ratios (HFReduce's speed
   // over MPI's: mpi / hf) with their median and range.
   double HfMedian() const;
   double MpiMedian() const;
   RoundComparison Speedup() const;
+  // --against: its median seconds per call; per round, HFReduce's speed
+  // over its (against / hf); the rounds in which HFReduce was faster.
+  double AgainstMedian() const;
+  RoundComparison SpeedupOverAgainst() const;
+  int RoundsFasterThanAgainst() const;
 };
 
-// CPU time and context switches per call of one rank, each backend's median
+// CPU time and context switches per call of one rank, each loop's median
 // over the rounds, then averaged over the ranks.
 struct CpuPerCall {
   double hf_us = 0, hf_switches = 0;
   double mpi_us = 0, mpi_switches = 0;
+  double against_us = 0, against_switches = 0;
 };
 // MeanCpuPerCall(t): the above; every rank calls it (an allreduce).
 CpuPerCall MeanCpuPerCall(const RoundTimes& t);
 
-// TimeRounds(rounds, hf_loop, mpi_loop): calls each loop (returning the
-// LoopSample of one timed loop) `rounds` times, alternating which goes
-// first (HFReduce in even rounds), so a drift of the machine's speed within
-// a size does not favour either. Stops early when hf_failed().
+// TimeRounds(rounds, hf_loop, mpi_loop, hf_failed[, against_loop]): calls
+// each loop (returning the LoopSample of one timed loop) `rounds` times,
+// alternating which goes first (HFReduce in even rounds), so a drift of
+// the machine's speed within a size does not favour either. The --against
+// loop runs right after HFReduce's in even rounds and right before it in
+// odd ones: the two HFReduce variants are always neighbours. Stops early
+// when hf_failed().
 template <typename Hf, typename Mpi, typename Failed>
-RoundTimes TimeRounds(int64_t rounds, Hf hf_loop, Mpi mpi_loop, Failed hf_failed) {
+RoundTimes TimeRounds(int64_t rounds, Hf hf_loop, Mpi mpi_loop, Failed hf_failed,
+                      const std::function<LoopSample()>& against_loop = {}) {
   RoundTimes t;
   for (int64_t r = 0; r < rounds && !hf_failed(); ++r) {
-    LoopSample h, m;
+    LoopSample h, m, a;
     if (r % 2 == 0) {
       h = hf_loop();
+      if (against_loop) a = against_loop();
       m = mpi_loop();
     } else {
       m = mpi_loop();
+      if (against_loop) a = against_loop();
       h = hf_loop();
     }
     t.hf.push_back(h);
     t.mpi.push_back(m);
+    if (against_loop) t.against.push_back(a);
   }
   return t;
 }
@@ -147,6 +172,16 @@ BenchRow MakeBenchRow(int64_t bytes, int64_t count, DType dtype, double bus_fact
 // FormatBenchRow(row, csv): a CSV line (kBenchCsvHeader's columns) or a
 // table line (BenchTableHeader's), newline included.
 std::string FormatBenchRow(const BenchRow& row, bool csv);
+
+// AgainstHeader(comm): "# against: pair-exchange-bytes=0 (transport mpi)\n"
+// for the header, the second communicator as created; empty without one.
+std::string AgainstHeader(const std::vector<std::string>& sets, const Communicator* other);
+
+// AgainstComment(nbytes, t, cpu, sets): "# 1M: against
+// pair-exchange-bytes=0: 455.2 us, 226 us CPU; HFReduce / against per round
+// 1.04x (0.98-1.09), faster in 6 of 8\n"; empty without --against.
+std::string AgainstComment(int64_t nbytes, const RoundTimes& t, const CpuPerCall& cpu,
+                           const std::vector<std::string>& sets);
 
 // RoundsComment(nbytes, t): "# 1M: 8 rounds, ratio per round 0.81-1.12\n"
 // (a comment line, so the CSV keeps its columns); empty for one round.

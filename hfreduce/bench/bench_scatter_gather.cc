@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,6 +120,12 @@ int BenchMain(bool scatter, int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &col.nranks);
   const int64_t esize = DTypeSize(col.dtype);
   const Options& o = args->options;
+  const bool against = !args->against.empty();
+  auto against_options = AgainstOptions(o, args->against);
+  if (!against_options.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, std::string(against_options.status().message()).c_str());
+    return 2;
+  }
   int rc = 0;
   {
     auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
@@ -127,6 +134,16 @@ int BenchMain(bool scatter, int argc, char** argv) {
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     std::unique_ptr<Communicator> comm = std::move(*comm_or);
+    std::unique_ptr<Communicator> other;  // --against
+    if (against) {
+      auto other_or = Communicator::Create(MPI_COMM_WORLD, *against_options);
+      if (!other_or.ok()) {
+        std::fprintf(stderr, "[rank %d] --against: %s\n", col.rank,
+                     other_or.status().ToString().c_str());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      other = std::move(*other_or);
+    }
     MPI_Op bf16_sum;
     MPI_Op_create(&Bf16SumOp, 1, &bf16_sum);
     col.mpi_type = col.dtype == DType::kF32 ? MPI_FLOAT : MPI_UINT16_T;
@@ -139,6 +156,7 @@ int BenchMain(bool scatter, int argc, char** argv) {
                   FormatBytes(o.chunk_bytes).c_str(), FormatBytes(o.tree_chunk_bytes).c_str(),
                   o.inline_blocking ? "on" : "off", comm->transport().c_str(), CpuModel().c_str(),
                   sysconf(_SC_NPROCESSORS_ONLN));
+      std::printf("%s", AgainstHeader(args->against, other.get()).c_str());
       if (csv) {
         std::printf("%s\n", kBenchCsvHeader);
       } else {
@@ -158,20 +176,41 @@ int BenchMain(bool scatter, int argc, char** argv) {
       int64_t iters = args->iters;
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / (total * esize), 5, 40);
       col.Fill(&b);
-      absl::Status st;
+      absl::Status st, other_st;
       auto hf_call = [&] {
         if (st.ok()) st = col.Hf(comm.get(), &b);
       };
+      auto other_call = [&] {
+        if (other_st.ok()) other_st = col.Hf(other.get(), &b);
+      };
       auto mpi_call = [&] { col.Mpi(&b); };
       for (int64_t i = 0; i < warmup; ++i) hf_call();
+      for (int64_t i = 0; i < warmup && against; ++i) other_call();
       for (int64_t i = 0; i < warmup; ++i) mpi_call();
+      std::function<LoopSample()> against_loop;
+      if (against) against_loop = [&] { return TimeLoop(iters, other_call); };
       const RoundTimes t = TimeRounds(
           args->rounds, [&] { return TimeLoop(iters, hf_call); },
-          [&] { return TimeLoop(iters, mpi_call); }, [&] { return !st.ok(); });
-      if (!st.ok()) {
-        std::fprintf(stderr, "[rank %d] %s\n", col.rank, st.ToString().c_str());
+          [&] { return TimeLoop(iters, mpi_call); }, [&] { return !st.ok() || !other_st.ok(); },
+          against_loop);
+      if (!st.ok() || !other_st.ok()) {
+        std::fprintf(stderr, "[rank %d] %s%s\n", col.rank, st.ok() ? "--against: " : "",
+                     (st.ok() ? other_st : st).ToString().c_str());
         rc = 1;
         break;
+      }
+      if (against) {
+        std::fill(b.recv.begin(), b.recv.end(), 0);
+        if (!col.Hf(other.get(), &b).ok()) rc = 1;
+        int64_t other_wrong = col.Wrong(b);
+        MPI_Allreduce(MPI_IN_PLACE, &other_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+        if (other_wrong != 0) {
+          if (col.rank == 0) {
+            std::fprintf(stderr, "--against: %ld wrong elements at %ld elements\n", other_wrong,
+                         total);
+          }
+          rc = 1;
+        }
       }
       std::fill(b.recv.begin(), b.recv.end(), 0);
       if (!col.Hf(comm.get(), &b).ok()) rc = 1;
@@ -187,6 +226,7 @@ int BenchMain(bool scatter, int argc, char** argv) {
           MakeBenchRow(nbytes, total, col.dtype, bus, t, hf_wrong, mpi_wrong);
       if (col.rank == 0) {
         std::printf("%s", RoundsComment(nbytes, t).c_str());
+        std::printf("%s", AgainstComment(nbytes, t, row.cpu, args->against).c_str());
         std::printf("%s", FormatBenchRow(row, csv).c_str());
         std::fflush(stdout);
       }

@@ -22,7 +22,6 @@ constexpr int64_t kPage = 4096;
 constexpr int64_t kFuseBlock = 4096;  // elements: 16 KiB of f32 acc
 constexpr int64_t kAutoChunks = 16;
 constexpr bool kSmallOneTree = true;  // small path: one tree, not two halves
-constexpr int64_t kMinAutoChunkBytes = 256 << 10;
 
 int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -348,10 +347,10 @@ absl::Status Engine::Run(const OpCall& call) {
     geo.units = d.count;
     geo.chunk = c.slot_bytes / esize / kAlignUnits * kAlignUnits;
     // Chunks by message size: about kAutoChunks of them, at least
-    // kMinAutoChunkBytes (the working set of a chunk then stays in L2), at
-    // most the slot. Measured: 256 KiB chunks are ~2x faster than 1 MiB at
-    // 4-8 MiB; at >= 16 MiB 1 MiB chunks are as fast or faster.
-    const int64_t want = std::max(kMinAutoChunkBytes / esize,
+    // min_chunk_bytes, at most the slot. Smaller chunks keep a chunk's
+    // working set in L2, larger ones make fewer meetings of the node's
+    // ranks (three per chunk); docs/hfreduce.md has the measurements.
+    const int64_t want = std::max(c.min_chunk_bytes / esize,
                                   RoundUp(geo.units / kAutoChunks, kAlignUnits));
     geo.chunk = std::min(geo.chunk, want);
   }

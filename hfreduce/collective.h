@@ -107,6 +107,7 @@ struct EngineConfig {
   int local_rank = 0, local_size = 1;  // within the node
   int node = 0, num_nodes = 1;
   int64_t slot_bytes = 1 << 20;        // per-rank slot of one buffer
+  int64_t min_chunk_bytes = 512 << 10; // AllReduce chunks: at least this
   int depth = 2;                       // pipeline buffers
   // AllReduces of at most min(small_bytes, slot_bytes) bytes take the
   // small-message path (one reducer per node, one tree); 0 disables it.

@@ -72,6 +72,11 @@ struct Options {
   absl::Duration timeout = absl::Seconds(60);
   // Bytes of one rank's shared-memory slot: the node pipeline's chunk.
   int64_t chunk_bytes = 1 << 20;
+  // An AllReduce goes through the node pipeline in chunks of about 1/16 of
+  // the message, at least this many bytes (a smaller chunk's working set
+  // stays in L2; every chunk is three meetings of the node's ranks) and at
+  // most chunk_bytes. The same on every rank.
+  int64_t min_chunk_bytes = 512 << 10;
   // Shared-memory buffers in the node pipeline (>= 2 overlaps chunks).
   int pipeline_depth = 2;
   // AllReduces of at most min(small_bytes, chunk_bytes) bytes take the

@@ -24,6 +24,8 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
   p->AddInt("rounds", 1, "timed loops of each backend per size, alternating which goes first; "
             "report median times and the median (range) of the per-round ratios");
   p->AddString("chunk-bytes", "1M", "HFReduce shared-memory chunk per rank");
+  p->AddString("min-chunk-bytes", "512K", "HFReduce AllReduce: smallest chunk of the node "
+               "pipeline (chunks are about 1/16 of the message, at most --chunk-bytes)");
   p->AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
   p->AddInt("timeout-s", 60, "HFReduce timeout per wait");
   p->AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
@@ -33,8 +35,8 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
   p->AddString("pair-exchange-bytes", "1M", "HFReduce, two nodes: the one-hop exchange up to "
                "this size, the trees above (0: always the trees)");
   p->AddList("against", "NAME=VALUE: also time a second HFReduce communicator with this option "
-             "changed (chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes, inline, "
-             "transport; repeatable) in the same rounds, next to the first, and compare the two "
+             "changed (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, "
+             "small-bytes, inline, transport; repeatable) in the same rounds, next to the first, and compare the two "
              "per round");
 }
 
@@ -48,10 +50,11 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
       return absl::InvalidArgumentError(absl::StrCat("--against ", set, ": ", why));
     };
     if (eq == std::string::npos || value.empty()) return bad("want NAME=VALUE");
-    if (name == "chunk-bytes" || name == "tree-chunk-bytes") {
+    if (name == "chunk-bytes" || name == "min-chunk-bytes" || name == "tree-chunk-bytes") {
       auto v = ParseByteSize(value);
       if (!v.ok()) return bad(v.status().message());
-      (name == "chunk-bytes" ? o.chunk_bytes : o.tree_chunk_bytes) = *v;
+      (name == "chunk-bytes" ? o.chunk_bytes
+       : name == "min-chunk-bytes" ? o.min_chunk_bytes : o.tree_chunk_bytes) = *v;
     } else if (name == "pair-exchange-bytes" || name == "small-bytes") {
       auto v = ParseBytesOrOff(value);
       if (!v.ok()) return bad(v.status().message());
@@ -64,8 +67,8 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
       if (!t.ok()) return bad(t.status().message());
       o.transport = *t;
     } else {
-      return bad("unknown option (chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, "
-                 "small-bytes, inline, transport)");
+      return bad("unknown option (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, "
+                 "pair-exchange-bytes, small-bytes, inline, transport)");
     }
   }
   return o;
@@ -90,6 +93,7 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   HS_ASSIGN_OR_RETURN(a.min_bytes, bytes("min-bytes", false));
   HS_ASSIGN_OR_RETURN(a.max_bytes, bytes("max-bytes", false));
   HS_ASSIGN_OR_RETURN(a.options.chunk_bytes, bytes("chunk-bytes", false));
+  HS_ASSIGN_OR_RETURN(a.options.min_chunk_bytes, bytes("min-chunk-bytes", false));
   HS_ASSIGN_OR_RETURN(a.options.tree_chunk_bytes, bytes("tree-chunk-bytes", false));
   HS_ASSIGN_OR_RETURN(a.options.pair_exchange_bytes, bytes("pair-exchange-bytes", true));
   HS_ASSIGN_OR_RETURN(a.dtype, ParseDType(p.GetString("dtype")));

@@ -51,7 +51,7 @@ absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 
 // AgainstOptions(base, sets): base with each "name=value" of sets applied,
 // the names those of the benchmark's HFReduce flags: chunk-bytes,
-// tree-chunk-bytes, pair-exchange-bytes, small-bytes (sizes as the flags
+// min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes (sizes as the flags
 // take them, 0 for off where the flag allows it), inline (true or false)
 // and transport (mpi or tcp). InvalidArgument naming the setting otherwise.
 absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets);

@@ -541,6 +541,43 @@ void SuitePaths(Communicator* comm, const Args& a) {
       }
     }
   }
+  // Chunks cut by message size (Options::min_chunk_bytes below the slot):
+  // other chunk borders than the driver's communicator, the same sums, and
+  // with up to 2 nodes the same bits (a chunk border moves no element to
+  // another tree there).
+  {
+    Options cut = comm->options();
+    cut.min_chunk_bytes = 4096;
+    auto cut_or = Communicator::Create(MPI_COMM_WORLD, cut);
+    CHECK_OR_FAIL(cut_or.ok(), "min_chunk_bytes communicator: ", cut_or.status().ToString());
+    if (cut_or.ok()) {
+      std::unique_ptr<Communicator> cutc = std::move(*cut_or);
+      for (DType dtype : {DType::kF32, DType::kBF16}) {
+        const int64_t es = DTypeSize(dtype);
+        for (int64_t count : {40 * 4096 / es + 3, 5 * a.chunk_bytes / es + 11}) {
+          const uint32_t seed = static_cast<uint32_t>(count * 29 + es);
+          const std::string what =
+              absl::StrCat("min_chunk_bytes 4K ", DTypeName(dtype), " count=", count);
+          std::vector<char> x, y;
+          if (!AllReduceOnBoth(comm, cutc.get(), dtype, ReduceOp::kSum, count, seed, what, &x,
+                               &y)) {
+            continue;
+          }
+          CheckReduced(y, 0, count, dtype, ReduceOp::kSum, false, seed, what);
+          if (comm->num_nodes() <= 2) {
+            CHECK_OR_FAIL(std::memcmp(x.data(), y.data(), count * es) == 0, what,
+                          ": other chunk borders gave other bits");
+          }
+        }
+      }
+    }
+    Options bad = comm->options();
+    bad.min_chunk_bytes = 100;
+    auto bad_or = Communicator::Create(MPI_COMM_WORLD, bad);
+    CHECK_OR_FAIL(!bad_or.ok() && absl::IsInvalidArgument(bad_or.status()) &&
+                      absl::StrContains(bad_or.status().message(), "min_chunk_bytes=100"),
+                  "min_chunk_bytes 100 not rejected by name: ", bad_or.status().ToString());
+  }
   // Async calls in flight, then blocking calls that must queue behind them
   // (and later ones that run inline), waited out of order.
   struct Op {

@@ -113,11 +113,6 @@ int BenchMain(int argc, char** argv) {
   const bool registered = p.GetBool("registered");
   if (registered) o.registered_bytes = (*max_b + 4095) / 4096 * 4096;
   const bool against = !args->against.empty();
-  if (against && registered) {
-    // The buffers are registered with the first communicator only.
-    std::fprintf(stderr, "hai bench allreduce: --against does not go with --registered\n");
-    return 2;
-  }
   auto against_options = AgainstOptions(o, args->against);
   if (!against_options.ok()) {
     std::fprintf(stderr, "hai bench allreduce: %s\n",
@@ -183,15 +178,18 @@ int BenchMain(int argc, char** argv) {
       std::fflush(stdout);
     }
 
-    char* shared = nullptr;
-    if (registered) {
-      auto shared_or = comm->AllocShared(o.registered_bytes);
+    // --registered: each communicator reduces a buffer registered with it
+    // (the --against one its own); MPI runs on the first one's.
+    auto alloc_shared = [&](Communicator* c) {
+      auto shared_or = c->AllocShared(o.registered_bytes);
       if (!shared_or.ok()) {
         std::fprintf(stderr, "[rank %d] %s\n", rank, shared_or.status().ToString().c_str());
         MPI_Abort(MPI_COMM_WORLD, 1);
       }
-      shared = static_cast<char*>(*shared_or);
-    }
+      return static_cast<char*>(*shared_or);
+    };
+    char* shared = registered ? alloc_shared(comm.get()) : nullptr;
+    char* other_shared = registered && against ? alloc_shared(other.get()) : nullptr;
     const double bus_factor = nranks > 1 ? 2.0 * (nranks - 1) / nranks : 1.0;
     for (int64_t bytes = *min_b; bytes <= *max_b; bytes *= 2) {
       const int64_t count = bytes / esize;
@@ -202,19 +200,21 @@ int BenchMain(int argc, char** argv) {
                            4096, std::max<int64_t>(4096, (nbytes + 4095) / 4096 * 4096))),
           &std::free);
       char* data = registered ? shared : buf.get();
+      char* other_data = registered && against ? other_shared : data;
       int64_t iters = args->iters;
       if (iters <= 0) iters = std::clamp<int64_t>((int64_t{64} << 20) / std::max<int64_t>(nbytes, 1), 5, 40);
       const int64_t warmup = args->warmup;
       // One timed loop of `iters` calls on fresh timing data (repeated
       // in-place sums grow it; refilled, it stays finite).
-      auto time_loop = [&](auto&& call) {
-        Fill(data, count, dtype, rank, false);
+      auto time_loop = [&](auto&& call, char* on) {
+        Fill(on, count, dtype, rank, false);
         return TimeLoop(iters, [&] {
           if (rc == 0) call();
         });
       };
       auto call_on = [&](Communicator* c) {
-        absl::Status st = c->AllReduce(data, count, dtype, ReduceOp::kSum);
+        absl::Status st =
+            c->AllReduce(c == other.get() ? other_data : data, count, dtype, ReduceOp::kSum);
         if (!st.ok()) {
           std::fprintf(stderr, "[rank %d] %s%s\n", rank, c == other.get() ? "--against: " : "",
                        st.ToString().c_str());
@@ -229,23 +229,24 @@ int BenchMain(int argc, char** argv) {
       };
       // Timing data, then warm-up calls of both.
       Fill(data, count, dtype, rank, false);
+      if (other_data != data) Fill(other_data, count, dtype, rank, false);
       for (int64_t i = 0; i < warmup && rc == 0; ++i) hf_call();
       for (int64_t i = 0; i < warmup && rc == 0 && against; ++i) other_call();
       for (int64_t i = 0; i < warmup; ++i) mpi_call();
       // A failed HFReduce call fails on every rank (the communicator breaks).
       if (rc != 0) break;
       std::function<LoopSample()> against_loop;
-      if (against) against_loop = [&] { return time_loop(other_call); };
+      if (against) against_loop = [&] { return time_loop(other_call, other_data); };
       const RoundTimes t = TimeRounds(
-          rounds, [&] { return time_loop(hf_call); }, [&] { return time_loop(mpi_call); },
-          [&] { return rc != 0; }, against_loop);
+          rounds, [&] { return time_loop(hf_call, data); },
+          [&] { return time_loop(mpi_call, data); }, [&] { return rc != 0; }, against_loop);
       if (rc != 0) break;
       // Then all checked on the exact pattern.
       int64_t other_wrong = 0;
       if (against) {
-        Fill(data, count, dtype, rank, true);
-        if (!other->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
-        other_wrong = CountWrong(data, count, dtype, nranks);
+        Fill(other_data, count, dtype, rank, true);
+        if (!other->AllReduce(other_data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
+        other_wrong = CountWrong(other_data, count, dtype, nranks);
         MPI_Allreduce(MPI_IN_PLACE, &other_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
         if (other_wrong != 0) {
           if (rank == 0) {

@@ -75,16 +75,21 @@ echo "$ag" | grep -q '^# against: pair-exchange-bytes=0 tree-chunk-bytes=32K (tr
 [[ $(echo "$ag" | grep -c '^# [0-9]*K: against pair-exchange-bytes=0 tree-chunk-bytes=32K: [0-9.]* us, [0-9]* us CPU; HFReduce / against per round [0-9.]*x ([0-9.]*-[0-9.]*), faster in [0-2] of 2$') -eq 3 ]] \
   || { echo "against: want 3 comparison comments"; exit 1; }
 [[ $(echo "$ag" | grep -v '^#' | head -1) == "$header" ]] || { echo "against: other header"; exit 1; }
-for bad_set in "foo=1" "chunk-bytes=12Q" "inline=maybe" "transport=ib" "pair-exchange-bytes"; do
+for bad_set in "foo=1" "chunk-bytes=12Q" "inline=maybe" "transport=ib" "pair-exchange-bytes" \
+               "tree-window=0" "pipeline-depth=x"; do
   if bad=$("$bench" bench allreduce --against "$bad_set" 2>&1); then
     echo "--against $bad_set accepted"; exit 1
   fi
   echo "$bad" | grep -q -- "--against $bad_set: " || { echo "unclear error: $bad"; exit 1; }
 done
-if bad=$("$bench" bench allreduce --registered --against inline=false 2>&1); then
-  echo "--against with --registered accepted"; exit 1
-fi
-echo "$bad" | grep -q -- "--against does not go with --registered" || { echo "unclear error: $bad"; exit 1; }
+# With --registered each communicator reduces its own registered buffer.
+reg=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --registered --rounds 2 \
+      --min-bytes 64K --max-bytes 128K --iters 2 --chunk-bytes 64K --against tree-chunk-bytes=32K)
+echo "$reg"
+echo "$reg" | grep -q 'registered buffers' || { echo "registered not reported"; exit 1; }
+[[ $(echo "$reg" | grep -c 'K: against tree-chunk-bytes=32K: .* faster in [0-2] of 2$') -eq 2 ]] \
+  || { echo "registered: want 2 against comments"; exit 1; }
+echo "$reg" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 # ReduceScatter / AllGather against their MPI counterparts: rows, no wrong results.
 for coll in reducescatter allgather; do
   t=$("$runner" 4 "$bench" bench "$coll" --ranks-per-node 2 --min-bytes 4K --max-bytes 4M \

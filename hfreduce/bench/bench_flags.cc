@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -27,6 +28,8 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
   p->AddString("min-chunk-bytes", "512K", "HFReduce AllReduce: smallest chunk of the node "
                "pipeline (chunks are about 1/16 of the message, at most --chunk-bytes)");
   p->AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
+  p->AddInt("tree-window", 4, "HFReduce inter-node messages in flight per tree or ring direction");
+  p->AddInt("pipeline-depth", 2, "HFReduce shared-memory buffers of the node pipeline");
   p->AddInt("timeout-s", 60, "HFReduce timeout per wait");
   p->AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
                "(default: $HFREDUCE_TRANSPORT, else mpi)");
@@ -35,8 +38,8 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
   p->AddString("pair-exchange-bytes", "1M", "HFReduce, two nodes: the one-hop exchange up to "
                "this size, the trees above (0: always the trees)");
   p->AddList("against", "NAME=VALUE: also time a second HFReduce communicator with this option "
-             "changed (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, "
-             "small-bytes, inline, transport; repeatable) in the same rounds, next to the first, and compare the two "
+             "changed (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, tree-window, pipeline-depth, "
+             "pair-exchange-bytes, small-bytes, inline, transport; repeatable) in the same rounds, next to the first, and compare the two "
              "per round");
 }
 
@@ -59,6 +62,10 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
       auto v = ParseBytesOrOff(value);
       if (!v.ok()) return bad(v.status().message());
       (name == "pair-exchange-bytes" ? o.pair_exchange_bytes : o.small_bytes) = *v;
+    } else if (name == "tree-window" || name == "pipeline-depth") {
+      int v = 0;
+      if (!absl::SimpleAtoi(value, &v) || v < 1) return bad("want an integer >= 1");
+      (name == "tree-window" ? o.tree_window : o.pipeline_depth) = v;
     } else if (name == "inline") {
       if (value != "true" && value != "false") return bad("inline is true or false");
       o.inline_blocking = value == "true";
@@ -67,8 +74,8 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
       if (!t.ok()) return bad(t.status().message());
       o.transport = *t;
     } else {
-      return bad("unknown option (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, "
-                 "pair-exchange-bytes, small-bytes, inline, transport)");
+      return bad("unknown option (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, tree-window, "
+                 "pipeline-depth, pair-exchange-bytes, small-bytes, inline, transport)");
     }
   }
   return o;
@@ -110,6 +117,11 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   a.options.ranks_per_node = static_cast<int>(p.GetInt("ranks-per-node"));
   a.options.timeout = absl::Seconds(p.GetInt("timeout-s"));
   a.options.inline_blocking = !p.GetBool("no-inline");
+  a.options.tree_window = static_cast<int>(p.GetInt("tree-window"));
+  a.options.pipeline_depth = static_cast<int>(p.GetInt("pipeline-depth"));
+  if (a.options.tree_window < 1 || a.options.pipeline_depth < 1) {
+    return absl::InvalidArgumentError("--tree-window and --pipeline-depth must be >= 1");
+  }
   a.csv = p.GetBool("csv");
   a.iters = p.GetInt("iters");
   a.warmup = p.GetInt("warmup");

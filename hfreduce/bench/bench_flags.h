@@ -41,8 +41,9 @@ struct BenchArgs {
 };
 
 // AddBenchFlags(p, max_bytes): ranks-per-node, min/max-bytes, dtype, csv,
-// iters, warmup, rounds, chunk-bytes, tree-chunk-bytes, timeout-s,
-// transport, tcp-iface, pair-exchange-bytes, no-inline.
+// iters, warmup, rounds, chunk-bytes, min-chunk-bytes, tree-chunk-bytes,
+// tree-window, pipeline-depth, timeout-s, transport, tcp-iface,
+// pair-exchange-bytes, no-inline, against.
 void AddBenchFlags(cli::ArgParser* p, const char* max_bytes);
 
 // ParseBytesOrOff(text): ParseByteSize, or 0 for "0" (a size limit that is
@@ -52,8 +53,8 @@ absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 // AgainstOptions(base, sets): base with each "name=value" of sets applied,
 // the names those of the benchmark's HFReduce flags: chunk-bytes,
 // min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes (sizes as the flags
-// take them, 0 for off where the flag allows it), inline (true or false)
-// and transport (mpi or tcp). InvalidArgument naming the setting otherwise.
+// take them, 0 for off where the flag allows it), tree-window and
+// pipeline-depth (>= 1), inline (true or false) and transport (mpi or tcp). InvalidArgument naming the setting otherwise.
 absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets);
 
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).

@@ -37,10 +37,10 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
                "(default: $HFREDUCE_TCP_IFACE, else the first non-loopback)");
   p->AddString("pair-exchange-bytes", "1M", "HFReduce, two nodes: the one-hop exchange up to "
                "this size, the trees above (0: always the trees)");
-  p->AddList("against", "NAME=VALUE: also time a second HFReduce communicator with this option "
-             "changed (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, tree-window, pipeline-depth, "
-             "pair-exchange-bytes, small-bytes, inline, transport; repeatable) in the same rounds, next to the first, and compare the two "
-             "per round");
+  p->AddList("against", "NAME=VALUE: also time a second HFReduce communicator with this "
+             "option changed (chunk-bytes, min-chunk-bytes, tree-chunk-bytes, tree-window, "
+             "pipeline-depth, pair-exchange-bytes, small-bytes, inline, transport; repeatable) "
+             "in the same rounds, next to the first, and compare the two per round");
 }
 
 absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets) {
@@ -178,7 +178,6 @@ CpuPerCall MeanCpuPerCall(const RoundTimes& t) {
   c.against_switches = v[5] / nranks;
   return c;
 }
-
 
 std::string BenchTableHeader(const char* mpi_name) {
   const char* row = "# %10s %11s %5s | %12s %9s %9s %9s %7s | %12s %9s %9s %9s %7s | %6s\n";

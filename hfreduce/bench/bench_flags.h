@@ -2,7 +2,8 @@
 //
 // What the HFReduce benchmarks (bench allreduce / reducescatter / allgather)
 // share: their common flags, parsed into sizes, a dtype and Communicator
-// Options, interleaved timing rounds, and MPI's missing bf16 sum.
+// Options (and --against's second Options), interleaved timing rounds with
+// each loop's CPU time, the table and CSV rows, and MPI's missing bf16 sum.
 //
 // Usage:
 //   cli::ArgParser p("hai bench allgather");
@@ -15,8 +16,8 @@
 #include <mpi.h>
 
 #include <cstdint>
-#include <string>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -52,9 +53,10 @@ absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 
 // AgainstOptions(base, sets): base with each "name=value" of sets applied,
 // the names those of the benchmark's HFReduce flags: chunk-bytes,
-// min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes (sizes as the flags
-// take them, 0 for off where the flag allows it), tree-window and
-// pipeline-depth (>= 1), inline (true or false) and transport (mpi or tcp). InvalidArgument naming the setting otherwise.
+// min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes
+// (sizes as the flags take them, 0 for off where the flag allows it),
+// tree-window and pipeline-depth (>= 1), inline (true or false) and
+// transport (mpi or tcp). InvalidArgument naming the setting otherwise.
 absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets);
 
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).
@@ -174,8 +176,9 @@ BenchRow MakeBenchRow(int64_t bytes, int64_t count, DType dtype, double bus_fact
 // table line (BenchTableHeader's), newline included.
 std::string FormatBenchRow(const BenchRow& row, bool csv);
 
-// AgainstHeader(comm): "# against: pair-exchange-bytes=0 (transport mpi)\n"
-// for the header, the second communicator as created; empty without one.
+// AgainstHeader(sets, other): "# against: pair-exchange-bytes=0 (transport
+// mpi), timed next to HFReduce in every round\n" for the header, the second
+// communicator as created; empty without one.
 std::string AgainstHeader(const std::vector<std::string>& sets, const Communicator* other);
 
 // AgainstComment(nbytes, t, cpu, sets): "# 1M: against

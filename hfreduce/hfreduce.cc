@@ -101,14 +101,14 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
         "initialise MPI with MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...)");
   }
   if (o.chunk_bytes < 4096 || o.chunk_bytes % 64 != 0 || o.min_chunk_bytes < 4096 ||
-      o.min_chunk_bytes % 64 != 0 || o.pipeline_depth < 1 ||
+      o.min_chunk_bytes % 64 != 0 || o.pipeline_depth < 2 ||
       o.tree_chunk_bytes < 64 || o.tree_chunk_bytes % 64 != 0 ||
       o.tree_window < 1 || o.timeout <= absl::ZeroDuration() ||
       o.ranks_per_node < 0 || o.registered_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad options: chunk_bytes=", o.chunk_bytes, " min_chunk_bytes=", o.min_chunk_bytes,
         " (both >= 4096, multiples of 64)",
-        " pipeline_depth=", o.pipeline_depth, " tree_chunk_bytes=",
+        " pipeline_depth=", o.pipeline_depth, " (>= 2) tree_chunk_bytes=",
         o.tree_chunk_bytes, " tree_window=", o.tree_window, " timeout=",
         absl::FormatDuration(o.timeout), " ranks_per_node=", o.ranks_per_node,
         " registered_bytes=", o.registered_bytes));

@@ -77,7 +77,8 @@ struct Options {
   // stays in L2; every chunk is three meetings of the node's ranks) and at
   // most chunk_bytes. The same on every rank.
   int64_t min_chunk_bytes = 512 << 10;
-  // Shared-memory buffers in the node pipeline (>= 2 overlaps chunks).
+  // Shared-memory buffers in the node pipeline, >= 2: a rank copies chunk
+  // g+1 in while chunk g is still being reduced and copied out.
   int pipeline_depth = 2;
   // AllReduces of at most min(small_bytes, chunk_bytes) bytes take the
   // small-message path: one reducer per node (local rank 0) and one tree,

@@ -29,7 +29,7 @@ void AddBenchFlags(cli::ArgParser* p, const char* max_bytes) {
                "pipeline (chunks are about 1/16 of the message, at most --chunk-bytes)");
   p->AddString("tree-chunk-bytes", "128K", "HFReduce inter-node message size");
   p->AddInt("tree-window", 4, "HFReduce inter-node messages in flight per tree or ring direction");
-  p->AddInt("pipeline-depth", 2, "HFReduce shared-memory buffers of the node pipeline");
+  p->AddInt("pipeline-depth", 2, "HFReduce shared-memory buffers of the node pipeline (>= 2)");
   p->AddInt("timeout-s", 60, "HFReduce timeout per wait");
   p->AddString("transport", "", "HFReduce inter-node transport: mpi or tcp "
                "(default: $HFREDUCE_TRANSPORT, else mpi)");
@@ -63,8 +63,12 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
       if (!v.ok()) return bad(v.status().message());
       (name == "pair-exchange-bytes" ? o.pair_exchange_bytes : o.small_bytes) = *v;
     } else if (name == "tree-window" || name == "pipeline-depth") {
+      // The node pipeline copies a chunk in while the one before is out.
+      const int least = name == "tree-window" ? 1 : 2;
       int v = 0;
-      if (!absl::SimpleAtoi(value, &v) || v < 1) return bad("want an integer >= 1");
+      if (!absl::SimpleAtoi(value, &v) || v < least) {
+        return bad(absl::StrCat("want an integer >= ", least));
+      }
       (name == "tree-window" ? o.tree_window : o.pipeline_depth) = v;
     } else if (name == "inline") {
       if (value != "true" && value != "false") return bad("inline is true or false");
@@ -119,8 +123,9 @@ absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p) {
   a.options.inline_blocking = !p.GetBool("no-inline");
   a.options.tree_window = static_cast<int>(p.GetInt("tree-window"));
   a.options.pipeline_depth = static_cast<int>(p.GetInt("pipeline-depth"));
-  if (a.options.tree_window < 1 || a.options.pipeline_depth < 1) {
-    return absl::InvalidArgumentError("--tree-window and --pipeline-depth must be >= 1");
+  if (a.options.tree_window < 1) return absl::InvalidArgumentError("--tree-window must be >= 1");
+  if (a.options.pipeline_depth < 2) {
+    return absl::InvalidArgumentError("--pipeline-depth must be >= 2");
   }
   a.csv = p.GetBool("csv");
   a.iters = p.GetInt("iters");

@@ -55,7 +55,7 @@ absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 // the names those of the benchmark's HFReduce flags: chunk-bytes,
 // min-chunk-bytes, tree-chunk-bytes, pair-exchange-bytes, small-bytes
 // (sizes as the flags take them, 0 for off where the flag allows it),
-// tree-window and pipeline-depth (>= 1), inline (true or false) and
+// tree-window (>= 1) and pipeline-depth (>= 2), inline (true or false) and
 // transport (mpi or tcp). InvalidArgument naming the setting otherwise.
 absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets);
 

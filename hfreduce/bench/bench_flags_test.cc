@@ -36,8 +36,8 @@ TEST(AgainstOptionsTest, AppliesEachSettingToACopy) {
 
 TEST(AgainstOptionsTest, NamesTheBadSetting) {
   for (const char* bad : {"foo=1", "chunk-bytes", "chunk-bytes=", "chunk-bytes=12Q",
-                          "tree-window=0", "pipeline-depth=x", "inline=yes", "transport=ib",
-                          "min-chunk-bytes=0"}) {
+                          "tree-window=0", "pipeline-depth=x", "pipeline-depth=1", "inline=yes",
+                          "transport=ib", "min-chunk-bytes=0"}) {
     auto o = AgainstOptions(Options(), {"tree-window=2", bad});
     ASSERT_FALSE(o.ok()) << bad;
     EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument);

@@ -571,12 +571,20 @@ void SuitePaths(Communicator* comm, const Args& a) {
         }
       }
     }
+    // Bad settings fail by name at once (a pipeline of one buffer would
+    // wait forever for a chunk's copy-out before copying the next one in).
     Options bad = comm->options();
     bad.min_chunk_bytes = 100;
     auto bad_or = Communicator::Create(MPI_COMM_WORLD, bad);
     CHECK_OR_FAIL(!bad_or.ok() && absl::IsInvalidArgument(bad_or.status()) &&
                       absl::StrContains(bad_or.status().message(), "min_chunk_bytes=100"),
                   "min_chunk_bytes 100 not rejected by name: ", bad_or.status().ToString());
+    Options shallow = comm->options();
+    shallow.pipeline_depth = 1;
+    auto shallow_or = Communicator::Create(MPI_COMM_WORLD, shallow);
+    CHECK_OR_FAIL(!shallow_or.ok() && absl::IsInvalidArgument(shallow_or.status()) &&
+                      absl::StrContains(shallow_or.status().message(), "pipeline_depth=1"),
+                  "pipeline_depth 1 not rejected by name: ", shallow_or.status().ToString());
   }
   // Async calls in flight, then blocking calls that must queue behind them
   // (and later ones that run inline), waited out of order.

@@ -114,7 +114,7 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     packed_capacity = std::max(packed_capacity, rows * b.cols);
   }
   if (options.backend == DdpOptions::Backend::kHfReduce) {
-    hfreduce::Options hf;
+    hfreduce::Options hf = options.hfreduce;
     hf.ranks_per_node = options.ranks_per_node;
     // ZeRO-1's calls are asynchronous and run on HFReduce's progress thread;
     // ZeRO-0's blocking AllReduce runs on the communication thread itself.

@@ -66,6 +66,10 @@ struct DdpOptions {
   double bucket_mb = 25.0;
   int zero_stage = 0;                 // 0 or 1
   int ranks_per_node = 0;             // HFReduce node grouping (0: shared-memory split)
+  // HFReduce tuning: chunk sizes, pipeline depth, tree messages, the
+  // two-node exchange (hfreduce::Options). Ddp sets the node grouping, the
+  // progress thread's priority and the registered bytes itself.
+  hfreduce::Options hfreduce;
   // Test knob: the communication thread sleeps this long before each
   // bucket, an artificially slow transport for the overlap test.
   double debug_delay_ms = 0.0;

@@ -357,6 +357,13 @@ void FillDefaults(RunConfig* config) {
   if (!parallel->has_bucket_mb()) parallel->set_bucket_mb(25.0);
   if (!parallel->has_comm_priority()) parallel->set_comm_priority(10);
   if (!parallel->has_comm_slice_us()) parallel->set_comm_slice_us(100);
+  // HFReduce tuning: hfreduce::Options' defaults.
+  if (!parallel->has_hfreduce_chunk_kb()) parallel->set_hfreduce_chunk_kb(1024);
+  if (!parallel->has_hfreduce_min_chunk_kb()) parallel->set_hfreduce_min_chunk_kb(512);
+  if (!parallel->has_hfreduce_pipeline_depth()) parallel->set_hfreduce_pipeline_depth(2);
+  if (!parallel->has_hfreduce_tree_chunk_kb()) parallel->set_hfreduce_tree_chunk_kb(128);
+  if (!parallel->has_hfreduce_tree_window()) parallel->set_hfreduce_tree_window(4);
+  if (!parallel->has_hfreduce_pair_exchange_kb()) parallel->set_hfreduce_pair_exchange_kb(1024);
 
   ObjectiveConfig* objective = config->mutable_objective();
   if (!objective->has_dpo_beta()) objective->set_dpo_beta(0.1);

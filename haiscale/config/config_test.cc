@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "haiscale/io/atomic_file.h"
+#include "hfreduce/hfreduce.h"
 
 namespace hs::config {
 namespace {
@@ -108,6 +109,14 @@ TEST(LoadConfigTest, FillsHfDefaults) {
   EXPECT_DOUBLE_EQ(config.parallel().bucket_mb(), 25.0);
   EXPECT_EQ(config.parallel().comm_priority(), 10);
   EXPECT_EQ(config.parallel().comm_slice_us(), 100);
+  // HFReduce tuning: hfreduce::Options' defaults, in KiB.
+  const hfreduce::Options hf;
+  EXPECT_EQ(config.parallel().hfreduce_chunk_kb() << 10, hf.chunk_bytes);
+  EXPECT_EQ(config.parallel().hfreduce_min_chunk_kb() << 10, hf.min_chunk_bytes);
+  EXPECT_EQ(config.parallel().hfreduce_pipeline_depth(), hf.pipeline_depth);
+  EXPECT_EQ(config.parallel().hfreduce_tree_chunk_kb() << 10, hf.tree_chunk_bytes);
+  EXPECT_EQ(config.parallel().hfreduce_tree_window(), hf.tree_window);
+  EXPECT_EQ(config.parallel().hfreduce_pair_exchange_kb() << 10, hf.pair_exchange_bytes);
   EXPECT_EQ(config.train().log_every(), 1);
   EXPECT_EQ(config.train().output_dir(), "runs/default");
 }
@@ -395,6 +404,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "parallel.comm_slice_us: must be 0 or in [100, 100000]"},
         BadCase{{"parallel.comm_slice_us=200000"},
                 "parallel.comm_slice_us: must be 0 or in [100, 100000]"},
+        BadCase{{"parallel.hfreduce_chunk_kb=2"}, "parallel.hfreduce_chunk_kb: must be in [4,"},
+        BadCase{{"parallel.hfreduce_min_chunk_kb=0"},
+                "parallel.hfreduce_min_chunk_kb: must be in [4,"},
+        BadCase{{"parallel.hfreduce_pipeline_depth=1"},
+                "parallel.hfreduce_pipeline_depth: must be in [2, 16]"},
+        BadCase{{"parallel.hfreduce_tree_chunk_kb=0"},
+                "parallel.hfreduce_tree_chunk_kb: must be in [1,"},
+        BadCase{{"parallel.hfreduce_tree_window=0"},
+                "parallel.hfreduce_tree_window: must be in [1, 64]"},
+        BadCase{{"parallel.hfreduce_pair_exchange_kb=-1"},
+                "parallel.hfreduce_pair_exchange_kb: must be >= 0"},
         BadCase{{"parallel.ep_device_limit=-1"}, "parallel.ep_device_limit: must be >= 0"},
         BadCase{{"parallel.ep_device_limit=2"},
                 "parallel.ep_device_limit: must be <= the routing devices "

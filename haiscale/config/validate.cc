@@ -446,6 +446,27 @@ void CheckParallel(const RunConfig& c, Problems& p) {
             "parallel.comm_slice_us",
             "must be 0 or in [100, 100000] (microseconds; the kernel's range), got ",
             par.comm_slice_us());
+  // HFReduce tuning: the ranges hfreduce::Communicator::Create accepts (KiB
+  // are multiples of its 64-byte alignment); 1 GiB caps a slot.
+  p.Require(par.hfreduce_chunk_kb() >= 4 && par.hfreduce_chunk_kb() <= (1 << 20),
+            "parallel.hfreduce_chunk_kb", "must be in [4, 1048576] (KiB), got ",
+            par.hfreduce_chunk_kb());
+  p.Require(par.hfreduce_min_chunk_kb() >= 4 && par.hfreduce_min_chunk_kb() <= (1 << 20),
+            "parallel.hfreduce_min_chunk_kb", "must be in [4, 1048576] (KiB), got ",
+            par.hfreduce_min_chunk_kb());
+  p.Require(par.hfreduce_pipeline_depth() >= 2 && par.hfreduce_pipeline_depth() <= 16,
+            "parallel.hfreduce_pipeline_depth",
+            "must be in [2, 16] (a chunk is copied in while the one before is out), got ",
+            par.hfreduce_pipeline_depth());
+  p.Require(par.hfreduce_tree_chunk_kb() >= 1 && par.hfreduce_tree_chunk_kb() <= (1 << 20),
+            "parallel.hfreduce_tree_chunk_kb", "must be in [1, 1048576] (KiB), got ",
+            par.hfreduce_tree_chunk_kb());
+  p.Require(par.hfreduce_tree_window() >= 1 && par.hfreduce_tree_window() <= 64,
+            "parallel.hfreduce_tree_window", "must be in [1, 64], got ",
+            par.hfreduce_tree_window());
+  p.Require(par.hfreduce_pair_exchange_kb() >= 0 && par.hfreduce_pair_exchange_kb() <= (1 << 30),
+            "parallel.hfreduce_pair_exchange_kb", "must be >= 0 (KiB; 0: always the trees), got ",
+            par.hfreduce_pair_exchange_kb());
   NonNegative(p, "parallel.micro_batches", par.micro_batches());
   if (par.pp_stage_layers_size() > 0) {
     int64_t sum = 0;

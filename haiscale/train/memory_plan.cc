@@ -20,10 +20,6 @@ namespace hs::train {
 namespace {
 
 constexpr int64_t kF = 4;  // bytes of an f32 / i32 element
-// HFReduce's node pipeline: buffers of (local ranks + 2) slots of this size
-// (hfreduce::Options defaults: chunk_bytes, pipeline_depth).
-constexpr int64_t kHfSlotBytes = int64_t{1} << 20;
-constexpr int64_t kHfDepth = 2;
 
 // What one block saves for its backward, per micro-batch (BlockSaved and
 // the MlaSaved / MlpSaved / MoeSaved inside it), in bytes. `expert_parallel`:
@@ -284,7 +280,10 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
     st.grads_shared = hfreduce && plan.zero_stage == 0 && !pc.hfreduce_copy_grads();
     if (hfreduce) {
       const int64_t local_dp = std::min<int64_t>(plan.ranks_on_machine, plan.dp);
-      st.comm += kHfDepth * (local_dp + 2) * kHfSlotBytes / std::max<int64_t>(1, local_dp);
+      // The node pipeline: pipeline_depth buffers of (local ranks + 2)
+      // slots, the node's segment shared by its ranks.
+      st.comm += pc.hfreduce_pipeline_depth() * (local_dp + 2) * (pc.hfreduce_chunk_kb() << 10) /
+                 std::max<int64_t>(1, local_dp);
     }
     if (plan.zero_stage == 1 && plan.dp > 1) {
       // Ddp's scratch + gather (largest bucket) and two parts of 1/dp.

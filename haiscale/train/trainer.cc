@@ -162,6 +162,12 @@ absl::Status Trainer::BuildHostRunner() {
   g.ddp.bucket_mb = pc.bucket_mb();
   g.ddp.comm_priority = int(pc.comm_priority());
   g.ddp.comm_slice_us = int(pc.comm_slice_us());
+  g.ddp.hfreduce.chunk_bytes = pc.hfreduce_chunk_kb() << 10;
+  g.ddp.hfreduce.min_chunk_bytes = pc.hfreduce_min_chunk_kb() << 10;
+  g.ddp.hfreduce.pipeline_depth = int(pc.hfreduce_pipeline_depth());
+  g.ddp.hfreduce.tree_chunk_bytes = pc.hfreduce_tree_chunk_kb() << 10;
+  g.ddp.hfreduce.tree_window = int(pc.hfreduce_tree_window());
+  g.ddp.hfreduce.pair_exchange_bytes = pc.hfreduce_pair_exchange_kb() << 10;
   g.ddp.zero_stage = int(pc.zero_stage());
   g.ddp.ranks_per_node = int(pc.ranks_per_node());
   g.ddp.debug_delay_ms = options_.debug_comm_delay_ms;

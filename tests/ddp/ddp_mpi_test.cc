@@ -75,12 +75,16 @@ struct Case {
   bool registered;
   int zero;
   bool sparse;
+  // HFReduce tuned far from its defaults (small chunks and tree messages,
+  // three pipeline buffers, no two-node exchange): many chunks per bucket.
+  bool tuned = false;
 };
 
 std::string Describe(const Case& c, Pattern p) {
   return absl::StrCat(c.backend == DdpOptions::Backend::kMpi ? "MPI" : "HFReduce",
                       c.registered ? " registered" : "", " ZeRO-", c.zero,
-                      c.sparse ? " row-sparse" : " dense", ", ", Name(p));
+                      c.sparse ? " row-sparse" : " dense", c.tuned ? " tuned" : "", ", ",
+                      Name(p));
 }
 
 void RunCase(const Case& c, int ranks_per_node) {
@@ -98,6 +102,14 @@ void RunCase(const Case& c, int ranks_per_node) {
   o.zero_stage = c.zero;
   o.ranks_per_node = ranks_per_node;
   o.registered_grads = c.registered;
+  if (c.tuned) {
+    o.hfreduce.chunk_bytes = 8 << 10;
+    o.hfreduce.min_chunk_bytes = 4 << 10;
+    o.hfreduce.pipeline_depth = 3;
+    o.hfreduce.tree_chunk_bytes = 1 << 10;
+    o.hfreduce.tree_window = 2;
+    o.hfreduce.pair_exchange_bytes = 0;
+  }
   if (c.sparse) o.row_sparse = [](const models::ParamSpec& s) { return s.name == kEmbedding; };
   auto ddp_or = Ddp::Create(MPI_COMM_WORLD, arena, arena.grads(), o);
   if (!ddp_or.ok()) {
@@ -190,7 +202,10 @@ int Main(int argc, char** argv) {
                                          {B::kMpi, false, 0, true},
                                          {B::kMpi, false, 1, true},
                                          {B::kHfReduce, true, 0, false},
-                                         {B::kMpi, false, 1, false}}) {
+                                         {B::kMpi, false, 1, false},
+                                         {B::kHfReduce, true, 0, true, true},
+                                         {B::kHfReduce, false, 0, false, true},
+                                         {B::kHfReduce, false, 1, false, true}}) {
     RunCase(c, ranks_per_node);
   }
   int failures = 0, checks = 0;

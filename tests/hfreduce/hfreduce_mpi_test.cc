@@ -28,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -573,18 +574,16 @@ void SuitePaths(Communicator* comm, const Args& a) {
     }
     // Bad settings fail by name at once (a pipeline of one buffer would
     // wait forever for a chunk's copy-out before copying the next one in).
-    Options bad = comm->options();
-    bad.min_chunk_bytes = 100;
-    auto bad_or = Communicator::Create(MPI_COMM_WORLD, bad);
-    CHECK_OR_FAIL(!bad_or.ok() && absl::IsInvalidArgument(bad_or.status()) &&
-                      absl::StrContains(bad_or.status().message(), "min_chunk_bytes=100"),
-                  "min_chunk_bytes 100 not rejected by name: ", bad_or.status().ToString());
-    Options shallow = comm->options();
-    shallow.pipeline_depth = 1;
-    auto shallow_or = Communicator::Create(MPI_COMM_WORLD, shallow);
-    CHECK_OR_FAIL(!shallow_or.ok() && absl::IsInvalidArgument(shallow_or.status()) &&
-                      absl::StrContains(shallow_or.status().message(), "pipeline_depth=1"),
-                  "pipeline_depth 1 not rejected by name: ", shallow_or.status().ToString());
+    Options too_small = comm->options(), too_shallow = comm->options();
+    too_small.min_chunk_bytes = 100;
+    too_shallow.pipeline_depth = 1;
+    for (const auto& [bad, name] : {std::pair{too_small, "min_chunk_bytes=100"},
+                                    std::pair{too_shallow, "pipeline_depth=1"}}) {
+      auto bad_or = Communicator::Create(MPI_COMM_WORLD, bad);
+      CHECK_OR_FAIL(!bad_or.ok() && absl::IsInvalidArgument(bad_or.status()) &&
+                        absl::StrContains(bad_or.status().message(), name),
+                    name, " not rejected by name: ", bad_or.status().ToString());
+    }
   }
   // Async calls in flight, then blocking calls that must queue behind them
   // (and later ones that run inline), waited out of order.

@@ -26,6 +26,7 @@ RoundComparison CompareRounds(const std::vector<double>& a, const std::vector<do
     if (b[i] == 0) continue;
     ratios.push_back(a[i] / b[i]);
     c.lower += a[i] < b[i];
+    c.higher += a[i] > b[i];
   }
   c.rounds = int(ratios.size());
   if (ratios.empty()) return c;

@@ -10,8 +10,8 @@
 //
 // Usage:
 //   RoundComparison c = CompareRounds(hf_seconds, mpi_seconds);
-//   printf("%.2fx (%.2f-%.2f), lower in %d of %d\n", c.median, c.min, c.max,
-//          c.lower, c.rounds);
+//   printf("%.2fx (%.2f-%.2f), lower in %d, higher in %d of %d\n", c.median,
+//          c.min, c.max, c.lower, c.higher, c.rounds);
 #ifndef HAISCALE_ROUND_STATS_H_
 #define HAISCALE_ROUND_STATS_H_
 
@@ -31,6 +31,7 @@ double MeanOf(const std::vector<double>& v);
 struct RoundComparison {
   double median = 0, min = 0, max = 0;  // of the per-round ratios
   int lower = 0;   // rounds with a[i] < b[i]
+  int higher = 0;  // rounds with a[i] > b[i]
   int rounds = 0;  // pairs compared (rounds where b[i] == 0 are left out)
 };
 

@@ -20,6 +20,7 @@ TEST(RoundStatsTest, ComparesRoundByRound) {
   const RoundComparison c = CompareRounds({1.0, 4.0, 1.1}, {1.0, 4.4, 1.0});
   EXPECT_EQ(c.rounds, 3);
   EXPECT_EQ(c.lower, 1);
+  EXPECT_EQ(c.higher, 1);  // round 0 is a tie: neither
   EXPECT_DOUBLE_EQ(c.median, 1.0);
   EXPECT_NEAR(c.min, 4.0 / 4.4, 1e-12);
   EXPECT_NEAR(c.max, 1.1, 1e-12);

@@ -483,7 +483,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     for (double sec : r->timing.round_median) ours_tps.push_back(r->tokens / sec);
     for (double sec : b.round_median) theirs_tps.push_back(r->against_tokens / sec);
     r->speed_cmp = CompareRounds(ours_tps, theirs_tps);
-    r->ahead = CompareRounds(theirs_tps, ours_tps).lower;
+    r->ahead = r->speed_cmp.higher;
     r->exposed_cmp = CompareRounds(RoundMeans(r->timing.exposed_steps, steps),
                                    RoundMeans(b.exposed_steps, steps));
     if (multi_rank && !b.exposed_steps.empty()) {

@@ -2,6 +2,8 @@
 #include "hfreduce/bench/bench_flags.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -85,6 +87,17 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
   return o;
 }
 
+std::unique_ptr<Communicator> CreateOrAbort(const Options& o, const char* what) {
+  auto comm = Communicator::Create(MPI_COMM_WORLD, o);
+  if (!comm.ok()) {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    std::fprintf(stderr, "[rank %d] %s%s\n", rank, what, comm.status().ToString().c_str());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  return std::move(*comm);
+}
+
 absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text) {
   if (text == "0") return 0;
   return ParseByteSize(text);
@@ -158,10 +171,6 @@ RoundComparison RoundTimes::Speedup() const {
 double RoundTimes::AgainstMedian() const { return MedianOf(Field(against, &LoopSample::seconds)); }
 RoundComparison RoundTimes::SpeedupOverAgainst() const {
   return CompareRounds(Field(against, &LoopSample::seconds), Field(hf, &LoopSample::seconds));
-}
-int RoundTimes::RoundsFasterThanAgainst() const {
-  return CompareRounds(Field(hf, &LoopSample::seconds), Field(against, &LoopSample::seconds))
-      .lower;
 }
 
 CpuPerCall MeanCpuPerCall(const RoundTimes& t) {
@@ -238,7 +247,7 @@ std::string AgainstComment(int64_t nbytes, const RoundTimes& t, const CpuPerCall
       "# %s: against %s: %.1f us, %.0f us CPU; HFReduce / against per round %.2fx "
       "(%.2f-%.2f), faster in %d of %d\n",
       FormatBytes(nbytes), absl::StrJoin(sets, " "), t.AgainstMedian() * 1e6, cpu.against_us,
-      s.median, s.min, s.max, t.RoundsFasterThanAgainst(), s.rounds);
+      s.median, s.min, s.max, s.higher, s.rounds);
 }
 
 std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {

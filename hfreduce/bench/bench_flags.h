@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,12 @@ absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text);
 // tree-window (>= 1) and pipeline-depth (>= 2), inline (true or false) and
 // transport (mpi or tcp). InvalidArgument naming the setting otherwise.
 absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<std::string>& sets);
+
+// CreateOrAbort(o, what): Communicator::Create over MPI_COMM_WORLD; on an
+// error every rank prints "[rank R] <what><error>" and the job is aborted
+// (the benchmarks cannot go on without it). `what` is "" for the first
+// communicator, "--against: " for the second.
+std::unique_ptr<Communicator> CreateOrAbort(const Options& o, const char* what);
 
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p);
@@ -101,10 +108,9 @@ struct RoundTimes {
   double MpiMedian() const;
   RoundComparison Speedup() const;
   // --against: its median seconds per call; per round, HFReduce's speed
-  // over its (against / hf); the rounds in which HFReduce was faster.
+  // over its (against / hf; `higher`: the rounds HFReduce was faster).
   double AgainstMedian() const;
   RoundComparison SpeedupOverAgainst() const;
-  int RoundsFasterThanAgainst() const;
 };
 
 // CPU time and context switches per call of one rank, each loop's median

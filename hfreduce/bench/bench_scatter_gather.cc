@@ -128,22 +128,9 @@ int BenchMain(bool scatter, int argc, char** argv) {
   }
   int rc = 0;
   {
-    auto comm_or = Communicator::Create(MPI_COMM_WORLD, o);
-    if (!comm_or.ok()) {
-      std::fprintf(stderr, "[rank %d] %s\n", col.rank, comm_or.status().ToString().c_str());
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    std::unique_ptr<Communicator> comm = std::move(*comm_or);
-    std::unique_ptr<Communicator> other;  // --against
-    if (against) {
-      auto other_or = Communicator::Create(MPI_COMM_WORLD, *against_options);
-      if (!other_or.ok()) {
-        std::fprintf(stderr, "[rank %d] --against: %s\n", col.rank,
-                     other_or.status().ToString().c_str());
-        MPI_Abort(MPI_COMM_WORLD, 1);
-      }
-      other = std::move(*other_or);
-    }
+    std::unique_ptr<Communicator> comm = CreateOrAbort(o, "");
+    std::unique_ptr<Communicator> other =  // --against
+        against ? CreateOrAbort(*against_options, "--against: ") : nullptr;
     MPI_Op bf16_sum;
     MPI_Op_create(&Bf16SumOp, 1, &bf16_sum);
     col.mpi_type = col.dtype == DType::kF32 ? MPI_FLOAT : MPI_UINT16_T;

@@ -101,6 +101,8 @@
 
 namespace hs::hfreduce {
 
+class RingPipe;  // ring.h
+
 // Where this rank sits and how the engine is sized.
 struct EngineConfig {
   int rank = 0, size = 1;              // in the communicator
@@ -182,9 +184,12 @@ class Engine {
   // the rail's tree control messages, between nodes. FailedPrecondition
   // naming both ranks.
   absl::Status CheckCall(const OpDesc& d, uint64_t g);
-  // WaitAll(field, want, what, g, d): every local rank's counter >= want.
+  // WaitAll(field, want, what, g, d, ring): every local rank's counter >=
+  // want. With a ring, its pending transfers are polled while waiting (see
+  // RingPipe::Poll: the neighbour node may need them to move).
   absl::Status WaitAll(std::atomic<uint64_t> RankControl::*field, uint64_t want,
-                       const char* what, uint64_t g, const OpDesc& d) const;
+                       const char* what, uint64_t g, const OpDesc& d,
+                       RingPipe* ring = nullptr) const;
   RankControl& Rank(int l) const;
   OpDesc& BufDesc(int buffer, int l) const;  // per-buffer OpDesc (small path)
   char* Slot(int buffer, int l) const;

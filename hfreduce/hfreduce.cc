@@ -352,9 +352,19 @@ Communicator::~Communicator() {
   engine_.reset();
   rail_.reset();
   segment_.reset();
+  bool broken = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    broken = !broken_.ok();
+  }
+  // A failed call can leave messages in flight to ranks that stopped before
+  // receiving them. Freeing this communicator's MPI communicators would let
+  // the next Communicator::Create reuse their context ids, and those stale
+  // messages would then match its receives (a "mismatch" naming a call of
+  // this communicator). A broken communicator keeps them: a few handles.
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) {
+  if (!finalized && !broken) {
     for (MPI_Comm* c : {&rail_comm_, &local_comm_, &comm_}) {
       if (*c != MPI_COMM_NULL) MPI_Comm_free(c);
     }

@@ -18,13 +18,16 @@ RingPipe::RingPipe(Transport* transport, int tag, const WaitContext& ctx, int wi
       next_(RingNext(transport->size(), transport->rank())) {}
 
 RingPipe::~RingPipe() {
-  for (Transport::Request r : recvs_) transport_->Cancel(r);
-  for (Transport::Request r : sends_) transport_->Cancel(r);
+  for (auto* q : {&recvs_, &sends_}) {
+    for (const Pending& p : *q) {
+      if (!p.done) transport_->Cancel(p.request);
+    }
+  }
 }
 
 absl::Status RingPipe::PostRecv(void* buf, int64_t bytes) {
   HS_ASSIGN_OR_RETURN(Transport::Request r, transport_->Irecv(prev_, tag_, buf, bytes));
-  recvs_.push_back(r);
+  recvs_.push_back({r});
   return absl::OkStatus();
 }
 
@@ -36,7 +39,7 @@ absl::Status RingPipe::WaitRecv() {
 absl::Status RingPipe::Send(const void* buf, int64_t bytes) {
   HS_RETURN_IF_ERROR(WaitSends(window_ - 1));
   HS_ASSIGN_OR_RETURN(Transport::Request r, transport_->Isend(next_, tag_, buf, bytes));
-  sends_.push_back(r);
+  sends_.push_back({r});
   return absl::OkStatus();
 }
 
@@ -48,12 +51,35 @@ absl::Status RingPipe::WaitSends(int keep) {
   return absl::OkStatus();
 }
 
-absl::Status RingPipe::WaitOldest(std::deque<Transport::Request>* q, const char* what) {
+absl::Status RingPipe::PollQueue(std::deque<Pending>* q) {
+  for (auto it = q->begin(); it != q->end(); ++it) {
+    if (it->done) continue;
+    absl::StatusOr<bool> done = transport_->Test(it->request);
+    if (!done.ok()) {
+      q->erase(it);  // released by the transport; the rest are cancelled later
+      return done.status();
+    }
+    if (!*done) break;
+    it->done = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RingPipe::Poll() {
+  HS_RETURN_IF_ERROR(PollQueue(&recvs_));
+  return PollQueue(&sends_);
+}
+
+absl::Status RingPipe::WaitOldest(std::deque<Pending>* q, const char* what) {
+  if (q->front().done) {
+    q->pop_front();
+    return absl::OkStatus();
+  }
   absl::Status failed;
   absl::Status s = WaitFor(
       ctx_,
       [&] {
-        absl::StatusOr<bool> done = transport_->Test(q->front());
+        absl::StatusOr<bool> done = transport_->Test(q->front().request);
         if (!done.ok()) {
           failed = done.status();
           return true;

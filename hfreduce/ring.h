@@ -63,15 +63,29 @@ class RingPipe {
   // is free once sends_done() > i).
   int64_t sends_done() const { return sends_done_; }
 
+  // RingPipe::Poll(): tests the pending requests without waiting, so the
+  // transport moves them while this rank waits on something else (its
+  // node's ranks). A large message needs both ends to make progress (MPI's
+  // rendezvous, a TCP socket's full buffer): a rank that only spins on
+  // shared memory while its send is in flight can stall its neighbour node,
+  // and the neighbour's ranks stall this node. An error when one failed.
+  absl::Status Poll();
+
  private:
-  absl::Status WaitOldest(std::deque<Transport::Request>* q, const char* what);
+  struct Pending {
+    Transport::Request request;
+    bool done = false;  // completed by Poll(); the transport released it
+  };
+  // Tests the requests of q from the oldest up to the first still pending.
+  absl::Status PollQueue(std::deque<Pending>* q);
+  absl::Status WaitOldest(std::deque<Pending>* q, const char* what);
 
   Transport* transport_;
   int tag_;
   WaitContext ctx_;
   int window_;
   int prev_, next_;
-  std::deque<Transport::Request> recvs_, sends_;
+  std::deque<Pending> recvs_, sends_;
   int64_t sends_done_ = 0;
 };
 

@@ -30,11 +30,17 @@ int64_t RoundDown(int64_t x, int64_t m) { return x / m * m; }
 }  // namespace
 
 absl::Status Engine::WaitAll(std::atomic<uint64_t> RankControl::*field, uint64_t want,
-                             const char* what, uint64_t g, const OpDesc& d) const {
+                             const char* what, uint64_t g, const OpDesc& d,
+                             RingPipe* ring) const {
   const int L = config_.local_size;
-  return WaitFor(
+  absl::Status ring_failed;
+  absl::Status s = WaitFor(
       Ctx(),
       [&] {
+        if (ring != nullptr) {
+          ring_failed = ring->Poll();
+          if (!ring_failed.ok()) return true;
+        }
         for (int l = 0; l < L; ++l) {
           if ((Rank(l).*field).load(std::memory_order_acquire) < want) return false;
         }
@@ -48,6 +54,7 @@ absl::Status Engine::WaitAll(std::atomic<uint64_t> RankControl::*field, uint64_t
         return absl::StrCat("local ranks", late, " (", what, " of chunk ", g, " in ",
                             DescribeOp(d), ", node ", config_.node, ")");
       });
+  return ring_failed.ok() ? s : ring_failed;
 }
 
 absl::Status Engine::CheckCall(const OpDesc& d, uint64_t g) {
@@ -118,13 +125,15 @@ class Engine::RingPass {
   int Buffer(uint64_t g) const { return static_cast<int>(g % e_.config_.depth); }
   // ring(): the rail's ring; only when the pass was made with use_ring.
   RingPipe& ring() { return *ring_; }
+  // Ring(): the ring, or null without one (what the local waits poll).
+  RingPipe* Ring() { return ring_ ? &*ring_ : nullptr; }
 
   // BeginChunk(g): waits until chunk g's buffer is free (every local rank
   // copied out the chunk that used it before).
   absl::Status BeginChunk(uint64_t g) {
     const int depth = e_.config_.depth;
     if (g < static_cast<uint64_t>(depth)) return absl::OkStatus();
-    return e_.WaitAll(&RankControl::out, g - depth + 1, "copy-out", g - depth, d_);
+    return e_.WaitAll(&RankControl::out, g - depth + 1, "copy-out", g - depth, d_, Ring());
   }
 
   // Publish(g): my part of chunk g is in my slot; announce it and wait for
@@ -134,7 +143,7 @@ class Engine::RingPass {
     const int me = e_.config_.local_rank;
     e_.BufDesc(Buffer(g), me) = d_;
     e_.Rank(me).in.store(g + 1, std::memory_order_release);
-    HS_RETURN_IF_ERROR(e_.WaitAll(&RankControl::in, g + 1, "copy-in", g, d_));
+    HS_RETURN_IF_ERROR(e_.WaitAll(&RankControl::in, g + 1, "copy-in", g, d_, Ring()));
     if (g != g0_) return absl::OkStatus();
     HS_RETURN_IF_ERROR(e_.CheckCall(d_, g));
     return PostRecvs();

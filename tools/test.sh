@@ -57,6 +57,13 @@ while read -r target; do
     passed=$((passed - 1))
   fi
 done < <(grep -E '^//[^ ]+ +(\(cached\) )?PASSED' "$log" | awk '{print $1}')
+# The end of each failed test's log, so a CI run shows why it failed.
+while read -r target; do
+  dir="$testlogs/${target#//}"
+  dir="${dir/://}"
+  echo "==== $target: last lines of its test.log"
+  tail -n 60 "$dir/test.log" 2>/dev/null | cut -c1-600
+done < <(grep -E '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY)' "$log" | awk '{print $1}')
 rm -f "$log"
 if [[ $status -ne 0 && $failed -eq 0 ]]; then
   # The build itself failed (no test ran to a verdict).

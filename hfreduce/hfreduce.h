@@ -165,7 +165,9 @@ class Communicator {
       MPI_Comm comm, const Options& options = Options());
 
   // ~Communicator(): finishes queued calls, stops the progress thread and
-  // frees its MPI communicators. Destroy it before MPI_Finalize.
+  // frees its MPI communicators (a broken one keeps them, so that a later
+  // communicator cannot receive its stale messages). Destroy it before
+  // MPI_Finalize.
   ~Communicator();
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;

@@ -77,23 +77,10 @@ class SenderProgressTransport : public Transport {
   int rank() const override { return rank_; }
   int size() const override { return 2; }
   absl::StatusOr<Request> Isend(int peer, int tag, const void* buf, int64_t bytes) override {
-    Mailbox::Op op;
-    op.from = rank_;
-    op.to = peer;
-    op.tag = tag;
-    op.send_buf = buf;
-    op.bytes = bytes;
-    return box_->Add(op);
+    return box_->Add({rank_, peer, tag, buf, nullptr, bytes, /*is_recv=*/false});
   }
   absl::StatusOr<Request> Irecv(int peer, int tag, void* buf, int64_t bytes) override {
-    Mailbox::Op op;
-    op.from = peer;
-    op.to = rank_;
-    op.tag = tag;
-    op.recv_buf = buf;
-    op.bytes = bytes;
-    op.is_recv = true;
-    return box_->Add(op);
+    return box_->Add({peer, rank_, tag, nullptr, buf, bytes, /*is_recv=*/true});
   }
   absl::StatusOr<bool> Test(Request request) override {
     box_->Progress(rank_);
@@ -106,21 +93,24 @@ class SenderProgressTransport : public Transport {
   int rank_;
 };
 
-WaitContext Ctx(absl::Duration timeout) {
-  WaitContext ctx;
-  ctx.timeout = timeout;
-  return ctx;
-}
+// Two nodes of a ring over one mailbox; node 1 gives up after recv_timeout.
+struct TwoNodes {
+  explicit TwoNodes(int tag, absl::Duration recv_timeout = absl::Seconds(5))
+      : ring0(&t0, tag, WaitContext{nullptr, absl::Seconds(5)}, 4),
+        ring1(&t1, tag, WaitContext{nullptr, recv_timeout}, 4) {}
+  Mailbox box;
+  SenderProgressTransport t0{&box, 0}, t1{&box, 1};
+  RingPipe ring0, ring1;
+};
 
 // The pattern of a ring collective: node 0 sends a piece, then waits for
 // something its node's ranks do only after node 1 received it (here: a
 // flag node 1 raises). While it waits it must poll its ring, or the piece
 // never moves.
 TEST(RingPipeTest, PollMovesASendWhileTheSenderWaitsOnSomethingElse) {
-  Mailbox box;
-  SenderProgressTransport t0(&box, 0), t1(&box, 1);
-  RingPipe ring0(&t0, 7, Ctx(absl::Seconds(5)), 4);
-  RingPipe ring1(&t1, 7, Ctx(absl::Seconds(5)), 4);
+  TwoNodes nodes(7);
+  RingPipe& ring0 = nodes.ring0;
+  RingPipe& ring1 = nodes.ring1;
   std::vector<float> piece(1000, 2.5f), got(1000, 0.0f);
   ASSERT_TRUE(ring1.PostRecv(got.data(), 4000).ok());
   ASSERT_TRUE(ring0.Send(piece.data(), 4000).ok());
@@ -149,10 +139,9 @@ TEST(RingPipeTest, PollMovesASendWhileTheSenderWaitsOnSomethingElse) {
 // Without the poll the same receive cannot complete: the test above would
 // hang without RingPipe::Poll, and this one shows the transport needs it.
 TEST(RingPipeTest, WithoutSenderProgressTheReceiveTimesOut) {
-  Mailbox box;
-  SenderProgressTransport t0(&box, 0), t1(&box, 1);
-  RingPipe ring0(&t0, 7, Ctx(absl::Seconds(5)), 4);
-  RingPipe ring1(&t1, 7, Ctx(absl::Milliseconds(200)), 4);
+  TwoNodes nodes(7, absl::Milliseconds(200));
+  RingPipe& ring0 = nodes.ring0;
+  RingPipe& ring1 = nodes.ring1;
   std::vector<float> piece(10, 1.0f), got(10, 0.0f);
   ASSERT_TRUE(ring1.PostRecv(got.data(), 40).ok());
   ASSERT_TRUE(ring0.Send(piece.data(), 40).ok());
@@ -164,10 +153,9 @@ TEST(RingPipeTest, WithoutSenderProgressTheReceiveTimesOut) {
 // Poll completes receives in order too; WaitRecv then returns the polled
 // ones without testing them again (a completed request is released).
 TEST(RingPipeTest, PolledReceivesAreReturnedInOrder) {
-  Mailbox box;
-  SenderProgressTransport t0(&box, 0), t1(&box, 1);
-  RingPipe ring0(&t0, 3, Ctx(absl::Seconds(5)), 4);
-  RingPipe ring1(&t1, 3, Ctx(absl::Seconds(5)), 4);
+  TwoNodes nodes(3);
+  RingPipe& ring0 = nodes.ring0;
+  RingPipe& ring1 = nodes.ring1;
   std::vector<int> a = {1, 2}, b = {3, 4}, ga(2), gb(2);
   ASSERT_TRUE(ring1.PostRecv(ga.data(), 8).ok());
   ASSERT_TRUE(ring1.PostRecv(gb.data(), 8).ok());

@@ -31,8 +31,10 @@ class RoundTimer {
     std::vector<double> round;
     for (int64_t i = 0; i < steps_; ++i) {
       const ThreadUsage before = ThisThreadUsage();
+      const ThreadUsage process_before = ThisProcessUsage();
       HS_ASSIGN_OR_RETURN(StepMetrics m, trainer_.TrainStep(warmup_ + r * steps_ + i));
       const ThreadUsage used = ThisThreadUsage() - before;
+      t_.process_cpu += (ThisProcessUsage() - process_before).cpu_seconds / timed_;
       t_.main_cpu += used.cpu_seconds / timed_;
       t_.main_switches += double(used.switches) / timed_;
       round.push_back(m.step_seconds);
@@ -117,14 +119,16 @@ absl::StatusOr<LeastWaits> GatherOverRanks(Timing* t) {
   int rc = MPI_Allgather(mine.data(), 3, MPI_DOUBLE, t->by_rank.data(), 3, MPI_DOUBLE,
                          parallel::MpiEnv::world());
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allgather (per-rank usage)");
-  double v[5] = {t->comm_cpu, t->comm_switches, t->compute, t->main_cpu, t->main_switches};
-  rc = MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
+  double v[6] = {t->comm_cpu, t->comm_switches, t->compute,
+                 t->main_cpu, t->main_switches, t->process_cpu};
+  rc = MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (per-rank means)");
   t->comm_cpu = v[0] / parallel::MpiEnv::size();
   t->comm_switches = v[1] / parallel::MpiEnv::size();
   t->compute = v[2] / parallel::MpiEnv::size();
   t->main_cpu = v[3] / parallel::MpiEnv::size();
   t->main_switches = v[4] / parallel::MpiEnv::size();
+  t->process_cpu = v[5] / parallel::MpiEnv::size();
   return least;
 }
 

@@ -58,6 +58,12 @@ struct Timing {
   // thread, what the step's own work cost, however the cores were shared.
   double main_cpu = 0;
   double main_switches = 0;  // the calling thread's context switches per step
+  // Mean per timed step of the CPU seconds of every thread of the process
+  // (main, communication, HFReduce's progress thread, OpenMP workers): what
+  // the step cost the cores in all, which the per-thread numbers miss when
+  // a backend works on a thread of its own. With --against the two trainers'
+  // rounds alternate, so each round's usage is its trainer's.
+  double process_cpu = 0;
   // Under mpirun, rank by rank (before the averaging): {comm_cpu, compute,
   // main_cpu} per rank. An uneven share of the communication shows here.
   std::vector<std::array<double, 3>> by_rank;

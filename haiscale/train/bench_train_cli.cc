@@ -244,11 +244,12 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
         "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
         "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
         "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"main_switches\": %.1f, "
+        "\"process_cpu_ms\": %.2f, "
         "\"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
         "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
         r.against, r.against_first ? "true" : "false", r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
         b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
-        b.compute * 1e3, b.main_cpu * 1e3, b.main_switches, r.against_tokens, st.rounds, st.median, st.min, st.max,
+        b.compute * 1e3, b.main_cpu * 1e3, b.main_switches, b.process_cpu * 1e3, r.against_tokens, st.rounds, st.median, st.min, st.max,
         r.ahead);
     if (dp) {
       const RoundComparison& e = r.exposed_cmp;
@@ -305,13 +306,14 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 "\"overlap\": %.3f, \"exposed_comm_ms\": %.2f, \"exposed_after_slowest_ms\": %.2f, "
                 "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
                 "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"main_switches\": %.1f, "
-                "\"torch_tokens_per_s\": %.1f, "
+                "\"process_cpu_ms\": %.2f, \"torch_tokens_per_s\": %.1f, "
                 "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows,
                 r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.timing.compute * 1e3,
-                r.timing.main_cpu * 1e3, r.timing.main_switches, r.torch_tps,
+                r.timing.main_cpu * 1e3, r.timing.main_switches, r.timing.process_cpu * 1e3,
+                r.torch_tps,
                 int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
                 r.comm_trace.empty() ? ""
                                      : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),

@@ -39,6 +39,8 @@ for k in ("comm_cpu_ms", "compute_ms", "main_cpu_ms"):
 # The main thread's CPU is at most its wall time per step, and compute
 # (zeroing, forward, backward) is part of the step.
 assert r["main_cpu_ms"] <= r["step_ms"] * 1.5 and r["compute_ms"] <= r["step_ms"] * 1.5, r
+# The process's CPU holds the main thread's and the communication thread's.
+assert r["process_cpu_ms"] >= 0.9 * (r["main_cpu_ms"] + r["comm_cpu_ms"]), r
 PY
 done
 if [[ $(id -u) == 0 ]]; then
@@ -94,6 +96,7 @@ assert r["embedding_rows_reduced"] > 0 and a["embedding_rows_reduced"] == -1, (r
 assert a["rounds"] == 2 and 0 <= a["ahead_rounds"] <= 2, a
 assert 0 <= a["exposed_after_slowest_ms"] <= a["exposed_comm_ms"] + 1e-3, a
 assert a["comm_cpu_ms"] > 0, a
+assert a["process_cpu_ms"] >= 0.9 * (a["main_cpu_ms"] + a["comm_cpu_ms"]), a
 for k in ("exposed_ratio", "after_slowest_ratio", "after_slowest_lower_rounds"):
     assert k in a, (k, a)
 assert 0 <= a["after_slowest_lower_rounds"] <= 2, a

@@ -119,16 +119,15 @@ absl::StatusOr<LeastWaits> GatherOverRanks(Timing* t) {
   int rc = MPI_Allgather(mine.data(), 3, MPI_DOUBLE, t->by_rank.data(), 3, MPI_DOUBLE,
                          parallel::MpiEnv::world());
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allgather (per-rank usage)");
-  double v[6] = {t->comm_cpu, t->comm_switches, t->compute,
-                 t->main_cpu, t->main_switches, t->process_cpu};
-  rc = MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, parallel::MpiEnv::world());
+  // The per-step means, each averaged over the ranks.
+  const std::array<double*, 6> means = {&t->comm_cpu, &t->comm_switches, &t->compute,
+                                        &t->main_cpu, &t->main_switches, &t->process_cpu};
+  std::array<double, means.size()> v;
+  for (size_t i = 0; i < means.size(); ++i) v[i] = *means[i];
+  rc = MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_DOUBLE, MPI_SUM,
+                     parallel::MpiEnv::world());
   if (rc != MPI_SUCCESS) return parallel::MpiError(rc, "MPI_Allreduce (per-rank means)");
-  t->comm_cpu = v[0] / parallel::MpiEnv::size();
-  t->comm_switches = v[1] / parallel::MpiEnv::size();
-  t->compute = v[2] / parallel::MpiEnv::size();
-  t->main_cpu = v[3] / parallel::MpiEnv::size();
-  t->main_switches = v[4] / parallel::MpiEnv::size();
-  t->process_cpu = v[5] / parallel::MpiEnv::size();
+  for (size_t i = 0; i < means.size(); ++i) *means[i] = v[i] / parallel::MpiEnv::size();
   return least;
 }
 

@@ -92,8 +92,8 @@ absl::Status TimeAgainst(Trainer& ours, Trainer& theirs, int64_t warmup, int64_t
 // GatherOverRanks(t) (collective over the job; after the timed steps, so
 // the timing holds none): per timed step the least wait of any rank
 // (t->after_slowest_steps, their mean in t->exposed_after_slowest); t's
-// per-step communication-thread CPU and switches, compute time and
-// calling-thread CPU and switches averaged over the ranks, after t->by_rank
+// per-step communication-thread CPU and switches, compute time,
+// calling-thread CPU and switches and process CPU averaged over the ranks, after t->by_rank
 // got each rank's {comm_cpu, compute, main_cpu}. Returns the least waits
 // with their ranks (for --comm-trace).
 absl::StatusOr<LeastWaits> GatherOverRanks(Timing* t);

@@ -229,28 +229,20 @@ int BenchMain(int argc, char** argv) {
           [&] { return time_loop(mpi_call, data); }, [&] { return rc != 0; }, against_loop);
       if (rc != 0) break;
       // Then all checked on the exact pattern.
-      int64_t other_wrong = 0;
       if (against) {
         Fill(other_data, count, dtype, rank, true);
         if (!other->AllReduce(other_data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
-        other_wrong = CountWrong(other_data, count, dtype, nranks);
-        MPI_Allreduce(MPI_IN_PLACE, &other_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-        if (other_wrong != 0) {
-          if (rank == 0) {
-            std::fprintf(stderr, "--against: %ld wrong elements at %ld bytes\n", other_wrong,
-                         nbytes);
-          }
+        if (AgainstWrong(CountWrong(other_data, count, dtype, nranks),
+                         absl::StrCat(nbytes, " bytes")) != 0) {
           rc = 1;
         }
       }
       Fill(data, count, dtype, rank, true);
       if (!comm->AllReduce(data, count, dtype, ReduceOp::kSum).ok()) rc = 1;
-      int64_t hf_wrong = CountWrong(data, count, dtype, nranks);
+      const int64_t hf_wrong = SumOverRanks(CountWrong(data, count, dtype, nranks));
       Fill(data, count, dtype, rank, true);
       mpi_call();
-      int64_t mpi_wrong = CountWrong(data, count, dtype, nranks);
-      MPI_Allreduce(MPI_IN_PLACE, &hf_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-      MPI_Allreduce(MPI_IN_PLACE, &mpi_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      const int64_t mpi_wrong = SumOverRanks(CountWrong(data, count, dtype, nranks));
       if (hf_wrong != 0) rc = 1;
       const BenchRow row =
           MakeBenchRow(nbytes, count, dtype, bus_factor, t, hf_wrong, mpi_wrong);

@@ -98,6 +98,21 @@ std::unique_ptr<Communicator> CreateOrAbort(const Options& o, const char* what) 
   return std::move(*comm);
 }
 
+int64_t SumOverRanks(int64_t local) {
+  MPI_Allreduce(MPI_IN_PLACE, &local, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  return local;
+}
+
+int64_t AgainstWrong(int64_t local_wrong, const std::string& at) {
+  const int64_t wrong = SumOverRanks(local_wrong);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (wrong != 0 && rank == 0) {
+    std::fprintf(stderr, "--against: %ld wrong elements at %s\n", wrong, at.c_str());
+  }
+  return wrong;
+}
+
 absl::StatusOr<int64_t> ParseBytesOrOff(const std::string& text) {
   if (text == "0") return 0;
   return ParseByteSize(text);

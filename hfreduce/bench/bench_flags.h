@@ -66,6 +66,14 @@ absl::StatusOr<Options> AgainstOptions(const Options& base, const std::vector<st
 // communicator, "--against: " for the second.
 std::unique_ptr<Communicator> CreateOrAbort(const Options& o, const char* what);
 
+// SumOverRanks(local): local summed over MPI_COMM_WORLD; every rank calls it.
+int64_t SumOverRanks(int64_t local);
+
+// AgainstWrong(local_wrong, at): the --against communicator's wrong elements
+// summed over the ranks; rank 0 prints "--against: N wrong elements at <at>"
+// when there are any. Every rank calls it.
+int64_t AgainstWrong(int64_t local_wrong, const std::string& at);
+
 // ParseBenchFlags(p): the flags above, checked (f32 or bf16 only).
 absl::StatusOr<BenchArgs> ParseBenchFlags(const cli::ArgParser& p);
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "haiscale/cli/args.h"
 #include "haiscale/cli/subcommand.h"
 #include "haiscale/dtype.h"
@@ -189,24 +190,14 @@ int BenchMain(bool scatter, int argc, char** argv) {
       if (against) {
         std::fill(b.recv.begin(), b.recv.end(), 0);
         if (!col.Hf(other.get(), &b).ok()) rc = 1;
-        int64_t other_wrong = col.Wrong(b);
-        MPI_Allreduce(MPI_IN_PLACE, &other_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-        if (other_wrong != 0) {
-          if (col.rank == 0) {
-            std::fprintf(stderr, "--against: %ld wrong elements at %ld elements\n", other_wrong,
-                         total);
-          }
-          rc = 1;
-        }
+        if (AgainstWrong(col.Wrong(b), absl::StrCat(total, " elements")) != 0) rc = 1;
       }
       std::fill(b.recv.begin(), b.recv.end(), 0);
       if (!col.Hf(comm.get(), &b).ok()) rc = 1;
-      int64_t hf_wrong = col.Wrong(b);
+      const int64_t hf_wrong = SumOverRanks(col.Wrong(b));
       std::fill(b.recv.begin(), b.recv.end(), 0);
       if (col.Mpi(&b) != MPI_SUCCESS) rc = 1;
-      int64_t mpi_wrong = col.Wrong(b);
-      MPI_Allreduce(MPI_IN_PLACE, &hf_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-      MPI_Allreduce(MPI_IN_PLACE, &mpi_wrong, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+      const int64_t mpi_wrong = SumOverRanks(col.Wrong(b));
       if (hf_wrong != 0) rc = 1;
       const int64_t nbytes = total * esize;
       const BenchRow row =

@@ -270,18 +270,21 @@ TEST(CheckpointerTest, ProtocolErrors) {
   EXPECT_THAT(std::string(st.message()), HasSubstr("rank 1 did not finish its shard for step 1"));
   EXPECT_FALSE(fs::exists(dir + "/checkpoints/step_00000001"));
   // A parameter saved by two ranks.
-  ShardState r0 = FakeRank(2, 2, 0).State(), r1 = FakeRank(2, 2, 1).State();
+  // The states point into their FakeRank's buffers: keep those alive.
+  const FakeRank rank0(2, 2, 0), rank1(2, 2, 1);
+  ShardState r0 = rank0.State(), r1 = rank1.State();
   r1.params.push_back(r0.params[0]);
   ASSERT_TRUE(WriteShard(dir, r1).ok());
   st = (*ckpt)->Save(r0, Info(), [] { return absl::OkStatus(); });
   EXPECT_THAT(std::string(st.message()),
               HasSubstr("'model.embed_tokens.weight' was saved by rank 0 and rank 1"));
   // Bad states.
-  ShardState bad = FakeRank(3, 1, 0).State();
+  const FakeRank rank3(3, 1, 0);
+  ShardState bad = rank3.State();
   bad.optim_states[0].shape = {3};
   EXPECT_THAT(std::string((*ckpt)->Save(bad, Info()).message()),
               HasSubstr("optimizer state 'exp_avg' must have shape"));
-  bad = FakeRank(3, 1, 0).State();
+  bad = rank3.State();
   bad.metadata["step"] = "7";
   EXPECT_THAT(std::string((*ckpt)->Save(bad, Info()).message()), HasSubstr("reserved"));
   EXPECT_FALSE(Checkpointer::Create({dir, 0, false}).ok());

@@ -52,6 +52,7 @@ class Reader {
       return absl::DataLossError(
           absl::StrCat(where_, ": ends at byte ", end_, " (truncated file?)"));
     }
+    if (n == 0) return absl::OkStatus();  // an empty array's data() may be null
     std::memcpy(p, bytes_.data() + pos_, n);
     pos_ += n;
     return absl::OkStatus();

@@ -52,7 +52,7 @@ if ((${#targets[@]} == 0 && asan)); then
   # Every top-level package by name: //... would also walk the bazel-* links
   # of the default output base, which this output base does not know.
   for d in */; do
-    [[ -L "${d%/}" || "$d" == third_party/ ]] && continue
+    [[ -L "${d%/}" ]] && continue
     [[ -n "$(find "$d" -name BUILD -print -quit)" ]] && targets+=("//${d%/}/...")
   done
 elif ((${#targets[@]} == 0)); then

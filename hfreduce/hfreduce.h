@@ -261,6 +261,10 @@ class Communicator {
   // transport(): the inter-node transport in use, e.g. "mpi" or
   // "tcp 10.77.0.1:40213" (where this rank listens).
   const std::string& transport() const { return rail_desc_; }
+  // progress_wakeups(): how often the progress thread has woken up to look
+  // at the queue. Blocking calls that run inline must not wake it (each
+  // wake-up is a context switch of a raised-priority thread); tests check.
+  int64_t progress_wakeups() const { return progress_wakeups_.load(std::memory_order_relaxed); }
 
   // Communicator::Describe(): topology, trees, SIMD level, transport.
   std::string Describe() const;
@@ -298,6 +302,7 @@ class Communicator {
   bool running_ = false;  // a call is on the engine (either thread)
   absl::Status broken_;  // first error; later calls fail with it
   std::thread progress_;
+  std::atomic<int64_t> progress_wakeups_{0};
   int64_t registered_bytes_ = 0;  // agreed Options::registered_bytes
   int64_t shared_used_ = 0;       // bytes handed out by AllocShared
 };

@@ -2,6 +2,7 @@
 #include "haiscale/round_stats.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace hs {
 
@@ -18,6 +19,18 @@ double MeanOf(const std::vector<double>& v) {
   return v.empty() ? 0 : sum / double(v.size());
 }
 
+double SignTestP(int k, int n) {
+  if (n <= 0 || k < 0 || k > n) return 1;
+  const int lo = std::min(k, n - k);
+  // P(X <= lo) for X ~ Binomial(n, 1/2), summed in logs (n can be large).
+  double tail = 0;
+  for (int i = 0; i <= lo; ++i) {
+    tail += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) -
+                     n * std::log(2.0));
+  }
+  return std::min(1.0, 2 * tail);
+}
+
 RoundComparison CompareRounds(const std::vector<double>& a, const std::vector<double>& b) {
   RoundComparison c;
   std::vector<double> ratios;
@@ -29,6 +42,7 @@ RoundComparison CompareRounds(const std::vector<double>& a, const std::vector<do
     c.higher += a[i] > b[i];
   }
   c.rounds = int(ratios.size());
+  c.sign_p = SignTestP(c.lower, c.lower + c.higher);
   if (ratios.empty()) return c;
   c.median = MedianOf(ratios);
   c.min = *std::min_element(ratios.begin(), ratios.end());

@@ -35,6 +35,29 @@ TEST(RoundStatsTest, SkipsZeroDenominatorsAndUnpairedRounds) {
   EXPECT_DOUBLE_EQ(none.median, 0);
 }
 
+TEST(RoundStatsTest, SignTestMatchesTheBinomialTails) {
+  // 4 of 18: (1 + 18 + 153 + 816 + 3060) / 2^18, both tails.
+  EXPECT_NEAR(SignTestP(4, 18), 2 * 4048.0 / 262144.0, 1e-12);
+  EXPECT_DOUBLE_EQ(SignTestP(4, 18), SignTestP(14, 18));
+  EXPECT_NEAR(SignTestP(0, 6), 2.0 / 64.0, 1e-12);
+  EXPECT_DOUBLE_EQ(SignTestP(3, 6), 1.0);  // an even split: capped at 1
+  EXPECT_DOUBLE_EQ(SignTestP(0, 0), 1.0);
+  EXPECT_DOUBLE_EQ(SignTestP(7, 6), 1.0);  // out of range: no evidence
+  const double big = SignTestP(400, 1000);  // far out: tiny but a number
+  EXPECT_GT(big, 0.0);
+  EXPECT_LT(big, 1e-9);
+}
+
+TEST(RoundStatsTest, ComparisonCarriesTheSignTest) {
+  const RoundComparison all_lower = CompareRounds({1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2});
+  EXPECT_EQ(all_lower.lower, 6);
+  EXPECT_NEAR(all_lower.sign_p, 2.0 / 64.0, 1e-12);
+  // Ties count for neither side and leave the test.
+  const RoundComparison ties = CompareRounds({1, 1, 1, 2}, {1, 1, 1, 3});
+  EXPECT_NEAR(ties.sign_p, 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(CompareRounds({}, {}).sign_p, 1.0);
+}
+
 TEST(RoundStatsTest, RoundMeansGroupConsecutiveSteps) {
   EXPECT_EQ(RoundMeans({1, 3, 5, 7, 9}, 2), (std::vector<double>{2, 6, 9}));
   EXPECT_TRUE(RoundMeans({1, 2}, 0).empty());

@@ -246,19 +246,22 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
         "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"main_switches\": %.1f, "
         "\"process_cpu_ms\": %.2f, "
         "\"tokens_per_step\": %.0f, \"rounds\": %d, \"speed_ratio\": %.4f, "
-        "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d",
+        "\"speed_ratio_min\": %.4f, \"speed_ratio_max\": %.4f, \"ahead_rounds\": %d, "
+        "\"speed_sign_p\": %.4f",
         r.against, r.against_first ? "true" : "false", r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
         b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
         b.compute * 1e3, b.main_cpu * 1e3, b.main_switches, b.process_cpu * 1e3, r.against_tokens, st.rounds, st.median, st.min, st.max,
-        r.ahead);
+        r.ahead, st.sign_p);
     if (dp) {
       const RoundComparison& e = r.exposed_cmp;
       const RoundComparison& a = r.after_slowest_cmp;
       absl::StrAppendFormat(&out,
                             ", \"exposed_ratio\": %.4f, \"exposed_lower_rounds\": %d, "
+                            "\"exposed_sign_p\": %.4f, "
                             "\"after_slowest_ratio\": %.4f, \"after_slowest_ratio_min\": %.4f, "
-                            "\"after_slowest_ratio_max\": %.4f, \"after_slowest_lower_rounds\": %d",
-                            e.median, e.lower, a.median, a.min, a.max, a.lower);
+                            "\"after_slowest_ratio_max\": %.4f, \"after_slowest_lower_rounds\": %d, "
+                            "\"after_slowest_sign_p\": %.4f",
+                            e.median, e.lower, e.sign_p, a.median, a.min, a.max, a.lower, a.sign_p);
     }
     return out + ByRankJson(b) + "}";
   }
@@ -285,15 +288,17 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
   row("this", r.timing, r.tps);
   row("against", b, r.against_tps);
   absl::StrAppendFormat(&out,
-                        "per round, this / against: tokens/s %.2fx (%.2f-%.2f), ahead in %d of %d",
-                        st.median, st.min, st.max, r.ahead, st.rounds);
+                        "per round, this / against: tokens/s %.2fx (%.2f-%.2f), ahead in %d of %d "
+                        "(sign test p %.3f)",
+                        st.median, st.min, st.max, r.ahead, st.rounds, st.sign_p);
   if (dp) {
     const RoundComparison& a = r.after_slowest_cmp;
     const RoundComparison& e = r.exposed_cmp;
     absl::StrAppendFormat(&out,
-                          "; exposed after the slowest backward %.2fx (%.2f-%.2f), lower in %d; "
-                          "rank 0's exposed %.2fx (%.2f-%.2f), lower in %d",
-                          a.median, a.min, a.max, a.lower, e.median, e.min, e.max, e.lower);
+                          "; exposed after the slowest backward %.2fx (%.2f-%.2f), lower in %d "
+                          "(p %.3f); rank 0's exposed %.2fx (%.2f-%.2f), lower in %d (p %.3f)",
+                          a.median, a.min, a.max, a.lower, a.sign_p, e.median, e.min, e.max, e.lower,
+                          e.sign_p);
   }
   return out + "\n";
 }

@@ -97,8 +97,11 @@ assert a["rounds"] == 2 and 0 <= a["ahead_rounds"] <= 2, a
 assert 0 <= a["exposed_after_slowest_ms"] <= a["exposed_comm_ms"] + 1e-3, a
 assert a["comm_cpu_ms"] > 0, a
 assert a["process_cpu_ms"] >= 0.9 * (a["main_cpu_ms"] + a["comm_cpu_ms"]), a
-for k in ("exposed_ratio", "after_slowest_ratio", "after_slowest_lower_rounds"):
+for k in ("exposed_ratio", "after_slowest_ratio", "after_slowest_lower_rounds",
+          "speed_sign_p", "after_slowest_sign_p", "exposed_sign_p"):
     assert k in a, (k, a)
+for k in ("speed_sign_p", "after_slowest_sign_p", "exposed_sign_p"):
+    assert 0.49 < a[k] <= 1.0, (k, a)  # 2 rounds: 0.5 (2-0) or 1
 assert 0 <= a["after_slowest_lower_rounds"] <= 2, a
 PY
 "${BENCH[@]}" --rounds 2 --against parallel.allreduce=MPI >"$WORK/against"

@@ -73,6 +73,8 @@ assert abs(a["tokens_per_s"] - 8 * 32 / (a["step_ms"] / 1e3)) < 1e-2 * a["tokens
 assert abs(r["tokens_per_s"] - 8 * 64 / (r["step_ms"] / 1e3)) < 1e-2 * r["tokens_per_s"], r
 assert a["rounds"] == 3 and 0 <= a["ahead_rounds"] <= 3, a
 assert 0 < a["speed_ratio_min"] <= a["speed_ratio"] <= a["speed_ratio_max"], a
+# The sign test of 3 rounds: an even-or-closer split reads 1, 3-0 reads 0.25.
+assert a["speed_sign_p"] in (0.25, 1.0), a
 assert "after_slowest_ratio" not in a, a  # one rank: no data-parallel columns
 assert a["built_first"] is False, a
 PY
@@ -94,7 +96,7 @@ PY
     --against train.seq_len=32 --against train.micro_batch_size=4 >"$T/against"
 grep -q "against train.seq_len=32 train.micro_batch_size=4: 2 rounds of 2 steps each" "$T/against" ||
   fail "against header: $(cat "$T/against")"
-grep -qE "^per round, this / against: tokens/s [0-9.]+x \([0-9.]+-[0-9.]+\), ahead in [0-2] of 2$" \
+grep -qE "^per round, this / against: tokens/s [0-9.]+x \([0-9.]+-[0-9.]+\), ahead in [0-2] of 2 \(sign test p [0-9.]+\)$" \
   "$T/against" || fail "against ratio line: $(cat "$T/against")"
 # What --against refuses, naming the flag: the process-wide thread count, a
 # field that is not there, a value the trainer rejects, --profile.

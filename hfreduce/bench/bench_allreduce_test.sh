@@ -51,15 +51,16 @@ fi
 echo "$bad" | grep -q -- "--pair-exchange-bytes: bad byte size '12Q'" \
   || { echo "unclear error: $bad"; exit 1; }
 # Interleaved rounds: the same CSV columns, one comment per size with the
-# rounds' ratio range (min <= the row's median ratio <= max).
+# rounds' ratio range (min <= the row's median ratio <= max) and the sign
+# test of how often HFReduce was faster.
 rounds=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --rounds 3 \
          --min-bytes 16K --max-bytes 64K --csv --iters 2 --chunk-bytes 64K)
 echo "$rounds"
 [[ $(echo "$rounds" | grep -v '^#' | head -1) == "$header" ]] || { echo "rounds: other header"; exit 1; }
-[[ $(echo "$rounds" | grep -c '^# [0-9]*K: 3 rounds, ratio per round ') -eq 3 ]] \
+[[ $(echo "$rounds" | grep -c '^# [0-9]*K: 3 rounds, ratio per round [0-9.]*-[0-9.]*, HFReduce faster in [0-3] (sign test p [0-9.]*)$') -eq 3 ]] \
   || { echo "rounds: want 3 range comments"; exit 1; }
 echo "$rounds" | awk '
-  /^# [0-9]+K: 3 rounds/ { split($NF, r, "-"); lo = r[1]; hi = r[2]; next }
+  /^# [0-9]+K: 3 rounds/ { split($8, r, "[-,]"); lo = r[1]; hi = r[2]; next }
   /^[0-9]/ { split($0, f, ","); if (f[6] + 0.005 < lo || f[6] - 0.005 > hi) { print "ratio outside its rounds: " $0; exit 1 } }'
 if bad=$("$bench" bench allreduce --rounds 0 2>&1); then echo "--rounds 0 accepted"; exit 1; fi
 echo "$bad" | grep -q -- "--rounds must be >= 1" || { echo "unclear error: $bad"; exit 1; }
@@ -72,7 +73,7 @@ ag=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --rounds 2 --min-by
 echo "$ag"
 echo "$ag" | grep -q '^# against: pair-exchange-bytes=0 tree-chunk-bytes=32K (transport mpi)' \
   || { echo "against: no header line"; exit 1; }
-[[ $(echo "$ag" | grep -c '^# [0-9]*K: against pair-exchange-bytes=0 tree-chunk-bytes=32K: [0-9.]* us, [0-9]* us CPU; HFReduce / against per round [0-9.]*x ([0-9.]*-[0-9.]*), faster in [0-2] of 2$') -eq 3 ]] \
+[[ $(echo "$ag" | grep -c '^# [0-9]*K: against pair-exchange-bytes=0 tree-chunk-bytes=32K: [0-9.]* us, [0-9]* us CPU; HFReduce / against per round [0-9.]*x ([0-9.]*-[0-9.]*), faster in [0-2] of 2 (sign test p [0-9.]*)$') -eq 3 ]] \
   || { echo "against: want 3 comparison comments"; exit 1; }
 [[ $(echo "$ag" | grep -v '^#' | head -1) == "$header" ]] || { echo "against: other header"; exit 1; }
 for bad_set in "foo=1" "chunk-bytes=12Q" "inline=maybe" "transport=ib" "pair-exchange-bytes" \
@@ -87,7 +88,7 @@ reg=$("$runner" 4 "$bench" bench allreduce --ranks-per-node 2 --registered --rou
       --min-bytes 64K --max-bytes 128K --iters 2 --chunk-bytes 64K --against tree-chunk-bytes=32K)
 echo "$reg"
 echo "$reg" | grep -q 'registered buffers' || { echo "registered not reported"; exit 1; }
-[[ $(echo "$reg" | grep -c 'K: against tree-chunk-bytes=32K: .* faster in [0-2] of 2$') -eq 2 ]] \
+[[ $(echo "$reg" | grep -c 'K: against tree-chunk-bytes=32K: .* faster in [0-2] of 2 (sign test p [0-9.]*)$') -eq 2 ]] \
   || { echo "registered: want 2 against comments"; exit 1; }
 echo "$reg" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 # ReduceScatter / AllGather against their MPI counterparts: rows, no wrong results.
@@ -101,7 +102,7 @@ for coll in reducescatter allgather; do
       --iters 2 --rounds 2 --chunk-bytes 64K --tree-chunk-bytes 64K --against tree-chunk-bytes=16K)
   echo "$r"
   [[ $(echo "$r" | grep -c 'K: 2 rounds, ratio per round ') -eq 2 ]] || { echo "want 2 range comments ($coll)"; exit 1; }
-  [[ $(echo "$r" | grep -c 'K: against tree-chunk-bytes=16K: .* faster in [0-2] of 2$') -eq 2 ]] \
+  [[ $(echo "$r" | grep -c 'K: against tree-chunk-bytes=16K: .* faster in [0-2] of 2 (sign test p [0-9.]*)$') -eq 2 ]] \
     || { echo "want 2 against comments ($coll)"; exit 1; }
   echo "$r" | grep -v '^#' | awk '{ if ($9 != 0 || $15 != 0) { print "wrong results: " $0; exit 1 } }'
 done

@@ -197,6 +197,8 @@ struct BenchResult {
   // the per-round ratios' median and range (ratio_min = 0: one run each).
   std::vector<double> torch_round_median;
   double ratio = 0, ratio_min = 0, ratio_max = 0;
+  int ratio_ahead = 0;      // rounds where ours was faster than the peer's
+  double ratio_sign_p = 1;  // the sign test of those rounds (round_stats.h)
   int dp = 1, threads = 1;
   CpuPeak peak;
   double params = 0;
@@ -312,14 +314,16 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 "\"embedding_rows_reduced\": %.3f, \"comm_cpu_ms\": %.2f, \"comm_switches\": %.1f, "
                 "\"compute_ms\": %.2f, \"main_cpu_ms\": %.2f, \"main_switches\": %.1f, "
                 "\"process_cpu_ms\": %.2f, \"torch_tokens_per_s\": %.1f, "
-                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f%s%s%s}\n",
+                "\"rounds\": %d, \"ratio\": %.4f, \"ratio_min\": %.4f, \"ratio_max\": %.4f, "
+                "\"ratio_ahead_rounds\": %d, \"ratio_sign_p\": %.4f%s%s%s}\n",
                 args.GetString("config").c_str(), r.dp, r.threads, r.tps, median * 1e3, r.gflops,
                 r.gflops / peak, peak, r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3, r.timing.embedding_rows,
                 r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.timing.compute * 1e3,
                 r.timing.main_cpu * 1e3, r.timing.main_switches, r.timing.process_cpu * 1e3,
                 r.torch_tps,
-                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
+                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max, r.ratio_ahead,
+                r.ratio_sign_p,
                 r.comm_trace.empty() ? ""
                                      : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),
                 ByRankJson(r.timing).c_str(), r.against.empty() ? "" : AgainstSummary(r, true).c_str());
@@ -359,9 +363,9 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 r.tokens / r.torch_tps * 1e3, r.torch_tps, tg, 100 * tg / peak);
     if (r.ratio_min > 0) {
       std::printf("ratio haiscale/pytorch: %.2fx (median of %d interleaved rounds of %lld steps, "
-                  "%.2f-%.2fx)\n",
+                  "%.2f-%.2fx; faster in %d, sign test p %.3f)\n",
                   r.ratio, int(r.timing.round_median.size()), (long long)args.GetInt("steps"),
-                  r.ratio_min, r.ratio_max);
+                  r.ratio_min, r.ratio_max, r.ratio_ahead, r.ratio_sign_p);
     } else {
       std::printf("ratio haiscale/pytorch: %.2fx\n", r.ratio);
     }
@@ -515,6 +519,8 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     r->ratio = c.median;
     r->ratio_min = c.min;
     r->ratio_max = c.max;
+    r->ratio_ahead = c.higher;  // the peer's step longer than ours
+    r->ratio_sign_p = c.sign_p;
     r->torch_tps = r->tokens / MedianOf(r->torch_round_median);
   }
   return absl::OkStatus();

@@ -29,13 +29,19 @@ assert abs(r["torch_tokens_per_s"] - tokens / 0.4) < 1e-6 * tokens, r
 assert 0 < r["ratio_min"] <= r["ratio"] <= r["ratio_max"], r
 # Each round's ratio is 400 ms over that round's median step.
 assert abs(r["ratio"] - 400 / r["step_ms"]) < 0.5 * r["ratio"], r
-print("rounds ok:", r["ratio_min"], r["ratio"], r["ratio_max"])
+# The sign test of the rounds: 3 of 3 faster reads 0.25, 2 of 3 or fewer 1.
+assert 0 <= r["ratio_ahead_rounds"] <= 3, r
+assert r["ratio_sign_p"] == (0.25 if r["ratio_ahead_rounds"] in (0, 3) else 1.0), r
+if r["ratio_min"] > 1:
+    assert r["ratio_ahead_rounds"] == 3, r
+print("rounds ok:", r["ratio_min"], r["ratio"], r["ratio_max"], r["ratio_sign_p"])
 PY
 
 # The table names the rounds.
 "$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 2 \
     --threads 1 --compare-torch --python /bin/sh --peer-script "$PEER" \
-  | grep -q "median of 2 interleaved rounds of 2 steps" || fail "table line"
+  | grep -qE "median of 2 interleaved rounds of 2 steps, [0-9.]+-[0-9.]+x; faster in [0-2], sign test p [0-9.]+\)" \
+  || fail "table line"
 
 # --profile counts every round's steps.
 "$HAI" bench train --config configs/bench/tiny.pbtxt --steps 2 --warmup 1 --rounds 3 --threads 1 \

@@ -23,13 +23,15 @@ double SignTestP(int k, int n) {
   if (n <= 0 || k < 0 || k > n) return 1;
   const int lo = std::min(k, n - k);
   // P(X <= lo) for X ~ Binomial(n, 1/2), summed in logs (n can be large).
+  const double log_all = std::lgamma(n + 1.0) - n * std::log(2.0);
   double tail = 0;
   for (int i = 0; i <= lo; ++i) {
-    tail += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) -
-                     n * std::log(2.0));
+    tail += std::exp(log_all - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0));
   }
   return std::min(1.0, 2 * tail);
 }
+
+double RoundComparison::sign_p() const { return SignTestP(lower, lower + higher); }
 
 RoundComparison CompareRounds(const std::vector<double>& a, const std::vector<double>& b) {
   RoundComparison c;
@@ -42,7 +44,6 @@ RoundComparison CompareRounds(const std::vector<double>& a, const std::vector<do
     c.higher += a[i] > b[i];
   }
   c.rounds = int(ratios.size());
-  c.sign_p = SignTestP(c.lower, c.lower + c.higher);
   if (ratios.empty()) return c;
   c.median = MedianOf(ratios);
   c.min = *std::min_element(ratios.begin(), ratios.end());

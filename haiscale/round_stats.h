@@ -11,7 +11,7 @@
 // Usage:
 //   RoundComparison c = CompareRounds(hf_seconds, mpi_seconds);
 //   printf("%.2fx (%.2f-%.2f), lower in %d, higher in %d of %d (sign test p %.3f)\n",
-//          c.median, c.min, c.max, c.lower, c.higher, c.rounds, c.sign_p);
+//          c.median, c.min, c.max, c.lower, c.higher, c.rounds, c.sign_p());
 #ifndef HAISCALE_ROUND_STATS_H_
 #define HAISCALE_ROUND_STATS_H_
 
@@ -36,7 +36,7 @@ struct RoundComparison {
   // Two-sided exact sign test of lower against higher (ties left out): the
   // chance of a split at least this uneven if neither side were faster.
   // 1 when nothing was compared. 4 of 18 rounds lower gives 0.031.
-  double sign_p = 1;
+  double sign_p() const;
 };
 
 // SignTestP(k, n): two-sided exact binomial sign test, P(X <= min(k, n-k))

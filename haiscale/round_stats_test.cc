@@ -51,11 +51,11 @@ TEST(RoundStatsTest, SignTestMatchesTheBinomialTails) {
 TEST(RoundStatsTest, ComparisonCarriesTheSignTest) {
   const RoundComparison all_lower = CompareRounds({1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2});
   EXPECT_EQ(all_lower.lower, 6);
-  EXPECT_NEAR(all_lower.sign_p, 2.0 / 64.0, 1e-12);
+  EXPECT_NEAR(all_lower.sign_p(), 2.0 / 64.0, 1e-12);
   // Ties count for neither side and leave the test.
   const RoundComparison ties = CompareRounds({1, 1, 1, 2}, {1, 1, 1, 3});
-  EXPECT_NEAR(ties.sign_p, 1.0, 1e-12);
-  EXPECT_DOUBLE_EQ(CompareRounds({}, {}).sign_p, 1.0);
+  EXPECT_NEAR(ties.sign_p(), 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(CompareRounds({}, {}).sign_p(), 1.0);
 }
 
 TEST(RoundStatsTest, RoundMeansGroupConsecutiveSteps) {

@@ -197,8 +197,8 @@ struct BenchResult {
   // the per-round ratios' median and range (ratio_min = 0: one run each).
   std::vector<double> torch_round_median;
   double ratio = 0, ratio_min = 0, ratio_max = 0;
-  int ratio_ahead = 0;      // rounds where ours was faster than the peer's
-  double ratio_sign_p = 1;  // the sign test of those rounds (round_stats.h)
+  // The same rounds compared: the peer's step over ours (higher: ours faster).
+  RoundComparison torch_cmp;
   int dp = 1, threads = 1;
   CpuPeak peak;
   double params = 0;
@@ -212,10 +212,9 @@ struct BenchResult {
   double against_tokens = 0;  // per step
   bool against_first = false;  // --against-first: theirs was built first
   double against_tps = 0;
-  // speed_cmp: tokens/s, ours over theirs; ahead: rounds where ours is
-  // faster.
+  // speed_cmp: tokens/s, ours over theirs (higher: the rounds where ours
+  // was faster).
   RoundComparison speed_cmp, exposed_cmp, after_slowest_cmp;
-  int ahead = 0;
 };
 
 // ByRankJson(t): `, "by_rank": {...}` with t's per-rank lists in ms (empty
@@ -253,7 +252,7 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
         r.against, r.against_first ? "true" : "false", r.against_tps, b.median * 1e3, b.overlap, b.exposed * 1e3,
         b.exposed_after_slowest * 1e3, b.embedding_rows, b.comm_cpu * 1e3, b.comm_switches,
         b.compute * 1e3, b.main_cpu * 1e3, b.main_switches, b.process_cpu * 1e3, r.against_tokens, st.rounds, st.median, st.min, st.max,
-        r.ahead, st.sign_p);
+        st.higher, st.sign_p());
     if (dp) {
       const RoundComparison& e = r.exposed_cmp;
       const RoundComparison& a = r.after_slowest_cmp;
@@ -263,7 +262,8 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
                             "\"after_slowest_ratio\": %.4f, \"after_slowest_ratio_min\": %.4f, "
                             "\"after_slowest_ratio_max\": %.4f, \"after_slowest_lower_rounds\": %d, "
                             "\"after_slowest_sign_p\": %.4f",
-                            e.median, e.lower, e.sign_p, a.median, a.min, a.max, a.lower, a.sign_p);
+                            e.median, e.lower, e.sign_p(), a.median, a.min, a.max, a.lower,
+                            a.sign_p());
     }
     return out + ByRankJson(b) + "}";
   }
@@ -292,15 +292,15 @@ std::string AgainstSummary(const BenchResult& r, bool json) {
   absl::StrAppendFormat(&out,
                         "per round, this / against: tokens/s %.2fx (%.2f-%.2f), ahead in %d of %d "
                         "(sign test p %.3f)",
-                        st.median, st.min, st.max, r.ahead, st.rounds, st.sign_p);
+                        st.median, st.min, st.max, st.higher, st.rounds, st.sign_p());
   if (dp) {
     const RoundComparison& a = r.after_slowest_cmp;
     const RoundComparison& e = r.exposed_cmp;
     absl::StrAppendFormat(&out,
                           "; exposed after the slowest backward %.2fx (%.2f-%.2f), lower in %d "
                           "(p %.3f); rank 0's exposed %.2fx (%.2f-%.2f), lower in %d (p %.3f)",
-                          a.median, a.min, a.max, a.lower, a.sign_p, e.median, e.min, e.max, e.lower,
-                          e.sign_p);
+                          a.median, a.min, a.max, a.lower, a.sign_p(), e.median, e.min, e.max,
+                          e.lower, e.sign_p());
   }
   return out + "\n";
 }
@@ -322,8 +322,8 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
                 r.timing.comm_cpu * 1e3, r.timing.comm_switches, r.timing.compute * 1e3,
                 r.timing.main_cpu * 1e3, r.timing.main_switches, r.timing.process_cpu * 1e3,
                 r.torch_tps,
-                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max, r.ratio_ahead,
-                r.ratio_sign_p,
+                int(r.timing.round_median.size()), r.ratio, r.ratio_min, r.ratio_max,
+                r.torch_cmp.higher, r.torch_cmp.sign_p(),
                 r.comm_trace.empty() ? ""
                                      : (", \"buckets\": " + CommTraceJson(r.comm_trace)).c_str(),
                 ByRankJson(r.timing).c_str(), r.against.empty() ? "" : AgainstSummary(r, true).c_str());
@@ -365,7 +365,7 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
       std::printf("ratio haiscale/pytorch: %.2fx (median of %d interleaved rounds of %lld steps, "
                   "%.2f-%.2fx; faster in %d, sign test p %.3f)\n",
                   r.ratio, int(r.timing.round_median.size()), (long long)args.GetInt("steps"),
-                  r.ratio_min, r.ratio_max, r.ratio_ahead, r.ratio_sign_p);
+                  r.ratio_min, r.ratio_max, r.torch_cmp.higher, r.torch_cmp.sign_p());
     } else {
       std::printf("ratio haiscale/pytorch: %.2fx\n", r.ratio);
     }
@@ -494,7 +494,6 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     for (double sec : r->timing.round_median) ours_tps.push_back(r->tokens / sec);
     for (double sec : b.round_median) theirs_tps.push_back(r->against_tokens / sec);
     r->speed_cmp = CompareRounds(ours_tps, theirs_tps);
-    r->ahead = r->speed_cmp.higher;
     r->exposed_cmp = CompareRounds(RoundMeans(r->timing.exposed_steps, steps),
                                    RoundMeans(b.exposed_steps, steps));
     if (multi_rank && !b.exposed_steps.empty()) {
@@ -519,8 +518,7 @@ absl::Status Bench(const cli::ArgParser& args, config::RunConfig cfg, bool multi
     r->ratio = c.median;
     r->ratio_min = c.min;
     r->ratio_max = c.max;
-    r->ratio_ahead = c.higher;  // the peer's step longer than ours
-    r->ratio_sign_p = c.sign_p;
+    r->torch_cmp = c;
     r->torch_tps = r->tokens / MedianOf(r->torch_round_median);
   }
   return absl::OkStatus();

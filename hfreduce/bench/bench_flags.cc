@@ -262,7 +262,7 @@ std::string AgainstComment(int64_t nbytes, const RoundTimes& t, const CpuPerCall
       "# %s: against %s: %.1f us, %.0f us CPU; HFReduce / against per round %.2fx "
       "(%.2f-%.2f), faster in %d of %d (sign test p %.3f)\n",
       FormatBytes(nbytes), absl::StrJoin(sets, " "), t.AgainstMedian() * 1e6, cpu.against_us,
-      s.median, s.min, s.max, s.higher, s.rounds, s.sign_p);
+      s.median, s.min, s.max, s.higher, s.rounds, s.sign_p());
 }
 
 std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {
@@ -270,7 +270,7 @@ std::string RoundsComment(int64_t nbytes, const RoundTimes& t) {
   const RoundComparison s = t.Speedup();
   return absl::StrFormat(
       "# %s: %d rounds, ratio per round %.2f-%.2f, HFReduce faster in %d (sign test p %.3f)\n",
-      FormatBytes(nbytes), t.hf.size(), s.min, s.max, s.higher, s.sign_p);
+      FormatBytes(nbytes), t.hf.size(), s.min, s.max, s.higher, s.sign_p());
 }
 
 void Bf16SumOp(void* in, void* inout, int* len, MPI_Datatype*) {

@@ -106,18 +106,55 @@ struct SliceReduce {
   }
 };
 
+// Units per chunk of an AllReduce of `units` elements of `esize` bytes:
+// about kAutoChunks chunks, at least min_chunk_bytes, at most the slot.
+// Smaller chunks keep a chunk's working set in L2, larger ones make fewer
+// meetings of the node's ranks (three per chunk); docs/hfreduce.md has the
+// measurements.
+int64_t AllReduceChunkUnits(const EngineConfig& c, int64_t units, int64_t esize) {
+  const int64_t slot = c.slot_bytes / esize / kAlignUnits * kAlignUnits;
+  const int64_t want =
+      std::max(c.min_chunk_bytes / esize, RoundUp(units / kAutoChunks, kAlignUnits));
+  return std::min(slot, want);
+}
+
+// Local rank l's slice [*b, *e) of a chunk of n units (aligned, maybe empty).
+void ChunkSlice(int64_t n, int L, int l, int64_t* b, int64_t* e) {
+  const int64_t per = RoundUp((n + L - 1) / L, kAlignUnits);
+  *b = std::min(n, l * per);
+  *e = std::min(n, *b + per);
+}
+
 }  // namespace
+
+std::vector<std::pair<int64_t, int64_t>> Engine::AllReduceOwnedUnits(int64_t count, DType dtype,
+                                                                     int l) const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  const int L = config_.local_size;
+  // One rank per node reduces everything (Run's in-place path included).
+  const int64_t chunk =
+      L == 1 ? std::max<int64_t>(1, count) : AllReduceChunkUnits(config_, count, DTypeSize(dtype));
+  for (int64_t u0 = 0; u0 < count; u0 += chunk) {
+    int64_t b, e;
+    ChunkSlice(std::min(chunk, count - u0), L, l, &b, &e);
+    if (e > b) out.push_back({u0 + b, u0 + e});
+  }
+  return out;
+}
 
 int64_t Engine::SegmentBytes(const EngineConfig& c) {
   return ControlBytes(c.local_size, c.depth) +
          c.depth * RoundUp((c.local_size + 2) * c.slot_bytes, kPage) +
-         c.local_size * RoundUp(c.registered_bytes, kPage);
+         c.local_size * RoundUp(c.registered_bytes, kPage) +
+         RoundUp(c.node_shared_bytes, kPage);
 }
 
 char* Engine::SharedRegion(int l) const {
   return buffers_ + config_.depth * buffer_stride_ +
          l * RoundUp(config_.registered_bytes, kPage);
 }
+
+char* Engine::NodeSharedRegion() const { return SharedRegion(config_.local_size); }
 
 Engine::Engine(const EngineConfig& config, void* area, Transport* rail,
                const std::atomic<bool>* abort)
@@ -345,14 +382,7 @@ absl::Status Engine::Run(const OpCall& call) {
     geo.in_size = esize;
     geo.acc_size = sizeof(float);
     geo.units = d.count;
-    geo.chunk = c.slot_bytes / esize / kAlignUnits * kAlignUnits;
-    // Chunks by message size: about kAutoChunks of them, at least
-    // min_chunk_bytes, at most the slot. Smaller chunks keep a chunk's
-    // working set in L2, larger ones make fewer meetings of the node's
-    // ranks (three per chunk); docs/hfreduce.md has the measurements.
-    const int64_t want = std::max(c.min_chunk_bytes / esize,
-                                  RoundUp(geo.units / kAutoChunks, kAlignUnits));
-    geo.chunk = std::min(geo.chunk, want);
+    geo.chunk = AllReduceChunkUnits(c, geo.units, esize);
   }
   // One rank per node (f32; not an average on the trees: see below): the
   // node's partial sum is the input itself, so it is sent from the buffer
@@ -392,11 +422,7 @@ absl::Status Engine::Run(const OpCall& call) {
     *u1 = std::min(geo.units, *u0 + geo.chunk);
   };
   // This rank's slice of a chunk of n units (aligned, maybe empty).
-  auto slice = [&](int64_t n, int l, int64_t* b, int64_t* e) {
-    int64_t per = RoundUp((n + L - 1) / L, kAlignUnits);
-    *b = std::min(n, l * per);
-    *e = std::min(n, *b + per);
-  };
+  auto slice = [&](int64_t n, int l, int64_t* b, int64_t* e) { ChunkSlice(n, L, l, b, e); };
   auto min_counter = [&](std::atomic<uint64_t> RankControl::*field) {
     uint64_t m = UINT64_MAX;
     for (int l = 0; l < L; ++l) {
@@ -528,10 +554,13 @@ absl::Status Engine::Run(const OpCall& call) {
       // My slice was never copied in: read it where it is, and registered
       // buffers of the others too. The per-element order (rank 0, 1, ...)
       // and so the bits are unchanged.
+      // To the owners only (OpDesc::root 1): the others' copies of my
+      // slice are left as they are (nobody reads them).
+      const bool owners_only = d.root == 1;
       for (int l = 0; l < L; ++l) {
         if (l == me) continue;
         srcs_[l] = input_of(l, buf, u0, u0 + s0);
-        if (Rank(l).shared_off >= 0) {
+        if (Rank(l).shared_off >= 0 && !owners_only) {
           peer_outs_[npeer_outs++] = const_cast<char*>(input_of(l, buf, u0, u0 + s0));
         }
       }

@@ -91,10 +91,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "haiscale/dtype.h"
 #include "hfreduce/op_desc.h"
 #include "hfreduce/transport/transport.h"
 #include "hfreduce/tree_allreduce.h"
@@ -117,6 +119,10 @@ struct EngineConfig {
   // Bytes of each local rank's registered region (SharedRegion), where
   // buffers live that the node's other ranks read and write in place.
   int64_t registered_bytes = 0;
+  // Bytes of the node's common region (NodeSharedRegion): one block that
+  // every local rank maps, for data the node's ranks hold once between them
+  // (DDP's node-shared parameters).
+  int64_t node_shared_bytes = 0;
   // Two nodes: AllReduces of at most this many bytes, and the op checks of
   // ReduceScatter / AllGather, take the one-hop exchange (pair_exchange.h)
   // instead of the trees.
@@ -158,6 +164,19 @@ class Engine {
   // Engine::SharedRegion(l): local rank l's registered region (
   // EngineConfig::registered_bytes bytes, page-aligned, in the node segment).
   char* SharedRegion(int l) const;
+
+  // Engine::NodeSharedRegion(): the node's common region (
+  // EngineConfig::node_shared_bytes bytes, page-aligned, after the ranks'
+  // registered regions): the same memory on every local rank.
+  char* NodeSharedRegion() const;
+
+  // Engine::AllReduceOwnedUnits(count, dtype, l): the element ranges of an
+  // AllReduce of `count` elements whose sums local rank l computes (its
+  // slice of every chunk); over l = 0..L-1 a partition of [0, count). An
+  // AllReduceToOwners call (OpDesc::root 1) writes at least these into local
+  // rank l's buffer.
+  std::vector<std::pair<int64_t, int64_t>> AllReduceOwnedUnits(int64_t count, DType dtype,
+                                                               int l) const;
 
   // Engine::UsesSmallPath(desc): whether this call takes the small-message
   // path (the same answer on every rank for matching calls).

@@ -104,14 +104,14 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
       o.min_chunk_bytes % 64 != 0 || o.pipeline_depth < 2 ||
       o.tree_chunk_bytes < 64 || o.tree_chunk_bytes % 64 != 0 ||
       o.tree_window < 1 || o.timeout <= absl::ZeroDuration() ||
-      o.ranks_per_node < 0 || o.registered_bytes < 0) {
+      o.ranks_per_node < 0 || o.registered_bytes < 0 || o.node_shared_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "bad options: chunk_bytes=", o.chunk_bytes, " min_chunk_bytes=", o.min_chunk_bytes,
         " (both >= 4096, multiples of 64)",
         " pipeline_depth=", o.pipeline_depth, " (>= 2) tree_chunk_bytes=",
         o.tree_chunk_bytes, " tree_window=", o.tree_window, " timeout=",
         absl::FormatDuration(o.timeout), " ranks_per_node=", o.ranks_per_node,
-        " registered_bytes=", o.registered_bytes));
+        " registered_bytes=", o.registered_bytes, " node_shared_bytes=", o.node_shared_bytes));
   }
   HF_MPI(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup");
   MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
@@ -187,6 +187,10 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   HF_MPI(MPI_Allreduce(MPI_IN_PLACE, &ec.registered_bytes, 1, MPI_INT64_T, MPI_MAX, comm_),
          "MPI_Allreduce(registered_bytes)");
   registered_bytes_ = ec.registered_bytes;
+  ec.node_shared_bytes = o.node_shared_bytes;
+  HF_MPI(MPI_Allreduce(MPI_IN_PLACE, &ec.node_shared_bytes, 1, MPI_INT64_T, MPI_MAX, comm_),
+         "MPI_Allreduce(node_shared_bytes)");
+  node_shared_bytes_ = ec.node_shared_bytes;
   const int64_t seg_bytes = ShmSegment::kHeaderBytes + Engine::SegmentBytes(ec);
   const std::string name = ShmSegmentName(geteuid(), job_key, node_);
   absl::Status seg_status;
@@ -246,6 +250,34 @@ absl::StatusOr<void*> Communicator::AllocShared(int64_t bytes) {
   }
   shared_used_ = at + bytes;
   return static_cast<void*>(engine_->SharedRegion(local_rank_) + at);
+}
+
+absl::StatusOr<void*> Communicator::AllocNodeShared(int64_t bytes) {
+  // Every local rank must get the same block: the requests are compared
+  // (setup time; local_comm_ is not used by the progress thread).
+  int64_t range[2] = {bytes, -bytes};
+  const int rc =
+      MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT64_T, MPI_MAX, local_comm_);
+  if (rc != MPI_SUCCESS) {
+    return absl::InternalError(absl::StrCat("hfreduce rank ", rank_,
+                                            ": AllocNodeShared: MPI_Allreduce failed"));
+  }
+  if (range[0] != -range[1]) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hfreduce rank ", rank_, ": AllocNodeShared(", bytes, "): the ranks of node ", node_,
+        " asked for different sizes (", -range[1], " to ", range[0], " bytes)"));
+  }
+  if (bytes < 0) return absl::InvalidArgumentError("AllocNodeShared: negative size");
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t at = (node_shared_used_ + 63) / 64 * 64;
+  if (at + bytes > node_shared_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "hfreduce rank ", rank_, ": AllocNodeShared(", bytes, ") needs ", at + bytes,
+        " bytes of the node's common region but Options::node_shared_bytes is ",
+        node_shared_bytes_));
+  }
+  node_shared_used_ = at + bytes;
+  return static_cast<void*>(engine_->NodeSharedRegion() + at);
 }
 
 absl::StatusOr<TransportKind> ParseTransportKind(const std::string& name) {
@@ -449,6 +481,19 @@ absl::Status Communicator::AllReduce(void* buffer, int64_t count, DType dtype,
   absl::Status s = CheckArgs("AllReduce", buffer, buffer, count, dtype, true);
   if (!s.ok()) return s;
   return RunBlocking(MakeCall(OpKind::kAllReduce, buffer, buffer, count, dtype, int32_t(op)));
+}
+
+absl::Status Communicator::AllReduceToOwners(void* buffer, int64_t count, DType dtype,
+                                             ReduceOp op) {
+  absl::Status s = CheckArgs("AllReduceToOwners", buffer, buffer, count, dtype, true);
+  if (!s.ok()) return s;
+  return RunBlocking(
+      MakeCall(OpKind::kAllReduce, buffer, buffer, count, dtype, int32_t(op), /*root=*/1));
+}
+
+std::vector<std::pair<int64_t, int64_t>> Communicator::AllReduceOwnedSlices(int64_t count,
+                                                                            DType dtype) const {
+  return engine_->AllReduceOwnedUnits(count, dtype, local_rank_);
 }
 
 absl::Status Communicator::RunBlocking(OpCall call) {

@@ -35,6 +35,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -103,6 +105,9 @@ struct Options {
   // Bytes of node-shared memory per rank for AllocShared (registered
   // buffers); the largest value of any rank is used.
   int64_t registered_bytes = 0;
+  // Bytes of the node's common region for AllocNodeShared (one block per
+  // node, mapped by every local rank); the largest value of any rank is used.
+  int64_t node_shared_bytes = 0;
   // Inter-node transport; every rank must choose the same (checked).
   TransportKind transport = TransportKind::kDefault;
   // TCP only. Where to listen: an interface name ("eth0"), an IPv4 address,
@@ -181,6 +186,24 @@ class Communicator {
   // Communicator::AllReduce(...): AllReduceAsync(...).Wait().
   absl::Status AllReduce(void* buffer, int64_t count, DType dtype, ReduceOp op);
 
+  // Communicator::AllReduceToOwners(buffer, count, dtype, op)
+  //
+  // AllReduce for data a node's ranks hold once between them (DDP's
+  // node-shared parameters, where each local rank steps the optimizer on
+  // its own part): at least the elements of AllReduceOwnedSlices(count,
+  // dtype) become the sum or average in this rank's buffer; the rest of it
+  // may keep its input. With registered buffers (AllocShared) this saves
+  // writing every sum into all L buffers of the node: each rank writes its
+  // slices into its own only. Same bits as AllReduce where it writes.
+  absl::Status AllReduceToOwners(void* buffer, int64_t count, DType dtype, ReduceOp op);
+
+  // Communicator::AllReduceOwnedSlices(count, dtype): the element ranges
+  // [begin, end) of an AllReduce of `count` elements whose sums this rank
+  // computes; over the node's local ranks a partition of [0, count), the
+  // same on every node.
+  std::vector<std::pair<int64_t, int64_t>> AllReduceOwnedSlices(int64_t count,
+                                                                DType dtype) const;
+
   // Communicator::AllReduceRows(buffer, rows, cols, op, nonzero_rows)
   //
   // In place, f32: the AllReduce of a row-major [rows, cols] matrix most of
@@ -246,6 +269,16 @@ class Communicator {
   // when Options::registered_bytes is used up.
   absl::StatusOr<void*> AllocShared(int64_t bytes);
 
+  // Communicator::AllocNodeShared(bytes)
+  //
+  // Collective over the node's ranks, which must ask for the same `bytes`
+  // (checked): `bytes` (64-byte aligned) of the node's common region, the
+  // same memory on every local rank, zeroed, valid until the Communicator is
+  // destroyed. For data the node's ranks hold once between them (DDP's
+  // node-shared parameters); the caller orders their reads and writes.
+  // ResourceExhausted when Options::node_shared_bytes is used up.
+  absl::StatusOr<void*> AllocNodeShared(int64_t bytes);
+
   // Communicator::Abort(reason): fails queued and future calls and tells
   // this node's other ranks to stop.
   void Abort(const std::string& reason);
@@ -305,6 +338,8 @@ class Communicator {
   std::atomic<int64_t> progress_wakeups_{0};
   int64_t registered_bytes_ = 0;  // agreed Options::registered_bytes
   int64_t shared_used_ = 0;       // bytes handed out by AllocShared
+  int64_t node_shared_bytes_ = 0; // agreed Options::node_shared_bytes
+  int64_t node_shared_used_ = 0;  // bytes handed out by AllocNodeShared
 };
 
 }  // namespace hs::hfreduce

@@ -34,6 +34,9 @@ std::string DescribeOp(const OpDesc& d) {
       d.kind == static_cast<int32_t>(OpKind::kAllReduceRows)) {
     absl::StrAppend(&out, " op=", d.op == 0 ? "sum" : "average");
   }
+  if (d.kind == static_cast<int32_t>(OpKind::kAllReduce) && d.root == 1) {
+    absl::StrAppend(&out, " to=owners");
+  }
   if (d.kind == static_cast<int32_t>(OpKind::kBroadcast)) {
     absl::StrAppend(&out, " root=", d.root);
   }

@@ -31,7 +31,9 @@ struct OpDesc {
   int32_t dtype = 0;    // hs::DType
   int32_t op = 0;       // ReduceOp (0 for data movement)
   int32_t root = 0;     // Broadcast: the root; AllReduceRows: the row length;
-                        // else 0
+                        // AllReduce: 1 when each sum goes only to the
+                        // buffer of the local rank that reduces it
+                        // (AllReduceToOwners); else 0
   int64_t count = 0;    // element count as passed by the caller
 };
 

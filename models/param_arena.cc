@@ -127,6 +127,14 @@ void ParamArena::RebindGrads(float* grads) {
   grad_block_.reset();
 }
 
+void ParamArena::RebindParams(float* params, bool copy) {
+  HS_CHECK(params_ != nullptr) << "RebindParams before Allocate";
+  if (params == params_) return;
+  if (copy) std::memcpy(params, params_, padded_size() * sizeof(float));
+  params_ = params;
+  param_block_.reset();
+}
+
 void ParamArena::ZeroGrads() {
   if (grads_ == nullptr) return;
   // One memset per thread: one core's stores do not fill the memory

@@ -124,10 +124,20 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     }
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
+    const bool want_shared_params = registered && options.node_shared_params;
     if (registered) {
-      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, grad_bytes));
+      // Node-shared parameters add one parameter block per node; counted
+      // per rank here, which leaves room to spare.
+      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, want_shared_params
+                                                                     ? 2 * grad_bytes
+                                                                     : grad_bytes));
+    }
+    if (options.node_shared_params && !(registered && want_shared_params) && d->rank_ == 0) {
+      HS_LOG(INFO) << "ddp: parallel.node_shared_params needs registered gradients (ZeRO-0, "
+                      "room in /dev/shm); every rank keeps its own parameters";
     }
     if (registered) hf.registered_bytes = grad_bytes;
+    if (registered && want_shared_params) hf.node_shared_bytes = grad_bytes;
     HS_ASSIGN_OR_RETURN(d->hf_, hfreduce::Communicator::Create(d->comm_, hf));
     if (registered) {
       HS_ASSIGN_OR_RETURN(void* shared, d->hf_->AllocShared(grad_bytes));
@@ -136,6 +146,15 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
       // Registered gradients are all AllReduceRows needs (CanAllReduceRows),
       // and `registered` is agreed, so every rank takes the same path.
       d->rows_in_place_ = max_rows > 0;
+    }
+    if (registered && want_shared_params) {
+      HS_ASSIGN_OR_RETURN(void* params, d->hf_->AllocNodeShared(grad_bytes));
+      d->shared_params_ = static_cast<float*>(params);
+      d->param_floats_ = arena.padded_size();
+      d->local_rank_ = d->hf_->local_rank();
+      d->local_size_ = d->hf_->local_size();
+      rc = MPI_Comm_split(d->comm_, d->hf_->node(), d->local_rank_, &d->node_comm_);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split(node)");
     }
   }
   if (max_rows > 0 && !d->rows_in_place_) {  // the packed path's buffers
@@ -162,6 +181,7 @@ Ddp::~Ddp() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   hf_.reset();
+  if (node_comm_ != MPI_COMM_NULL) MPI_Comm_free(&node_comm_);
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
@@ -350,6 +370,11 @@ absl::Status Ddp::ReduceBucket(const Bucket& b) {
   // ZeRO-1 too: the reduced rows land whole on every rank, including this
   // rank's part, which is all its optimizer reads.
   if (b.rows > 0) return ReduceSparseBucket(b);
+  // Node-shared parameters: each rank's optimizer reads only the slices
+  // HFReduce sums on it (OwnedRanges), so the sums go only there.
+  if (shared_params_ != nullptr) {
+    return hf_->AllReduceToOwners(g, n, DType::kF32, hfreduce::ReduceOp::kSum);
+  }
   if (options_.zero_stage == 0) return AllReduceSum(g, n);
   // ZeRO-1: reduce-scatter a zero-padded copy; part r comes back to rank r.
   const int64_t part = PartSize(b);
@@ -372,7 +397,7 @@ absl::Status Ddp::ReduceBucket(const Bucket& b) {
 
 std::vector<std::pair<int64_t, int64_t>> Ddp::OwnedRanges() const {
   std::vector<std::pair<int64_t, int64_t>> out;
-  if (options_.zero_stage == 0) {
+  if (parts() == 1) {
     for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {
       if (!out.empty() && out.back().second == it->begin) {
         out.back().second = it->end;  // adjacent buckets: one range
@@ -383,15 +408,51 @@ std::vector<std::pair<int64_t, int64_t>> Ddp::OwnedRanges() const {
     return out;
   }
   for (const Bucket& b : buckets_) {
-    const int64_t part = PartSize(b);
-    const int64_t lo = std::min(b.size(), rank_ * part), hi = std::min(b.size(), (rank_ + 1) * part);
+    if (shared_params_ != nullptr && b.rows == 0) {
+      // The slices whose sums AllReduceToOwners leaves in this rank's buffer.
+      for (const auto& [lo, hi] : hf_->AllReduceOwnedSlices(b.size(), DType::kF32)) {
+        out.push_back({b.begin + lo, b.begin + hi});
+      }
+      continue;
+    }
+    // ZeRO-1's parts, and node-shared row-sparse buckets (AllReduceRows
+    // leaves every sum in every buffer, so any split will do).
+    const int64_t part = PartSize(b), k = part_index();
+    const int64_t lo = std::min(b.size(), k * part), hi = std::min(b.size(), (k + 1) * part);
     if (hi > lo) out.push_back({b.begin + lo, b.begin + hi});
   }
   std::sort(out.begin(), out.end());
-  return out;
+  // Adjacent ranges as one (one optimizer per range).
+  std::vector<std::pair<int64_t, int64_t>> merged;
+  for (const auto& r : out) {
+    if (!merged.empty() && merged.back().second == r.first) {
+      merged.back().second = r.second;
+    } else {
+      merged.push_back(r);
+    }
+  }
+  return merged;
+}
+
+absl::Status Ddp::CopyInParams(const float* params) {
+  if (shared_params_ == nullptr) {
+    return absl::FailedPreconditionError("CopyInParams without node-shared parameters");
+  }
+  if (local_rank_ == 0 && params != shared_params_) {
+    std::memcpy(shared_params_, params, size_t(param_floats_) * sizeof(float));
+  }
+  const int rc = MPI_Barrier(node_comm_);
+  return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Barrier(node)");
 }
 
 absl::Status Ddp::AllGatherParams(float* params) {
+  if (shared_params_ != nullptr) {
+    // Every part is written where the node's ranks read it: the barrier
+    // only orders those writes before the next forward's reads.
+    (void)params;
+    const int rc = MPI_Barrier(node_comm_);
+    return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Barrier(node)");
+  }
   if (options_.zero_stage != 1) return absl::OkStatus();
   for (const Bucket& b : buckets_) {
     const int64_t part = PartSize(b), n = b.size();

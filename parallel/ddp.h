@@ -29,6 +29,16 @@
 // its parts only (optimizer state / dp per rank), and AllGatherParams
 // reassembles the updated parameters on every rank.
 //
+// Node-shared parameters (node_shared_params; HFReduce, ZeRO-0): the ranks
+// of a node keep one copy of the parameters in HFReduce's node segment
+// (shared_params()); local rank l of L owns part l of every bucket, so
+// the node's optimizer work and state are split L ways, and the updated
+// parts are already where every rank reads them: AllGatherParams is a
+// barrier of the node's ranks. A rank's parts are the slices HFReduce sums
+// on it (Communicator::AllReduceOwnedSlices), and the dense buckets are
+// reduced with AllReduceToOwners: each sum lands only in its owner's
+// gradient buffer instead of in all L of the node.
+//
 // Usage (per step):
 //   ddp->BeginBackward();
 //   model->Backward(ce_scale, aux_scale, ddp->hook());   // last micro-batch
@@ -105,6 +115,11 @@ struct DdpOptions {
   // row-sparse bucket is reduced densely (packing then costs more than the
   // bytes it saves). The in-place path needs no such limit.
   double max_sparse_density = 0.5;
+  // HFReduce, ZeRO-0, registered gradients: one copy of the parameters per
+  // node, in HFReduce's node segment (Communicator::AllocNodeShared); the
+  // caller moves the arena's parameters there (ParamArena::RebindParams).
+  // Skipped, with a log line, where the gradients cannot be registered.
+  bool node_shared_params = false;
 };
 
 // An arena range [begin, end) of floats reduced as one message.
@@ -181,11 +196,27 @@ class Ddp {
   absl::Status WaitGradients();
   const CommTimeline& timeline() const { return timeline_; }
 
+  // shared_params(): the node's copy of the parameters (node_shared_params),
+  // nullptr without it. The node's local rank 0 fills it (CopyInParams).
+  float* shared_params() const { return shared_params_; }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
   // OwnedRanges: arena ranges this rank's optimizer updates: every bucket
-  // (adjacent ones merged) without ZeRO, its part of every bucket with ZeRO-1.
+  // (adjacent ones merged) without ZeRO, its part of every bucket with ZeRO-1
+  // (of the group) or with node-shared parameters (of the node).
   std::vector<std::pair<int64_t, int64_t>> OwnedRanges() const;
-  bool sharded() const { return options_.zero_stage == 1; }
-  // AllGatherParams: ZeRO-1 only: every rank gets every bucket's parts.
+  // sharded(): the optimizer state is split (ZeRO-1, or over the node).
+  bool sharded() const { return options_.zero_stage == 1 || shared_params_ != nullptr; }
+  // shard_comm(): the ranks whose parts make up the whole (the group with
+  // ZeRO-1, the node with node-shared parameters).
+  MPI_Comm shard_comm() const { return shared_params_ ? node_comm_ : comm_; }
+  // CopyInParams(params): node-shared parameters only: the node's local
+  // rank 0 copies `params` into shared_params(); returns when every rank of
+  // the node can read them.
+  absl::Status CopyInParams(const float* params);
+  // AllGatherParams: ZeRO-1: every rank gets every bucket's parts.
+  // Node-shared parameters: waits until every rank of the node has written
+  // its parts (and nobody reads the parameters before that).
   absl::Status AllGatherParams(float* params);
 
  private:
@@ -198,7 +229,11 @@ class Ddp {
   // the whole bucket when the union is denser than max_sparse_density.
   absl::Status ReduceSparseBucket(const Bucket& b);
   void Launch(size_t index);
-  int64_t PartSize(const Bucket& b) const { return (b.size() + size_ - 1) / size_; }
+  // Parts: how many owners share each bucket's optimizer step, and which
+  // part is this rank's (ZeRO-1: the group; node-shared: the node).
+  int parts() const { return options_.zero_stage == 1 ? size_ : shared_params_ ? local_size_ : 1; }
+  int part_index() const { return options_.zero_stage == 1 ? rank_ : local_rank_; }
+  int64_t PartSize(const Bucket& b) const { return (b.size() + parts() - 1) / parts(); }
 
   DdpOptions options_;
   MPI_Comm comm_ = MPI_COMM_NULL;  // dup of the DP group
@@ -211,6 +246,10 @@ class Ddp {
   std::vector<float> gather_;       // ZeRO-1 allgather buffer (main thread)
   std::vector<float> send_part_;    // ZeRO-1 this rank's updated part (main thread)
   bool rows_in_place_ = false;      // HFReduce AllReduceRows (registered gradients)
+  float* shared_params_ = nullptr;  // node_shared_params: in HFReduce's node segment
+  MPI_Comm node_comm_ = MPI_COMM_NULL;  // this node's ranks (node_shared_params)
+  int64_t param_floats_ = 0;        // the shared block's floats (padded arena)
+  int local_rank_ = 0, local_size_ = 1;
   // Row-sparse buckets on the packed path (comm thread): per-row mask /
   // union counts and the packed rows (max_sparse_density of the largest).
   std::vector<float> row_counts_;

@@ -56,7 +56,18 @@ absl::StatusOr<std::unique_ptr<GradSync>> GradSync::Create(const ParallelContext
       g->owned_.push_back(r);
     }
   }
+  if (float* shared = g->ddp_->shared_params()) {
+    // One copy per node (checked identical above); from here on every rank
+    // of the node reads and updates that copy.
+    HS_RETURN_IF_ERROR(g->ddp_->CopyInParams(arena->params()));
+    arena->RebindParams(shared, /*copy=*/false);
+  }
   return g;
+}
+
+absl::Status GradSync::WaitForSharedParams() {
+  if (!node_shared_params()) return absl::OkStatus();
+  return ddp_->AllGatherParams(arena_->params());  // the node's barrier
 }
 
 std::vector<Ddp*> GradSync::Ddps() const {
@@ -71,12 +82,14 @@ std::string GradSync::Describe() const {
   bool row_sparse = false;
   for (const Bucket& b : ddp_->buckets()) row_sparse = row_sparse || b.rows > 0;
   return absl::StrFormat(
-      "%d ranks, %s, %d gradient buckets, ZeRO-%d%s", ctx_->dp_size(),
+      "%d ranks, %s, %d gradient buckets, ZeRO-%d%s%s", ctx_->dp_size(),
       options_.ddp.backend == DdpOptions::Backend::kMpi ? "MPI_Allreduce" : "HFReduce",
       ddp_->buckets().size(), options_.ddp.zero_stage,
       !row_sparse              ? ""
       : ddp_->rows_in_place() ? ", embedding gradient row-sparse (summed in place)"
-                              : ", embedding gradient row-sparse");
+                              : ", embedding gradient row-sparse",
+      ddp_->shared_params() ? ", parameters node-shared (optimizer split over the node's ranks)"
+                            : "");
 }
 
 void GradSync::BeginBackward() {
@@ -107,7 +120,7 @@ absl::StatusOr<double> GradSync::GlobalSumOfSquares() const {
   for (Ddp* ddp : Ddps()) {
     double part = 0;
     for (const auto& [b, e] : ddp->OwnedRanges()) part += optim::SumOfSquares(grads + b, e - b);
-    if (ddp->sharded()) HS_RETURN_IF_ERROR(AllSumInRankOrder(ddp->comm(), &part, 1));
+    if (ddp->sharded()) HS_RETURN_IF_ERROR(AllSumInRankOrder(ddp->shard_comm(), &part, 1));
     if (ddp == expert_ddp_.get()) HS_RETURN_IF_ERROR(ctx_->SumOverEpGroup(&part, 1));
     sq += part;
   }

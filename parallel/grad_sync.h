@@ -47,15 +47,25 @@ struct GradSyncOptions {
 class GradSync {
  public:
   // Create: collective over the context's DP group. May move the arena's
-  // gradients into HFReduce's registered shared memory (RebindGrads).
+  // gradients into HFReduce's registered shared memory (RebindGrads), and
+  // with node-shared parameters its parameters into the node's copy
+  // (RebindParams).
   static absl::StatusOr<std::unique_ptr<GradSync>> Create(const ParallelContext& ctx,
                                                           models::ParamArena* arena,
                                                           const GradSyncOptions& options);
 
   // Arena ranges this rank's optimizer updates (merged, sorted): the whole
-  // arena without ZeRO-1.
+  // arena without ZeRO-1 or node-shared parameters.
   const std::vector<std::pair<int64_t, int64_t>>& OwnedRanges() const { return owned_; }
+  // sharded(): the optimizer state is split over ranks (ZeRO-1, or over a
+  // node's ranks with node-shared parameters).
   bool sharded() const { return ddp_ && ddp_->sharded(); }
+  bool node_shared_params() const { return ddp_ && ddp_->shared_params() != nullptr; }
+  // node_ranks(): the ranks sharing this node's parameters (1 without).
+  int node_ranks() const { return node_shared_params() ? ddp_->local_size() : 1; }
+  // WaitForSharedParams(): node-shared parameters: returns once every rank
+  // of the node got here (after writing the node's copy, e.g. a resume).
+  absl::Status WaitForSharedParams();
   bool data_parallel() const { return ddp_ != nullptr; }
   // Describes the data-parallel setup for the run log ("" without DP).
   std::string Describe() const;

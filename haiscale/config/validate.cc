@@ -438,6 +438,22 @@ void CheckParallel(const RunConfig& c, Problems& p) {
   p.Require(par.zero_stage() == 0 || par.zero_stage() == 1,
             "parallel.zero_stage", "must be 0 or 1, got ", par.zero_stage());
   NonNegative(p, "parallel.ranks_per_node", par.ranks_per_node());
+  if (par.node_shared_params()) {
+    // The parameters live in HFReduce's node segment and the arena is one
+    // block: a node's ranks must hold the same parameters, all of them.
+    p.Require(par.allreduce() != config::ParallelConfig::MPI, "parallel.node_shared_params",
+              "needs parallel.allreduce HFREDUCE (the parameters live in its node segment)");
+    p.Require(par.zero_stage() == 0, "parallel.node_shared_params",
+              "needs parallel.zero_stage 0 (it splits the optimizer over the node's ranks itself)");
+    p.Require(!par.hfreduce_copy_grads(), "parallel.node_shared_params",
+              "needs the gradients in HFReduce's registered memory (parallel.hfreduce_copy_grads "
+              "false)");
+    p.Require(par.pp() <= 1 && par.ep() <= 1, "parallel.node_shared_params",
+              "needs parallel.pp 1 and parallel.ep 1 (the node's ranks must hold the same "
+              "parameters)");
+    p.Require(c.train().device() == config::TrainConfig::CPU, "parallel.node_shared_params",
+              "is for the CPU model (train.device CPU)");
+  }
   p.Require(par.bucket_mb() > 0, "parallel.bucket_mb", "must be > 0, got ",
             par.bucket_mb());
   p.Require(par.comm_priority() >= 0 && par.comm_priority() <= 20, "parallel.comm_priority",

@@ -172,6 +172,7 @@ absl::Status Trainer::BuildHostRunner() {
   g.ddp.ranks_per_node = int(pc.ranks_per_node());
   g.ddp.debug_delay_ms = options_.debug_comm_delay_ms;
   g.ddp.registered_grads = !pc.hfreduce_copy_grads();
+  g.ddp.node_shared_params = pc.node_shared_params();
   if (!pc.dense_embedding_grad()) {
     g.ddp.row_sparse = [](const models::ParamSpec& s) { return s.name == models::kEmbeddingName; };
   }
@@ -439,7 +440,11 @@ absl::Status Trainer::SyncHostModel() {
 }
 
 absl::Status Trainer::DumpGradients() const {
-  if (sharded()) return absl::FailedPreconditionError("--dump-grads needs parallel.zero_stage 0");
+  // ZeRO-1 and node-shared parameters leave each rank only its parts of the sum.
+  if (sharded()) {
+    return absl::FailedPreconditionError(
+        "--dump-grads needs parallel.zero_stage 0 and parallel.node_shared_params false");
+  }
   io::SafetensorsWriter writer;
   const models::ParamArena& arena = model_->arena();
   for (const models::ParamSpec& spec : arena.specs()) {

@@ -150,6 +150,15 @@ class Trainer {
   static absl::Status TrimMetrics(const std::string& path, int64_t keep_steps);
   checkpoint::Topology CheckpointTopology() const;
   bool sharded() const { return grad_sync_ && grad_sync_->sharded(); }
+  // NodeSharedRanks(): ranks per node sharing the parameters
+  // (parallel.node_shared_params), 0 without it.
+  int NodeSharedRanks() const;
+  // The name prefix of this rank's optimizer state in a checkpoint when it
+  // is split ("zero1.rank" or "node_shared.rank", then the world rank).
+  std::string ShardStatePrefix() const;
+  // A digest of OwnedRanges(): split optimizer state is saved by position,
+  // so a resume checks that this rank owns the same parts.
+  std::string OwnedRangesDigest() const;
 
   config::RunConfig config_;
   TrainerOptions options_;

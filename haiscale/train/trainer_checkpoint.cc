@@ -15,6 +15,7 @@
 //   * the sampler position and step: the data order and the LR schedule are
 //     pure functions of the step, so nothing else is needed for an exact
 //     resume (the RNG is counter-based).
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,6 +31,25 @@
 namespace hs::train {
 
 namespace fs = std::filesystem;
+
+int Trainer::NodeSharedRanks() const {
+  return grad_sync_ && grad_sync_->node_shared_params() ? grad_sync_->node_ranks() : 0;
+}
+
+std::string Trainer::OwnedRangesDigest() const {
+  // FNV-1a over the [begin, end) pairs.
+  uint64_t h = 1469598103934665603ull;
+  for (const auto& [b, e] : grad_sync_->OwnedRanges()) {
+    for (int64_t v : {b, e}) {
+      for (int i = 0; i < 8; ++i) h = (h ^ ((uint64_t(v) >> (8 * i)) & 0xff)) * 1099511628211ull;
+    }
+  }
+  return absl::StrFormat("%016x", h);
+}
+
+std::string Trainer::ShardStatePrefix() const {
+  return NodeSharedRanks() > 0 ? "node_shared.rank" : "zero1.rank";
+}
 
 checkpoint::Topology Trainer::CheckpointTopology() const {
   checkpoint::Topology t;
@@ -53,8 +73,13 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   st.ep_rank = ctx_->ep_rank();
   st.arena_size = arena.size();
   st.sampler_position = steps_done;
-  st.trainer_json = absl::StrCat("{\"step\": ", steps_done, ", \"zero_stage\": ",
-                                 sharded() ? 1 : 0, "}");
+  // The optimizer's split: ZeRO-1's parts are the DP group's, node-shared
+  // parameters' parts the node's ranks' (how many is part of the layout).
+  const int node_ranks = NodeSharedRanks();
+  st.trainer_json = absl::StrCat(
+      "{\"step\": ", steps_done, ", \"zero_stage\": ", sharded() && node_ranks == 0 ? 1 : 0,
+      node_ranks > 0 ? absl::StrCat(", \"node_shared_ranks\": ", node_ranks) : "",
+      sharded() ? absl::StrCat(", \"owned_ranges\": \"", OwnedRangesDigest(), "\"") : "", "}");
   // Dense parameters: the stage's first DP rank. Routed experts: the first
   // EP group (each of its ranks holds different experts).
   for (const models::ParamSpec& s : arena.specs()) {
@@ -76,7 +101,7 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
     for (const auto& o : optimizers_) total += o->end() - o->begin();
     for (size_t k = 0; k < names.size(); ++k) {
       checkpoint::NamedSpan ns;
-      ns.name = absl::StrCat("zero1.rank", st.rank, ".", names[k]);
+      ns.name = absl::StrCat(ShardStatePrefix(), st.rank, ".", names[k]);
       ns.shape = {total};
       ns.fill = [this, k](float* dst) -> absl::Status {
         for (const auto& o : optimizers_) {
@@ -110,20 +135,60 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
   HS_RETURN_IF_ERROR(reader->CheckTopology(CheckpointTopology()));
   const bool sharded = this->sharded();
   HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata meta0, reader->Metadata(0));
-  const bool was_sharded = meta0.trainer_json.find("\"zero_stage\": 1") != std::string::npos;
+  const int node_ranks = NodeSharedRanks();
+  // Ranks per node as this rank's node had them (nodes may differ in size;
+  // rank 0's where this rank did not exist).
+  const auto node_ranks_in = [](const std::string& json) {
+    const auto at = json.find("\"node_shared_ranks\": ");
+    return at == std::string::npos ? 0 : std::atoi(json.c_str() + at + 21);
+  };
+  int was_node_ranks = node_ranks_in(meta0.trainer_json);
+  std::string own_json = meta0.trainer_json;
+  if (ctx_->world_rank() > 0 && ctx_->world_rank() < reader->manifest().topology.world) {
+    HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata own, reader->Metadata(ctx_->world_rank()));
+    own_json = own.trainer_json;
+    was_node_ranks = node_ranks_in(own_json);
+  }
+  const bool was_zero1 = meta0.trainer_json.find("\"zero_stage\": 1") != std::string::npos;
+  const bool was_sharded = was_zero1 || was_node_ranks > 0;
+  // How the optimizer state is split, as the user sets it.
+  const auto split = [](bool zero1, int node) {
+    return node > 0 ? absl::StrCat("parallel.node_shared_params (", node, " ranks per node)")
+                    : absl::StrCat("ZeRO-", zero1 ? 1 : 0);
+  };
+  const std::string mine = split(sharded && node_ranks == 0, node_ranks);
+  const std::string theirs = split(was_zero1, was_node_ranks);
   if ((sharded || was_sharded) && reader->manifest().topology != CheckpointTopology()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        dir, " was written with ", reader->manifest().topology.ToString(), " and ZeRO-",
-        was_sharded ? 1 : 0, "; this run has ", CheckpointTopology().ToString(), " and ZeRO-",
-        sharded ? 1 : 0,
-        ": ZeRO-1 optimizer shards can only be resumed with the same layout. Resume with that "
+        dir, " was written with ", reader->manifest().topology.ToString(), " and ", theirs,
+        "; this run has ", CheckpointTopology().ToString(), " and ", mine,
+        ": split optimizer state (ZeRO-1 shards, node-shared parts) can only be resumed with "
+        "the same layout. Resume with that "
         "layout, or start a fresh optimizer from the weights (hai convert --from ",
         dir, " --to HF_DIR; hai train --init-from HF_DIR)"));
   }
-  if (sharded != was_sharded && reader->manifest().has_optimizer_state()) {
+  // (Split state is not in the manifest's optimizer entries: it is saved as
+  // named tensors per rank.)
+  if (mine != theirs && (reader->manifest().has_optimizer_state() || was_sharded)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        dir, ": written with ZeRO-", was_sharded ? 1 : 0, ", this run uses ZeRO-", sharded ? 1 : 0,
-        "; resume with parallel.zero_stage=", was_sharded ? 1 : 0));
+        dir, ": written with ", theirs, ", this run uses ", mine, "; resume with the same ",
+        "parallel.zero_stage, parallel.node_shared_params and ranks per node"));
+  }
+  // Split state is read back by position: the parts this rank owns must be
+  // the ones it saved (they follow the buckets and HFReduce's chunks).
+  if (sharded && was_sharded) {
+    const auto at = own_json.find("\"owned_ranges\": \"");
+    if (at != std::string::npos) {
+      const std::string saved = own_json.substr(at + 17, own_json.find('"', at + 17) - at - 17);
+      if (saved != OwnedRangesDigest()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            dir, ": rank ", ctx_->world_rank(), " owned other parts of the parameters when it was "
+            "written (", mine, "); resume with the same parallel.bucket_mb, "
+            "parallel.hfreduce_chunk_kb and parallel.hfreduce_min_chunk_kb, or start a fresh "
+            "optimizer from the weights (hai convert --from ", dir,
+            " --to HF_DIR; hai train --init-from HF_DIR)"));
+      }
+    }
   }
   models::ParamArena& arena = model_->arena();
   for (const models::ParamSpec& s : arena.specs()) {
@@ -144,7 +209,7 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
       for (const auto& o : optimizers_) total += o->end() - o->begin();
       std::vector<float> buf(total);
       for (size_t k = 0; k < names.size(); ++k) {
-        HS_RETURN_IF_ERROR(reader->ReadParam(absl::StrCat("zero1.rank", rank, ".", names[k].name),
+        HS_RETURN_IF_ERROR(reader->ReadParam(absl::StrCat(ShardStatePrefix(), rank, ".", names[k].name),
                                              {total}, buf.data()));
         const float* src = buf.data();
         for (auto& o : optimizers_) {
@@ -155,6 +220,9 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
       }
     }
   }
+  // Node-shared parameters: every rank of the node wrote the same values
+  // into the node's copy; none reads them before all have.
+  if (node_ranks > 0) HS_RETURN_IF_ERROR(grad_sync_->WaitForSharedParams());
   start_step_ = reader->step();
   resumed_from_ = dir;
   return absl::OkStatus();

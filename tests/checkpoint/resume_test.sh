@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Exact resume through `hai train`: 20 steps straight must give the same
 # per-step losses as a run stopped after 10 (preemption) and resumed, single
-# process and under mpirun (DP with ZeRO-1, PP with ZB-H1, PP x DP), plus
-# resuming a DP run on fewer ranks (optimizer state re-sharded), a clear
-# refusal to resume ZeRO-1 shards on another layout, and a real SIGTERM /
+# process and under mpirun (DP with ZeRO-1, node-shared parameters on 2
+# nodes x 2, PP with ZB-H1, PP x DP), plus resuming a DP run on fewer ranks
+# (optimizer state re-sharded), a clear refusal to resume ZeRO-1 shards or
+# node-shared parts on another layout, and a real SIGTERM /
 # SIGUSR1 sent to one rank of a running mpirun job (all ranks checkpoint at
 # the next step boundary and exit 75; the resumed run matches exactly), and
 # kill -9 of one rank: the job ends within seconds instead of hanging.
@@ -40,6 +41,7 @@ case "$case_name" in
   single)    straight_and_resumed 1 ;;
   single_async) straight_and_resumed 1 --async-checkpoint --set train.save_every=3 ;;
   dp2_zero1) straight_and_resumed 2 --zero 1 ;;
+  dp4_node_shared_2nodes) straight_and_resumed 4 --set parallel.node_shared_params=true --set parallel.ranks_per_node=2 ;;
   pp2_zbh1)  straight_and_resumed 2 --pp 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp2_dp2)   straight_and_resumed 4 --pp 2 --set train.micro_batch_size=1 ;;
   ep2)       straight_and_resumed 2 --ep 2 ;;
@@ -59,7 +61,28 @@ case "$case_name" in
     set -e
     echo "$out"
     [[ $rc -ne 0 ]] || { echo "resuming ZeRO-1 shards on 1 rank should fail"; exit 1; }
-    grep -q "ZeRO-1 optimizer shards can only be resumed with the same layout" <<<"$out"
+    grep -q "split optimizer state (ZeRO-1 shards, node-shared parts) can only be resumed with the same layout" <<<"$out"
+    ;;
+  node_shared_refused)
+    # Node-shared parts are saved by position: another node size, or other
+    # HFReduce chunks (which decide the parts), must be refused by name.
+    ns=(--set parallel.node_shared_params=true)
+    refused() {  # PATTERN TRAIN-ARGS...: the resume fails and says PATTERN
+      local pattern="$1"; shift
+      set +e
+      out=$(train "$@" 2>&1)
+      local rc=$?
+      set -e
+      ((rc != 0)) || fail "resume should have been refused: $*"
+      grep -qF -- "$pattern" <<<"$out" || { echo "$out"; fail "output lacks: $pattern"; }
+    }
+    expect_preempted train 4 "$WORK/run" "${ns[@]}" --set parallel.ranks_per_node=2 --debug-preempt-after 5
+    refused "written with parallel.node_shared_params (2 ranks per node), this run uses parallel.node_shared_params (4 ranks per node)" \
+      4 "$WORK/run" "${ns[@]}"
+    refused "owned other parts of the parameters when it was written" \
+      4 "$WORK/run" "${ns[@]}" --set parallel.ranks_per_node=2 --set parallel.hfreduce_min_chunk_kb=4 --set parallel.hfreduce_chunk_kb=4
+    refused "written with parallel.node_shared_params (2 ranks per node), this run uses ZeRO-0" \
+      4 "$WORK/run" --set parallel.ranks_per_node=2
     ;;
   sigusr1|sigterm)
     # A real signal to one rank of a running job; the resumed run must match

@@ -10,7 +10,7 @@
 // Usage:
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
-//   suites: allreduce, async, collectives, paths, registered, pair, rows, all,
+//   suites: allreduce, async, collectives, paths, registered, pair, rows, node_shared, to_owners, all,
 //   mismatch, mismatch_route, mismatch_scatter, abort, timeout
 #include <mpi.h>
 #include <unistd.h>
@@ -995,6 +995,131 @@ void SuiteTimeout(Communicator* comm, const Args& a) {
   std::printf("rank %d failed after %.1f s: %s\n", g_rank, secs, s.ToString().c_str());
 }
 
+// AllReduceToOwners: the owned slices of the local ranks partition the
+// buffer (the same on every node), hold the plain AllReduce's bits, and with
+// every buffer registered on several ranks per node and past the small path
+// the rest of a rank's buffer keeps its input (nobody wrote it). Half the
+// cases leave odd ranks' buffers unregistered (sums then land everywhere).
+void SuiteToOwners(Communicator* comm, const Args& a) {
+  Options o = comm->options();
+  o.registered_bytes = 2 << 20;
+  auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+  if (!reg_or.ok()) return;
+  std::unique_ptr<Communicator> reg = std::move(*reg_or);
+  auto big_or = reg->AllocShared(1 << 20);
+  CHECK_OR_FAIL(big_or.ok(), "AllocShared: ", big_or.status().ToString());
+  if (!big_or.ok()) return;
+  char* big = static_cast<char*>(*big_or);
+  const int64_t chunk = a.chunk_bytes;
+  for (int mode = 0; mode < 2; ++mode) {
+    const bool mine_registered = mode == 0 || g_rank % 2 == 0;
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      const int64_t es = DTypeSize(dtype);
+      for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{509}, chunk / es + 1,
+                            7 * chunk / es + 37, int64_t{200003}}) {
+        if (count * es > (1 << 20)) continue;
+        const uint32_t seed = static_cast<uint32_t>(count * 7 + es + 31 * mode);
+        const std::string what =
+            absl::StrCat("to owners mode ", mode, " ", DTypeName(dtype), " count=", count);
+        std::vector<char> x = MakeInput(dtype, false, seed, g_rank, count);
+        std::vector<char> want = x;
+        std::vector<char> y = x;
+        char* buf = mine_registered ? big : y.data();
+        if (count > 0) std::memcpy(buf, x.data(), count * es);
+        absl::Status s1 = comm->AllReduce(want.data(), count, dtype, ReduceOp::kSum);
+        absl::Status s2 = reg->AllReduceToOwners(buf, count, dtype, ReduceOp::kSum);
+        CHECK_OR_FAIL(s1.ok() && s2.ok(), what, ": ", s1.ToString(), " / ", s2.ToString());
+        const auto owned = reg->AllReduceOwnedSlices(count, dtype);
+        // Each element owned once per node: summed over all ranks, num_nodes.
+        std::vector<int> owners(count, 0);
+        int64_t bad = 0, prev_end = 0;
+        for (const auto& [b, e] : owned) {
+          bad += b < prev_end || e <= b || e > count;
+          prev_end = e;
+          for (int64_t i = b; i < e && i < count; ++i) {
+            ++owners[i];
+            bad += std::memcmp(buf + i * es, want.data() + i * es, es) != 0;
+          }
+        }
+        CHECK_OR_FAIL(bad == 0, what, ": ", bad, " owned elements differ from AllReduce (or "
+                      "slices out of order)");
+        MPI_Allreduce(MPI_IN_PLACE, owners.data(), int(count), MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        int64_t wrong = 0;
+        for (int v : owners) wrong += v != reg->num_nodes();
+        CHECK_OR_FAIL(wrong == 0, what, ": ", wrong, " elements not owned once per node");
+        if (mode == 0 && reg->local_size() > 1 && count * es > a.small_bytes) {
+          int64_t written = 0;
+          std::vector<char> mine_flag(count, 0);
+          for (const auto& [b, e] : owned) std::fill(mine_flag.begin() + b, mine_flag.begin() + e, 1);
+          for (int64_t i = 0; i < count; ++i) {
+            if (!mine_flag[i]) written += std::memcmp(buf + i * es, x.data() + i * es, es) != 0;
+          }
+          CHECK_OR_FAIL(written == 0, what, ": ", written,
+                        " elements of other ranks' slices were written into this rank's buffer");
+        }
+      }
+    }
+  }
+}
+
+// AllocNodeShared: one block per node, the same memory on every local rank
+// and a different block on every node; a second block follows the first;
+// running out is ResourceExhausted and sizes that differ between a node's
+// ranks are refused on all of them.
+void SuiteNodeShared(Communicator* comm, const Args& a) {
+  (void)comm;
+  Options o;
+  o.ranks_per_node = a.ranks_per_node;
+  o.registered_bytes = 64 << 10;
+  o.node_shared_bytes = 256 << 10;
+  auto c_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(c_or.ok(), "node-shared communicator: ", c_or.status().ToString());
+  if (!c_or.ok()) return;
+  std::unique_ptr<Communicator> c = std::move(*c_or);
+  const int L = c->local_size(), l = c->local_rank();
+  auto first_or = c->AllocNodeShared(int64_t(L) * 64 * sizeof(int32_t));
+  auto second_or = c->AllocNodeShared(1000);
+  CHECK_OR_FAIL(first_or.ok() && second_or.ok(), "AllocNodeShared: ",
+                first_or.status().ToString(), " / ", second_or.status().ToString());
+  if (!first_or.ok() || !second_or.ok()) return;
+  auto mine_or = c->AllocShared(4096);
+  CHECK_OR_FAIL(mine_or.ok(), "AllocShared: ", mine_or.status().ToString());
+  int32_t* block = static_cast<int32_t*>(*first_or);
+  char* second = static_cast<char*>(*second_or);
+  CHECK_OR_FAIL(second >= reinterpret_cast<char*>(block + L * 64) &&
+                    reinterpret_cast<uintptr_t>(second) % 64 == 0,
+                "the second block overlaps the first or is not 64-byte aligned");
+  CHECK_OR_FAIL(mine_or.ok() && (static_cast<char*>(*mine_or) + 4096 <= reinterpret_cast<char*>(block) ||
+                                 static_cast<char*>(*mine_or) >= second + 1000),
+                "the node's common block overlaps the rank's registered region");
+  bool zeroed = true;
+  for (int i = 0; i < L * 64; ++i) zeroed = zeroed && block[i] == 0;
+  CHECK_OR_FAIL(zeroed, "a new node-shared block is not zeroed");
+  MPI_Barrier(MPI_COMM_WORLD);  // nobody writes before every rank looked
+  // Each local rank writes its row with its node and rank; every rank of
+  // the node then sees every row, and no other node's values.
+  for (int i = 0; i < 64; ++i) block[l * 64 + i] = 1000 * (c->node() + 1) + l * 100 + i;
+  MPI_Barrier(MPI_COMM_WORLD);
+  int bad = 0;
+  for (int r = 0; r < L; ++r) {
+    for (int i = 0; i < 64; ++i) bad += block[r * 64 + i] != 1000 * (c->node() + 1) + r * 100 + i;
+  }
+  CHECK_OR_FAIL(bad == 0, bad, " values of the node's other ranks not seen (node ", c->node(), ")");
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto too_big = c->AllocNodeShared(256 << 10);
+  CHECK_OR_FAIL(too_big.status().code() == absl::StatusCode::kResourceExhausted,
+                "over the region: ", too_big.status().ToString());
+  // The node's last rank asks for a different size: every rank of that node fails.
+  auto differ = c->AllocNodeShared(l == L - 1 ? 128 : 64);
+  CHECK_OR_FAIL(L == 1 ? differ.ok() : differ.status().code() == absl::StatusCode::kInvalidArgument,
+                "sizes differing between the node's ranks: ", differ.status().ToString());
+  if (L > 1) {
+    CHECK_OR_FAIL(absl::StrContains(differ.status().message(), "different sizes"),
+                  "unclear error: ", differ.status().ToString());
+  }
+}
+
 int Main(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -1052,6 +1177,8 @@ int Main(int argc, char** argv) {
     if (s == "registered" || s == "all") SuiteRegistered(comm.get(), a);
     if (s == "pair" || s == "all") SuitePair(comm.get(), a);
     if (s == "rows" || s == "all") SuiteRows(comm.get(), a);
+    if (s == "node_shared" || s == "all") SuiteNodeShared(comm.get(), a);
+    if (s == "to_owners" || s == "all") SuiteToOwners(comm.get(), a);
     if (s == "mismatch") SuiteMismatch(comm.get(), a);
     if (s == "timeout") SuiteTimeout(comm.get(), a);
     if (s == "mismatch_scatter") SuiteMismatchScatter(comm.get(), a);

@@ -2,7 +2,8 @@
 # Parallel parity: `mpirun -np N hai train` gives the same per-step loss as
 # one process with the same global batch and seed (20 steps, relative
 # tolerance 1e-5):
-#   data parallel: HFReduce and MPI_Allreduce, 1 and 2 simulated nodes, ZeRO-1;
+#   data parallel: HFReduce and MPI_Allreduce, 1 and 2 simulated nodes, ZeRO-1,
+#   node-shared parameters;
 #   pipeline: 2 and 4 stages with 1F1B and ZB-H1, and PP2 x DP2 with ZeRO-1;
 #   the device path (train.device CUDA, *_engine cases) with the host test
 #   engine, on 1 and 2 simulated nodes.
@@ -57,6 +58,8 @@ case "$case_name" in
   dp2_mpi)             parallel_run 2 --set parallel.allreduce=MPI ;;
   dp2_zero1)           parallel_run 2 --zero 1 ;;
   dp4_zero1_2nodes)    parallel_run 4 --zero 1 --set parallel.ranks_per_node=2 ;;
+  dp2_node_shared)     parallel_run 2 --set parallel.node_shared_params=true ;;
+  dp4_node_shared_2nodes) parallel_run 4 --set parallel.node_shared_params=true --set parallel.ranks_per_node=2 ;;
   pp2_1f1b)            parallel_run 2 --pp 2 --set train.micro_batch_size=1 ;;
   pp2_zbh1)            parallel_run 2 --pp 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp4_1f1b)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 ;;
@@ -96,9 +99,10 @@ if not shares or any(s is None or not 0 < s < 0.5 for s in shares):
 print(f"embedding rows reduced: {min(shares):.2f}-{max(shares):.2f} of the rows per step")
 PY
 fi
-# Gradients of every parameter after the first step (not for ZeRO-1, whose
-# ranks hold reduced gradients only for their shards).
-if [[ "$case_name" != *zero1* && "$case_name" != *engine* ]]; then
+# Gradients of every parameter after the first step (not for ZeRO-1 or
+# node-shared parameters, whose ranks hold reduced gradients only for their
+# parts).
+if [[ "$case_name" != *zero1* && "$case_name" != *node_shared* && "$case_name" != *engine* ]]; then
   parallel_run "${LAST_ARGS[@]}" --steps 1 --dump-grads "$WORK/run_grads"
   python3 "$(pwd)/tests/parity/compare_grads.py" "$WORK/ref_grads" "$WORK/run_grads" --rel-tol 1e-5
 fi

@@ -171,12 +171,15 @@ std::string MemoryPlan::Format() const {
       return absl::StrCat(s.stage, " [", s.first_layer, ",", s.end_layer, ")");
     });
   }
-  row("parameters", [](const StageMemory& s) { return FormatBytes(s.params); });
+  row(stages.front().params_shared ? "parameters (node-shared, share)" : "parameters",
+      [](const StageMemory& s) { return FormatBytes(s.params); });
   row(stages.front().grads_shared ? "gradients (HFReduce shared)" : "gradients",
       [](const StageMemory& s) { return FormatBytes(s.grads); });
-  row(zero_stage == 1 ? "optimizer state (ZeRO-1 share)" : "optimizer state",
+  row(zero_stage == 1                   ? "optimizer state (ZeRO-1 share)"
+      : stages.front().params_shared ? "optimizer state (node share)"
+                                     : "optimizer state",
       [](const StageMemory& s) { return FormatBytes(s.optimizer); });
-  if (zero_stage == 1) {
+  if (zero_stage == 1 || stages.front().params_shared) {
     row("  (unsharded)", [](const StageMemory& s) { return FormatBytes(s.optimizer_unsharded); });
   }
   row("activations / micro-batch", [](const StageMemory& s) {
@@ -278,8 +281,13 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
                        : st.optimizer_unsharded;
     const bool hfreduce = plan.dp > 1 && pc.allreduce() != config::ParallelConfig::MPI;
     st.grads_shared = hfreduce && plan.zero_stage == 0 && !pc.hfreduce_copy_grads();
+    const int64_t local_dp = std::max<int64_t>(1, std::min<int64_t>(plan.ranks_on_machine, plan.dp));
+    st.params_shared = st.grads_shared && pc.node_shared_params();
+    if (st.params_shared) {
+      st.params = (padded + local_dp - 1) / local_dp * kF;
+      st.optimizer = (floats + local_dp - 1) / local_dp * state_floats * kF;
+    }
     if (hfreduce) {
-      const int64_t local_dp = std::min<int64_t>(plan.ranks_on_machine, plan.dp);
       // The node pipeline: pipeline_depth buffers of (local ranks + 2)
       // slots, the node's segment shared by its ranks.
       st.comm += pc.hfreduce_pipeline_depth() * (local_dp + 2) * (pc.hfreduce_chunk_kb() << 10) /

@@ -65,6 +65,10 @@ struct StageMemory {
   int64_t params = 0;         // bytes
   int64_t grads = 0;
   bool grads_shared = false;  // in HFReduce's registered segment
+  // parallel.node_shared_params: the node's one copy of the parameters and
+  // its optimizer state split over the node's ranks; params and optimizer
+  // are then this rank's share of them.
+  bool params_shared = false;
   int64_t optimizer = 0;      // this rank's share
   int64_t optimizer_unsharded = 0;
   ActivationBytes activations_per_micro_batch;

@@ -184,7 +184,22 @@ TEST(MemoryPlanTest, ZeroOneShardsOptimizerStateAndPipelineSplitsLayers) {
   EXPECT_TRUE(a.grads_shared);  // HFReduce registered gradients by default
   EXPECT_EQ(one->machine_total(), 4 * a.total());
 
+  // Node-shared parameters: 2 ranks per node hold one copy and split the
+  // optimizer state between them.
   run.mutable_parallel()->set_zero_stage(0);
+  run.mutable_parallel()->set_node_shared_params(true);
+  run.mutable_parallel()->set_ranks_per_node(2);
+  auto shared = PlanTrainingMemory(run, {.world_size = 4});
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  const StageMemory& c = shared->stages[0];
+  EXPECT_TRUE(c.params_shared);
+  EXPECT_NEAR(double(c.params), double(a.params) / 2, 64.0);
+  EXPECT_NEAR(double(c.optimizer), double(a.optimizer) / 2, 64.0);
+  EXPECT_EQ(c.optimizer_unsharded, a.optimizer_unsharded);
+  EXPECT_NE(shared->Format().find("parameters (node-shared, share)"), std::string::npos);
+  run.mutable_parallel()->set_node_shared_params(false);
+  run.mutable_parallel()->set_ranks_per_node(0);
+
   run.mutable_parallel()->set_pp(3);
   auto pp = PlanTrainingMemory(run, {.world_size = 3});
   ASSERT_TRUE(pp.ok()) << pp.status();

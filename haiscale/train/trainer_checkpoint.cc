@@ -11,7 +11,9 @@
 //     simply reads it on every rank;
 //   * optimizer state with ZeRO-1: every rank saves the concatenation of its
 //     owned bucket parts as "zero1.rank<r>.<state>"; resuming needs the same
-//     DP size (refused clearly otherwise);
+//     DP size (refused clearly otherwise); with node-shared parameters the
+//     same as "node_shared.rank<r>.<state>", and resuming also needs the same
+//     ranks per node and owned parts (a digest of them is in the metadata);
 //   * the sampler position and step: the data order and the LR schedule are
 //     pure functions of the step, so nothing else is needed for an exact
 //     resume (the RNG is counter-based).
@@ -48,7 +50,8 @@ std::string Trainer::OwnedRangesDigest() const {
 }
 
 std::string Trainer::ShardStatePrefix() const {
-  return NodeSharedRanks() > 0 ? "node_shared.rank" : "zero1.rank";
+  return absl::StrCat(NodeSharedRanks() > 0 ? checkpoint::kNodeSharedPrefix : checkpoint::kZero1Prefix,
+                      "rank");
 }
 
 checkpoint::Topology Trainer::CheckpointTopology() const {

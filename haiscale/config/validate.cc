@@ -448,9 +448,9 @@ void CheckParallel(const RunConfig& c, Problems& p) {
     p.Require(!par.hfreduce_copy_grads(), "parallel.node_shared_params",
               "needs the gradients in HFReduce's registered memory (parallel.hfreduce_copy_grads "
               "false)");
-    p.Require(par.pp() <= 1 && par.ep() <= 1, "parallel.node_shared_params",
-              "needs parallel.pp 1 and parallel.ep 1 (the node's ranks must hold the same "
-              "parameters)");
+    p.Require(par.ep() <= 1, "parallel.node_shared_params",
+              "needs parallel.ep 1 (the node's ranks of a data-parallel group must hold the same "
+              "parameters; with expert parallelism they hold different experts)");
     p.Require(c.train().device() == config::TrainConfig::CPU, "parallel.node_shared_params",
               "is for the CPU model (train.device CPU)");
   }

@@ -42,6 +42,7 @@ case "$case_name" in
   single_async) straight_and_resumed 1 --async-checkpoint --set train.save_every=3 ;;
   dp2_zero1) straight_and_resumed 2 --zero 1 ;;
   dp4_node_shared_2nodes) straight_and_resumed 4 --set parallel.node_shared_params=true --set parallel.ranks_per_node=2 ;;
+  pp2_dp2_node_shared) straight_and_resumed 4 --pp 2 --set parallel.node_shared_params=true --set train.micro_batch_size=1 ;;
   pp2_zbh1)  straight_and_resumed 2 --pp 2 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp2_dp2)   straight_and_resumed 4 --pp 2 --set train.micro_batch_size=1 ;;
   ep2)       straight_and_resumed 2 --ep 2 ;;

@@ -66,6 +66,7 @@ case "$case_name" in
   pp4_zbh1)            parallel_run 4 --pp 4 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   pp2_uneven)          parallel_run 2 --pp 2 --set train.micro_batch_size=1 --set "parallel.pp_stage_layers=[1,3]" ;;
   pp2_dp2_zero1)       parallel_run 4 --pp 2 --zero 1 --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
+  pp2_dp2_node_shared) parallel_run 4 --pp 2 --set parallel.node_shared_params=true --set train.micro_batch_size=1 --set parallel.pp_schedule=ZB_H1 ;;
   ep2)                 parallel_run 2 --ep 2 ;;
   ep4)                 parallel_run 4 --ep 4 ;;
   ep2_dp4_zero1)       parallel_run 4 --ep 2 --zero 1 ;;

@@ -20,9 +20,11 @@ namespace hs::parallel {
 
 namespace {
 
-// Whether every node's /dev/shm can hold its ranks' registered gradients
-// (with room to spare); the same answer on every rank of `comm`.
-absl::StatusOr<bool> SharedMemoryFits(MPI_Comm comm, int64_t bytes_per_rank) {
+// Whether every node's /dev/shm can hold `bytes_per_rank` for each of its
+// ranks (with room to spare); the same answer on every rank of `comm`.
+// When not, logs `what` and `otherwise` (what happens instead).
+absl::StatusOr<bool> SharedMemoryFits(MPI_Comm comm, int64_t bytes_per_rank, const char* what,
+                                      const char* otherwise) {
   MPI_Comm node = MPI_COMM_NULL;
   int rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split_type");
@@ -39,9 +41,8 @@ absl::StatusOr<bool> SharedMemoryFits(MPI_Comm comm, int64_t bytes_per_rank) {
   rc = MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, comm);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allreduce");
   if (!all) {
-    HS_LOG(INFO) << "ddp: /dev/shm too small for registered gradients ("
-                 << local << " x " << (bytes_per_rank >> 20)
-                 << " MiB on some node); buckets are copied through HFReduce's slots";
+    HS_LOG(INFO) << "ddp: /dev/shm too small for " << what << " (" << local << " x "
+                 << (bytes_per_rank >> 20) << " MiB on some node); " << otherwise;
   }
   return all != 0;
 }
@@ -124,15 +125,21 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     }
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
-    const bool want_shared_params = registered && options.node_shared_params;
     if (registered) {
-      // Node-shared parameters add one parameter block per node; counted
-      // per rank here, which leaves room to spare.
-      HS_ASSIGN_OR_RETURN(registered, SharedMemoryFits(d->comm_, want_shared_params
-                                                                     ? 2 * grad_bytes
-                                                                     : grad_bytes));
+      HS_ASSIGN_OR_RETURN(registered,
+                          SharedMemoryFits(d->comm_, grad_bytes, "registered gradients",
+                                           "buckets are copied through HFReduce's slots"));
     }
-    if (options.node_shared_params && !(registered && want_shared_params) && d->rank_ == 0) {
+    // Node-shared parameters add one parameter block per node (counted here
+    // as one per rank, which leaves room to spare); without the room the
+    // gradients stay registered and every rank keeps its own parameters.
+    bool want_shared_params = registered && options.node_shared_params;
+    if (want_shared_params) {
+      HS_ASSIGN_OR_RETURN(want_shared_params,
+                          SharedMemoryFits(d->comm_, 2 * grad_bytes,
+                                           "registered gradients and node-shared parameters",
+                                           "every rank keeps its own parameters"));
+    } else if (options.node_shared_params && d->rank_ == 0) {
       HS_LOG(INFO) << "ddp: parallel.node_shared_params needs registered gradients (ZeRO-0, "
                       "room in /dev/shm); every rank keeps its own parameters";
     }

@@ -27,6 +27,12 @@ absl::StatusOr<std::unique_ptr<GradSync>> GradSync::Create(const ParallelContext
   DdpOptions d = options.ddp;
   DdpOptions e = options.ddp;
   const bool ep = ctx.ep_size() > 1;
+  if (ep && options.ddp.node_shared_params) {
+    // The node's ranks of a DP group hold different experts: no one copy.
+    return absl::InvalidArgumentError(
+        "parallel.node_shared_params needs parallel.ep 1 (expert-parallel ranks hold different "
+        "experts)");
+  }
   if (ep) d.include = [](const models::ParamSpec& s) { return s.expert < 0; };
   HS_ASSIGN_OR_RETURN(g->ddp_, Ddp::Create(ctx.dp_comm(), *arena, arena->grads(), d));
   // The DP group's HFReduce may keep the gradients in its registered

@@ -238,17 +238,25 @@ absl::Status Communicator::Init(MPI_Comm comm, const Options& o) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<void*> Communicator::AllocShared(int64_t bytes) {
-  if (bytes < 0) return absl::InvalidArgumentError("AllocShared: negative size");
+absl::StatusOr<int64_t> Communicator::Carve(int64_t* used, int64_t capacity, int64_t bytes,
+                                             const char* call, const char* region,
+                                             const char* option) {
+  if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat(call, ": negative size"));
   std::lock_guard<std::mutex> lock(mu_);
-  const int64_t at = (shared_used_ + 63) / 64 * 64;
-  if (at + bytes > registered_bytes_) {
+  const int64_t at = (*used + 63) / 64 * 64;
+  if (at + bytes > capacity) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "hfreduce rank ", rank_, ": AllocShared(", bytes, ") needs ", at + bytes,
-        " bytes of the registered region but Options::registered_bytes is ",
-        registered_bytes_));
+        "hfreduce rank ", rank_, ": ", call, "(", bytes, ") needs ", at + bytes, " bytes of ",
+        region, " but Options::", option, " is ", capacity));
   }
-  shared_used_ = at + bytes;
+  *used = at + bytes;
+  return at;
+}
+
+absl::StatusOr<void*> Communicator::AllocShared(int64_t bytes) {
+  HS_ASSIGN_OR_RETURN(const int64_t at, Carve(&shared_used_, registered_bytes_, bytes,
+                                              "AllocShared", "the registered region",
+                                              "registered_bytes"));
   return static_cast<void*>(engine_->SharedRegion(local_rank_) + at);
 }
 
@@ -267,16 +275,9 @@ absl::StatusOr<void*> Communicator::AllocNodeShared(int64_t bytes) {
         "hfreduce rank ", rank_, ": AllocNodeShared(", bytes, "): the ranks of node ", node_,
         " asked for different sizes (", -range[1], " to ", range[0], " bytes)"));
   }
-  if (bytes < 0) return absl::InvalidArgumentError("AllocNodeShared: negative size");
-  std::lock_guard<std::mutex> lock(mu_);
-  const int64_t at = (node_shared_used_ + 63) / 64 * 64;
-  if (at + bytes > node_shared_bytes_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "hfreduce rank ", rank_, ": AllocNodeShared(", bytes, ") needs ", at + bytes,
-        " bytes of the node's common region but Options::node_shared_bytes is ",
-        node_shared_bytes_));
-  }
-  node_shared_used_ = at + bytes;
+  HS_ASSIGN_OR_RETURN(const int64_t at, Carve(&node_shared_used_, node_shared_bytes_, bytes,
+                                              "AllocNodeShared", "the node's common region",
+                                              "node_shared_bytes"));
   return static_cast<void*>(engine_->NodeSharedRegion() + at);
 }
 

@@ -314,6 +314,12 @@ class Communicator {
   // failure breaks the communicator.
   absl::Status Execute(const OpCall& call, absl::Status broken);
   void ProgressLoop();
+  // Carve(used, capacity, bytes, ...): the 64-byte aligned offset of `bytes`
+  // more of a region of `capacity` bytes of which *used are handed out
+  // (AllocShared, AllocNodeShared); ResourceExhausted naming `option` when
+  // it is used up.
+  absl::StatusOr<int64_t> Carve(int64_t* used, int64_t capacity, int64_t bytes, const char* call,
+                                const char* region, const char* option);
 
   Options options_;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;

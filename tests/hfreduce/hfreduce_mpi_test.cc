@@ -275,22 +275,33 @@ void SuiteInlineQuiet(Communicator* comm, const Args&) {
                 " blocking calls that ran inline");
 }
 
+// A second communicator with `comm`'s options and a registered region of
+// `region` bytes, and `buffer` bytes of that region in *big; nullptr (with
+// a failed check) when either fails.
+std::unique_ptr<Communicator> RegisteredComm(Communicator* comm, int64_t region, int64_t buffer,
+                                             char** big) {
+  Options o = comm->options();
+  o.registered_bytes = region;
+  auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
+  CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
+  if (!reg_or.ok()) return nullptr;
+  std::unique_ptr<Communicator> reg = std::move(*reg_or);
+  auto big_or = reg->AllocShared(buffer);
+  CHECK_OR_FAIL(big_or.ok(), "AllocShared: ", big_or.status().ToString());
+  if (!big_or.ok()) return nullptr;
+  *big = static_cast<char*>(*big_or);
+  return reg;
+}
+
 // Registered buffers (Communicator::AllocShared) are reduced in place by the
 // node's ranks; the bits must equal the plain-buffer path of a communicator
 // with the same options. Every rank registered, then only odd ranks (a node
 // mixing both), then many async calls in flight on distinct registered
 // buffers; and AllocShared past the region is a clear error.
 void SuiteRegistered(Communicator* comm, const Args& a) {
-  Options o = comm->options();
-  o.registered_bytes = 2 << 20;  // 600 KiB + 8 async buffers of <= 120 KiB
-  auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
-  CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
-  if (!reg_or.ok()) return;
-  std::unique_ptr<Communicator> reg = std::move(*reg_or);
-  auto big_or = reg->AllocShared(600 << 10);
-  CHECK_OR_FAIL(big_or.ok(), "AllocShared: ", big_or.status().ToString());
-  if (!big_or.ok()) return;
-  char* big = static_cast<char*>(*big_or);
+  char* big = nullptr;  // 600 KiB of 2 MiB; 8 async buffers of <= 120 KiB follow
+  std::unique_ptr<Communicator> reg = RegisteredComm(comm, 2 << 20, 600 << 10, &big);
+  if (reg == nullptr) return;
   const int64_t chunk = a.chunk_bytes;
   for (int mode = 0; mode < 2; ++mode) {
     const bool mine_registered = mode == 0 || g_rank % 2 == 1;
@@ -1001,16 +1012,9 @@ void SuiteTimeout(Communicator* comm, const Args& a) {
 // the rest of a rank's buffer keeps its input (nobody wrote it). Half the
 // cases leave odd ranks' buffers unregistered (sums then land everywhere).
 void SuiteToOwners(Communicator* comm, const Args& a) {
-  Options o = comm->options();
-  o.registered_bytes = 2 << 20;
-  auto reg_or = Communicator::Create(MPI_COMM_WORLD, o);
-  CHECK_OR_FAIL(reg_or.ok(), "registered communicator: ", reg_or.status().ToString());
-  if (!reg_or.ok()) return;
-  std::unique_ptr<Communicator> reg = std::move(*reg_or);
-  auto big_or = reg->AllocShared(1 << 20);
-  CHECK_OR_FAIL(big_or.ok(), "AllocShared: ", big_or.status().ToString());
-  if (!big_or.ok()) return;
-  char* big = static_cast<char*>(*big_or);
+  char* big = nullptr;
+  std::unique_ptr<Communicator> reg = RegisteredComm(comm, 2 << 20, 1 << 20, &big);
+  if (reg == nullptr) return;
   const int64_t chunk = a.chunk_bytes;
   for (int mode = 0; mode < 2; ++mode) {
     const bool mine_registered = mode == 0 || g_rank % 2 == 0;

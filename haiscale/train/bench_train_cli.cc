@@ -337,7 +337,8 @@ void PrintBench(const cli::ArgParser& args, const config::RunConfig& cfg, const 
     std::printf("data parallel: %s, overlap %.0f%%, exposed communication %.2f ms/step "
                 "(rank 0), %.2f ms/step after the slowest rank's backward\n",
                 cfg.parallel().allreduce() == config::ParallelConfig::MPI ? "MPI_Allreduce"
-                                                                          : "HFReduce",
+                : cfg.parallel().node_shared_params() ? "HFReduce, node-shared parameters"
+                                                      : "HFReduce",
                 100 * r.timing.overlap, r.timing.exposed * 1e3,
                 r.timing.exposed_after_slowest * 1e3);
     std::printf("communication thread: %.2f ms CPU and %.0f context switches per step (mean over "

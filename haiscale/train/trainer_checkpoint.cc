@@ -34,6 +34,25 @@ namespace hs::train {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The value of "key" in the trainer's flat metadata JSON (a number, or a
+// string without its quotes); "" when absent.
+std::string TrainerJsonField(const std::string& json, const std::string& key) {
+  const std::string tag = absl::StrCat("\"", key, "\": ");
+  const auto at = json.find(tag);
+  if (at == std::string::npos) return "";
+  size_t begin = at + tag.size(), end;
+  if (begin < json.size() && json[begin] == '"') {
+    end = json.find('"', ++begin);
+  } else {
+    end = json.find_first_of(",}", begin);
+  }
+  return json.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+}  // namespace
+
 int Trainer::NodeSharedRanks() const {
   return grad_sync_ && grad_sync_->node_shared_params() ? grad_sync_->node_ranks() : 0;
 }
@@ -50,8 +69,8 @@ std::string Trainer::OwnedRangesDigest() const {
 }
 
 std::string Trainer::ShardStatePrefix() const {
-  return absl::StrCat(NodeSharedRanks() > 0 ? checkpoint::kNodeSharedPrefix : checkpoint::kZero1Prefix,
-                      "rank");
+  return absl::StrCat(
+      NodeSharedRanks() > 0 ? checkpoint::kNodeSharedPrefix : checkpoint::kZero1Prefix, "rank");
 }
 
 checkpoint::Topology Trainer::CheckpointTopology() const {
@@ -139,20 +158,15 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
   const bool sharded = this->sharded();
   HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata meta0, reader->Metadata(0));
   const int node_ranks = NodeSharedRanks();
-  // Ranks per node as this rank's node had them (nodes may differ in size;
-  // rank 0's where this rank did not exist).
-  const auto node_ranks_in = [](const std::string& json) {
-    const auto at = json.find("\"node_shared_ranks\": ");
-    return at == std::string::npos ? 0 : std::atoi(json.c_str() + at + 21);
-  };
-  int was_node_ranks = node_ranks_in(meta0.trainer_json);
+  // This rank's own metadata holds the digest of its parts (rank 0's stands
+  // in where the checkpoint has no such rank: the layouts differ anyway).
   std::string own_json = meta0.trainer_json;
   if (ctx_->world_rank() > 0 && ctx_->world_rank() < reader->manifest().topology.world) {
     HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata own, reader->Metadata(ctx_->world_rank()));
     own_json = own.trainer_json;
-    was_node_ranks = node_ranks_in(own_json);
   }
-  const bool was_zero1 = meta0.trainer_json.find("\"zero_stage\": 1") != std::string::npos;
+  const int was_node_ranks = std::atoi(TrainerJsonField(own_json, "node_shared_ranks").c_str());
+  const bool was_zero1 = TrainerJsonField(meta0.trainer_json, "zero_stage") == "1";
   const bool was_sharded = was_zero1 || was_node_ranks > 0;
   // How the optimizer state is split, as the user sets it.
   const auto split = [](bool zero1, int node) {
@@ -180,9 +194,8 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
   // Split state is read back by position: the parts this rank owns must be
   // the ones it saved (they follow the buckets and HFReduce's chunks).
   if (sharded && was_sharded) {
-    const auto at = own_json.find("\"owned_ranges\": \"");
-    if (at != std::string::npos) {
-      const std::string saved = own_json.substr(at + 17, own_json.find('"', at + 17) - at - 17);
+    const std::string saved = TrainerJsonField(own_json, "owned_ranges");
+    if (!saved.empty()) {  // (absent in checkpoints written before it was recorded)
       if (saved != OwnedRangesDigest()) {
         return absl::FailedPreconditionError(absl::StrCat(
             dir, ": rank ", ctx_->world_rank(), " owned other parts of the parameters when it was "

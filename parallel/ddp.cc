@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -450,6 +451,62 @@ absl::Status Ddp::CopyInParams(const float* params) {
   }
   const int rc = MPI_Barrier(node_comm_);
   return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Barrier(node)");
+}
+
+absl::Status Ddp::GatherToNodeRoot(const std::vector<std::pair<int64_t, int64_t>>& ranges,
+                                   const float* packed, float* full) {
+  if (shared_params_ == nullptr) {
+    return absl::FailedPreconditionError("GatherToNodeRoot without node-shared parameters");
+  }
+  // The ranges (as begin/end pairs), then the values, each gathered with
+  // its per-rank counts; MPI counts are ints, so refuse what they cannot say.
+  std::vector<int64_t> mine;
+  int64_t floats = 0;
+  for (const auto& [b, e] : ranges) {
+    mine.push_back(b);
+    mine.push_back(e);
+    floats += e - b;
+  }
+  if (floats > INT32_MAX || int64_t(mine.size()) > INT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ddp rank ", rank_, ": ", floats, " floats of node-shared state exceed one MPI message"));
+  }
+  const int counts[2] = {int(mine.size()), int(floats)};
+  std::vector<int> all(2 * size_t(local_size_));
+  int rc = MPI_Gather(counts, 2, MPI_INT, all.data(), 2, MPI_INT, 0, node_comm_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Gather(node state counts)");
+  const bool root = local_rank_ == 0;
+  std::vector<int> range_counts(local_size_), range_at(local_size_), value_counts(local_size_),
+      value_at(local_size_);
+  int64_t total_ranges = 0, total_values = 0;
+  for (int l = 0; l < local_size_ && root; ++l) {
+    range_counts[l] = all[2 * l];
+    value_counts[l] = all[2 * l + 1];
+    range_at[l] = int(total_ranges);
+    value_at[l] = int(total_values);
+    total_ranges += range_counts[l];
+    total_values += value_counts[l];
+  }
+  if (root && (total_values > INT32_MAX || total_values > param_floats_)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ddp: the node's state (", total_values, " floats) does not fit one message or the arena"));
+  }
+  std::vector<int64_t> all_ranges(root ? total_ranges : 0);
+  std::vector<float> all_values(root ? total_values : 0);
+  rc = MPI_Gatherv(mine.data(), counts[0], MPI_INT64_T, all_ranges.data(), range_counts.data(),
+                   range_at.data(), MPI_INT64_T, 0, node_comm_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Gatherv(node state ranges)");
+  rc = MPI_Gatherv(packed, counts[1], MPI_FLOAT, all_values.data(), value_counts.data(),
+                   value_at.data(), MPI_FLOAT, 0, node_comm_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Gatherv(node state)");
+  if (!root) return absl::OkStatus();
+  const float* src = all_values.data();
+  for (size_t i = 0; i + 1 < all_ranges.size(); i += 2) {
+    const int64_t b = all_ranges[i], e = all_ranges[i + 1];
+    std::memcpy(full + b, src, size_t(e - b) * sizeof(float));
+    src += e - b;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Ddp::AllGatherParams(float* params) {

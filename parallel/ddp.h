@@ -214,6 +214,13 @@ class Ddp {
   // rank 0 copies `params` into shared_params(); returns when every rank of
   // the node can read them.
   absl::Status CopyInParams(const float* params);
+  // GatherToNodeRoot(ranges, packed, full): node-shared parameters only,
+  // collective over the node: `packed` holds this rank's values of the arena
+  // ranges `ranges`, concatenated in order; the node's local rank 0 gets
+  // every rank's placed by range into `full` (arena floats; the other ranks
+  // may pass nullptr). For saving the node's optimizer state whole.
+  absl::Status GatherToNodeRoot(const std::vector<std::pair<int64_t, int64_t>>& ranges,
+                                const float* packed, float* full);
   // AllGatherParams: ZeRO-1: every rank gets every bucket's parts.
   // Node-shared parameters: waits until every rank of the node has written
   // its parts (and nobody reads the parameters before that).

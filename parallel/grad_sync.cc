@@ -71,6 +71,16 @@ absl::StatusOr<std::unique_ptr<GradSync>> GradSync::Create(const ParallelContext
   return g;
 }
 
+absl::Status GradSync::GatherNodeState(const std::vector<float>& packed,
+                                       std::vector<float>* full) {
+  if (!node_shared_params()) {
+    return absl::FailedPreconditionError("GatherNodeState without node-shared parameters");
+  }
+  if (ddp_->local_rank() == 0) full->resize(arena_->size());
+  return ddp_->GatherToNodeRoot(owned_, packed.data(),
+                                ddp_->local_rank() == 0 ? full->data() : nullptr);
+}
+
 absl::Status GradSync::WaitForSharedParams() {
   if (!node_shared_params()) return absl::OkStatus();
   return ddp_->AllGatherParams(arena_->params());  // the node's barrier

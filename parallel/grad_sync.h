@@ -63,6 +63,11 @@ class GradSync {
   bool node_shared_params() const { return ddp_ && ddp_->shared_params() != nullptr; }
   // node_ranks(): the ranks sharing this node's parameters (1 without).
   int node_ranks() const { return node_shared_params() ? ddp_->local_size() : 1; }
+  // GatherNodeState(packed, full): node-shared parameters, collective over
+  // the node: `packed` holds this rank's values of OwnedRanges()
+  // concatenated in order; the node's local rank 0 gets the node's whole
+  // arena of them in `full` (resized to the arena; untouched elsewhere).
+  absl::Status GatherNodeState(const std::vector<float>& packed, std::vector<float>* full);
   // WaitForSharedParams(): node-shared parameters: returns once every rank
   // of the node got here (after writing the node's copy, e.g. a resume).
   absl::Status WaitForSharedParams();

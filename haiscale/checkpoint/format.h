@@ -49,15 +49,9 @@ inline constexpr char kOptimPrefix[] = "optim.";
 // skip them.
 inline constexpr char kZero1Prefix[] = "zero1.";
 
-// The same for a trainer with node-shared parameters
-// ("node_shared.rank<r>.<state>": the parts rank r steps on its node).
-inline constexpr char kNodeSharedPrefix[] = "node_shared.";
-
-// IsOptimizerTensor(name): optim.*, zero1.* or node_shared.* (not a model
-// parameter).
+// IsOptimizerTensor(name): optim.* or zero1.* (not a model parameter).
 inline bool IsOptimizerTensor(const std::string& name) {
-  return name.rfind(kOptimPrefix, 0) == 0 || name.rfind(kZero1Prefix, 0) == 0 ||
-         name.rfind(kNodeSharedPrefix, 0) == 0;
+  return name.rfind(kOptimPrefix, 0) == 0 || name.rfind(kZero1Prefix, 0) == 0;
 }
 
 // File names inside a checkpoint directory and the run's checkpoints/.

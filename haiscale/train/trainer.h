@@ -150,14 +150,11 @@ class Trainer {
   static absl::Status TrimMetrics(const std::string& path, int64_t keep_steps);
   checkpoint::Topology CheckpointTopology() const;
   bool sharded() const { return grad_sync_ && grad_sync_->sharded(); }
-  // NodeSharedRanks(): ranks per node sharing the parameters
-  // (parallel.node_shared_params), 0 without it.
-  int NodeSharedRanks() const;
-  // The name prefix of this rank's optimizer state in a checkpoint when it
-  // is split ("zero1.rank" or "node_shared.rank", then the world rank).
-  std::string ShardStatePrefix() const;
-  // A digest of OwnedRanges(): split optimizer state is saved by position,
-  // so a resume checks that this rank owns the same parts.
+  // ZeroOneState(): checkpoints hold this rank's ZeRO-1 parts (split state
+  // is saved whole with node-shared parameters).
+  bool ZeroOneState() const;
+  // A digest of OwnedRanges(): ZeRO-1 state is saved by position, so a
+  // resume checks that this rank owns the same parts.
   std::string OwnedRangesDigest() const;
 
   config::RunConfig config_;
@@ -174,6 +171,9 @@ class Trainer {
   std::unique_ptr<parallel::GradSync> grad_sync_;  // CPU model only
   // One optimizer per owned arena range (one range without ZeRO).
   std::vector<std::unique_ptr<optim::Optimizer>> optimizers_;
+  // Node-shared parameters: the node's whole optimizer state per state name,
+  // gathered on the node's first rank for a checkpoint.
+  std::vector<std::vector<float>> node_state_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<optim::LrSchedule> schedule_;

@@ -11,9 +11,11 @@
 //     simply reads it on every rank;
 //   * optimizer state with ZeRO-1: every rank saves the concatenation of its
 //     owned bucket parts as "zero1.rank<r>.<state>"; resuming needs the same
-//     DP size (refused clearly otherwise); with node-shared parameters the
-//     same as "node_shared.rank<r>.<state>", and resuming also needs the same
-//     ranks per node and owned parts (a digest of them is in the metadata);
+//     DP size and owned parts (a digest of them is in the metadata; refused
+//     clearly otherwise);
+//   * optimizer state with node-shared parameters: each node's first rank
+//     gathers its node's parts and the stage's first DP rank saves the
+//     whole arena range as without ZeRO, so it resumes in any layout;
 //   * the sampler position and step: the data order and the LR schedule are
 //     pure functions of the step, so nothing else is needed for an exact
 //     resume (the RNG is counter-based).
@@ -53,8 +55,8 @@ std::string TrainerJsonField(const std::string& json, const std::string& key) {
 
 }  // namespace
 
-int Trainer::NodeSharedRanks() const {
-  return grad_sync_ && grad_sync_->node_shared_params() ? grad_sync_->node_ranks() : 0;
+bool Trainer::ZeroOneState() const {
+  return sharded() && !(grad_sync_ && grad_sync_->node_shared_params());
 }
 
 std::string Trainer::OwnedRangesDigest() const {
@@ -66,11 +68,6 @@ std::string Trainer::OwnedRangesDigest() const {
     }
   }
   return absl::StrFormat("%016x", h);
-}
-
-std::string Trainer::ShardStatePrefix() const {
-  return absl::StrCat(
-      NodeSharedRanks() > 0 ? checkpoint::kNodeSharedPrefix : checkpoint::kZero1Prefix, "rank");
 }
 
 checkpoint::Topology Trainer::CheckpointTopology() const {
@@ -95,13 +92,12 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   st.ep_rank = ctx_->ep_rank();
   st.arena_size = arena.size();
   st.sampler_position = steps_done;
-  // The optimizer's split: ZeRO-1's parts are the DP group's, node-shared
-  // parameters' parts the node's ranks' (how many is part of the layout).
-  const int node_ranks = NodeSharedRanks();
+  // ZeRO-1's state is saved by position: the digest of this rank's parts
+  // lets a resume check it owns the same ones.
+  const bool zero1 = ZeroOneState();
   st.trainer_json = absl::StrCat(
-      "{\"step\": ", steps_done, ", \"zero_stage\": ", sharded() && node_ranks == 0 ? 1 : 0,
-      node_ranks > 0 ? absl::StrCat(", \"node_shared_ranks\": ", node_ranks) : "",
-      sharded() ? absl::StrCat(", \"owned_ranges\": \"", OwnedRangesDigest(), "\"") : "", "}");
+      "{\"step\": ", steps_done, ", \"zero_stage\": ", zero1 ? 1 : 0,
+      zero1 ? absl::StrCat(", \"owned_ranges\": \"", OwnedRangesDigest(), "\"") : "", "}");
   // Dense parameters: the stage's first DP rank. Routed experts: the first
   // EP group (each of its ranks holds different experts).
   for (const models::ParamSpec& s : arena.specs()) {
@@ -115,7 +111,31 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
     for (const optim::StateSpan& span : optimizers_[0]->StateSpans()) {
       st.optim_states.push_back({span.name, {span.size}, span.data, nullptr});
     }
-  } else if (sharded()) {
+  } else if (sharded() && !zero1) {
+    // Node-shared parameters: the node's ranks each hold their parts; the
+    // node's first rank gathers the whole state and the stage's first DP
+    // rank (a node's first) saves it as without ZeRO, so the checkpoint
+    // resumes in any layout.
+    const std::vector<optim::StateSpan> spans = optimizers_[0]->StateSpans();
+    node_state_.resize(spans.size());
+    for (size_t k = 0; k < spans.size(); ++k) {
+      std::vector<float> packed;
+      for (const auto& o : optimizers_) {
+        const optim::StateSpan span = o->StateSpans()[k];
+        packed.insert(packed.end(), span.data, span.data + span.size);
+      }
+      HS_RETURN_IF_ERROR(Annotate(grad_sync_->GatherNodeState(packed, &node_state_[k]),
+                                  "gathering the node's optimizer state"));
+    }
+    if (ctx_->dp_rank() == 0) {
+      st.optim_begin = 0;
+      st.optim_end = arena.size();
+      for (size_t k = 0; k < spans.size(); ++k) {
+        st.optim_states.push_back(
+            {spans[k].name, {arena.size()}, node_state_[k].data(), nullptr});
+      }
+    }
+  } else if (zero1) {
     // One tensor per state: this rank's owned parts, concatenated in order.
     std::vector<std::string> names;
     int64_t total = 0;
@@ -123,7 +143,7 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
     for (const auto& o : optimizers_) total += o->end() - o->begin();
     for (size_t k = 0; k < names.size(); ++k) {
       checkpoint::NamedSpan ns;
-      ns.name = absl::StrCat(ShardStatePrefix(), st.rank, ".", names[k]);
+      ns.name = absl::StrCat(checkpoint::kZero1Prefix, "rank", st.rank, ".", names[k]);
       ns.shape = {total};
       ns.fill = [this, k](float* dst) -> absl::Status {
         for (const auto& o : optimizers_) {
@@ -155,63 +175,46 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
 absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
   HS_ASSIGN_OR_RETURN(auto reader, checkpoint::CheckpointReader::Open(dir));
   HS_RETURN_IF_ERROR(reader->CheckTopology(CheckpointTopology()));
-  const bool sharded = this->sharded();
+  // Only ZeRO-1's state is split in a checkpoint: node-shared parameters
+  // save theirs whole, as without ZeRO, and read back their parts of it.
+  const bool zero1 = ZeroOneState();
   HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata meta0, reader->Metadata(0));
-  const int node_ranks = NodeSharedRanks();
-  // This rank's own metadata holds the digest of its parts (rank 0's stands
-  // in where the checkpoint has no such rank: the layouts differ anyway).
-  std::string own_json = meta0.trainer_json;
-  if (ctx_->world_rank() > 0 && ctx_->world_rank() < reader->manifest().topology.world) {
-    HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata own, reader->Metadata(ctx_->world_rank()));
-    own_json = own.trainer_json;
-  }
-  const int was_node_ranks = std::atoi(TrainerJsonField(own_json, "node_shared_ranks").c_str());
   const bool was_zero1 = TrainerJsonField(meta0.trainer_json, "zero_stage") == "1";
-  const bool was_sharded = was_zero1 || was_node_ranks > 0;
-  // How the optimizer state is split, as the user sets it.
-  const auto split = [](bool zero1, int node) {
-    return node > 0 ? absl::StrCat("parallel.node_shared_params (", node, " ranks per node)")
-                    : absl::StrCat("ZeRO-", zero1 ? 1 : 0);
-  };
-  const std::string mine = split(sharded && node_ranks == 0, node_ranks);
-  const std::string theirs = split(was_zero1, was_node_ranks);
-  if ((sharded || was_sharded) && reader->manifest().topology != CheckpointTopology()) {
+  if ((zero1 || was_zero1) && reader->manifest().topology != CheckpointTopology()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        dir, " was written with ", reader->manifest().topology.ToString(), " and ", theirs,
-        "; this run has ", CheckpointTopology().ToString(), " and ", mine,
-        ": split optimizer state (ZeRO-1 shards, node-shared parts) can only be resumed with "
-        "the same layout. Resume with that "
+        dir, " was written with ", reader->manifest().topology.ToString(), " and ZeRO-",
+        was_zero1 ? 1 : 0, "; this run has ", CheckpointTopology().ToString(), " and ZeRO-",
+        zero1 ? 1 : 0,
+        ": ZeRO-1 optimizer shards can only be resumed with the same layout. Resume with that "
         "layout, or start a fresh optimizer from the weights (hai convert --from ",
         dir, " --to HF_DIR; hai train --init-from HF_DIR)"));
   }
-  // (Split state is not in the manifest's optimizer entries: it is saved as
-  // named tensors per rank.)
-  if (mine != theirs && (reader->manifest().has_optimizer_state() || was_sharded)) {
+  // (ZeRO-1's state is not in the manifest's optimizer entries: it is saved
+  // as named tensors per rank.)
+  if (zero1 != was_zero1 && (reader->manifest().has_optimizer_state() || was_zero1)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        dir, ": written with ", theirs, ", this run uses ", mine, "; resume with the same ",
-        "parallel.zero_stage, parallel.node_shared_params and ranks per node"));
+        dir, ": written with ZeRO-", was_zero1 ? 1 : 0, ", this run uses ZeRO-", zero1 ? 1 : 0,
+        "; resume with parallel.zero_stage=", was_zero1 ? 1 : 0));
   }
-  // Split state is read back by position: the parts this rank owns must be
-  // the ones it saved (they follow the buckets and HFReduce's chunks).
-  if (sharded && was_sharded) {
-    const std::string saved = TrainerJsonField(own_json, "owned_ranges");
-    if (!saved.empty()) {  // (absent in checkpoints written before it was recorded)
-      if (saved != OwnedRangesDigest()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            dir, ": rank ", ctx_->world_rank(), " owned other parts of the parameters when it was "
-            "written (", mine, "); resume with the same parallel.bucket_mb, "
-            "parallel.hfreduce_chunk_kb and parallel.hfreduce_min_chunk_kb, or start a fresh "
-            "optimizer from the weights (hai convert --from ", dir,
-            " --to HF_DIR; hai train --init-from HF_DIR)"));
-      }
+  // ZeRO-1's state is read back by position: the parts this rank owns must
+  // be the ones it saved (they follow the buckets).
+  if (zero1) {
+    HS_ASSIGN_OR_RETURN(checkpoint::ShardMetadata own, reader->Metadata(ctx_->world_rank()));
+    const std::string saved = TrainerJsonField(own.trainer_json, "owned_ranges");
+    if (!saved.empty() && saved != OwnedRangesDigest()) {  // (absent in older checkpoints)
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, ": rank ", ctx_->world_rank(), " owned other parts of the parameters when it was "
+          "written (ZeRO-1); resume with the same parallel.bucket_mb, or start a fresh optimizer "
+          "from the weights (hai convert --from ", dir, " --to HF_DIR; hai train --init-from "
+          "HF_DIR)"));
     }
   }
   models::ParamArena& arena = model_->arena();
   for (const models::ParamSpec& s : arena.specs()) {
     HS_RETURN_IF_ERROR(reader->ReadParam(s.name, s.shape, arena.params() + s.offset));
   }
-  if (reader->manifest().has_optimizer_state() || was_sharded) {
-    if (!sharded) {
+  if (reader->manifest().has_optimizer_state() || was_zero1) {
+    if (!zero1) {  // each optimizer's range of the whole state
       for (auto& o : optimizers_) {
         for (const optim::StateSpan& span : o->StateSpans()) {
           HS_RETURN_IF_ERROR(reader->ReadOptimizerState(ctx_->stage(), ctx_->ep_rank(), span.name, arena.size(),
@@ -225,8 +228,9 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
       for (const auto& o : optimizers_) total += o->end() - o->begin();
       std::vector<float> buf(total);
       for (size_t k = 0; k < names.size(); ++k) {
-        HS_RETURN_IF_ERROR(reader->ReadParam(absl::StrCat(ShardStatePrefix(), rank, ".", names[k].name),
-                                             {total}, buf.data()));
+        HS_RETURN_IF_ERROR(reader->ReadParam(
+            absl::StrCat(checkpoint::kZero1Prefix, "rank", rank, ".", names[k].name), {total},
+            buf.data()));
         const float* src = buf.data();
         for (auto& o : optimizers_) {
           const optim::StateSpan span = o->StateSpans()[k];
@@ -238,7 +242,7 @@ absl::Status Trainer::RestoreCheckpoint(const std::string& dir) {
   }
   // Node-shared parameters: every rank of the node wrote the same values
   // into the node's copy; none reads them before all have.
-  if (node_ranks > 0) HS_RETURN_IF_ERROR(grad_sync_->WaitForSharedParams());
+  if (grad_sync_) HS_RETURN_IF_ERROR(grad_sync_->WaitForSharedParams());
   start_step_ = reader->step();
   resumed_from_ = dir;
   return absl::OkStatus();

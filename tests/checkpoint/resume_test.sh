@@ -3,8 +3,8 @@
 # per-step losses as a run stopped after 10 (preemption) and resumed, single
 # process and under mpirun (DP with ZeRO-1, node-shared parameters on 2
 # nodes x 2, PP with ZB-H1, PP x DP), plus resuming a DP run on fewer ranks
-# (optimizer state re-sharded), a clear refusal to resume ZeRO-1 shards or
-# node-shared parts on another layout, and a real SIGTERM /
+# (optimizer state re-sharded; also from and to node-shared parameters),
+# a clear refusal to resume ZeRO-1 shards on another layout, and a real SIGTERM /
 # SIGUSR1 sent to one rank of a running mpirun job (all ranks checkpoint at
 # the next step boundary and exit 75; the resumed run matches exactly), and
 # kill -9 of one rank: the job ends within seconds instead of hanging.
@@ -62,28 +62,21 @@ case "$case_name" in
     set -e
     echo "$out"
     [[ $rc -ne 0 ]] || { echo "resuming ZeRO-1 shards on 1 rank should fail"; exit 1; }
-    grep -q "split optimizer state (ZeRO-1 shards, node-shared parts) can only be resumed with the same layout" <<<"$out"
+    grep -q "ZeRO-1 optimizer shards can only be resumed with the same layout" <<<"$out"
     ;;
-  node_shared_refused)
-    # Node-shared parts are saved by position: another node size, or other
-    # HFReduce chunks (which decide the parts), must be refused by name.
+  node_shared_elastic)
+    # Node-shared parameters save the node's optimizer state whole (as
+    # ZeRO-0 does), so their checkpoints resume in other layouts and they
+    # resume others': 2 x 2 to one process, and ZeRO-0 on 2 ranks to
+    # node-shared on one node of 4.
     ns=(--set parallel.node_shared_params=true)
-    refused() {  # PATTERN TRAIN-ARGS...: the resume fails and says PATTERN
-      local pattern="$1"; shift
-      set +e
-      out=$(train "$@" 2>&1)
-      local rc=$?
-      set -e
-      ((rc != 0)) || fail "resume should have been refused: $*"
-      grep -qF -- "$pattern" <<<"$out" || { echo "$out"; fail "output lacks: $pattern"; }
-    }
-    expect_preempted train 4 "$WORK/run" "${ns[@]}" --set parallel.ranks_per_node=2 --debug-preempt-after 5
-    refused "written with parallel.node_shared_params (2 ranks per node), this run uses parallel.node_shared_params (4 ranks per node)" \
-      4 "$WORK/run" "${ns[@]}"
-    refused "owned other parts of the parameters when it was written" \
-      4 "$WORK/run" "${ns[@]}" --set parallel.ranks_per_node=2 --set parallel.hfreduce_min_chunk_kb=4 --set parallel.hfreduce_chunk_kb=4
-    refused "written with parallel.node_shared_params (2 ranks per node), this run uses ZeRO-0" \
-      4 "$WORK/run" --set parallel.ranks_per_node=2
+    train 1 "$WORK/straight"
+    expect_preempted train 4 "$WORK/a" "${ns[@]}" --set parallel.ranks_per_node=2 --debug-preempt-after 10
+    train 1 "$WORK/a"
+    python3 "$COMPARE" "$WORK/straight/metrics.jsonl" "$WORK/a/metrics.jsonl" --rel-tol 1e-5
+    expect_preempted train 2 "$WORK/b" --debug-preempt-after 10
+    train 4 "$WORK/b" "${ns[@]}"
+    python3 "$COMPARE" "$WORK/straight/metrics.jsonl" "$WORK/b/metrics.jsonl" --rel-tol 1e-5
     ;;
   sigusr1|sigterm)
     # A real signal to one rank of a running job; the resumed run must match

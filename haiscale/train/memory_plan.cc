@@ -281,7 +281,8 @@ absl::StatusOr<MemoryPlan> PlanTrainingMemory(const config::RunConfig& config_in
                        : st.optimizer_unsharded;
     const bool hfreduce = plan.dp > 1 && pc.allreduce() != config::ParallelConfig::MPI;
     st.grads_shared = hfreduce && plan.zero_stage == 0 && !pc.hfreduce_copy_grads();
-    const int64_t local_dp = std::max<int64_t>(1, std::min<int64_t>(plan.ranks_on_machine, plan.dp));
+    const int64_t local_dp =
+        std::max<int64_t>(1, std::min<int64_t>(plan.ranks_on_machine, plan.dp));
     st.params_shared = st.grads_shared && pc.node_shared_params();
     if (st.params_shared) {
       st.params = (padded + local_dp - 1) / local_dp * kF;

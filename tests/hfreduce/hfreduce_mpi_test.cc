@@ -10,7 +10,8 @@
 // Usage:
 //   mpirun -np 4 hfreduce_mpi_test --ranks-per-node 2 --suite all
 //   mpirun -np 3 hfreduce_mpi_test --ranks-per-node 1 --transport tcp --tcp-iface lo
-//   suites: allreduce, async, collectives, paths, registered, pair, rows, node_shared, to_owners, all,
+//   suites: allreduce, async, collectives, paths, registered, pair, rows, node_shared,
+//   to_owners, all,
 //   mismatch, mismatch_route, mismatch_scatter, abort, timeout
 #include <mpi.h>
 #include <unistd.h>
@@ -1055,7 +1056,9 @@ void SuiteToOwners(Communicator* comm, const Args& a) {
         if (mode == 0 && reg->local_size() > 1 && count * es > a.small_bytes) {
           int64_t written = 0;
           std::vector<char> mine_flag(count, 0);
-          for (const auto& [b, e] : owned) std::fill(mine_flag.begin() + b, mine_flag.begin() + e, 1);
+          for (const auto& [b, e] : owned) {
+            std::fill(mine_flag.begin() + b, mine_flag.begin() + e, 1);
+          }
           for (int64_t i = 0; i < count; ++i) {
             if (!mine_flag[i]) written += std::memcmp(buf + i * es, x.data() + i * es, es) != 0;
           }
@@ -1094,8 +1097,9 @@ void SuiteNodeShared(Communicator* comm, const Args& a) {
   CHECK_OR_FAIL(second >= reinterpret_cast<char*>(block + L * 64) &&
                     reinterpret_cast<uintptr_t>(second) % 64 == 0,
                 "the second block overlaps the first or is not 64-byte aligned");
-  CHECK_OR_FAIL(mine_or.ok() && (static_cast<char*>(*mine_or) + 4096 <= reinterpret_cast<char*>(block) ||
-                                 static_cast<char*>(*mine_or) >= second + 1000),
+  const char* mine = mine_or.ok() ? static_cast<char*>(*mine_or) : nullptr;
+  CHECK_OR_FAIL(mine != nullptr && (mine + 4096 <= reinterpret_cast<char*>(block) ||
+                                    mine >= second + 1000),
                 "the node's common block overlaps the rank's registered region");
   bool zeroed = true;
   for (int i = 0; i < L * 64; ++i) zeroed = zeroed && block[i] == 0;

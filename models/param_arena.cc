@@ -127,10 +127,9 @@ void ParamArena::RebindGrads(float* grads) {
   grad_block_.reset();
 }
 
-void ParamArena::RebindParams(float* params, bool copy) {
+void ParamArena::RebindParams(float* params) {
   HS_CHECK(params_ != nullptr) << "RebindParams before Allocate";
   if (params == params_) return;
-  if (copy) std::memcpy(params, params_, padded_size() * sizeof(float));
   params_ = params;
   param_block_.reset();
 }

@@ -106,11 +106,11 @@ class ParamArena {
   // current values; the arena's own block is freed. DDP uses it to put the
   // gradients in HFReduce's registered shared memory.
   void RebindGrads(float* grads);
-  // RebindParams(params, copy): the same for the parameters (DDP's
-  // node-shared parameters, which one rank of the node copies in: the others
-  // pass copy=false); the arena's own block is freed. Layers look their
-  // parameters up through param() on every call, so nothing else moves.
-  void RebindParams(float* params, bool copy);
+  // RebindParams(params): points the parameters at `params` (padded_size()
+  // floats the caller has filled: DDP's node-shared copy, which one rank of
+  // the node copies in for all); the arena's own block is freed. Layers look
+  // their parameters up through param() on every call, so nothing else moves.
+  void RebindParams(float* params);
   // padded_size(): floats in the param and grad blocks (>= size()).
   int64_t padded_size() const;
 

@@ -21,11 +21,16 @@ namespace hs::parallel {
 
 namespace {
 
-// Whether every node's /dev/shm can hold `bytes_per_rank` for each of its
-// ranks (with room to spare); the same answer on every rank of `comm`.
-// When not, logs `what` and `otherwise` (what happens instead).
-absl::StatusOr<bool> SharedMemoryFits(MPI_Comm comm, int64_t bytes_per_rank, const char* what,
-                                      const char* otherwise) {
+// The bytes of /dev/shm each rank may register (with room to spare: a
+// quarter more than asked, and 256 MiB), the least over every node of
+// `comm`, and the ranks on that node; the same on every rank. One query
+// answers both the gradients' and the node-shared parameters' fit.
+struct SharedMemoryRoom {
+  double per_rank = 0;
+  int local = 1;
+  bool Fits(int64_t bytes) const { return per_rank >= double(bytes); }
+};
+absl::StatusOr<SharedMemoryRoom> SharedMemoryPerRank(MPI_Comm comm) {
   MPI_Comm node = MPI_COMM_NULL;
   int rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split_type");
@@ -33,19 +38,26 @@ absl::StatusOr<bool> SharedMemoryFits(MPI_Comm comm, int64_t bytes_per_rank, con
   MPI_Comm_size(node, &local);
   MPI_Comm_free(&node);
   struct statvfs fs;
-  int fits = 0;
+  double mine = 0;
   if (statvfs("/dev/shm", &fs) == 0) {
     const double avail = double(fs.f_bavail) * double(fs.f_frsize);
-    fits = avail >= 1.25 * double(local) * double(bytes_per_rank) + double(256 << 20);
+    mine = (avail - double(256 << 20)) / (1.25 * double(local));
   }
-  int all = 0;
-  rc = MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, comm);
+  struct {
+    double room;
+    int local;
+  } in{mine, local}, least{};
+  rc = MPI_Allreduce(&in, &least, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Allreduce");
-  if (!all) {
-    HS_LOG(INFO) << "ddp: /dev/shm too small for " << what << " (" << local << " x "
-                 << (bytes_per_rank >> 20) << " MiB on some node); " << otherwise;
-  }
-  return all != 0;
+  // MINLOC carries the ranks-per-node count of the node with least room.
+  return SharedMemoryRoom{least.room, least.local};
+}
+
+// Logs that /dev/shm is too small for `what`, and what happens instead.
+void LogTooLittleRoom(const SharedMemoryRoom& room, int64_t bytes_per_rank, const char* what,
+                      const char* otherwise) {
+  HS_LOG(INFO) << "ddp: /dev/shm too small for " << what << " (" << room.local << " x "
+               << (bytes_per_rank >> 20) << " MiB on some node); " << otherwise;
 }
 
 }  // namespace
@@ -126,20 +138,26 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     }
     const int64_t grad_bytes = arena.padded_size() * int64_t(sizeof(float));
     bool registered = options.registered_grads && options.zero_stage == 0;
+    SharedMemoryRoom room;
     if (registered) {
-      HS_ASSIGN_OR_RETURN(registered,
-                          SharedMemoryFits(d->comm_, grad_bytes, "registered gradients",
-                                           "buckets are copied through HFReduce's slots"));
+      HS_ASSIGN_OR_RETURN(room, SharedMemoryPerRank(d->comm_));
+      registered = room.Fits(grad_bytes);
+      if (!registered) {
+        LogTooLittleRoom(room, grad_bytes, "registered gradients",
+                         "buckets are copied through HFReduce's slots");
+      }
     }
     // Node-shared parameters add one parameter block per node (counted here
     // as one per rank, which leaves room to spare); without the room the
     // gradients stay registered and every rank keeps its own parameters.
     bool want_shared_params = registered && options.node_shared_params;
     if (want_shared_params) {
-      HS_ASSIGN_OR_RETURN(want_shared_params,
-                          SharedMemoryFits(d->comm_, 2 * grad_bytes,
-                                           "registered gradients and node-shared parameters",
-                                           "every rank keeps its own parameters"));
+      want_shared_params = room.Fits(2 * grad_bytes);
+      if (!want_shared_params) {
+        LogTooLittleRoom(room, 2 * grad_bytes,
+                         "registered gradients and node-shared parameters",
+                         "every rank keeps its own parameters");
+      }
     } else if (options.node_shared_params && d->rank_ == 0) {
       HS_LOG(INFO) << "ddp: parallel.node_shared_params needs registered gradients (ZeRO-0, "
                       "room in /dev/shm); every rank keeps its own parameters";
@@ -430,16 +448,7 @@ std::vector<std::pair<int64_t, int64_t>> Ddp::OwnedRanges() const {
     if (hi > lo) out.push_back({b.begin + lo, b.begin + hi});
   }
   std::sort(out.begin(), out.end());
-  // Adjacent ranges as one (one optimizer per range).
-  std::vector<std::pair<int64_t, int64_t>> merged;
-  for (const auto& r : out) {
-    if (!merged.empty() && merged.back().second == r.first) {
-      merged.back().second = r.second;
-    } else {
-      merged.push_back(r);
-    }
-  }
-  return merged;
+  return out;
 }
 
 absl::Status Ddp::CopyInParams(const float* params) {
@@ -448,6 +457,13 @@ absl::Status Ddp::CopyInParams(const float* params) {
   }
   if (local_rank_ == 0 && params != shared_params_) {
     std::memcpy(shared_params_, params, size_t(param_floats_) * sizeof(float));
+  }
+  return NodeBarrier();
+}
+
+absl::Status Ddp::NodeBarrier() {
+  if (shared_params_ == nullptr) {
+    return absl::FailedPreconditionError("NodeBarrier without node-shared parameters");
   }
   const int rc = MPI_Barrier(node_comm_);
   return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Barrier(node)");
@@ -510,13 +526,9 @@ absl::Status Ddp::GatherToNodeRoot(const std::vector<std::pair<int64_t, int64_t>
 }
 
 absl::Status Ddp::AllGatherParams(float* params) {
-  if (shared_params_ != nullptr) {
-    // Every part is written where the node's ranks read it: the barrier
-    // only orders those writes before the next forward's reads.
-    (void)params;
-    const int rc = MPI_Barrier(node_comm_);
-    return rc == MPI_SUCCESS ? absl::OkStatus() : MpiError(rc, "MPI_Barrier(node)");
-  }
+  // Node-shared: every part is written where the node's ranks read it; the
+  // barrier only orders those writes before the next forward's reads.
+  if (shared_params_ != nullptr) return NodeBarrier();
   if (options_.zero_stage != 1) return absl::OkStatus();
   for (const Bucket& b : buckets_) {
     const int64_t part = PartSize(b), n = b.size();

@@ -200,7 +200,6 @@ class Ddp {
   // nullptr without it. The node's local rank 0 fills it (CopyInParams).
   float* shared_params() const { return shared_params_; }
   int local_rank() const { return local_rank_; }
-  int local_size() const { return local_size_; }
   // OwnedRanges: arena ranges this rank's optimizer updates: every bucket
   // (adjacent ones merged) without ZeRO, its part of every bucket with ZeRO-1
   // (of the group) or with node-shared parameters (of the node).
@@ -214,6 +213,9 @@ class Ddp {
   // rank 0 copies `params` into shared_params(); returns when every rank of
   // the node can read them.
   absl::Status CopyInParams(const float* params);
+  // NodeBarrier(): node-shared parameters only: returns once every rank of
+  // the node got here (orders writes to the node's copy before reads).
+  absl::Status NodeBarrier();
   // GatherToNodeRoot(ranges, packed, full): node-shared parameters only,
   // collective over the node: `packed` holds this rank's values of the arena
   // ranges `ranges`, concatenated in order; the node's local rank 0 gets

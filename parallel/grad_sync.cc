@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<GradSync>> GradSync::Create(const ParallelContext
     // One copy per node (checked identical above); from here on every rank
     // of the node reads and updates that copy.
     HS_RETURN_IF_ERROR(g->ddp_->CopyInParams(arena->params()));
-    arena->RebindParams(shared, /*copy=*/false);
+    arena->RebindParams(shared);
   }
   return g;
 }
@@ -83,7 +83,7 @@ absl::Status GradSync::GatherNodeState(const std::vector<float>& packed,
 
 absl::Status GradSync::WaitForSharedParams() {
   if (!node_shared_params()) return absl::OkStatus();
-  return ddp_->AllGatherParams(arena_->params());  // the node's barrier
+  return ddp_->NodeBarrier();
 }
 
 std::vector<Ddp*> GradSync::Ddps() const {

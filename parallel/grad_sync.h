@@ -61,8 +61,6 @@ class GradSync {
   // node's ranks with node-shared parameters).
   bool sharded() const { return ddp_ && ddp_->sharded(); }
   bool node_shared_params() const { return ddp_ && ddp_->shared_params() != nullptr; }
-  // node_ranks(): the ranks sharing this node's parameters (1 without).
-  int node_ranks() const { return node_shared_params() ? ddp_->local_size() : 1; }
   // GatherNodeState(packed, full): node-shared parameters, collective over
   // the node: `packed` holds this rank's values of OwnedRanges()
   // concatenated in order; the node's local rank 0 gets the node's whole

@@ -171,9 +171,6 @@ class Trainer {
   std::unique_ptr<parallel::GradSync> grad_sync_;  // CPU model only
   // One optimizer per owned arena range (one range without ZeRO).
   std::vector<std::unique_ptr<optim::Optimizer>> optimizers_;
-  // Node-shared parameters: the node's whole optimizer state per state name,
-  // gathered on the node's first rank for a checkpoint.
-  std::vector<std::vector<float>> node_state_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<optim::LrSchedule> schedule_;

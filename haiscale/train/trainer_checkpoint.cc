@@ -103,6 +103,10 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
   for (const models::ParamSpec& s : arena.specs()) {
     if (WritesParam(s)) st.params.push_back({s.name, s.shape, arena.params() + s.offset, nullptr});
   }
+  // Node-shared parameters: the node's whole optimizer state per state name,
+  // gathered on the node's first rank (Save copies or writes it before it
+  // returns).
+  std::vector<std::vector<float>> node_state;
   // Without ZeRO the optimizer state is replicated over the expert replicas:
   // the first EP group saves it (one arena per (stage, ep_rank)).
   if (!sharded() && ctx_->ep_group() == 0) {
@@ -117,14 +121,14 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
     // rank (a node's first) saves it as without ZeRO, so the checkpoint
     // resumes in any layout.
     const std::vector<optim::StateSpan> spans = optimizers_[0]->StateSpans();
-    node_state_.resize(spans.size());
+    node_state.resize(spans.size());
     for (size_t k = 0; k < spans.size(); ++k) {
       std::vector<float> packed;
       for (const auto& o : optimizers_) {
         const optim::StateSpan span = o->StateSpans()[k];
         packed.insert(packed.end(), span.data, span.data + span.size);
       }
-      HS_RETURN_IF_ERROR(Annotate(grad_sync_->GatherNodeState(packed, &node_state_[k]),
+      HS_RETURN_IF_ERROR(Annotate(grad_sync_->GatherNodeState(packed, &node_state[k]),
                                   "gathering the node's optimizer state"));
     }
     if (ctx_->dp_rank() == 0) {
@@ -132,7 +136,7 @@ absl::Status Trainer::SaveCheckpoint(int64_t steps_done) {
       st.optim_end = arena.size();
       for (size_t k = 0; k < spans.size(); ++k) {
         st.optim_states.push_back(
-            {spans[k].name, {arena.size()}, node_state_[k].data(), nullptr});
+            {spans[k].name, {arena.size()}, node_state[k].data(), nullptr});
       }
     }
   } else if (zero1) {

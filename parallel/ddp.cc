@@ -195,6 +195,7 @@ absl::StatusOr<std::unique_ptr<Ddp>> Ddp::Create(MPI_Comm comm,
     d->part_.resize(largest / d->size_ + 1);
     d->send_part_.resize(largest / d->size_ + 1);
   }
+  d->owned_ = d->ComputeOwnedRanges();
   d->thread_ = std::thread([p = d.get()] { p->CommLoop(); });
   return d;
 }
@@ -421,7 +422,7 @@ absl::Status Ddp::ReduceBucket(const Bucket& b) {
   return absl::OkStatus();
 }
 
-std::vector<std::pair<int64_t, int64_t>> Ddp::OwnedRanges() const {
+std::vector<std::pair<int64_t, int64_t>> Ddp::ComputeOwnedRanges() const {
   std::vector<std::pair<int64_t, int64_t>> out;
   if (parts() == 1) {
     for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it) {

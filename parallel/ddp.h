@@ -203,7 +203,8 @@ class Ddp {
   // OwnedRanges: arena ranges this rank's optimizer updates: every bucket
   // (adjacent ones merged) without ZeRO, its part of every bucket with ZeRO-1
   // (of the group) or with node-shared parameters (of the node).
-  std::vector<std::pair<int64_t, int64_t>> OwnedRanges() const;
+  // Computed once in Create (the clip norm reads them every step).
+  const std::vector<std::pair<int64_t, int64_t>>& OwnedRanges() const { return owned_; }
   // sharded(): the optimizer state is split (ZeRO-1, or over the node).
   bool sharded() const { return options_.zero_stage == 1 || shared_params_ != nullptr; }
   // shard_comm(): the ranks whose parts make up the whole (the group with
@@ -238,6 +239,7 @@ class Ddp {
   // the whole bucket when the union is denser than max_sparse_density.
   absl::Status ReduceSparseBucket(const Bucket& b);
   void Launch(size_t index);
+  std::vector<std::pair<int64_t, int64_t>> ComputeOwnedRanges() const;
   // Parts: how many owners share each bucket's optimizer step, and which
   // part is this rank's (ZeRO-1: the group; node-shared: the node).
   int parts() const { return options_.zero_stage == 1 ? size_ : shared_params_ ? local_size_ : 1; }
@@ -249,6 +251,7 @@ class Ddp {
   int rank_ = 0, size_ = 1;
   float* grads_ = nullptr;
   std::vector<Bucket> buckets_;
+  std::vector<std::pair<int64_t, int64_t>> owned_;  // OwnedRanges()
   std::unique_ptr<hfreduce::Communicator> hf_;
   std::vector<float> scratch_;      // ZeRO-1 padded send/recv buffer (comm thread)
   std::vector<float> part_;         // ZeRO-1 this rank's reduced part (comm thread)
